@@ -1,0 +1,100 @@
+/* bridge/config.h — the JSON configuration file (DESIGN §5): defaults, strict reading, checks. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+enum auth_mode {
+	AUTH_NONE = 0,
+	AUTH_TOKENS = 1,
+};
+
+enum mqtt_credentials {
+	CREDENTIALS_PASSTHROUGH = 0,
+	CREDENTIALS_BRIDGE = 1,
+};
+
+struct config_token {
+	char *name;
+	uint8_t sha256[32];
+	char **publish; /* MQTT filters; "{name}" stands for the token's name */
+	size_t npublish;
+	char **subscribe;
+	size_t nsubscribe;
+};
+
+/* Every string is owned by the config (malloc'd) and never NULL; "" means unset. */
+struct config {
+	char *listen;      /* "host:port" as given */
+	char *listen_host; /* parsed from listen, without IPv6 brackets */
+	int listen_port;
+	char *static_dir;
+	int log_level; /* enum log_level */
+	struct {
+		char *url;
+		char *client_id;
+		char *username;
+		char *password;
+		long keepalive_s;
+		char *ca_file;
+		char *cert_file;
+		char *key_file;
+		bool verify;
+	} broker;
+	struct {
+		char *cert_file;
+		char *key_file;
+	} tls;
+	struct {
+		int mode; /* enum auth_mode */
+		struct config_token *tokens;
+		size_t ntokens;
+	} auth;
+	int mqtt_credentials; /* enum mqtt_credentials */
+	char **allowed_origins;
+	size_t nallowed_origins;
+	struct {
+		long max_connections;
+		long max_packet_bytes;
+		long max_body_bytes;
+		long max_subscriptions;
+		long max_queue_bytes;
+		long requests_per_minute;
+	} limits;
+	long publish_timeout_ms;
+	struct {
+		long heartbeat_s;
+		long replay;
+	} sse;
+};
+
+/** The file read when no --config is given and it exists (relative to the working directory). */
+#define CONFIG_DEFAULT_PATH "config/mqtt-web-bridge.json"
+
+/** Fills @cfg with the defaults of DESIGN §5. 0 or -ENOMEM (then @cfg is cleared). */
+int config_init(struct config *cfg);
+
+/**
+ * Reads the JSON file @path over the values in @cfg. Every key must be known and of the right type
+ * and range; on error @err gets one line naming the file and the key, and the return is -EINVAL
+ * (-ENOENT when the file cannot be read). @cfg may be partly updated on error: stop then.
+ */
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/** Same for JSON text (for tests and the fuzzer); @origin names it in messages. */
+int config_load_text(struct config *cfg, const char *text, size_t len, const char *origin, char *err,
+		     size_t errlen);
+
+/** Sets "listen" from a "host:port" string ("[::1]:8080" for IPv6). 0 or -EINVAL with @err. */
+int config_set_listen(struct config *cfg, const char *hostport, char *err, size_t errlen);
+
+/** Replaces a string field (e.g. &cfg->broker.url) with a copy of @value. 0 or -ENOMEM. */
+int config_set_string(char **field, const char *value);
+
+/** Checks what spans keys (e.g. both TLS files or neither). 0 or -EINVAL with @err. */
+int config_check(const struct config *cfg, char *err, size_t errlen);
+
+/** Frees everything @cfg owns; it must be initialised again before reuse. */
+void config_clear(struct config *cfg);

@@ -1,0 +1,304 @@
+/*
+ * bridge/main.c — the composition root: command line, configuration, the evq between Paho and
+ * lws, the sessions, the web server, signals and the orderly shutdown.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "evq.h"
+#include "log.h"
+#include "server.h"
+#include "session.h"
+#include "upstream.h"
+#include "version.h"
+
+/* How long a shutdown waits for sessions to hand their upstreams back, and for acks. */
+#define SHUTDOWN_WAIT_S 3
+/* How often stored persistent sessions are checked for expiry. */
+#define EXPIRE_EVERY_S 10
+/* How long the broker may take to answer a browser's CONNECT. */
+#define UPSTREAM_CONNECT_TIMEOUT_S 10
+/* How long a new WebSocket may take to send its CONNECT. */
+#define CONNECT_WAIT_MS 10000
+
+struct app {
+	struct config cfg;
+	struct evq *evq;
+	struct upstream_env env;
+	struct sessions *sessions;
+	struct web_server *web;
+	int signal_fd;
+	bool stopping;
+	bool done;
+	unsigned ticks;
+	unsigned stop_ticks;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: mqtt-web-bridge [OPTIONS]\n"
+		"Puts the web in front of an MQTT broker: MQTT over WebSocket at /mqtt, and the\n"
+		"browser files at /.\n"
+		"\n"
+		"  -c, --config FILE   JSON configuration (default: %s when it exists)\n"
+		"  -l, --listen ADDR   host:port to listen on (config key \"listen\")\n"
+		"  -b, --broker URL    broker URL, mqtt:// mqtts:// tcp:// ssl:// ws:// wss://\n"
+		"                      (config key \"broker.url\")\n"
+		"  -s, --static DIR    browser files to serve (config key \"static_dir\")\n"
+		"  -v, --verbose       debug logging (config key \"log_level\": \"debug\")\n"
+		"  -h, --help          this text\n"
+		"  -V, --version       the version\n"
+		"\n"
+		"Every configuration key is documented in the README. Exit status: 0 after a clean\n"
+		"shutdown (SIGTERM/SIGINT), 1 when the server cannot run, 2 for a usage or\n"
+		"configuration error.\n",
+		CONFIG_DEFAULT_PATH);
+}
+
+/* Reads the command line and the configuration; exits with 0 or 2 when start-up must stop. */
+static void load_config(struct app *app, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
+		{"broker", required_argument, NULL, 'b'}, {"static", required_argument, NULL, 's'},
+		{"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	};
+	const char *config_path = NULL, *listen = NULL, *broker = NULL, *static_dir = NULL;
+	bool verbose = false;
+	char err[512];
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "c:l:b:s:vhV", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 'b':
+			broker = optarg;
+			break;
+		case 's':
+			static_dir = optarg;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("mqtt-web-bridge %s\n", MWB_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mqtt-web-bridge: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		exit(2);
+	}
+	if (config_init(&app->cfg)) {
+		fprintf(stderr, "mqtt-web-bridge: out of memory\n");
+		exit(1);
+	}
+	if (!config_path && access(CONFIG_DEFAULT_PATH, F_OK) == 0)
+		config_path = CONFIG_DEFAULT_PATH;
+	if ((config_path && config_load_file(&app->cfg, config_path, err, sizeof(err))) ||
+	    (listen && config_set_listen(&app->cfg, listen, err, sizeof(err))) ||
+	    (broker && config_set_string(&app->cfg.broker.url, broker)) ||
+	    (static_dir && config_set_string(&app->cfg.static_dir, static_dir)) ||
+	    config_check(&app->cfg, err, sizeof(err))) {
+		fprintf(stderr, "mqtt-web-bridge: configuration error: %s\n", err);
+		exit(2);
+	}
+	if (verbose)
+		app->cfg.log_level = LOG_DEBUG;
+	log_set_level((enum log_level)app->cfg.log_level);
+	if (config_path)
+		log_msg(LOG_INFO, "main", "config path=\"%s\"", config_path);
+}
+
+/* Any thread (Paho's): the evq has something for the service thread. */
+static void wake_service(void *user)
+{
+	struct app *app = user;
+
+	if (app->web)
+		web_server_wake(app->web);
+}
+
+static void drain_events(struct app *app)
+{
+	struct evq_item *it = evq_take_all(app->evq), *next;
+
+	for (; it; it = next) {
+		next = it->next;
+		upstream_dispatch((struct upstream_event *)it);
+	}
+}
+
+static void on_wake(void *user)
+{
+	drain_events(user);
+}
+
+static void begin_shutdown(struct app *app, int signo)
+{
+	if (app->stopping) {
+		log_msg(LOG_WARN, "main", "shutdown-forced signal=%d", signo);
+		app->done = true;
+		return;
+	}
+	log_msg(LOG_INFO, "main", "shutdown signal=%d sessions=%zu", signo,
+		sessions_count(app->sessions));
+	app->stopping = true;
+	app->stop_ticks = 0;
+	web_server_begin_shutdown(app->web);
+	sessions_shutdown(app->sessions);
+	if (sessions_count(app->sessions) == 0)
+		app->done = true;
+}
+
+static void on_signal(void *user)
+{
+	struct app *app = user;
+	struct signalfd_siginfo si;
+
+	while (read(app->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			begin_shutdown(app, (int)si.ssi_signo);
+			break;
+		case SIGHUP:
+			log_msg(LOG_INFO, "main", "reload nothing-to-reload=true");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void on_tick(void *user)
+{
+	struct app *app = user;
+
+	if (++app->ticks % EXPIRE_EVERY_S == 0)
+		sessions_expire(app->sessions);
+	if (app->stopping &&
+	    (sessions_count(app->sessions) == 0 || ++app->stop_ticks >= SHUTDOWN_WAIT_S))
+		app->done = true;
+}
+
+/* Signals arrive on a signalfd that lws polls; every thread, Paho's too, has them blocked. */
+static int setup_signals(void)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+		return -1;
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static const char *display_host(const char *host)
+{
+	if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !*host)
+		return "127.0.0.1";
+	return host;
+}
+
+int main(int argc, char **argv)
+{
+	struct app app;
+	struct sessions_config scfg;
+	struct web_hooks hooks;
+	int status = 1;
+
+	memset(&app, 0, sizeof(app));
+	app.signal_fd = -1;
+	load_config(&app, argc, argv);
+
+	app.signal_fd = setup_signals();
+	if (app.signal_fd < 0) {
+		log_msg(LOG_ERROR, "main", "signals-setup-failed error=\"%s\"", strerror(errno));
+		goto out;
+	}
+	app.evq = evq_new(wake_service, &app);
+	if (!app.evq)
+		goto out;
+	app.env.evq = app.evq;
+	app.env.url = app.cfg.broker.url;
+	app.env.ca_file = app.cfg.broker.ca_file;
+	app.env.cert_file = app.cfg.broker.cert_file;
+	app.env.key_file = app.cfg.broker.key_file;
+	app.env.verify = app.cfg.broker.verify;
+	app.env.connect_timeout_s = UPSTREAM_CONNECT_TIMEOUT_S;
+	app.env.max_backlog = (size_t)app.cfg.limits.max_queue_bytes;
+
+	memset(&scfg, 0, sizeof(scfg));
+	scfg.env = &app.env;
+	scfg.max_packet_bytes = (size_t)app.cfg.limits.max_packet_bytes;
+	scfg.max_queue_bytes = (size_t)app.cfg.limits.max_queue_bytes;
+	scfg.max_sessions = (size_t)app.cfg.limits.max_connections;
+	scfg.connect_wait_ms = CONNECT_WAIT_MS;
+	app.sessions = sessions_new(&scfg);
+	if (!app.sessions)
+		goto out;
+
+	hooks.wake = on_wake;
+	hooks.tick = on_tick;
+	hooks.signal = on_signal;
+	hooks.user = &app;
+	app.web = web_server_new(&app.cfg, app.sessions, &hooks, app.signal_fd);
+	if (!app.web)
+		goto out;
+	log_msg(LOG_INFO, "main", "listening url=http://%s%s%s:%d/ mqtt=ws://%s%s%s:%d/mqtt broker=%s",
+		strchr(app.cfg.listen_host, ':') ? "[" : "", display_host(app.cfg.listen_host),
+		strchr(app.cfg.listen_host, ':') ? "]" : "", app.cfg.listen_port,
+		strchr(app.cfg.listen_host, ':') ? "[" : "", display_host(app.cfg.listen_host),
+		strchr(app.cfg.listen_host, ':') ? "]" : "", app.cfg.listen_port, app.cfg.broker.url);
+
+	while (!app.done) {
+		if (web_server_service(app.web) < 0) {
+			log_msg(LOG_ERROR, "main", "service-failed");
+			goto out;
+		}
+	}
+	status = 0;
+out:
+	/* Closing the web server detaches what is left; then the upstreams go. */
+	web_server_free(app.web);
+	app.web = NULL;
+	if (app.evq)
+		drain_events(&app);
+	sessions_free(app.sessions);
+	if (app.evq)
+		drain_events(&app);
+	evq_free(app.evq);
+	if (app.signal_fd >= 0)
+		close(app.signal_fd);
+	log_msg(status ? LOG_ERROR : LOG_INFO, "main", "exit status=%d", status);
+	config_clear(&app.cfg);
+	return status;
+}

@@ -1,0 +1,91 @@
+/*
+ * bridge/session.h — one browser's MQTT session: the state machine between the bytes of its
+ * WebSocket and its own upstream Paho client (DESIGN §2, MQTT over WebSocket).
+ *
+ * Everything here runs on the service thread. A session lives from the browser's first bytes
+ * until both sides are done: the browser connection may go first (then the session still closes
+ * its upstream, so the broker publishes the will, and keeps unacknowledged messages of a
+ * persistent session in the store), or the upstream may go first (then the browser is closed).
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "upstream.h"
+
+struct session;
+struct sessions;
+
+/* How a session reaches its browser connection (web/ implements it; service thread). */
+struct session_io {
+	/** Queue whole packets for the browser. 0, or -ENOBUFS: over the hard limit, not queued. */
+	int (*write)(void *conn, const uint8_t *data, size_t len);
+	/** Bytes queued and not yet written. */
+	size_t (*queued)(void *conn);
+	/** End the connection after what is queued; the session gets session_detach() later. */
+	void (*close)(void *conn);
+	/** Stop (true) or restart reading from the browser. */
+	void (*pause)(void *conn, bool paused);
+	/** The browser must send something every @ms at least, else it is gone (0: no limit). */
+	void (*deadline)(void *conn, uint32_t ms);
+};
+
+struct sessions_config {
+	const struct upstream_env *env;
+	size_t max_packet_bytes;  /* limits.max_packet_bytes */
+	size_t max_queue_bytes;   /* limits.max_queue_bytes: per browser, held + queued */
+	size_t max_sessions;      /* bounds the store of persistent sessions */
+	uint32_t connect_wait_ms; /* the first packet (CONNECT) must come within this */
+};
+
+/* Counters for /metrics and logs. */
+struct sessions_stats {
+	uint64_t sessions_total;
+	uint64_t sessions_active;
+	uint64_t messages_to_browser;
+	uint64_t messages_from_browser;
+	uint64_t qos0_dropped;   /* slow browser or backlog */
+	uint64_t qos12_lost;     /* could not be kept for a persistent session */
+	uint64_t protocol_errors;
+	uint64_t slow_disconnects;
+	uint64_t stored_sessions;
+};
+
+/** NULL when out of memory. */
+struct sessions *sessions_new(const struct sessions_config *cfg);
+
+/** Ends every attached session as a server shutting down (v5: DISCONNECT 0x8B). */
+void sessions_shutdown(struct sessions *ss);
+
+/** Sessions alive (attached, or still closing their upstream). */
+size_t sessions_count(const struct sessions *ss);
+
+/** Drops stored sessions that expired; call now and then. */
+void sessions_expire(struct sessions *ss);
+
+void sessions_get_stats(const struct sessions *ss, struct sessions_stats *out);
+
+/** Frees what is left; call after sessions_count() is 0 or when giving up on it. */
+void sessions_free(struct sessions *ss);
+
+/**
+ * A browser connected. @peer is for logs. The session calls @io with @conn; it asks for the
+ * CONNECT deadline at once. NULL when out of memory (refuse the connection).
+ */
+struct session *session_new(struct sessions *ss, const struct session_io *io, void *conn,
+			    const char *peer);
+
+/**
+ * Bytes from the browser, in order, frames already unwrapped. Complete packets are handled
+ * now; a partial one is kept (never beyond max_packet_bytes). 0, or -EPROTO when the session
+ * has closed the connection for a protocol error (it says why, and gets detached later).
+ */
+int session_feed(struct session *s, const uint8_t *data, size_t len);
+
+/**
+ * The browser connection is gone; @s must not be used by the caller afterwards. Unless the
+ * browser sent DISCONNECT, this is an abrupt end: the upstream ends so that the broker
+ * publishes the will. @s frees itself when its upstream is done.
+ */
+void session_detach(struct session *s);

@@ -1,0 +1,188 @@
+/*
+ * web/server.c — the lws context: one vhost on cfg->listen, static files at "/", the MQTT
+ * WebSocket protocols, and a raw-file watcher for the signal fd. Runs on the service thread.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "web.h"
+#include "ws.h"
+
+struct web_server {
+	struct web_ctx ctx;
+	struct lws_protocols protocols[5];
+	struct lws_http_mount mount;
+	char *static_origin;
+	struct lws *signal_wsi;
+};
+
+/* protocols[0]: plain HTTP (static files), plus the server-wide events lws sends there. */
+static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			 size_t len)
+{
+	struct web_ctx *ctx = web_ctx_of(wsi);
+
+	switch (reason) {
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if (ctx && ctx->hooks.wake)
+			ctx->hooks.wake(ctx->hooks.user);
+		return 0;
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		/* Shutting down: new connections are refused at once. */
+		return ctx && ctx->shutting_down;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* The signal fd, adopted as a raw file so that signals arrive through lws's own poll. */
+static int callback_signal(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			   size_t len)
+{
+	struct web_ctx *ctx = web_ctx_of(wsi);
+
+	(void)user;
+	(void)in;
+	(void)len;
+	if (reason == LWS_CALLBACK_RAW_RX_FILE && ctx->hooks.signal)
+		ctx->hooks.signal(ctx->hooks.user);
+	return 0;
+}
+
+static void tick(lws_sorted_usec_list_t *sul)
+{
+	struct web_ctx *ctx = lws_container_of(sul, struct web_ctx, sul_tick);
+
+	if (ctx->hooks.tick)
+		ctx->hooks.tick(ctx->hooks.user);
+	lws_sul_schedule(ctx->context, 0, &ctx->sul_tick, tick, LWS_US_PER_SEC);
+}
+
+/* lws logs through ours, one line each, at a level that matches. */
+static void lws_log_emit(int level, const char *line)
+{
+	enum log_level ours = LOG_DEBUG;
+	size_t len = strlen(line);
+
+	if (level & LLL_ERR)
+		ours = LOG_ERROR;
+	else if (level & LLL_WARN)
+		ours = LOG_WARN;
+	else if (level & (LLL_NOTICE | LLL_USER))
+		ours = LOG_DEBUG;
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	log_msg(ours, "lws", "message=\"%.*s\"", (int)len, line);
+}
+
+struct web_server *web_server_new(const struct config *cfg, struct sessions *sessions,
+				  const struct web_hooks *hooks, int signal_fd)
+{
+	struct lws_context_creation_info info;
+	struct web_server *w = calloc(1, sizeof(*w));
+	char *real;
+
+	if (!w)
+		return NULL;
+	w->ctx.cfg = cfg;
+	w->ctx.sessions = sessions;
+	w->ctx.hooks = *hooks;
+
+	w->protocols[0] = (struct lws_protocols){"http", callback_http, 0, 0, 0, NULL, 0};
+	w->protocols[1] = web_ws_protocol("mqtt");
+	w->protocols[2] = web_ws_protocol("mqttv3.1");
+	w->protocols[3] = (struct lws_protocols){"mwb-signal", callback_signal, 0, 0, 0, NULL, 0};
+
+	/* lws joins the origin and the URL path; an absolute origin keeps that independent of
+	 * the working directory lws may be in later. */
+	real = realpath(cfg->static_dir, NULL);
+	if (!real) {
+		log_msg(LOG_ERROR, "web", "static-dir-missing path=\"%s\" error=\"%s\"",
+			cfg->static_dir, strerror(errno));
+		free(w);
+		return NULL;
+	}
+	w->static_origin = real;
+	w->mount.mountpoint = "/";
+	w->mount.mountpoint_len = 1;
+	w->mount.origin = w->static_origin;
+	w->mount.def = "index.html";
+	w->mount.origin_protocol = LWSMPRO_FILE;
+
+	lws_set_log_level(log_enabled(LOG_DEBUG) ? LLL_ERR | LLL_WARN | LLL_NOTICE
+						 : LLL_ERR | LLL_WARN,
+			  lws_log_emit);
+
+	memset(&info, 0, sizeof(info));
+	info.port = cfg->listen_port;
+	info.iface = cfg->listen_host;
+	info.protocols = w->protocols;
+	info.mounts = &w->mount;
+	info.user = &w->ctx;
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	if (!strchr(cfg->listen_host, ':'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.vhost_name = "mqtt-web-bridge";
+	info.server_string = "mqtt-web-bridge";
+	/* A slow client may hold a connection open only so long before its request is in. */
+	info.timeout_secs = 10;
+	info.ka_time = 0;
+
+	w->ctx.context = lws_create_context(&info);
+	if (!w->ctx.context) {
+		log_msg(LOG_ERROR, "web", "lws-context-failed");
+		goto fail;
+	}
+	w->ctx.vhost = lws_create_vhost(w->ctx.context, &info);
+	if (!w->ctx.vhost) {
+		log_msg(LOG_ERROR, "web", "listen-failed address=%s", cfg->listen);
+		goto fail;
+	}
+	if (signal_fd >= 0) {
+		lws_sock_file_fd_type fd;
+		fd.filefd = signal_fd;
+		w->signal_wsi = lws_adopt_descriptor_vhost(w->ctx.vhost, LWS_ADOPT_RAW_FILE_DESC, fd,
+							   "mwb-signal", NULL);
+		if (!w->signal_wsi) {
+			log_msg(LOG_ERROR, "web", "signal-fd-adopt-failed");
+			goto fail;
+		}
+	}
+	lws_sul_schedule(w->ctx.context, 0, &w->ctx.sul_tick, tick, LWS_US_PER_SEC);
+	return w;
+fail:
+	web_server_free(w);
+	return NULL;
+}
+
+int web_server_service(struct web_server *w)
+{
+	return lws_service(w->ctx.context, 0);
+}
+
+void web_server_begin_shutdown(struct web_server *w)
+{
+	w->ctx.shutting_down = true;
+}
+
+void web_server_wake(struct web_server *w)
+{
+	lws_cancel_service(w->ctx.context);
+}
+
+void web_server_free(struct web_server *w)
+{
+	if (!w)
+		return;
+	if (w->ctx.context) {
+		lws_sul_cancel(&w->ctx.sul_tick);
+		lws_context_destroy(w->ctx.context);
+	}
+	free(w->static_origin);
+	free(w);
+}

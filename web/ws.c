@@ -1,0 +1,217 @@
+/*
+ * web/ws.c — "/mqtt": WebSocket frames in and out, one bridge session per connection.
+ *
+ * MQTT over WebSocket (MQTT 5 §6): binary frames only, and the frame boundaries mean nothing,
+ * so the payload bytes go to the session as one stream. Writes happen only in
+ * LWS_CALLBACK_SERVER_WRITEABLE, one queued chunk per callback. Service thread only.
+ */
+#include "ws.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "outq.h"
+#include "session.h"
+#include "web.h"
+
+struct ws_conn {
+	struct lws *wsi;
+	struct session *session;
+	struct outq q;
+	lws_sorted_usec_list_t sul_deadline;
+	lws_usec_t last_rx;
+	uint32_t deadline_ms; /* 0: none */
+	bool closing;
+	char peer[64];
+};
+
+static int conn_write(void *conn, const uint8_t *data, size_t len)
+{
+	struct ws_conn *c = conn;
+	int rc = outq_append(&c->q, data, len);
+
+	if (!rc)
+		lws_callback_on_writable(c->wsi);
+	return rc;
+}
+
+static size_t conn_queued(void *conn)
+{
+	struct ws_conn *c = conn;
+
+	return c->q.bytes;
+}
+
+static void conn_close(void *conn)
+{
+	struct ws_conn *c = conn;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	lws_callback_on_writable(c->wsi);
+	/* A browser that stops reading must not keep its connection by never taking the rest. */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+}
+
+static void conn_pause(void *conn, bool paused)
+{
+	struct ws_conn *c = conn;
+
+	lws_rx_flow_control(c->wsi, paused ? 0 : 1);
+}
+
+static void deadline_expired(lws_sorted_usec_list_t *sul)
+{
+	struct ws_conn *c = lws_container_of(sul, struct ws_conn, sul_deadline);
+	lws_usec_t limit = (lws_usec_t)c->deadline_ms * LWS_US_PER_MS;
+	lws_usec_t silent = lws_now_usecs() - c->last_rx;
+
+	if (!c->deadline_ms)
+		return;
+	if (silent < limit) {
+		lws_sul_schedule(lws_get_context(c->wsi), 0, &c->sul_deadline, deadline_expired,
+				 limit - silent);
+		return;
+	}
+	log_msg(LOG_INFO, "ws", "timeout peer=%s silent_ms=%lld", c->peer,
+		(long long)(silent / LWS_US_PER_MS));
+	/* As if the browser vanished: its session ends abruptly and the will is published. */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+static void conn_deadline(void *conn, uint32_t ms)
+{
+	struct ws_conn *c = conn;
+
+	c->deadline_ms = ms;
+	c->last_rx = lws_now_usecs();
+	if (!ms) {
+		lws_sul_cancel(&c->sul_deadline);
+		return;
+	}
+	/* Rescheduled once per period, not per packet: the timer list stays cheap. */
+	lws_sul_schedule(lws_get_context(c->wsi), 0, &c->sul_deadline, deadline_expired,
+			 (lws_usec_t)ms * LWS_US_PER_MS);
+}
+
+static const struct session_io conn_io = {
+	.write = conn_write,
+	.queued = conn_queued,
+	.close = conn_close,
+	.pause = conn_pause,
+	.deadline = conn_deadline,
+};
+
+/* Refuses upgrades that are not for "/mqtt", or that would exceed the limits. */
+static int filter(struct lws *wsi, struct web_ctx *ctx)
+{
+	char uri[64];
+	int n = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
+
+	if (n < 0 || strcmp(uri, "/mqtt")) {
+		log_msg(LOG_INFO, "ws", "upgrade-refused reason=path");
+		return 1;
+	}
+	if (ctx->shutting_down)
+		return 1;
+	if (ctx->connections >= (size_t)ctx->cfg->limits.max_connections) {
+		log_msg(LOG_WARN, "ws", "upgrade-refused reason=max_connections limit=%ld",
+			ctx->cfg->limits.max_connections);
+		return 1;
+	}
+	return 0;
+}
+
+static int write_next(struct ws_conn *c, struct web_ctx *ctx)
+{
+	uint8_t *data;
+	size_t len;
+
+	if (outq_front(&c->q, &data, &len)) {
+		int n = lws_write(c->wsi, data, len, LWS_WRITE_BINARY);
+		if (n < (int)len)
+			return -1;
+		outq_pop(&c->q);
+		if (c->q.head || c->closing)
+			lws_callback_on_writable(c->wsi);
+		return 0;
+	}
+	if (c->closing) {
+		lws_close_reason(c->wsi,
+				 ctx->shutting_down ? LWS_CLOSE_STATUS_GOINGAWAY
+						    : LWS_CLOSE_STATUS_NORMAL,
+				 NULL, 0);
+		return -1;
+	}
+	return 0;
+}
+
+static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			 size_t len)
+{
+	struct web_ctx *ctx = web_ctx_of(wsi);
+	struct ws_conn *c = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return filter(wsi, ctx);
+
+	case LWS_CALLBACK_ESTABLISHED:
+		memset(c, 0, sizeof(*c));
+		c->wsi = wsi;
+		lws_get_peer_simple(wsi, c->peer, sizeof(c->peer));
+		outq_init(&c->q, (size_t)ctx->cfg->limits.max_queue_bytes);
+		c->session = session_new(ctx->sessions, &conn_io, c, c->peer);
+		if (!c->session)
+			return -1;
+		ctx->connections++;
+		log_msg(LOG_DEBUG, "ws", "open peer=%s protocol=%s", c->peer,
+			lws_get_protocol(wsi)->name);
+		return 0;
+
+	case LWS_CALLBACK_RECEIVE:
+		if (!c->session || c->closing)
+			return 0;
+		if (!lws_frame_is_binary(wsi)) {
+			/* MQTT over WebSocket: a text frame closes the connection (MQTT-6.0.0-1). */
+			log_msg(LOG_INFO, "ws", "text-frame peer=%s", c->peer);
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+					 (unsigned char *)"binary frames only", 18);
+			return -1;
+		}
+		c->last_rx = lws_now_usecs();
+		session_feed(c->session, in, len);
+		return 0;
+
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return write_next(c, ctx);
+
+	case LWS_CALLBACK_CLOSED:
+		lws_sul_cancel(&c->sul_deadline);
+		outq_clear(&c->q);
+		if (c->session) {
+			ctx->connections--;
+			/* The session may free itself here; it is not ours to touch afterwards. */
+			session_detach(c->session);
+			c->session = NULL;
+		}
+		log_msg(LOG_DEBUG, "ws", "closed peer=%s", c->peer);
+		return 0;
+
+	default:
+		return 0;
+	}
+}
+
+struct lws_protocols web_ws_protocol(const char *name)
+{
+	struct lws_protocols p;
+
+	memset(&p, 0, sizeof(p));
+	p.name = name;
+	p.callback = callback_mqtt;
+	p.per_session_data_size = sizeof(struct ws_conn);
+	p.rx_buffer_size = 16384;
+	return p;
+}
