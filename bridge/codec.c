@@ -21,16 +21,17 @@
 #include "utf8.h"
 
 /* Reason codes each v5 packet may carry (MQTT 5 §3.2.2.2, §3.4.2.1, ... §3.15.2.1). */
-static const uint8_t rc_connack[] = {0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89,
-				     0x8A, 0x8C, 0x90, 0x95, 0x97, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F};
+static const uint8_t rc_connack[] = {0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86,
+                                     0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97,
+                                     0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F};
 static const uint8_t rc_puback[] = {0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99};
 static const uint8_t rc_pubrel[] = {0x00, 0x92};
 static const uint8_t rc_suback[] = {0x00, 0x01, 0x02, 0x80, 0x83, 0x87,
-				    0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2};
+                                    0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2};
 static const uint8_t rc_unsuback[] = {0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91};
 static const uint8_t rc_disconnect[] = {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D,
-					0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99,
-					0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2};
+                                        0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99,
+                                        0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2};
 static const uint8_t rc_auth[] = {0x00, 0x18, 0x19};
 
 #define IN_SET(set, rc) (memchr(set, rc, sizeof set) != NULL)
@@ -40,7 +41,8 @@ static bool reason_allowed(int type, int version, uint8_t rc)
 {
 	switch (type) {
 	case MQTT_CONNACK:
-		return version < MQTT_V5 ? rc <= MQTT_CONNACK_NOT_AUTHORIZED : IN_SET(rc_connack, rc);
+		return version < MQTT_V5 ? rc <= MQTT_CONNACK_NOT_AUTHORIZED
+		                         : IN_SET(rc_connack, rc);
 	case MQTT_PUBACK:
 	case MQTT_PUBREC:
 		return IN_SET(rc_puback, rc);
@@ -152,17 +154,17 @@ static int rd_props(struct rd *r, int where, struct mqtt_bytes *v, struct codec_
 		return truncated(err);
 	if (rc)
 		return fail(err, MQTT_RC_MALFORMED, "bad property length");
-	if (n > r->left - used)
+	r->p += used;
+	r->left -= used;
+	if (n > r->left)
 		return truncated(err);
-	rc = props_validate(r->p + used, n, where, err);
+	rc = props_validate(r->p, n, where, err);
 	if (rc)
 		return rc;
 	struct mqtt_prop prop;
-	if (props_find(r->p + used, n, MQTT_PROP_AUTH_DATA, &prop) &&
-	    !props_find(r->p + used, n, MQTT_PROP_AUTH_METHOD, &prop))
+	if (props_find(r->p, n, MQTT_PROP_AUTH_DATA, &prop) &&
+	    !props_find(r->p, n, MQTT_PROP_AUTH_METHOD, &prop))
 		return fail(err, MQTT_RC_PROTOCOL_ERROR, "authentication data without a method");
-	r->p += used;
-	r->left -= used;
 	v->data = r->p;
 	v->len = n;
 	r->p += n;
@@ -172,7 +174,7 @@ static int rd_props(struct rd *r, int where, struct mqtt_bytes *v, struct codec_
 
 /* The optional v5 tail of acks, DISCONNECT and AUTH: none, a reason code, or both with props. */
 static int rd_reason_props(struct rd *r, int type, uint8_t *reason, struct mqtt_bytes *props,
-			   struct codec_error *err)
+                           struct codec_error *err)
 {
 	if (!rd_u8(r, reason))
 		return 0;
@@ -263,7 +265,7 @@ static int dec_connack(struct rd *r, int version, struct mqtt_connack *c, struct
 }
 
 static int dec_publish(struct rd *r, uint8_t flags, int version, struct mqtt_publish *p,
-		       struct codec_error *err)
+                       struct codec_error *err)
 {
 	int rc;
 	p->dup = flags & 0x08;
@@ -306,14 +308,14 @@ static int dec_ack(struct rd *r, int type, int version, struct mqtt_ack *a, stru
  * malformed in 3.1.1 but a protocol error in v5 (§3.8.3.1), as is Retain Handling 3.
  */
 static int check_sub_options(uint8_t o, int version, const struct mqtt_bytes *filter,
-			     struct codec_error *err)
+                             struct codec_error *err)
 {
 	bool v5 = version == MQTT_V5;
 	if (o & (v5 ? 0xC0 : 0xFC))
 		return fail(err, MQTT_RC_MALFORMED, "reserved subscription option bits set");
 	if ((o & MQTT_SUBOPT_QOS_MASK) == 3)
 		return fail(err, v5 ? MQTT_RC_PROTOCOL_ERROR : MQTT_RC_MALFORMED,
-			    "subscription QoS 3");
+		            "subscription QoS 3");
 	if (MQTT_SUBOPT_RETAIN_HANDLING(o) == 3)
 		return fail(err, MQTT_RC_PROTOCOL_ERROR, "retain handling 3");
 	if ((o & MQTT_SUBOPT_NO_LOCAL) &&
@@ -323,7 +325,7 @@ static int check_sub_options(uint8_t o, int version, const struct mqtt_bytes *fi
 }
 
 static int dec_subscribe(struct rd *r, int type, int version, struct mqtt_subscribe *s,
-			 struct codec_error *err)
+                         struct codec_error *err)
 {
 	int rc = rd_packet_id(r, &s->packet_id, err);
 	if (rc)
@@ -353,7 +355,7 @@ static int dec_subscribe(struct rd *r, int type, int version, struct mqtt_subscr
 }
 
 static int dec_suback(struct rd *r, int type, int version, struct mqtt_suback *s,
-		      struct codec_error *err)
+                      struct codec_error *err)
 {
 	int rc = rd_packet_id(r, &s->packet_id, err);
 	if (rc)
@@ -368,7 +370,8 @@ static int dec_suback(struct rd *r, int type, int version, struct mqtt_suback *s
 		return fail(err, MQTT_RC_PROTOCOL_ERROR, "no reason codes");
 	for (size_t i = 0; i < s->codes.len; i++)
 		if (!reason_allowed(type, version, s->codes.data[i]))
-			return fail(err, MQTT_RC_PROTOCOL_ERROR, "reason code not allowed in this packet");
+			return fail(err, MQTT_RC_PROTOCOL_ERROR,
+			            "reason code not allowed in this packet");
 	return 0;
 }
 
@@ -392,7 +395,7 @@ int codec_frame(const uint8_t *buf, size_t len, size_t *packet_len)
 }
 
 static int dec_body(struct rd *r, uint8_t flags, int version, struct mqtt_packet *pkt,
-		    struct codec_error *err)
+                    struct codec_error *err)
 {
 	switch (pkt->type) {
 	case MQTT_CONNECT:
@@ -417,14 +420,14 @@ static int dec_body(struct rd *r, uint8_t flags, int version, struct mqtt_packet
 		if (version < MQTT_V5)
 			return 0;
 		return rd_reason_props(r, pkt->type, &pkt->u.disconnect.reason,
-				       &pkt->u.disconnect.props, err);
+		                       &pkt->u.disconnect.props, err);
 	default: /* PINGREQ, PINGRESP: nothing but the fixed header */
 		return 0;
 	}
 }
 
 int codec_decode(const uint8_t *buf, size_t len, int version, struct mqtt_packet *out,
-		 struct codec_error *err)
+                 struct codec_error *err)
 {
 	struct codec_error ignored;
 	uint32_t rl;
@@ -562,7 +565,7 @@ static void enc_packet_id(struct enc *e, uint16_t id)
 
 /* The v5 tail of acks, DISCONNECT and AUTH, in its shortest form. */
 static void enc_reason_props(struct enc *e, int type, uint8_t reason,
-			     const struct mqtt_bytes *props)
+                             const struct mqtt_bytes *props)
 {
 	if (!reason_allowed(type, MQTT_V5, reason))
 		enc_fail(e, -EINVAL);
@@ -582,7 +585,7 @@ static void enc_connect(struct enc *e, int version, const struct mqtt_connect *c
 	if (c->will_qos > 2 || (!v5 && c->has_password && !c->has_username))
 		enc_fail(e, -EINVAL);
 	uint8_t flags = (uint8_t)((c->clean_start ? 0x02 : 0) | (c->has_password ? 0x40 : 0) |
-				  (c->has_username ? 0x80 : 0));
+	                          (c->has_username ? 0x80 : 0));
 	if (c->will)
 		flags |= (uint8_t)(0x04 | c->will_qos << 3 | (c->will_retain ? 0x20 : 0));
 	enc_lstring(e, version == MQTT_V31 ? &mqisdp : &mqtt);
@@ -664,7 +667,7 @@ static void enc_subscribe(struct enc *e, int type, int version, const struct mqt
 		enc_lstring(e, &entry.filter);
 		if (type == MQTT_SUBSCRIBE)
 			enc_u8(e, version == MQTT_V5 ? entry.options
-						     : entry.options & MQTT_SUBOPT_QOS_MASK);
+			                             : entry.options & MQTT_SUBOPT_QOS_MASK);
 		count++;
 	}
 	if (count == 0 || cursor.len)
@@ -727,7 +730,7 @@ static void enc_body(struct enc *e, int version, const struct mqtt_packet *pkt)
 		/* 3.x DISCONNECT is the fixed header alone: the reason has no room there. */
 		if (version == MQTT_V5)
 			enc_reason_props(e, pkt->type, pkt->u.disconnect.reason,
-					 &pkt->u.disconnect.props);
+			                 &pkt->u.disconnect.props);
 		else if (pkt->type == MQTT_AUTH)
 			enc_fail(e, -EINVAL);
 		break;
@@ -790,7 +793,7 @@ int codec_encode(struct buf *out, int version, const struct mqtt_packet *pkt)
 }
 
 int codec_put_entry(struct buf *entries, enum mqtt_type type, const void *filter, size_t len,
-		    uint8_t options)
+                    uint8_t options)
 {
 	if (len > UINT16_MAX)
 		return -ERANGE;
@@ -804,14 +807,14 @@ int codec_put_entry(struct buf *entries, enum mqtt_type type, const void *filter
 const char *codec_type_name(int type)
 {
 	static const char *const names[] = {
-		[MQTT_CONNECT] = "CONNECT",	[MQTT_CONNACK] = "CONNACK",
-		[MQTT_PUBLISH] = "PUBLISH",	[MQTT_PUBACK] = "PUBACK",
-		[MQTT_PUBREC] = "PUBREC",	[MQTT_PUBREL] = "PUBREL",
-		[MQTT_PUBCOMP] = "PUBCOMP",	[MQTT_SUBSCRIBE] = "SUBSCRIBE",
-		[MQTT_SUBACK] = "SUBACK",	[MQTT_UNSUBSCRIBE] = "UNSUBSCRIBE",
-		[MQTT_UNSUBACK] = "UNSUBACK",	[MQTT_PINGREQ] = "PINGREQ",
-		[MQTT_PINGRESP] = "PINGRESP",	[MQTT_DISCONNECT] = "DISCONNECT",
-		[MQTT_AUTH] = "AUTH",
+	    [MQTT_CONNECT] = "CONNECT",   [MQTT_CONNACK] = "CONNACK",
+	    [MQTT_PUBLISH] = "PUBLISH",   [MQTT_PUBACK] = "PUBACK",
+	    [MQTT_PUBREC] = "PUBREC",     [MQTT_PUBREL] = "PUBREL",
+	    [MQTT_PUBCOMP] = "PUBCOMP",   [MQTT_SUBSCRIBE] = "SUBSCRIBE",
+	    [MQTT_SUBACK] = "SUBACK",     [MQTT_UNSUBSCRIBE] = "UNSUBSCRIBE",
+	    [MQTT_UNSUBACK] = "UNSUBACK", [MQTT_PINGREQ] = "PINGREQ",
+	    [MQTT_PINGRESP] = "PINGRESP", [MQTT_DISCONNECT] = "DISCONNECT",
+	    [MQTT_AUTH] = "AUTH",
 	};
 	return type >= MQTT_CONNECT && type <= MQTT_AUTH ? names[type] : "?";
 }

@@ -414,9 +414,10 @@ static int read_tokens(struct config *cfg, json_t *v, char *err, size_t errlen)
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (!strcmp(tokens[j].name, tokens[i].name)) {
+				rc = fail(err, errlen, "'%s.name': '%s' is used twice", path,
+					  tokens[i].name);
 				free_tokens(tokens, n);
-				return fail(err, errlen, "'%s.name': '%s' is used twice", path,
-					    tokens[i].name);
+				return rc;
 			}
 		}
 	}
@@ -496,8 +497,10 @@ int config_load_text(struct config *cfg, const char *text, size_t len, const cha
 	json_decref(root);
 	if (rc == -EINVAL)
 		return fail(err, errlen, "%s: %s", origin, inner);
-	if (rc)
-		return fail(err, errlen, "%s: out of memory", origin), -ENOMEM;
+	if (rc) {
+		fail(err, errlen, "%s: out of memory", origin);
+		return -ENOMEM;
+	}
 	return 0;
 }
 

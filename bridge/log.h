@@ -25,7 +25,8 @@ void log_msg(enum log_level level, const char *component, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /** Same, with a va_list (for lws's log hook). */
-void log_vmsg(enum log_level level, const char *component, const char *fmt, va_list ap);
+void log_vmsg(enum log_level level, const char *component, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 /**
  * Pure. Writes @s[0..len) into @dst as a double-quoted value safe to put in a log line: quotes,

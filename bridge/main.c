@@ -57,6 +57,7 @@ static void usage(FILE *out)
 		"                      (config key \"broker.url\")\n"
 		"  -s, --static DIR    browser files to serve (config key \"static_dir\")\n"
 		"  -v, --verbose       debug logging (config key \"log_level\": \"debug\")\n"
+		"      --check         check the configuration, print the effective settings, exit\n"
 		"  -h, --help          this text\n"
 		"  -V, --version       the version\n"
 		"\n"
@@ -66,6 +67,23 @@ static void usage(FILE *out)
 		CONFIG_DEFAULT_PATH);
 }
 
+/* For --check: what the bridge would run with, one key=value per line (no secrets). */
+static void print_settings(const struct config *cfg, const char *path)
+{
+	printf("config=%s\n", path ? path : "(defaults)");
+	printf("listen=%s\n", cfg->listen);
+	printf("static_dir=%s\n", cfg->static_dir);
+	printf("log_level=%s\n", log_level_name((enum log_level)cfg->log_level));
+	printf("broker.url=%s\n", cfg->broker.url);
+	printf("broker.username=%s\n", *cfg->broker.username ? "(set)" : "");
+	printf("broker.password=%s\n", *cfg->broker.password ? "(set)" : "");
+	printf("tls=%s\n", *cfg->tls.cert_file ? "on" : "off");
+	printf("auth.mode=%s\n", cfg->auth.mode == AUTH_TOKENS ? "tokens" : "none");
+	printf("auth.tokens=%zu\n", cfg->auth.ntokens);
+	printf("limits.max_connections=%ld\n", cfg->limits.max_connections);
+	printf("limits.max_packet_bytes=%ld\n", cfg->limits.max_packet_bytes);
+}
+
 /* Reads the command line and the configuration; exits with 0 or 2 when start-up must stop. */
 static void load_config(struct app *app, int argc, char **argv)
 {
@@ -73,14 +91,15 @@ static void load_config(struct app *app, int argc, char **argv)
 		{"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
 		{"broker", required_argument, NULL, 'b'}, {"static", required_argument, NULL, 's'},
 		{"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+		{"version", no_argument, NULL, 'V'},      {"check", no_argument, NULL, 'C'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *config_path = NULL, *listen = NULL, *broker = NULL, *static_dir = NULL;
-	bool verbose = false;
+	bool verbose = false, check = false;
 	char err[512];
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "c:l:b:s:vhV", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:l:b:s:vhVC", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
@@ -96,6 +115,9 @@ static void load_config(struct app *app, int argc, char **argv)
 			break;
 		case 'v':
 			verbose = true;
+			break;
+		case 'C':
+			check = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -129,6 +151,11 @@ static void load_config(struct app *app, int argc, char **argv)
 	}
 	if (verbose)
 		app->cfg.log_level = LOG_DEBUG;
+	if (check) {
+		print_settings(&app->cfg, config_path);
+		config_clear(&app->cfg);
+		exit(0);
+	}
 	log_set_level((enum log_level)app->cfg.log_level);
 	if (config_path)
 		log_msg(LOG_INFO, "main", "config path=\"%s\"", config_path);

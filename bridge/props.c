@@ -8,9 +8,9 @@
 #include "topic.h"
 #include "utf8.h"
 
-#define IN(t)  (1u << (t))
-#define WILL   IN(PROPS_IN_WILL)
-#define ACKS   (IN(MQTT_PUBACK) | IN(MQTT_PUBREC) | IN(MQTT_PUBREL) | IN(MQTT_PUBCOMP))
+#define IN(t) (1u << (t))
+#define WILL  IN(PROPS_IN_WILL)
+#define ACKS  (IN(MQTT_PUBACK) | IN(MQTT_PUBREC) | IN(MQTT_PUBREL) | IN(MQTT_PUBCOMP))
 #define REASON_STRING_IN                                                                           \
 	(IN(MQTT_CONNACK) | ACKS | IN(MQTT_SUBACK) | IN(MQTT_UNSUBACK) | IN(MQTT_DISCONNECT) |     \
 	 IN(MQTT_AUTH))
@@ -22,46 +22,44 @@
 #define NONZERO 0x01 /* 0 is a protocol error */
 
 struct prop_rule {
-	uint8_t type;  /* enum mqtt_prop_type; 0: no such property */
-	uint8_t flags; /* NONZERO */
+	uint8_t type;   /* enum mqtt_prop_type; 0: no such property */
+	uint8_t flags;  /* NONZERO */
 	uint32_t where; /* IN() bits of the packets that may carry it */
 };
 
 static const struct prop_rule rules[] = {
-	[MQTT_PROP_PAYLOAD_FORMAT] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_PUBLISH) | WILL},
-	[MQTT_PROP_MESSAGE_EXPIRY] = {MQTT_PROP_T_U32, 0, IN(MQTT_PUBLISH) | WILL},
-	[MQTT_PROP_CONTENT_TYPE] = {MQTT_PROP_T_STRING, 0, IN(MQTT_PUBLISH) | WILL},
-	[MQTT_PROP_RESPONSE_TOPIC] = {MQTT_PROP_T_STRING, 0, IN(MQTT_PUBLISH) | WILL},
-	[MQTT_PROP_CORRELATION_DATA] = {MQTT_PROP_T_BINARY, 0, IN(MQTT_PUBLISH) | WILL},
-	[MQTT_PROP_SUBSCRIPTION_ID] = {MQTT_PROP_T_VARINT, NONZERO,
-				       IN(MQTT_PUBLISH) | IN(MQTT_SUBSCRIBE)},
-	[MQTT_PROP_SESSION_EXPIRY] = {MQTT_PROP_T_U32, 0,
-				      IN(MQTT_CONNECT) | IN(MQTT_CONNACK) | IN(MQTT_DISCONNECT)},
-	[MQTT_PROP_ASSIGNED_CLIENT_ID] = {MQTT_PROP_T_STRING, 0, IN(MQTT_CONNACK)},
-	[MQTT_PROP_SERVER_KEEP_ALIVE] = {MQTT_PROP_T_U16, 0, IN(MQTT_CONNACK)},
-	[MQTT_PROP_AUTH_METHOD] = {MQTT_PROP_T_STRING, 0,
-				   IN(MQTT_CONNECT) | IN(MQTT_CONNACK) | IN(MQTT_AUTH)},
-	[MQTT_PROP_AUTH_DATA] = {MQTT_PROP_T_BINARY, 0,
-				 IN(MQTT_CONNECT) | IN(MQTT_CONNACK) | IN(MQTT_AUTH)},
-	[MQTT_PROP_REQUEST_PROBLEM_INFO] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNECT)},
-	[MQTT_PROP_WILL_DELAY] = {MQTT_PROP_T_U32, 0, WILL},
-	[MQTT_PROP_REQUEST_RESPONSE_INFO] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNECT)},
-	[MQTT_PROP_RESPONSE_INFO] = {MQTT_PROP_T_STRING, 0, IN(MQTT_CONNACK)},
-	[MQTT_PROP_SERVER_REFERENCE] = {MQTT_PROP_T_STRING, 0,
-					IN(MQTT_CONNACK) | IN(MQTT_DISCONNECT)},
-	[MQTT_PROP_REASON_STRING] = {MQTT_PROP_T_STRING, 0, REASON_STRING_IN},
-	[MQTT_PROP_RECEIVE_MAXIMUM] = {MQTT_PROP_T_U16, NONZERO,
-				       IN(MQTT_CONNECT) | IN(MQTT_CONNACK)},
-	[MQTT_PROP_TOPIC_ALIAS_MAXIMUM] = {MQTT_PROP_T_U16, 0, IN(MQTT_CONNECT) | IN(MQTT_CONNACK)},
-	[MQTT_PROP_TOPIC_ALIAS] = {MQTT_PROP_T_U16, NONZERO, IN(MQTT_PUBLISH)},
-	[MQTT_PROP_MAXIMUM_QOS] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNACK)},
-	[MQTT_PROP_RETAIN_AVAILABLE] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNACK)},
-	[MQTT_PROP_USER_PROPERTY] = {MQTT_PROP_T_PAIR, 0, USER_PROPERTY_IN},
-	[MQTT_PROP_MAXIMUM_PACKET_SIZE] = {MQTT_PROP_T_U32, NONZERO,
-					   IN(MQTT_CONNECT) | IN(MQTT_CONNACK)},
-	[MQTT_PROP_WILDCARD_SUB_AVAILABLE] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNACK)},
-	[MQTT_PROP_SUB_ID_AVAILABLE] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNACK)},
-	[MQTT_PROP_SHARED_SUB_AVAILABLE] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNACK)},
+    [MQTT_PROP_PAYLOAD_FORMAT] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_PUBLISH) | WILL},
+    [MQTT_PROP_MESSAGE_EXPIRY] = {MQTT_PROP_T_U32, 0, IN(MQTT_PUBLISH) | WILL},
+    [MQTT_PROP_CONTENT_TYPE] = {MQTT_PROP_T_STRING, 0, IN(MQTT_PUBLISH) | WILL},
+    [MQTT_PROP_RESPONSE_TOPIC] = {MQTT_PROP_T_STRING, 0, IN(MQTT_PUBLISH) | WILL},
+    [MQTT_PROP_CORRELATION_DATA] = {MQTT_PROP_T_BINARY, 0, IN(MQTT_PUBLISH) | WILL},
+    [MQTT_PROP_SUBSCRIPTION_ID] = {MQTT_PROP_T_VARINT, NONZERO,
+                                   IN(MQTT_PUBLISH) | IN(MQTT_SUBSCRIBE)},
+    [MQTT_PROP_SESSION_EXPIRY] = {MQTT_PROP_T_U32, 0,
+                                  IN(MQTT_CONNECT) | IN(MQTT_CONNACK) | IN(MQTT_DISCONNECT)},
+    [MQTT_PROP_ASSIGNED_CLIENT_ID] = {MQTT_PROP_T_STRING, 0, IN(MQTT_CONNACK)},
+    [MQTT_PROP_SERVER_KEEP_ALIVE] = {MQTT_PROP_T_U16, 0, IN(MQTT_CONNACK)},
+    [MQTT_PROP_AUTH_METHOD] = {MQTT_PROP_T_STRING, 0,
+                               IN(MQTT_CONNECT) | IN(MQTT_CONNACK) | IN(MQTT_AUTH)},
+    [MQTT_PROP_AUTH_DATA] = {MQTT_PROP_T_BINARY, 0,
+                             IN(MQTT_CONNECT) | IN(MQTT_CONNACK) | IN(MQTT_AUTH)},
+    [MQTT_PROP_REQUEST_PROBLEM_INFO] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNECT)},
+    [MQTT_PROP_WILL_DELAY] = {MQTT_PROP_T_U32, 0, WILL},
+    [MQTT_PROP_REQUEST_RESPONSE_INFO] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNECT)},
+    [MQTT_PROP_RESPONSE_INFO] = {MQTT_PROP_T_STRING, 0, IN(MQTT_CONNACK)},
+    [MQTT_PROP_SERVER_REFERENCE] = {MQTT_PROP_T_STRING, 0, IN(MQTT_CONNACK) | IN(MQTT_DISCONNECT)},
+    [MQTT_PROP_REASON_STRING] = {MQTT_PROP_T_STRING, 0, REASON_STRING_IN},
+    [MQTT_PROP_RECEIVE_MAXIMUM] = {MQTT_PROP_T_U16, NONZERO, IN(MQTT_CONNECT) | IN(MQTT_CONNACK)},
+    [MQTT_PROP_TOPIC_ALIAS_MAXIMUM] = {MQTT_PROP_T_U16, 0, IN(MQTT_CONNECT) | IN(MQTT_CONNACK)},
+    [MQTT_PROP_TOPIC_ALIAS] = {MQTT_PROP_T_U16, NONZERO, IN(MQTT_PUBLISH)},
+    [MQTT_PROP_MAXIMUM_QOS] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNACK)},
+    [MQTT_PROP_RETAIN_AVAILABLE] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNACK)},
+    [MQTT_PROP_USER_PROPERTY] = {MQTT_PROP_T_PAIR, 0, USER_PROPERTY_IN},
+    [MQTT_PROP_MAXIMUM_PACKET_SIZE] = {MQTT_PROP_T_U32, NONZERO,
+                                       IN(MQTT_CONNECT) | IN(MQTT_CONNACK)},
+    [MQTT_PROP_WILDCARD_SUB_AVAILABLE] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNACK)},
+    [MQTT_PROP_SUB_ID_AVAILABLE] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNACK)},
+    [MQTT_PROP_SHARED_SUB_AVAILABLE] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNACK)},
 };
 
 enum mqtt_prop_type props_type(uint8_t id)
@@ -183,9 +181,10 @@ int props_validate(const uint8_t *p, size_t len, int where, struct codec_error *
 		if (why)
 			return fail(err, MQTT_RC_MALFORMED, why);
 		if (!(rules[prop.id].where & IN(where)))
-			return fail(err, MQTT_RC_PROTOCOL_ERROR, "property not allowed in this packet");
+			return fail(err, MQTT_RC_PROTOCOL_ERROR,
+			            "property not allowed in this packet");
 		bool repeatable = prop.id == MQTT_PROP_USER_PROPERTY ||
-				  (prop.id == MQTT_PROP_SUBSCRIPTION_ID && where == MQTT_PUBLISH);
+		                  (prop.id == MQTT_PROP_SUBSCRIPTION_ID && where == MQTT_PUBLISH);
 		if ((seen & (1ull << prop.id)) && !repeatable)
 			return fail(err, MQTT_RC_PROTOCOL_ERROR, "duplicate property");
 		seen |= 1ull << prop.id;
@@ -224,10 +223,10 @@ bool props_find(const uint8_t *p, size_t len, uint8_t id, struct mqtt_prop *out)
 int props_put_int(struct buf *b, uint8_t id, uint32_t value)
 {
 	static const uint32_t max[] = {
-		[MQTT_PROP_T_BYTE] = UINT8_MAX,
-		[MQTT_PROP_T_U16] = UINT16_MAX,
-		[MQTT_PROP_T_U32] = UINT32_MAX,
-		[MQTT_PROP_T_VARINT] = 268435455u,
+	    [MQTT_PROP_T_BYTE] = UINT8_MAX,
+	    [MQTT_PROP_T_U16] = UINT16_MAX,
+	    [MQTT_PROP_T_U32] = UINT32_MAX,
+	    [MQTT_PROP_T_VARINT] = 268435455u,
 	};
 	enum mqtt_prop_type type = props_type(id);
 	if (type == 0 || type > MQTT_PROP_T_VARINT || value > max[type])
@@ -264,7 +263,7 @@ int props_put_bytes(struct buf *b, uint8_t id, const void *data, size_t len)
 }
 
 int props_put_pair(struct buf *b, const void *name, size_t name_len, const void *value,
-		   size_t value_len)
+                   size_t value_len)
 {
 	if (name_len > UINT16_MAX || value_len > UINT16_MAX)
 		return -ERANGE;
@@ -277,7 +276,7 @@ int props_put_pair(struct buf *b, const void *name, size_t name_len, const void 
 }
 
 int props_copy_except(struct buf *b, const uint8_t *p, size_t len, const uint8_t *drop,
-		      size_t ndrop)
+                      size_t ndrop)
 {
 	/* The copy is never longer than @p: reserving it all first makes the appends infallible. */
 	int rc = buf_reserve(b, len);

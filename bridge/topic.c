@@ -161,7 +161,7 @@ bool topic_filter_within(const char *inner, size_t inner_len, const char *outer,
 		bool more_out = level_next(&out);
 		if (!more_out)
 			return !more_in;
-		/* Inner ended: its last topic is a parent level, which only a trailing "/#" matches. */
+		/* Inner ended: only a trailing "/#" also matches its parent level. */
 		if (!more_in)
 			return level_is(&out, '#');
 	}

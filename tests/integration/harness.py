@@ -640,12 +640,14 @@ class IntegrationCase(unittest.TestCase):
         """The server ends @conn within @timeout.
 
         v5_disconnect=True: a v5 DISCONNECT with reason >= 0x80 must come before the end.
-        Returns the DISCONNECT packet (or None) so a test can look at its reason.
+        Returns the DISCONNECT packet (or None) so a test can look at its reason; every packet
+        that arrived before the end is left in conn.close_packets.
         """
         try:
             got = conn.wait_closed(timeout)
         except TimeoutError:
             self.fail("connection still open %.1fs after the bad input" % timeout)
+        conn.close_packets = got
         disc = [p for p in got if p.type == rawws.DISCONNECT]
         if v5_disconnect:
             self.assertTrue(disc, "expected a DISCONNECT before the close, got %r" % got)

@@ -35,14 +35,14 @@ static const struct {
 	uint8_t enc[4];
 	size_t len;
 } varints[] = {
-	{0, {0x00}, 1},
-	{127, {0x7F}, 1},
-	{128, {0x80, 0x01}, 2},
-	{16383, {0xFF, 0x7F}, 2},
-	{16384, {0x80, 0x80, 0x01}, 3},
-	{2097151, {0xFF, 0xFF, 0x7F}, 3},
-	{2097152, {0x80, 0x80, 0x80, 0x01}, 4},
-	{268435455, {0xFF, 0xFF, 0xFF, 0x7F}, 4},
+    {0, {0x00}, 1},
+    {127, {0x7F}, 1},
+    {128, {0x80, 0x01}, 2},
+    {16383, {0xFF, 0x7F}, 2},
+    {16384, {0x80, 0x80, 0x01}, 3},
+    {2097151, {0xFF, 0xFF, 0x7F}, 3},
+    {2097152, {0x80, 0x80, 0x80, 0x01}, 4},
+    {268435455, {0xFF, 0xFF, 0xFF, 0x7F}, 4},
 };
 
 static void test_varint_put_and_get(void **state)
@@ -200,16 +200,16 @@ static void test_steal_and_clear(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fixed_width_big_endian),
-		cmocka_unit_test(test_varint_put_and_get),
-		cmocka_unit_test(test_varint_range),
-		cmocka_unit_test(test_varint_malformed),
-		cmocka_unit_test(test_varint_stops_at_last_byte),
-		cmocka_unit_test(test_lstring),
-		cmocka_unit_test(test_growth_keeps_contents),
-		cmocka_unit_test(test_reserve),
-		cmocka_unit_test(test_append_empty_allocates_nothing),
-		cmocka_unit_test(test_steal_and_clear),
+	    cmocka_unit_test(test_fixed_width_big_endian),
+	    cmocka_unit_test(test_varint_put_and_get),
+	    cmocka_unit_test(test_varint_range),
+	    cmocka_unit_test(test_varint_malformed),
+	    cmocka_unit_test(test_varint_stops_at_last_byte),
+	    cmocka_unit_test(test_lstring),
+	    cmocka_unit_test(test_growth_keeps_contents),
+	    cmocka_unit_test(test_reserve),
+	    cmocka_unit_test(test_append_empty_allocates_nothing),
+	    cmocka_unit_test(test_steal_and_clear),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

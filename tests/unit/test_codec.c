@@ -69,7 +69,7 @@ static void assert_bytes(struct mqtt_bytes b, const char *want)
 
 /* Decodes from an exactly sized heap copy, so that the sanitizer sees any read past the end. */
 static int decode_copy(const uint8_t *bytes, size_t len, int version, struct mqtt_packet *out,
-		       struct codec_error *err, uint8_t **copy)
+                       struct codec_error *err, uint8_t **copy)
 {
 	*copy = malloc(len ? len : 1);
 	assert_non_null(*copy);
@@ -100,7 +100,7 @@ static void encode_ok(int version, const struct mqtt_packet *p, struct buf *b)
  * With @canonical, the first encoding is @bytes itself.
  */
 static void check_reencode(const uint8_t *bytes, size_t len, int version,
-			   const struct mqtt_packet *p, bool canonical)
+                           const struct mqtt_packet *p, bool canonical)
 {
 	struct buf a = BUF_INIT;
 	struct buf b = BUF_INIT;
@@ -165,71 +165,70 @@ struct good_case {
 };
 
 static const struct good_case good[] = {
-	{"CONNECT 3.1", 3, 0x10, "00 06 'MQIsdp' 03 02 00 3C 00 01 'a'", true},
-	{"CONNECT 3.1.1", 4, 0x10, "00 04 'MQTT' 04 02 00 3C 00 01 'a'", true},
-	{"CONNECT 3.1.1 empty id", 4, 0x10, "00 04 'MQTT' 04 02 00 00 00 00", true},
-	{"CONNECT 3.1.1 all fields", 4, 0x10,
-	 "00 04 'MQTT' 04 F6 FF FF 00 03 'cid' 00 03 'w/t' 00 02 00 FF 00 01 'u' 00 01 'p'", true},
-	{"CONNECT 3.1 user and password", 3, 0x10,
-	 "00 06 'MQIsdp' 03 C0 00 0A 00 01 'a' 00 01 'u' 00 00", true},
-	{"CONNECT 5", 5, 0x10, "00 04 'MQTT' 05 02 00 3C 00 00 01 'a'", true},
-	{"CONNECT 5 password only", 5, 0x10, "00 04 'MQTT' 05 40 00 3C 00 00 01 'a' 00 02 'pw'",
-	 true},
-	{"CONNECT 5 all fields", 5, 0x10,
-	 "00 04 'MQTT' 05 EE 00 1E 08 11 00 00 0E 10 21 00 14 00 03 'cid' "
-	 "09 18 00 00 00 05 03 00 01 't' 00 03 'w/t' 00 03 'bye' 00 01 'u' 00 01 'p'",
-	 true},
-	{"CONNECT 5 auth", 5, 0x10,
-	 "00 04 'MQTT' 05 00 00 00 0A 15 00 02 'sc' 16 00 02 01 02 00 01 'a'", true},
-	{"CONNACK 3.1", 3, 0x20, "00 05", true},
-	{"CONNACK 3.1.1", 4, 0x20, "01 00", true},
-	{"CONNACK 5", 5, 0x20, "00 00 00", true},
-	{"CONNACK 5 refused", 5, 0x20, "00 86 05 1F 00 02 'no'", true},
-	{"CONNACK 5 props", 5, 0x20, "01 00 08 24 01 22 00 0A 13 00 1E", true},
-	{"PUBLISH 3.1 qos 0", 3, 0x30, "00 03 'a/b' 'hi'", true},
-	{"PUBLISH 3.1.1 qos 0", 4, 0x30, "00 03 'a/b' 'hi'", true},
-	{"PUBLISH 3.1.1 qos 2 retain", 4, 0x35, "00 01 'a' FF FF", true},
-	{"PUBLISH 3.1.1 empty payload", 4, 0x32, "00 01 'a' 00 07", true},
-	{"PUBLISH 5 qos 1 dup retain", 5, 0x3B, "00 01 'a' 00 0A 03 23 00 05 'x'", true},
-	{"PUBLISH 5 alias only", 5, 0x30, "00 00 03 23 00 01 'z'", true},
-	{"PUBLISH 5 props", 5, 0x32,
-	 "00 03 'a/b' 12 34 16 01 01 02 00 00 00 3C 08 00 01 'r' 09 00 01 07 26 00 01 'k' 00 01 'v' "
-	 "'{}'",
-	 true},
-	{"PUBLISH 5 from server", 5, 0x30, "00 01 'a' 04 0B 01 0B 02 'p'", true},
-	{"PUBACK 3.1.1", 4, 0x40, "00 01", true},
-	{"PUBACK 5 short", 5, 0x40, "00 01", true},
-	{"PUBACK 5 reason", 5, 0x40, "00 01 10", true},
-	{"PUBACK 5 props", 5, 0x40, "00 01 10 03 1F 00 00", true},
-	{"PUBACK 5 reason 0 with empty props", 5, 0x40, "00 01 00 00", false},
-	{"PUBREC 3.1", 3, 0x50, "12 34", true},
-	{"PUBREC 5", 5, 0x50, "12 34 97", true},
-	{"PUBREL 3.1.1", 4, 0x62, "00 01", true},
-	{"PUBREL 5", 5, 0x62, "00 01 92", true},
-	{"PUBCOMP 3.1.1", 4, 0x70, "FF FF", true},
-	{"PUBCOMP 5", 5, 0x70, "00 01 92 06 26 00 01 'k' 00 00", true},
-	{"SUBSCRIBE 3.1", 3, 0x82, "00 01 00 01 'a' 01", true},
-	{"SUBSCRIBE 3.1.1", 4, 0x82, "00 01 00 01 'a' 01 00 03 'b/#' 02 00 01 '+' 00", true},
-	{"SUBSCRIBE 5", 5, 0x82, "00 02 02 0B 05 00 03 'a/+' 2D 00 01 '#' 00", true},
-	{"SUBSCRIBE 5 shared", 5, 0x82, "00 02 00 00 0A '$share/g/#' 1A", true},
-	{"SUBSCRIBE 5 user props", 5, 0x82, "00 02 05 26 00 00 00 00 00 01 'a' 02", true},
-	{"SUBACK 3.1", 3, 0x90, "00 01 00 01 02", true},
-	{"SUBACK 3.1.1", 4, 0x90, "00 01 01 80", true},
-	{"SUBACK 5", 5, 0x90, "00 01 00 00 87 A2", true},
-	{"UNSUBSCRIBE 3.1.1", 4, 0xA2, "00 01 00 01 'a' 00 03 'b/+'", true},
-	{"UNSUBSCRIBE 5", 5, 0xA2, "00 01 00 00 01 'a'", true},
-	{"UNSUBACK 3.1.1", 4, 0xB0, "00 01", true},
-	{"UNSUBACK 5", 5, 0xB0, "00 01 00 00 11", true},
-	{"PINGREQ", 4, 0xC0, "", true},
-	{"PINGRESP", 5, 0xD0, "", true},
-	{"DISCONNECT 3.1.1", 4, 0xE0, "", true},
-	{"DISCONNECT 5 short", 5, 0xE0, "", true},
-	{"DISCONNECT 5 with will", 5, 0xE0, "04", true},
-	{"DISCONNECT 5 props", 5, 0xE0, "00 05 11 00 00 00 00", true},
-	{"DISCONNECT 5 taken over", 5, 0xE0, "8E 00", false},
-	{"DISCONNECT 5 server moved", 5, 0xE0, "9D 06 1C 00 03 'h:1'", true},
-	{"AUTH 5 short", 5, 0xF0, "", true},
-	{"AUTH 5", 5, 0xF0, "18 05 15 00 02 'ab'", true},
+    {"CONNECT 3.1", 3, 0x10, "00 06 'MQIsdp' 03 02 00 3C 00 01 'a'", true},
+    {"CONNECT 3.1.1", 4, 0x10, "00 04 'MQTT' 04 02 00 3C 00 01 'a'", true},
+    {"CONNECT 3.1.1 empty id", 4, 0x10, "00 04 'MQTT' 04 02 00 00 00 00", true},
+    {"CONNECT 3.1.1 all fields", 4, 0x10,
+     "00 04 'MQTT' 04 F6 FF FF 00 03 'cid' 00 03 'w/t' 00 02 00 FF 00 01 'u' 00 01 'p'", true},
+    {"CONNECT 3.1 user and password", 3, 0x10,
+     "00 06 'MQIsdp' 03 C0 00 0A 00 01 'a' 00 01 'u' 00 00", true},
+    {"CONNECT 5", 5, 0x10, "00 04 'MQTT' 05 02 00 3C 00 00 01 'a'", true},
+    {"CONNECT 5 password only", 5, 0x10, "00 04 'MQTT' 05 40 00 3C 00 00 01 'a' 00 02 'pw'", true},
+    {"CONNECT 5 all fields", 5, 0x10,
+     "00 04 'MQTT' 05 EE 00 1E 08 11 00 00 0E 10 21 00 14 00 03 'cid' "
+     "09 18 00 00 00 05 03 00 01 't' 00 03 'w/t' 00 03 'bye' 00 01 'u' 00 01 'p'",
+     true},
+    {"CONNECT 5 auth", 5, 0x10,
+     "00 04 'MQTT' 05 00 00 00 0A 15 00 02 'sc' 16 00 02 01 02 00 01 'a'", true},
+    {"CONNACK 3.1", 3, 0x20, "00 05", true},
+    {"CONNACK 3.1.1", 4, 0x20, "01 00", true},
+    {"CONNACK 5", 5, 0x20, "00 00 00", true},
+    {"CONNACK 5 refused", 5, 0x20, "00 86 05 1F 00 02 'no'", true},
+    {"CONNACK 5 props", 5, 0x20, "01 00 08 24 01 22 00 0A 13 00 1E", true},
+    {"PUBLISH 3.1 qos 0", 3, 0x30, "00 03 'a/b' 'hi'", true},
+    {"PUBLISH 3.1.1 qos 0", 4, 0x30, "00 03 'a/b' 'hi'", true},
+    {"PUBLISH 3.1.1 qos 2 retain", 4, 0x35, "00 01 'a' FF FF", true},
+    {"PUBLISH 3.1.1 empty payload", 4, 0x32, "00 01 'a' 00 07", true},
+    {"PUBLISH 5 qos 1 dup retain", 5, 0x3B, "00 01 'a' 00 0A 03 23 00 05 'x'", true},
+    {"PUBLISH 5 alias only", 5, 0x30, "00 00 03 23 00 01 'z'", true},
+    {"PUBLISH 5 props", 5, 0x32,
+     "00 03 'a/b' 12 34 16 01 01 02 00 00 00 3C 08 00 01 'r' 09 00 01 07 26 00 01 'k' 00 01 'v' "
+     "'{}'",
+     true},
+    {"PUBLISH 5 from server", 5, 0x30, "00 01 'a' 04 0B 01 0B 02 'p'", true},
+    {"PUBACK 3.1.1", 4, 0x40, "00 01", true},
+    {"PUBACK 5 short", 5, 0x40, "00 01", true},
+    {"PUBACK 5 reason", 5, 0x40, "00 01 10", true},
+    {"PUBACK 5 props", 5, 0x40, "00 01 10 03 1F 00 00", true},
+    {"PUBACK 5 reason 0 with empty props", 5, 0x40, "00 01 00 00", false},
+    {"PUBREC 3.1", 3, 0x50, "12 34", true},
+    {"PUBREC 5", 5, 0x50, "12 34 97", true},
+    {"PUBREL 3.1.1", 4, 0x62, "00 01", true},
+    {"PUBREL 5", 5, 0x62, "00 01 92", true},
+    {"PUBCOMP 3.1.1", 4, 0x70, "FF FF", true},
+    {"PUBCOMP 5", 5, 0x70, "00 01 92 06 26 00 01 'k' 00 00", true},
+    {"SUBSCRIBE 3.1", 3, 0x82, "00 01 00 01 'a' 01", true},
+    {"SUBSCRIBE 3.1.1", 4, 0x82, "00 01 00 01 'a' 01 00 03 'b/#' 02 00 01 '+' 00", true},
+    {"SUBSCRIBE 5", 5, 0x82, "00 02 02 0B 05 00 03 'a/+' 2D 00 01 '#' 00", true},
+    {"SUBSCRIBE 5 shared", 5, 0x82, "00 02 00 00 0A '$share/g/#' 1A", true},
+    {"SUBSCRIBE 5 user props", 5, 0x82, "00 02 05 26 00 00 00 00 00 01 'a' 02", true},
+    {"SUBACK 3.1", 3, 0x90, "00 01 00 01 02", true},
+    {"SUBACK 3.1.1", 4, 0x90, "00 01 01 80", true},
+    {"SUBACK 5", 5, 0x90, "00 01 00 00 87 A2", true},
+    {"UNSUBSCRIBE 3.1.1", 4, 0xA2, "00 01 00 01 'a' 00 03 'b/+'", true},
+    {"UNSUBSCRIBE 5", 5, 0xA2, "00 01 00 00 01 'a'", true},
+    {"UNSUBACK 3.1.1", 4, 0xB0, "00 01", true},
+    {"UNSUBACK 5", 5, 0xB0, "00 01 00 00 11", true},
+    {"PINGREQ", 4, 0xC0, "", true},
+    {"PINGRESP", 5, 0xD0, "", true},
+    {"DISCONNECT 3.1.1", 4, 0xE0, "", true},
+    {"DISCONNECT 5 short", 5, 0xE0, "", true},
+    {"DISCONNECT 5 with will", 5, 0xE0, "04", true},
+    {"DISCONNECT 5 props", 5, 0xE0, "00 05 11 00 00 00 00", true},
+    {"DISCONNECT 5 taken over", 5, 0xE0, "8E 00", false},
+    {"DISCONNECT 5 server moved", 5, 0xE0, "9D 06 1C 00 03 'h:1'", true},
+    {"AUTH 5 short", 5, 0xF0, "", true},
+    {"AUTH 5", 5, 0xF0, "18 05 15 00 02 'ab'", true},
 };
 
 #define NGOOD (sizeof good / sizeof good[0])
@@ -265,7 +264,7 @@ static void test_truncated_everywhere(void **state)
 			free(copy);
 			if (rc != -EPROTO || err.reason != MQTT_RC_MALFORMED)
 				fail_msg("%s cut at %zu: %d 0x%02X", good[i].what, cut, rc,
-					 err.reason);
+				         err.reason);
 		}
 	}
 }
@@ -334,198 +333,190 @@ struct bad_case {
 	int version;
 	uint8_t first;
 	const char *body;
-	int rc;
-	uint8_t reason;
+	uint8_t reason; /* -EPROTONOSUPPORT for 0x84, else -EPROTO */
 };
 
-#define MALFORMED(what, v, first, body)  {what, v, first, body, -EPROTO, MQTT_RC_MALFORMED}
-#define PROTOCOL(what, v, first, body)   {what, v, first, body, -EPROTO, MQTT_RC_PROTOCOL_ERROR}
-#define CONNECT5(rest)                   "00 04 'MQTT' 05 " rest
-#define CONNECT4(rest)                   "00 04 'MQTT' 04 " rest
+/* Short names for the table. */
+enum {
+	MALFORMED = MQTT_RC_MALFORMED,
+	PROTOCOL = MQTT_RC_PROTOCOL_ERROR,
+	UNSUPPORTED = MQTT_RC_UNSUPPORTED_VERSION,
+	ID_INVALID = MQTT_RC_CLIENT_ID_INVALID,
+	NAME_INVALID = MQTT_RC_TOPIC_NAME_INVALID,
+	FILTER_INVALID = MQTT_RC_TOPIC_FILTER_INVALID,
+};
+
+#define CONNECT5(rest) "00 04 'MQTT' 05 " rest
+#define CONNECT4(rest) "00 04 'MQTT' 04 " rest
 
 static const struct bad_case bad[] = {
-	MALFORMED("packet type 0", 4, 0x00, ""),
-	MALFORMED("CONNECT flags", 4, 0x11, CONNECT4("02 00 3C 00 01 'a'")),
-	MALFORMED("CONNECT flags 8", 4, 0x18, CONNECT4("02 00 3C 00 01 'a'")),
-	{"MQTT level 3", 4, 0x10, "00 04 'MQTT' 03 02 00 3C 00 01 'a'", -EPROTONOSUPPORT,
-	 MQTT_RC_UNSUPPORTED_VERSION},
-	{"MQTT level 6", 4, 0x10, "00 04 'MQTT' 06 02 00 3C 00 01 'a'", -EPROTONOSUPPORT,
-	 MQTT_RC_UNSUPPORTED_VERSION},
-	{"MQTT level 0x84", 4, 0x10, "00 04 'MQTT' 84 02 00 3C 00 01 'a'", -EPROTONOSUPPORT,
-	 MQTT_RC_UNSUPPORTED_VERSION},
-	{"MQIsdp level 4", 3, 0x10, "00 06 'MQIsdp' 04 02 00 3C 00 01 'a'", -EPROTONOSUPPORT,
-	 MQTT_RC_UNSUPPORTED_VERSION},
-	{"MQIsdp level 5", 3, 0x10, "00 06 'MQIsdp' 05 02 00 3C 00 01 'a'", -EPROTONOSUPPORT,
-	 MQTT_RC_UNSUPPORTED_VERSION},
-	PROTOCOL("protocol name MQTX", 4, 0x10, "00 04 'MQTX' 04 02 00 3C 00 01 'a'"),
-	PROTOCOL("protocol name mqtt", 4, 0x10, "00 04 'mqtt' 04 02 00 3C 00 01 'a'"),
-	PROTOCOL("protocol name empty", 4, 0x10, "00 00 04 02 00 3C 00 01 'a'"),
-	MALFORMED("connect reserved flag", 4, 0x10, CONNECT4("03 00 3C 00 01 'a'")),
-	MALFORMED("connect reserved flag 5", 5, 0x10, CONNECT5("01 00 3C 00 00 01 'a'")),
-	MALFORMED("will QoS 3", 4, 0x10, CONNECT4("1E 00 3C 00 01 'a' 00 01 't' 00 00")),
-	PROTOCOL("will QoS without will", 4, 0x10, CONNECT4("0A 00 3C 00 01 'a'")),
-	PROTOCOL("will QoS 2 without will", 5, 0x10, CONNECT5("12 00 3C 00 00 01 'a'")),
-	PROTOCOL("will retain without will", 4, 0x10, CONNECT4("22 00 3C 00 01 'a'")),
-	PROTOCOL("password without user 3.1.1", 4, 0x10, CONNECT4("42 00 3C 00 01 'a' 00 01 'p'")),
-	PROTOCOL("password without user 3.1", 3, 0x10,
-		 "00 06 'MQIsdp' 03 42 00 3C 00 01 'a' 00 01 'p'"),
-	{"client id bad UTF-8", 4, 0x10, CONNECT4("02 00 3C 00 02 C0 80"), -EPROTO,
-	 MQTT_RC_CLIENT_ID_INVALID},
-	{"client id control", 5, 0x10, CONNECT5("02 00 3C 00 00 01 01"), -EPROTO,
-	 MQTT_RC_CLIENT_ID_INVALID},
-	{"will topic +", 4, 0x10, CONNECT4("06 00 3C 00 01 'a' 00 03 'a/+' 00 00"), -EPROTO,
-	 MQTT_RC_TOPIC_NAME_INVALID},
-	{"will topic #", 5, 0x10, CONNECT5("06 00 3C 00 00 01 'a' 00 00 01 '#' 00 00"), -EPROTO,
-	 MQTT_RC_TOPIC_NAME_INVALID},
-	{"will topic empty", 4, 0x10, CONNECT4("06 00 3C 00 01 'a' 00 00 00 00"), -EPROTO,
-	 MQTT_RC_TOPIC_NAME_INVALID},
-	MALFORMED("will topic bad UTF-8", 4, 0x10, CONNECT4("06 00 3C 00 01 'a' 00 01 FF 00 00")),
-	MALFORMED("will topic U+0000", 4, 0x10, CONNECT4("06 00 3C 00 01 'a' 00 01 00 00 00")),
-	MALFORMED("username bad UTF-8", 4, 0x10, CONNECT4("82 00 3C 00 01 'a' 00 02 ED A0")),
-	MALFORMED("username U+FFFF", 5, 0x10, CONNECT5("82 00 3C 00 00 01 'a' 00 03 EF BF BF")),
-	MALFORMED("connect trailing byte", 4, 0x10, CONNECT4("02 00 3C 00 01 'a' 00")),
-	MALFORMED("connect trailing byte 5", 5, 0x10, CONNECT5("02 00 3C 00 00 01 'a' 'x'")),
-	MALFORMED("connect no client id", 4, 0x10, CONNECT4("02 00 3C")),
-	MALFORMED("connect no will payload", 4, 0x10, CONNECT4("06 00 3C 00 01 'a' 00 01 't'")),
-	MALFORMED("connect no username", 4, 0x10, CONNECT4("82 00 3C 00 01 'a'")),
-	MALFORMED("connect no password", 5, 0x10, CONNECT5("C2 00 3C 00 00 01 'a' 00 01 'u'")),
-	MALFORMED("connect props past end", 5, 0x10, CONNECT5("02 00 3C 09 11 00 00 00 01")),
-	MALFORMED("connect props length 5 bytes", 5, 0x10, CONNECT5("02 00 3C 80 80 80 80 00")),
-	PROTOCOL("connect topic alias", 5, 0x10, CONNECT5("02 00 3C 03 23 00 01 00 01 'a'")),
-	PROTOCOL("connect will delay", 5, 0x10, CONNECT5("02 00 3C 05 18 00 00 00 01 00 01 'a'")),
-	PROTOCOL("connect duplicate session expiry", 5, 0x10,
-		 CONNECT5("02 00 3C 0A 11 00 00 00 01 11 00 00 00 01 00 01 'a'")),
-	PROTOCOL("connect receive maximum 0", 5, 0x10, CONNECT5("02 00 3C 03 21 00 00 00 01 'a'")),
-	PROTOCOL("connect auth data without method", 5, 0x10,
-		 CONNECT5("02 00 3C 04 16 00 01 00 00 01 'a'")),
-	PROTOCOL("will session expiry", 5, 0x10,
-		 CONNECT5("06 00 3C 00 00 01 'a' 05 11 00 00 00 01 00 01 't' 00 00")),
-	PROTOCOL("will payload format 2", 5, 0x10,
-		 CONNECT5("06 00 3C 00 00 01 'a' 02 01 02 00 01 't' 00 00")),
-	MALFORMED("will content type bad UTF-8", 5, 0x10,
-		  CONNECT5("06 00 3C 00 00 01 'a' 04 03 00 01 FF 00 01 't' 00 00")),
+    {"packet type 0", 4, 0x00, "", MALFORMED},
+    {"CONNECT flags", 4, 0x11, CONNECT4("02 00 3C 00 01 'a'"), MALFORMED},
+    {"CONNECT flags 8", 4, 0x18, CONNECT4("02 00 3C 00 01 'a'"), MALFORMED},
+    {"MQTT level 3", 4, 0x10, "00 04 'MQTT' 03 02 00 3C 00 01 'a'", UNSUPPORTED},
+    {"MQTT level 6", 4, 0x10, "00 04 'MQTT' 06 02 00 3C 00 01 'a'", UNSUPPORTED},
+    {"MQTT level 0x84", 4, 0x10, "00 04 'MQTT' 84 02 00 3C 00 01 'a'", UNSUPPORTED},
+    {"MQIsdp level 4", 3, 0x10, "00 06 'MQIsdp' 04 02 00 3C 00 01 'a'", UNSUPPORTED},
+    {"MQIsdp level 5", 3, 0x10, "00 06 'MQIsdp' 05 02 00 3C 00 01 'a'", UNSUPPORTED},
+    {"protocol name MQTX", 4, 0x10, "00 04 'MQTX' 04 02 00 3C 00 01 'a'", PROTOCOL},
+    {"protocol name mqtt", 4, 0x10, "00 04 'mqtt' 04 02 00 3C 00 01 'a'", PROTOCOL},
+    {"protocol name empty", 4, 0x10, "00 00 04 02 00 3C 00 01 'a'", PROTOCOL},
+    {"connect reserved flag", 4, 0x10, CONNECT4("03 00 3C 00 01 'a'"), MALFORMED},
+    {"connect reserved flag 5", 5, 0x10, CONNECT5("01 00 3C 00 00 01 'a'"), MALFORMED},
+    {"will QoS 3", 4, 0x10, CONNECT4("1E 00 3C 00 01 'a' 00 01 't' 00 00"), MALFORMED},
+    {"will QoS without will", 4, 0x10, CONNECT4("0A 00 3C 00 01 'a'"), PROTOCOL},
+    {"will QoS 2 without will", 5, 0x10, CONNECT5("12 00 3C 00 00 01 'a'"), PROTOCOL},
+    {"will retain without will", 4, 0x10, CONNECT4("22 00 3C 00 01 'a'"), PROTOCOL},
+    {"password without user 3.1.1", 4, 0x10, CONNECT4("42 00 3C 00 01 'a' 00 01 'p'"), PROTOCOL},
+    {"password without user 3.1", 3, 0x10, "00 06 'MQIsdp' 03 42 00 3C 00 01 'a' 00 01 'p'",
+     PROTOCOL},
+    {"client id bad UTF-8", 4, 0x10, CONNECT4("02 00 3C 00 02 C0 80"), ID_INVALID},
+    {"client id control", 5, 0x10, CONNECT5("02 00 3C 00 00 01 01"), ID_INVALID},
+    {"will topic +", 4, 0x10, CONNECT4("06 00 3C 00 01 'a' 00 03 'a/+' 00 00"), NAME_INVALID},
+    {"will topic #", 5, 0x10, CONNECT5("06 00 3C 00 00 01 'a' 00 00 01 '#' 00 00"), NAME_INVALID},
+    {"will topic empty", 4, 0x10, CONNECT4("06 00 3C 00 01 'a' 00 00 00 00"), NAME_INVALID},
+    {"will topic bad UTF-8", 4, 0x10, CONNECT4("06 00 3C 00 01 'a' 00 01 FF 00 00"), MALFORMED},
+    {"will topic U+0000", 4, 0x10, CONNECT4("06 00 3C 00 01 'a' 00 01 00 00 00"), MALFORMED},
+    {"username bad UTF-8", 4, 0x10, CONNECT4("82 00 3C 00 01 'a' 00 02 ED A0"), MALFORMED},
+    {"username U+FFFF", 5, 0x10, CONNECT5("82 00 3C 00 00 01 'a' 00 03 EF BF BF"), MALFORMED},
+    {"connect trailing byte", 4, 0x10, CONNECT4("02 00 3C 00 01 'a' 00"), MALFORMED},
+    {"connect trailing byte 5", 5, 0x10, CONNECT5("02 00 3C 00 00 01 'a' 'x'"), MALFORMED},
+    {"connect no client id", 4, 0x10, CONNECT4("02 00 3C"), MALFORMED},
+    {"connect no will payload", 4, 0x10, CONNECT4("06 00 3C 00 01 'a' 00 01 't'"), MALFORMED},
+    {"connect no username", 4, 0x10, CONNECT4("82 00 3C 00 01 'a'"), MALFORMED},
+    {"connect no password", 5, 0x10, CONNECT5("C2 00 3C 00 00 01 'a' 00 01 'u'"), MALFORMED},
+    {"connect props past end", 5, 0x10, CONNECT5("02 00 3C 09 11 00 00 00 01"), MALFORMED},
+    {"connect props length 5 bytes", 5, 0x10, CONNECT5("02 00 3C 80 80 80 80 00"), MALFORMED},
+    {"connect topic alias", 5, 0x10, CONNECT5("02 00 3C 03 23 00 01 00 01 'a'"), PROTOCOL},
+    {"connect will delay", 5, 0x10, CONNECT5("02 00 3C 05 18 00 00 00 01 00 01 'a'"), PROTOCOL},
+    {"connect duplicate session expiry", 5, 0x10,
+     CONNECT5("02 00 3C 0A 11 00 00 00 01 11 00 00 00 01 00 01 'a'"), PROTOCOL},
+    {"connect receive maximum 0", 5, 0x10, CONNECT5("02 00 3C 03 21 00 00 00 01 'a'"), PROTOCOL},
+    {"connect auth data without method", 5, 0x10, CONNECT5("02 00 3C 04 16 00 01 00 00 01 'a'"),
+     PROTOCOL},
+    {"will session expiry", 5, 0x10,
+     CONNECT5("06 00 3C 00 00 01 'a' 05 11 00 00 00 01 00 01 't' 00 00"), PROTOCOL},
+    {"will payload format 2", 5, 0x10, CONNECT5("06 00 3C 00 00 01 'a' 02 01 02 00 01 't' 00 00"),
+     PROTOCOL},
+    {"will content type bad UTF-8", 5, 0x10,
+     CONNECT5("06 00 3C 00 00 01 'a' 04 03 00 01 FF 00 01 't' 00 00"), MALFORMED},
 
-	MALFORMED("CONNACK flags", 4, 0x21, "00 00"),
-	MALFORMED("CONNACK reserved ack flags", 4, 0x20, "02 00"),
-	PROTOCOL("CONNACK code 6", 4, 0x20, "00 06"),
-	PROTOCOL("CONNACK session present refused", 4, 0x20, "01 05"),
-	PROTOCOL("CONNACK 5 code 0x10", 5, 0x20, "00 10 00"),
-	PROTOCOL("CONNACK 5 code 1", 5, 0x20, "00 01 00"),
-	PROTOCOL("CONNACK 5 session present refused", 5, 0x20, "01 80 00"),
-	MALFORMED("CONNACK 5 without props length", 5, 0x20, "00 00"),
-	MALFORMED("CONNACK 3.1.1 trailing", 4, 0x20, "00 00 00"),
-	PROTOCOL("CONNACK 5 maximum QoS 2", 5, 0x20, "00 00 02 24 02"),
-	PROTOCOL("CONNACK 5 will delay", 5, 0x20, "00 00 05 18 00 00 00 01"),
+    {"CONNACK flags", 4, 0x21, "00 00", MALFORMED},
+    {"CONNACK reserved ack flags", 4, 0x20, "02 00", MALFORMED},
+    {"CONNACK code 6", 4, 0x20, "00 06", PROTOCOL},
+    {"CONNACK session present refused", 4, 0x20, "01 05", PROTOCOL},
+    {"CONNACK 5 code 0x10", 5, 0x20, "00 10 00", PROTOCOL},
+    {"CONNACK 5 code 1", 5, 0x20, "00 01 00", PROTOCOL},
+    {"CONNACK 5 session present refused", 5, 0x20, "01 80 00", PROTOCOL},
+    {"CONNACK 5 without props length", 5, 0x20, "00 00", MALFORMED},
+    {"CONNACK 3.1.1 trailing", 4, 0x20, "00 00 00", MALFORMED},
+    {"CONNACK 5 maximum QoS 2", 5, 0x20, "00 00 02 24 02", PROTOCOL},
+    {"CONNACK 5 will delay", 5, 0x20, "00 00 05 18 00 00 00 01", PROTOCOL},
 
-	MALFORMED("PUBLISH QoS 3", 4, 0x36, "00 01 'a' 00 01"),
-	MALFORMED("PUBLISH QoS 3 v5", 5, 0x37, "00 01 'a' 00 01 00"),
-	PROTOCOL("PUBLISH DUP on QoS 0", 4, 0x38, "00 01 'a'"),
-	PROTOCOL("PUBLISH DUP on QoS 0 v5", 5, 0x38, "00 01 'a' 00"),
-	PROTOCOL("PUBLISH packet id 0", 4, 0x32, "00 01 'a' 00 00"),
-	PROTOCOL("PUBLISH packet id 0 qos 2", 5, 0x34, "00 01 'a' 00 00 00"),
-	{"PUBLISH topic +", 4, 0x30, "00 03 'a/+'", -EPROTO, MQTT_RC_TOPIC_NAME_INVALID},
-	{"PUBLISH topic #", 5, 0x30, "00 01 '#' 00", -EPROTO, MQTT_RC_TOPIC_NAME_INVALID},
-	{"PUBLISH topic a#", 3, 0x30, "00 02 'a#'", -EPROTO, MQTT_RC_TOPIC_NAME_INVALID},
-	{"PUBLISH empty topic 3.1.1", 4, 0x30, "00 00 'x'", -EPROTO, MQTT_RC_TOPIC_NAME_INVALID},
-	{"PUBLISH empty topic 3.1", 3, 0x30, "00 00 'x'", -EPROTO, MQTT_RC_TOPIC_NAME_INVALID},
-	PROTOCOL("PUBLISH empty topic without alias", 5, 0x30, "00 00 00 'x'"),
-	MALFORMED("PUBLISH topic bad UTF-8", 4, 0x30, "00 02 C3 28"),
-	MALFORMED("PUBLISH topic surrogate", 5, 0x30, "00 03 ED B0 80 00"),
-	MALFORMED("PUBLISH topic U+0000", 4, 0x30, "00 03 'a' 00 'b'"),
-	MALFORMED("PUBLISH topic past end", 4, 0x30, "00 05 'a/b'"),
-	MALFORMED("PUBLISH no packet id", 4, 0x32, "00 01 'a' 00"),
-	MALFORMED("PUBLISH 5 no props length", 5, 0x30, "00 01 'a'"),
-	PROTOCOL("PUBLISH session expiry", 5, 0x30, "00 01 'a' 05 11 00 00 00 01"),
-	PROTOCOL("PUBLISH topic alias 0", 5, 0x30, "00 01 'a' 03 23 00 00"),
-	PROTOCOL("PUBLISH payload format 2", 5, 0x30, "00 01 'a' 02 01 02"),
-	PROTOCOL("PUBLISH response topic filter", 5, 0x30, "00 01 'a' 04 08 00 01 '+'"),
-	PROTOCOL("PUBLISH duplicate alias", 5, 0x30, "00 01 'a' 06 23 00 01 23 00 02"),
-	MALFORMED("PUBLISH unknown property", 5, 0x30, "00 01 'a' 02 04 00"),
+    {"PUBLISH QoS 3", 4, 0x36, "00 01 'a' 00 01", MALFORMED},
+    {"PUBLISH QoS 3 v5", 5, 0x37, "00 01 'a' 00 01 00", MALFORMED},
+    {"PUBLISH DUP on QoS 0", 4, 0x38, "00 01 'a'", PROTOCOL},
+    {"PUBLISH DUP on QoS 0 v5", 5, 0x38, "00 01 'a' 00", PROTOCOL},
+    {"PUBLISH packet id 0", 4, 0x32, "00 01 'a' 00 00", PROTOCOL},
+    {"PUBLISH packet id 0 qos 2", 5, 0x34, "00 01 'a' 00 00 00", PROTOCOL},
+    {"PUBLISH topic +", 4, 0x30, "00 03 'a/+'", NAME_INVALID},
+    {"PUBLISH topic #", 5, 0x30, "00 01 '#' 00", NAME_INVALID},
+    {"PUBLISH topic a#", 3, 0x30, "00 02 'a#'", NAME_INVALID},
+    {"PUBLISH empty topic 3.1.1", 4, 0x30, "00 00 'x'", NAME_INVALID},
+    {"PUBLISH empty topic 3.1", 3, 0x30, "00 00 'x'", NAME_INVALID},
+    {"PUBLISH empty topic without alias", 5, 0x30, "00 00 00 'x'", PROTOCOL},
+    {"PUBLISH topic bad UTF-8", 4, 0x30, "00 02 C3 28", MALFORMED},
+    {"PUBLISH topic surrogate", 5, 0x30, "00 03 ED B0 80 00", MALFORMED},
+    {"PUBLISH topic U+0000", 4, 0x30, "00 03 'a' 00 'b'", MALFORMED},
+    {"PUBLISH topic past end", 4, 0x30, "00 05 'a/b'", MALFORMED},
+    {"PUBLISH no packet id", 4, 0x32, "00 01 'a' 00", MALFORMED},
+    {"PUBLISH 5 no props length", 5, 0x30, "00 01 'a'", MALFORMED},
+    {"PUBLISH session expiry", 5, 0x30, "00 01 'a' 05 11 00 00 00 01", PROTOCOL},
+    {"PUBLISH topic alias 0", 5, 0x30, "00 01 'a' 03 23 00 00", PROTOCOL},
+    {"PUBLISH payload format 2", 5, 0x30, "00 01 'a' 02 01 02", PROTOCOL},
+    {"PUBLISH response topic filter", 5, 0x30, "00 01 'a' 04 08 00 01 '+'", PROTOCOL},
+    {"PUBLISH duplicate alias", 5, 0x30, "00 01 'a' 06 23 00 01 23 00 02", PROTOCOL},
+    {"PUBLISH unknown property", 5, 0x30, "00 01 'a' 02 04 00", MALFORMED},
 
-	MALFORMED("PUBACK flags", 4, 0x42, "00 01"),
-	MALFORMED("PUBREC flags", 5, 0x51, "00 01"),
-	MALFORMED("PUBREL flags 0", 4, 0x60, "00 01"),
-	MALFORMED("PUBREL flags 3", 5, 0x63, "00 01"),
-	MALFORMED("PUBCOMP flags", 4, 0x78, "00 01"),
-	PROTOCOL("PUBACK packet id 0", 4, 0x40, "00 00"),
-	PROTOCOL("PUBREL packet id 0", 5, 0x62, "00 00"),
-	MALFORMED("PUBACK 3.1.1 with reason", 4, 0x40, "00 01 00"),
-	MALFORMED("PUBCOMP 3.1 with reason", 3, 0x70, "00 01 00"),
-	MALFORMED("PUBACK short", 4, 0x40, "00"),
-	PROTOCOL("PUBACK reason 0x92", 5, 0x40, "00 01 92"),
-	PROTOCOL("PUBREC reason 0x04", 5, 0x50, "00 01 04"),
-	PROTOCOL("PUBREL reason 0x10", 5, 0x62, "00 01 10"),
-	PROTOCOL("PUBCOMP reason 0x80", 5, 0x70, "00 01 80"),
-	PROTOCOL("PUBACK topic alias", 5, 0x40, "00 01 00 03 23 00 01"),
-	MALFORMED("PUBACK props past end", 5, 0x40, "00 01 00 04 1F 00 00"),
-	MALFORMED("PUBACK reason string bad UTF-8", 5, 0x40, "00 01 80 04 1F 00 01 C0"),
+    {"PUBACK flags", 4, 0x42, "00 01", MALFORMED},
+    {"PUBREC flags", 5, 0x51, "00 01", MALFORMED},
+    {"PUBREL flags 0", 4, 0x60, "00 01", MALFORMED},
+    {"PUBREL flags 3", 5, 0x63, "00 01", MALFORMED},
+    {"PUBCOMP flags", 4, 0x78, "00 01", MALFORMED},
+    {"PUBACK packet id 0", 4, 0x40, "00 00", PROTOCOL},
+    {"PUBREL packet id 0", 5, 0x62, "00 00", PROTOCOL},
+    {"PUBACK 3.1.1 with reason", 4, 0x40, "00 01 00", MALFORMED},
+    {"PUBCOMP 3.1 with reason", 3, 0x70, "00 01 00", MALFORMED},
+    {"PUBACK short", 4, 0x40, "00", MALFORMED},
+    {"PUBACK reason 0x92", 5, 0x40, "00 01 92", PROTOCOL},
+    {"PUBREC reason 0x04", 5, 0x50, "00 01 04", PROTOCOL},
+    {"PUBREL reason 0x10", 5, 0x62, "00 01 10", PROTOCOL},
+    {"PUBCOMP reason 0x80", 5, 0x70, "00 01 80", PROTOCOL},
+    {"PUBACK topic alias", 5, 0x40, "00 01 00 03 23 00 01", PROTOCOL},
+    {"PUBACK props past end", 5, 0x40, "00 01 00 04 1F 00 00", MALFORMED},
+    {"PUBACK reason string bad UTF-8", 5, 0x40, "00 01 80 04 1F 00 01 C0", MALFORMED},
 
-	MALFORMED("SUBSCRIBE flags 0", 4, 0x80, "00 01 00 01 'a' 00"),
-	MALFORMED("SUBSCRIBE flags 3", 5, 0x83, "00 01 00 00 01 'a' 00"),
-	PROTOCOL("SUBSCRIBE packet id 0", 4, 0x82, "00 00 00 01 'a' 00"),
-	PROTOCOL("SUBSCRIBE no entries", 4, 0x82, "00 01"),
-	PROTOCOL("SUBSCRIBE 5 no entries", 5, 0x82, "00 01 00"),
-	{"SUBSCRIBE bad filter", 4, 0x82, "00 01 00 05 'a/#/b' 00", -EPROTO,
-	 MQTT_RC_TOPIC_FILTER_INVALID},
-	{"SUBSCRIBE empty filter", 5, 0x82, "00 01 00 00 00 00", -EPROTO,
-	 MQTT_RC_TOPIC_FILTER_INVALID},
-	{"SUBSCRIBE bad shared", 5, 0x82, "00 01 00 00 08 '$share/g' 00", -EPROTO,
-	 MQTT_RC_TOPIC_FILTER_INVALID},
-	{"SUBSCRIBE second filter bad", 4, 0x82, "00 01 00 01 'a' 00 00 02 'a+' 00", -EPROTO,
-	 MQTT_RC_TOPIC_FILTER_INVALID},
-	MALFORMED("SUBSCRIBE filter bad UTF-8", 4, 0x82, "00 01 00 01 80 00"),
-	MALFORMED("SUBSCRIBE no options", 4, 0x82, "00 01 00 01 'a'"),
-	MALFORMED("SUBSCRIBE 3.1.1 options bit 2", 4, 0x82, "00 01 00 01 'a' 04"),
-	MALFORMED("SUBSCRIBE 3.1.1 options bit 7", 4, 0x82, "00 01 00 01 'a' 80"),
-	MALFORMED("SUBSCRIBE 3.1 options bit 4", 3, 0x82, "00 01 00 01 'a' 10"),
-	MALFORMED("SUBSCRIBE 3.1.1 QoS 3", 4, 0x82, "00 01 00 01 'a' 03"),
-	MALFORMED("SUBSCRIBE 5 options bit 6", 5, 0x82, "00 01 00 00 01 'a' 40"),
-	MALFORMED("SUBSCRIBE 5 options bit 7", 5, 0x82, "00 01 00 00 01 'a' 81"),
-	PROTOCOL("SUBSCRIBE 5 QoS 3", 5, 0x82, "00 01 00 00 01 'a' 03"),
-	PROTOCOL("SUBSCRIBE 5 retain handling 3", 5, 0x82, "00 01 00 00 01 'a' 30"),
-	PROTOCOL("SUBSCRIBE 5 no local shared", 5, 0x82, "00 01 00 00 0A '$share/g/a' 04"),
-	PROTOCOL("SUBSCRIBE 5 two subscription ids", 5, 0x82, "00 01 04 0B 01 0B 02 00 01 'a' 00"),
-	PROTOCOL("SUBSCRIBE 5 subscription id 0", 5, 0x82, "00 01 02 0B 00 00 01 'a' 00"),
-	MALFORMED("SUBSCRIBE 5 subscription id overlong", 5, 0x82, "00 01 03 0B 81 00 00 01 'a' 00"),
-	PROTOCOL("SUBSCRIBE 5 reason string", 5, 0x82, "00 01 03 1F 00 00 00 01 'a' 00"),
+    {"SUBSCRIBE flags 0", 4, 0x80, "00 01 00 01 'a' 00", MALFORMED},
+    {"SUBSCRIBE flags 3", 5, 0x83, "00 01 00 00 01 'a' 00", MALFORMED},
+    {"SUBSCRIBE packet id 0", 4, 0x82, "00 00 00 01 'a' 00", PROTOCOL},
+    {"SUBSCRIBE no entries", 4, 0x82, "00 01", PROTOCOL},
+    {"SUBSCRIBE 5 no entries", 5, 0x82, "00 01 00", PROTOCOL},
+    {"SUBSCRIBE bad filter", 4, 0x82, "00 01 00 05 'a/#/b' 00", FILTER_INVALID},
+    {"SUBSCRIBE empty filter", 5, 0x82, "00 01 00 00 00 00", FILTER_INVALID},
+    {"SUBSCRIBE bad shared", 5, 0x82, "00 01 00 00 08 '$share/g' 00", FILTER_INVALID},
+    {"SUBSCRIBE second filter bad", 4, 0x82, "00 01 00 01 'a' 00 00 02 'a+' 00", FILTER_INVALID},
+    {"SUBSCRIBE filter bad UTF-8", 4, 0x82, "00 01 00 01 80 00", MALFORMED},
+    {"SUBSCRIBE no options", 4, 0x82, "00 01 00 01 'a'", MALFORMED},
+    {"SUBSCRIBE 3.1.1 options bit 2", 4, 0x82, "00 01 00 01 'a' 04", MALFORMED},
+    {"SUBSCRIBE 3.1.1 options bit 7", 4, 0x82, "00 01 00 01 'a' 80", MALFORMED},
+    {"SUBSCRIBE 3.1 options bit 4", 3, 0x82, "00 01 00 01 'a' 10", MALFORMED},
+    {"SUBSCRIBE 3.1.1 QoS 3", 4, 0x82, "00 01 00 01 'a' 03", MALFORMED},
+    {"SUBSCRIBE 5 options bit 6", 5, 0x82, "00 01 00 00 01 'a' 40", MALFORMED},
+    {"SUBSCRIBE 5 options bit 7", 5, 0x82, "00 01 00 00 01 'a' 81", MALFORMED},
+    {"SUBSCRIBE 5 QoS 3", 5, 0x82, "00 01 00 00 01 'a' 03", PROTOCOL},
+    {"SUBSCRIBE 5 retain handling 3", 5, 0x82, "00 01 00 00 01 'a' 30", PROTOCOL},
+    {"SUBSCRIBE 5 no local shared", 5, 0x82, "00 01 00 00 0A '$share/g/a' 04", PROTOCOL},
+    {"SUBSCRIBE 5 two subscription ids", 5, 0x82, "00 01 04 0B 01 0B 02 00 01 'a' 00", PROTOCOL},
+    {"SUBSCRIBE 5 subscription id 0", 5, 0x82, "00 01 02 0B 00 00 01 'a' 00", PROTOCOL},
+    {"SUBSCRIBE 5 subscription id overlong", 5, 0x82, "00 01 03 0B 81 00 00 01 'a' 00", MALFORMED},
+    {"SUBSCRIBE 5 reason string", 5, 0x82, "00 01 03 1F 00 00 00 01 'a' 00", PROTOCOL},
 
-	MALFORMED("UNSUBSCRIBE flags", 4, 0xA0, "00 01 00 01 'a'"),
-	PROTOCOL("UNSUBSCRIBE packet id 0", 5, 0xA2, "00 00 00 00 01 'a'"),
-	PROTOCOL("UNSUBSCRIBE no entries", 4, 0xA2, "00 01"),
-	{"UNSUBSCRIBE bad filter", 4, 0xA2, "00 01 00 02 '#a'", -EPROTO,
-	 MQTT_RC_TOPIC_FILTER_INVALID},
-	MALFORMED("UNSUBSCRIBE bad UTF-8", 5, 0xA2, "00 01 00 00 01 FE"),
-	MALFORMED("UNSUBSCRIBE filter past end", 4, 0xA2, "00 01 00 03 'a'"),
-	PROTOCOL("UNSUBSCRIBE 5 subscription id", 5, 0xA2, "00 01 02 0B 01 00 01 'a'"),
+    {"UNSUBSCRIBE flags", 4, 0xA0, "00 01 00 01 'a'", MALFORMED},
+    {"UNSUBSCRIBE packet id 0", 5, 0xA2, "00 00 00 00 01 'a'", PROTOCOL},
+    {"UNSUBSCRIBE no entries", 4, 0xA2, "00 01", PROTOCOL},
+    {"UNSUBSCRIBE bad filter", 4, 0xA2, "00 01 00 02 '#a'", FILTER_INVALID},
+    {"UNSUBSCRIBE bad UTF-8", 5, 0xA2, "00 01 00 00 01 FE", MALFORMED},
+    {"UNSUBSCRIBE filter past end", 4, 0xA2, "00 01 00 03 'a'", MALFORMED},
+    {"UNSUBSCRIBE 5 subscription id", 5, 0xA2, "00 01 02 0B 01 00 01 'a'", PROTOCOL},
 
-	MALFORMED("SUBACK flags", 4, 0x92, "00 01 00"),
-	PROTOCOL("SUBACK packet id 0", 4, 0x90, "00 00 00"),
-	PROTOCOL("SUBACK no codes", 4, 0x90, "00 01"),
-	PROTOCOL("SUBACK 5 no codes", 5, 0x90, "00 01 00"),
-	PROTOCOL("SUBACK 3.1.1 code 3", 4, 0x90, "00 01 03"),
-	PROTOCOL("SUBACK 3.1.1 code 0x87", 4, 0x90, "00 01 00 87"),
-	PROTOCOL("SUBACK 5 code 0x10", 5, 0x90, "00 01 00 10"),
-	MALFORMED("UNSUBACK 3.1.1 with codes", 4, 0xB0, "00 01 00"),
-	PROTOCOL("UNSUBACK 5 no codes", 5, 0xB0, "00 01 00"),
-	PROTOCOL("UNSUBACK 5 code 0x01", 5, 0xB0, "00 01 00 01"),
-	MALFORMED("UNSUBACK flags", 5, 0xB2, "00 01 00 00"),
+    {"SUBACK flags", 4, 0x92, "00 01 00", MALFORMED},
+    {"SUBACK packet id 0", 4, 0x90, "00 00 00", PROTOCOL},
+    {"SUBACK no codes", 4, 0x90, "00 01", PROTOCOL},
+    {"SUBACK 5 no codes", 5, 0x90, "00 01 00", PROTOCOL},
+    {"SUBACK 3.1.1 code 3", 4, 0x90, "00 01 03", PROTOCOL},
+    {"SUBACK 3.1.1 code 0x87", 4, 0x90, "00 01 00 87", PROTOCOL},
+    {"SUBACK 5 code 0x10", 5, 0x90, "00 01 00 10", PROTOCOL},
+    {"UNSUBACK 3.1.1 with codes", 4, 0xB0, "00 01 00", MALFORMED},
+    {"UNSUBACK 5 no codes", 5, 0xB0, "00 01 00", PROTOCOL},
+    {"UNSUBACK 5 code 0x01", 5, 0xB0, "00 01 00 01", PROTOCOL},
+    {"UNSUBACK flags", 5, 0xB2, "00 01 00 00", MALFORMED},
 
-	MALFORMED("PINGREQ flags", 4, 0xC1, ""),
-	MALFORMED("PINGREQ with body", 4, 0xC0, "00"),
-	MALFORMED("PINGRESP with body", 5, 0xD0, "00"),
-	MALFORMED("DISCONNECT flags", 4, 0xE2, ""),
-	MALFORMED("DISCONNECT 3.1.1 with reason", 4, 0xE0, "00"),
-	MALFORMED("DISCONNECT 3.1 with body", 3, 0xE0, "04"),
-	PROTOCOL("DISCONNECT 5 reason 0x18", 5, 0xE0, "18"),
-	PROTOCOL("DISCONNECT 5 reason 0x01", 5, 0xE0, "01"),
-	PROTOCOL("DISCONNECT 5 topic alias", 5, 0xE0, "00 03 23 00 01"),
-	MALFORMED("DISCONNECT 5 props past end", 5, 0xE0, "00 03 11 00"),
-	PROTOCOL("AUTH 3.1.1", 4, 0xF0, ""),
-	PROTOCOL("AUTH 3.1", 3, 0xF0, ""),
-	MALFORMED("AUTH flags", 5, 0xF1, ""),
-	PROTOCOL("AUTH reason 0x04", 5, 0xF0, "04"),
-	PROTOCOL("AUTH data without method", 5, 0xF0, "18 04 16 00 01 00"),
-	PROTOCOL("AUTH session expiry", 5, 0xF0, "18 05 11 00 00 00 01"),
+    {"PINGREQ flags", 4, 0xC1, "", MALFORMED},
+    {"PINGREQ with body", 4, 0xC0, "00", MALFORMED},
+    {"PINGRESP with body", 5, 0xD0, "00", MALFORMED},
+    {"DISCONNECT flags", 4, 0xE2, "", MALFORMED},
+    {"DISCONNECT 3.1.1 with reason", 4, 0xE0, "00", MALFORMED},
+    {"DISCONNECT 3.1 with body", 3, 0xE0, "04", MALFORMED},
+    {"DISCONNECT 5 reason 0x18", 5, 0xE0, "18", PROTOCOL},
+    {"DISCONNECT 5 reason 0x01", 5, 0xE0, "01", PROTOCOL},
+    {"DISCONNECT 5 topic alias", 5, 0xE0, "00 03 23 00 01", PROTOCOL},
+    {"DISCONNECT 5 props past end", 5, 0xE0, "00 03 11 00", MALFORMED},
+    {"AUTH 3.1.1", 4, 0xF0, "", PROTOCOL},
+    {"AUTH 3.1", 3, 0xF0, "", PROTOCOL},
+    {"AUTH flags", 5, 0xF1, "", MALFORMED},
+    {"AUTH reason 0x04", 5, 0xF0, "04", PROTOCOL},
+    {"AUTH data without method", 5, 0xF0, "18 04 16 00 01 00", PROTOCOL},
+    {"AUTH session expiry", 5, 0xF0, "18 05 11 00 00 00 01", PROTOCOL},
 };
 
 static void test_bad_packets(void **state)
@@ -542,9 +533,10 @@ static void test_bad_packets(void **state)
 		uint8_t *copy;
 		int rc = decode_copy(b, n, bad[i].version, &p, &err, &copy);
 		free(copy);
-		if (rc != bad[i].rc || err.reason != bad[i].reason)
+		int want = bad[i].reason == UNSUPPORTED ? -EPROTONOSUPPORT : -EPROTO;
+		if (rc != want || err.reason != bad[i].reason)
 			fail_msg("%s: %d 0x%02X (%s), want %d 0x%02X", bad[i].what, rc, err.reason,
-				 err.msg ? err.msg : "-", bad[i].rc, bad[i].reason);
+			         err.msg ? err.msg : "-", want, bad[i].reason);
 		assert_non_null(err.msg);
 		assert_memory_equal(&p, &untouched, sizeof p);
 	}
@@ -710,8 +702,8 @@ static void test_connect_5_full(void **state)
 	encode_exact(MQTT_V5, &q, CONNECT5_FULL);
 	/* 3.1.1 has no properties. */
 	encode_exact(MQTT_V311, &q,
-		     "10 1F 00 04 'MQTT' 04 EE 00 1E 00 03 'cid' 00 03 'w/t' 00 03 'bye' "
-		     "00 01 'u' 00 01 'p'");
+	             "10 1F 00 04 'MQTT' 04 EE 00 1E 00 03 'cid' 00 03 'w/t' 00 03 'bye' "
+	             "00 01 'u' 00 01 'p'");
 	buf_clear(&props);
 	buf_clear(&will_props);
 }
@@ -789,6 +781,37 @@ static void test_publish_large_payload(void **state)
 	assert_int_equal(codec_decode(b.data, b.len, MQTT_V311, &p, &err), 0);
 	assert_int_equal(p.u.publish.payload.len, payload_len);
 	buf_clear(&b);
+	free(payload);
+}
+
+/* The remaining length at each boundary of the variable byte integer sizes. */
+static void test_remaining_length_boundaries(void **state)
+{
+	(void)state;
+	static const size_t lengths[] = {0, 127, 128, 16383, 16384, 2097151, 2097152};
+	uint8_t *payload = calloc(1, 2097152);
+	assert_non_null(payload);
+	for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+		struct mqtt_packet q = {.type = MQTT_DISCONNECT};
+		size_t rl = lengths[i];
+		if (rl > 0) {
+			/* A PUBLISH of topic "t" (3 bytes) and the rest as payload. */
+			q.type = MQTT_PUBLISH;
+			q.u.publish.topic = str("t");
+			q.u.publish.payload = (struct mqtt_bytes){payload, rl - 3};
+		}
+		struct buf b = BUF_INIT;
+		encode_ok(MQTT_V311, &q, &b);
+		size_t header = rl < 128 ? 2 : rl < 16384 ? 3 : rl < 2097152 ? 4 : 5;
+		assert_int_equal(b.len, header + rl);
+		size_t frame_len;
+		assert_int_equal(codec_frame(b.data, b.len, &frame_len), 0);
+		assert_int_equal(frame_len, b.len);
+		struct mqtt_packet p;
+		struct codec_error err;
+		assert_int_equal(codec_decode(b.data, b.len, MQTT_V311, &p, &err), 0);
+		buf_clear(&b);
+	}
 	free(payload);
 }
 
@@ -879,7 +902,12 @@ static void test_entries(void **state)
 	struct buf entries = BUF_INIT;
 	assert_int_equal(codec_put_entry(&entries, MQTT_SUBSCRIBE, "a/b", 3, 0x01), 0);
 	assert_int_equal(codec_put_entry(&entries, MQTT_SUBSCRIBE, "$share/g/x", 10, 0x22), 0);
-	static const char want[] = "\x00\x03" "a/b" "\x01" "\x00\x0A" "$share/g/x" "\x22";
+	static const char want[] = "\x00\x03"
+	                           "a/b"
+	                           "\x01"
+	                           "\x00\x0A"
+	                           "$share/g/x"
+	                           "\x22";
 	assert_int_equal(entries.len, sizeof want - 1);
 	assert_memory_equal(entries.data, want, entries.len);
 
@@ -969,8 +997,8 @@ static void test_connack(void **state)
 		uint8_t v5;
 		uint8_t v3;
 	} map[] = {
-		{0x00, 0}, {0x80, 3}, {0x81, 3}, {0x82, 3}, {0x83, 3}, {0x84, 1}, {0x85, 2},
-		{0x86, 4}, {0x87, 5}, {0x88, 3}, {0x89, 3}, {0x8A, 5}, {0x8C, 4}, {0x9F, 3},
+	    {0x00, 0}, {0x80, 3}, {0x81, 3}, {0x82, 3}, {0x83, 3}, {0x84, 1}, {0x85, 2},
+	    {0x86, 4}, {0x87, 5}, {0x88, 3}, {0x89, 3}, {0x8A, 5}, {0x8C, 4}, {0x9F, 3},
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
 		char want[32];
@@ -1169,28 +1197,29 @@ static void test_type_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_frame),
-		cmocka_unit_test(test_good_packets),
-		cmocka_unit_test(test_truncated_everywhere),
-		cmocka_unit_test(test_short_bodies),
-		cmocka_unit_test(test_mutations),
-		cmocka_unit_test(test_bad_packets),
-		cmocka_unit_test(test_bad_remaining_length),
-		cmocka_unit_test(test_version_argument),
-		cmocka_unit_test(test_connect_311),
-		cmocka_unit_test(test_connect_5_full),
-		cmocka_unit_test(test_connect_empty_client_id),
-		cmocka_unit_test(test_publish),
-		cmocka_unit_test(test_publish_large_payload),
-		cmocka_unit_test(test_acks),
-		cmocka_unit_test(test_subscribe),
-		cmocka_unit_test(test_entries),
-		cmocka_unit_test(test_suback),
-		cmocka_unit_test(test_connack),
-		cmocka_unit_test(test_ping_disconnect_auth),
-		cmocka_unit_test(test_encode_errors),
-		cmocka_unit_test(test_encode_sizes),
-		cmocka_unit_test(test_type_names),
+	    cmocka_unit_test(test_frame),
+	    cmocka_unit_test(test_good_packets),
+	    cmocka_unit_test(test_truncated_everywhere),
+	    cmocka_unit_test(test_short_bodies),
+	    cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_bad_packets),
+	    cmocka_unit_test(test_bad_remaining_length),
+	    cmocka_unit_test(test_version_argument),
+	    cmocka_unit_test(test_connect_311),
+	    cmocka_unit_test(test_connect_5_full),
+	    cmocka_unit_test(test_connect_empty_client_id),
+	    cmocka_unit_test(test_publish),
+	    cmocka_unit_test(test_publish_large_payload),
+	    cmocka_unit_test(test_remaining_length_boundaries),
+	    cmocka_unit_test(test_acks),
+	    cmocka_unit_test(test_subscribe),
+	    cmocka_unit_test(test_entries),
+	    cmocka_unit_test(test_suback),
+	    cmocka_unit_test(test_connack),
+	    cmocka_unit_test(test_ping_disconnect_auth),
+	    cmocka_unit_test(test_encode_errors),
+	    cmocka_unit_test(test_encode_sizes),
+	    cmocka_unit_test(test_type_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,37 +17,37 @@ static const struct {
 	int where;
 	const char *ids; /* the identifiers allowed there */
 } allowed[] = {
-	{MQTT_CONNECT, "\x11\x15\x16\x17\x19\x21\x22\x26\x27"},
-	{MQTT_CONNACK, "\x11\x12\x13\x15\x16\x1A\x1C\x1F\x21\x22\x24\x25\x26\x27\x28\x29\x2A"},
-	{MQTT_PUBLISH, "\x01\x02\x03\x08\x09\x0B\x23\x26"},
-	{MQTT_PUBACK, "\x1F\x26"},
-	{MQTT_PUBREC, "\x1F\x26"},
-	{MQTT_PUBREL, "\x1F\x26"},
-	{MQTT_PUBCOMP, "\x1F\x26"},
-	{MQTT_SUBSCRIBE, "\x0B\x26"},
-	{MQTT_SUBACK, "\x1F\x26"},
-	{MQTT_UNSUBSCRIBE, "\x26"},
-	{MQTT_UNSUBACK, "\x1F\x26"},
-	{MQTT_PINGREQ, ""},
-	{MQTT_PINGRESP, ""},
-	{MQTT_DISCONNECT, "\x11\x1C\x1F\x26"},
-	{MQTT_AUTH, "\x15\x16\x1F\x26"},
-	{PROPS_IN_WILL, "\x01\x02\x03\x08\x09\x18\x26"},
+    {MQTT_CONNECT, "\x11\x15\x16\x17\x19\x21\x22\x26\x27"},
+    {MQTT_CONNACK, "\x11\x12\x13\x15\x16\x1A\x1C\x1F\x21\x22\x24\x25\x26\x27\x28\x29\x2A"},
+    {MQTT_PUBLISH, "\x01\x02\x03\x08\x09\x0B\x23\x26"},
+    {MQTT_PUBACK, "\x1F\x26"},
+    {MQTT_PUBREC, "\x1F\x26"},
+    {MQTT_PUBREL, "\x1F\x26"},
+    {MQTT_PUBCOMP, "\x1F\x26"},
+    {MQTT_SUBSCRIBE, "\x0B\x26"},
+    {MQTT_SUBACK, "\x1F\x26"},
+    {MQTT_UNSUBSCRIBE, "\x26"},
+    {MQTT_UNSUBACK, "\x1F\x26"},
+    {MQTT_PINGREQ, ""},
+    {MQTT_PINGRESP, ""},
+    {MQTT_DISCONNECT, "\x11\x1C\x1F\x26"},
+    {MQTT_AUTH, "\x15\x16\x1F\x26"},
+    {PROPS_IN_WILL, "\x01\x02\x03\x08\x09\x18\x26"},
 };
 
 static const struct {
 	uint8_t id;
 	enum mqtt_prop_type type;
 } types[] = {
-	{0x01, MQTT_PROP_T_BYTE},   {0x02, MQTT_PROP_T_U32},    {0x03, MQTT_PROP_T_STRING},
-	{0x08, MQTT_PROP_T_STRING}, {0x09, MQTT_PROP_T_BINARY}, {0x0B, MQTT_PROP_T_VARINT},
-	{0x11, MQTT_PROP_T_U32},    {0x12, MQTT_PROP_T_STRING}, {0x13, MQTT_PROP_T_U16},
-	{0x15, MQTT_PROP_T_STRING}, {0x16, MQTT_PROP_T_BINARY}, {0x17, MQTT_PROP_T_BYTE},
-	{0x18, MQTT_PROP_T_U32},    {0x19, MQTT_PROP_T_BYTE},   {0x1A, MQTT_PROP_T_STRING},
-	{0x1C, MQTT_PROP_T_STRING}, {0x1F, MQTT_PROP_T_STRING}, {0x21, MQTT_PROP_T_U16},
-	{0x22, MQTT_PROP_T_U16},    {0x23, MQTT_PROP_T_U16},    {0x24, MQTT_PROP_T_BYTE},
-	{0x25, MQTT_PROP_T_BYTE},   {0x26, MQTT_PROP_T_PAIR},   {0x27, MQTT_PROP_T_U32},
-	{0x28, MQTT_PROP_T_BYTE},   {0x29, MQTT_PROP_T_BYTE},   {0x2A, MQTT_PROP_T_BYTE},
+    {0x01, MQTT_PROP_T_BYTE},   {0x02, MQTT_PROP_T_U32},    {0x03, MQTT_PROP_T_STRING},
+    {0x08, MQTT_PROP_T_STRING}, {0x09, MQTT_PROP_T_BINARY}, {0x0B, MQTT_PROP_T_VARINT},
+    {0x11, MQTT_PROP_T_U32},    {0x12, MQTT_PROP_T_STRING}, {0x13, MQTT_PROP_T_U16},
+    {0x15, MQTT_PROP_T_STRING}, {0x16, MQTT_PROP_T_BINARY}, {0x17, MQTT_PROP_T_BYTE},
+    {0x18, MQTT_PROP_T_U32},    {0x19, MQTT_PROP_T_BYTE},   {0x1A, MQTT_PROP_T_STRING},
+    {0x1C, MQTT_PROP_T_STRING}, {0x1F, MQTT_PROP_T_STRING}, {0x21, MQTT_PROP_T_U16},
+    {0x22, MQTT_PROP_T_U16},    {0x23, MQTT_PROP_T_U16},    {0x24, MQTT_PROP_T_BYTE},
+    {0x25, MQTT_PROP_T_BYTE},   {0x26, MQTT_PROP_T_PAIR},   {0x27, MQTT_PROP_T_U32},
+    {0x28, MQTT_PROP_T_BYTE},   {0x29, MQTT_PROP_T_BYTE},   {0x2A, MQTT_PROP_T_BYTE},
 };
 
 #define NTYPES (sizeof types / sizeof types[0])
@@ -94,7 +94,7 @@ static void expect(const uint8_t *p, size_t len, int where, int rc, uint8_t reas
 	int got = props_validate(p, len, where, &err);
 	if (got != rc)
 		fail_msg("props_validate(where %d, first id 0x%02X): %d, want %d", where,
-			 len ? p[0] : 0, got, rc);
+		         len ? p[0] : 0, got, rc);
 	if (rc == -EPROTO) {
 		assert_int_equal(err.reason, reason);
 		assert_non_null(err.msg);
@@ -181,7 +181,7 @@ static void test_duplicates(void **state)
 			if (!is_allowed(id, where))
 				continue;
 			bool twice = id == MQTT_PROP_USER_PROPERTY ||
-				     (id == MQTT_PROP_SUBSCRIPTION_ID && where == MQTT_PUBLISH);
+			             (id == MQTT_PROP_SUBSCRIPTION_ID && where == MQTT_PUBLISH);
 			expect(b.data, b.len, where, twice ? 0 : -EPROTO, MQTT_RC_PROTOCOL_ERROR);
 		}
 		buf_clear(&b);
@@ -192,8 +192,10 @@ static void test_duplicates(void **state)
 static void test_duplicate_apart(void **state)
 {
 	(void)state;
-	expect_bytes("\x11\x00\x00\x00\x01" "\x26\x00\x01k\x00\x01v" "\x11\x00\x00\x00\x02", 16,
-		     MQTT_CONNECT, -EPROTO, MQTT_RC_PROTOCOL_ERROR);
+	expect_bytes("\x11\x00\x00\x00\x01"
+	             "\x26\x00\x01k\x00\x01v"
+	             "\x11\x00\x00\x00\x02",
+	             17, MQTT_CONNECT, -EPROTO, MQTT_RC_PROTOCOL_ERROR);
 }
 
 static void test_flag_values(void **state)
@@ -256,8 +258,12 @@ static void test_strings(void **state)
 static void test_response_topic(void **state)
 {
 	(void)state;
-	expect_bytes("\x08\x00\x03" "a/b", 6, MQTT_PUBLISH, 0, 0);
-	expect_bytes("\x08\x00\x03" "a/+", 6, MQTT_PUBLISH, -EPROTO, MQTT_RC_PROTOCOL_ERROR);
+	expect_bytes("\x08\x00\x03"
+	             "a/b",
+	             6, MQTT_PUBLISH, 0, 0);
+	expect_bytes("\x08\x00\x03"
+	             "a/+",
+	             6, MQTT_PUBLISH, -EPROTO, MQTT_RC_PROTOCOL_ERROR);
 	expect_bytes("\x08\x00\x01#", 4, PROPS_IN_WILL, -EPROTO, MQTT_RC_PROTOCOL_ERROR);
 	expect_bytes("\x08\x00\x00", 3, MQTT_PUBLISH, -EPROTO, MQTT_RC_PROTOCOL_ERROR);
 }
@@ -343,16 +349,16 @@ static void test_build_exact_bytes(void **state)
 	assert_int_equal(props_put_bytes(&b, MQTT_PROP_REASON_STRING, "ab", 2), 0);
 	assert_int_equal(props_put_pair(&b, "a", 1, "b", 1), 0);
 	assert_built(&b,
-		     "\x11\x12\x34\x56\x78"
-		     "\x0B\xC8\x01"
-		     "\x21\x12\x34"
-		     "\x17\x01"
-		     "\x1F\x00\x02"
-		     "ab"
-		     "\x26\x00\x01"
-		     "a\x00\x01"
-		     "b",
-		     5 + 3 + 3 + 2 + 5 + 7);
+	             "\x11\x12\x34\x56\x78"
+	             "\x0B\xC8\x01"
+	             "\x21\x12\x34"
+	             "\x17\x01"
+	             "\x1F\x00\x02"
+	             "ab"
+	             "\x26\x00\x01"
+	             "a\x00\x01"
+	             "b",
+	             5 + 3 + 3 + 2 + 5 + 7);
 	buf_clear(&b);
 }
 
@@ -399,7 +405,11 @@ static void test_copy_except(void **state)
 	struct buf out = BUF_INIT;
 	assert_int_equal(props_put_int(&out, MQTT_PROP_PAYLOAD_FORMAT, 0), 0); /* kept as it was */
 	assert_int_equal(props_copy_except(&out, in.data, in.len, drop, sizeof drop), 0);
-	assert_built(&out, "\x01\x00" "\x01\x01" "\x02\x00\x00\x00\x3C", 9);
+	assert_built(&out,
+	             "\x01\x00"
+	             "\x01\x01"
+	             "\x02\x00\x00\x00\x3C",
+	             9);
 	buf_clear(&out);
 
 	assert_int_equal(props_copy_except(&out, in.data, in.len, NULL, 0), 0);
@@ -418,22 +428,22 @@ static void test_copy_except(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_types),
-		cmocka_unit_test(test_every_property_everywhere),
-		cmocka_unit_test(test_unknown_ids),
-		cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_duplicates),
-		cmocka_unit_test(test_duplicate_apart),
-		cmocka_unit_test(test_flag_values),
-		cmocka_unit_test(test_zero_values),
-		cmocka_unit_test(test_subscription_id_encoding),
-		cmocka_unit_test(test_strings),
-		cmocka_unit_test(test_response_topic),
-		cmocka_unit_test(test_where_range),
-		cmocka_unit_test(test_iterate_and_find),
-		cmocka_unit_test(test_build_exact_bytes),
-		cmocka_unit_test(test_build_errors),
-		cmocka_unit_test(test_copy_except),
+	    cmocka_unit_test(test_types),
+	    cmocka_unit_test(test_every_property_everywhere),
+	    cmocka_unit_test(test_unknown_ids),
+	    cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_duplicates),
+	    cmocka_unit_test(test_duplicate_apart),
+	    cmocka_unit_test(test_flag_values),
+	    cmocka_unit_test(test_zero_values),
+	    cmocka_unit_test(test_subscription_id_encoding),
+	    cmocka_unit_test(test_strings),
+	    cmocka_unit_test(test_response_topic),
+	    cmocka_unit_test(test_where_range),
+	    cmocka_unit_test(test_iterate_and_find),
+	    cmocka_unit_test(test_build_exact_bytes),
+	    cmocka_unit_test(test_build_errors),
+	    cmocka_unit_test(test_copy_except),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,34 @@
+#!/bin/sh
+# scripts/test.sh — the test command: installs what is missing, builds, and runs every test
+# (unit, integration) twice: in a normal build with warnings as errors, and in an
+# AddressSanitizer + UndefinedBehaviorSanitizer build. Ends with one line "N passed, M failed".
+set -u
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh test || exit 1
+
+# Sanitizer findings must fail the run: the bridge exits non-zero and the test sees it.
+export ASAN_OPTIONS="abort_on_error=0:detect_leaks=1:exitcode=66"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=67"
+export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0"
+
+status=0
+run_suite() { # build-dir, meson options...
+	dir=$1
+	shift
+	if [ ! -d "$dir" ]; then
+		meson setup "$dir" "$@" || return 1
+	else
+		meson setup --reconfigure "$dir" "$@" >/dev/null || return 1
+	fi
+	ninja -C "$dir" || return 1
+	rm -f "$dir/meson-logs/testlog.json"
+	meson test -C "$dir" --print-errorlogs --num-processes 2 || return 1
+}
+
+run_suite build-test -Dwerror=true -Dbuildtype=debugoptimized || status=1
+run_suite build-asan -Dwerror=true -Dbuildtype=debug -Db_sanitize=address,undefined \
+	-Db_lundef=false || status=1
+
+/usr/bin/python3 scripts/summary.py build-test build-asan || status=1
+exit $status

@@ -1,0 +1,306 @@
+/* tests/unit/test_config.c — the configuration file: defaults, strictness, messages naming keys. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static const char *sample_path;
+
+/* Loads @json over the defaults; returns the rc and leaves the message in @err. */
+static int load(struct config *cfg, const char *json, char *err, size_t errlen)
+{
+	assert_int_equal(config_init(cfg), 0);
+	err[0] = '\0';
+	return config_load_text(cfg, json, strlen(json), "test.json", err, errlen);
+}
+
+static void expect_error(const char *json, const char *needle)
+{
+	struct config cfg;
+	char err[256];
+	int rc = load(&cfg, json, err, sizeof(err));
+
+	if (rc == 0)
+		rc = config_check(&cfg, err, sizeof(err));
+	assert_int_equal(rc, -EINVAL);
+	if (!strstr(err, needle))
+		fail_msg("message \"%s\" does not contain \"%s\"", err, needle);
+	config_clear(&cfg);
+}
+
+static void test_defaults(void **state)
+{
+	struct config cfg;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_init(&cfg), 0);
+	assert_string_equal(cfg.listen, "127.0.0.1:8080");
+	assert_string_equal(cfg.listen_host, "127.0.0.1");
+	assert_int_equal(cfg.listen_port, 8080);
+	assert_string_equal(cfg.static_dir, "static");
+	assert_int_equal(cfg.log_level, LOG_INFO);
+	assert_string_equal(cfg.broker.url, "mqtt://127.0.0.1:1883");
+	assert_string_equal(cfg.broker.client_id, "");
+	assert_int_equal(cfg.broker.keepalive_s, 30);
+	assert_true(cfg.broker.verify);
+	assert_int_equal(cfg.auth.mode, AUTH_NONE);
+	assert_int_equal(cfg.auth.ntokens, 0);
+	assert_int_equal(cfg.mqtt_credentials, CREDENTIALS_PASSTHROUGH);
+	assert_int_equal(cfg.nallowed_origins, 1);
+	assert_string_equal(cfg.allowed_origins[0], "*");
+	assert_int_equal(cfg.limits.max_connections, 10000);
+	assert_int_equal(cfg.limits.max_packet_bytes, 1048576);
+	assert_int_equal(cfg.limits.max_body_bytes, 1048576);
+	assert_int_equal(cfg.limits.max_subscriptions, 256);
+	assert_int_equal(cfg.limits.max_queue_bytes, 4194304);
+	assert_int_equal(cfg.limits.requests_per_minute, 0);
+	assert_int_equal(cfg.publish_timeout_ms, 5000);
+	assert_int_equal(cfg.sse.heartbeat_s, 20);
+	assert_int_equal(cfg.sse.replay, 1000);
+	assert_int_equal(config_check(&cfg, err, sizeof(err)), 0);
+	config_clear(&cfg);
+}
+
+/* The shipped sample must be exactly the defaults, so it documents them truthfully. */
+static void test_sample_is_defaults(void **state)
+{
+	struct config def, sample;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_init(&def), 0);
+	assert_int_equal(config_init(&sample), 0);
+	/* Start the sample from values that differ from every default, so each key must be
+	 * present in the file for the comparison to pass. */
+	sample.log_level = LOG_ERROR;
+	sample.broker.keepalive_s = 1;
+	sample.broker.verify = false;
+	sample.limits.max_connections = 1;
+	sample.limits.max_packet_bytes = 16;
+	sample.limits.max_body_bytes = 1;
+	sample.limits.max_subscriptions = 1;
+	sample.limits.max_queue_bytes = 1024;
+	sample.limits.requests_per_minute = 7;
+	sample.publish_timeout_ms = 1;
+	sample.sse.heartbeat_s = 1;
+	sample.sse.replay = 1;
+	assert_int_equal(config_set_listen(&sample, "[::1]:1", err, sizeof(err)), 0);
+	assert_int_equal(config_set_string(&sample.static_dir, "x"), 0);
+	assert_int_equal(config_set_string(&sample.broker.url, "mqtt://x"), 0);
+	if (config_load_file(&sample, sample_path, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_string_equal(sample.listen, def.listen);
+	assert_int_equal(sample.listen_port, def.listen_port);
+	assert_string_equal(sample.static_dir, def.static_dir);
+	assert_int_equal(sample.log_level, def.log_level);
+	assert_string_equal(sample.broker.url, def.broker.url);
+	assert_int_equal(sample.broker.keepalive_s, def.broker.keepalive_s);
+	assert_int_equal(sample.broker.verify, def.broker.verify);
+	assert_memory_equal(&sample.limits, &def.limits, sizeof(def.limits));
+	assert_int_equal(sample.publish_timeout_ms, def.publish_timeout_ms);
+	assert_memory_equal(&sample.sse, &def.sse, sizeof(def.sse));
+	assert_int_equal(sample.nallowed_origins, 1);
+	assert_string_equal(sample.allowed_origins[0], "*");
+	config_clear(&def);
+	config_clear(&sample);
+}
+
+static void test_values_read(void **state)
+{
+	struct config cfg;
+	char err[256];
+	const char *json =
+		"{\"listen\": \"[::1]:9001\", \"log_level\": \"debug\","
+		" \"broker\": {\"url\": \"mqtts://broker:8883\", \"keepalive_s\": 0, \"verify\": false,"
+		"  \"ca_file\": \"/etc/ca.pem\"},"
+		" \"allowed_origins\": [\"https://a.example\", \"https://b.example\"],"
+		" \"limits\": {\"max_packet_bytes\": 2048, \"requests_per_minute\": 60},"
+		" \"auth\": {\"mode\": \"tokens\", \"tokens\": [{\"name\": \"dash\", \"sha256\":"
+		"  \"00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF\","
+		"  \"publish\": [\"cmd/{name}/#\"], \"subscribe\": [\"sensors/#\", \"+/status\"]}]},"
+		" \"mqtt_credentials\": \"bridge\"}";
+
+	(void)state;
+	if (load(&cfg, json, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(config_check(&cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.listen_host, "::1");
+	assert_int_equal(cfg.listen_port, 9001);
+	assert_int_equal(cfg.log_level, LOG_DEBUG);
+	assert_string_equal(cfg.broker.url, "mqtts://broker:8883");
+	assert_int_equal(cfg.broker.keepalive_s, 0);
+	assert_false(cfg.broker.verify);
+	assert_string_equal(cfg.broker.ca_file, "/etc/ca.pem");
+	assert_int_equal(cfg.nallowed_origins, 2);
+	assert_string_equal(cfg.allowed_origins[1], "https://b.example");
+	assert_int_equal(cfg.limits.max_packet_bytes, 2048);
+	assert_int_equal(cfg.limits.max_connections, 10000);
+	assert_int_equal(cfg.limits.requests_per_minute, 60);
+	assert_int_equal(cfg.auth.mode, AUTH_TOKENS);
+	assert_int_equal(cfg.auth.ntokens, 1);
+	assert_string_equal(cfg.auth.tokens[0].name, "dash");
+	assert_int_equal(cfg.auth.tokens[0].sha256[0], 0x00);
+	assert_int_equal(cfg.auth.tokens[0].sha256[1], 0x11);
+	assert_int_equal(cfg.auth.tokens[0].sha256[31], 0xff);
+	assert_int_equal(cfg.auth.tokens[0].npublish, 1);
+	assert_string_equal(cfg.auth.tokens[0].publish[0], "cmd/{name}/#");
+	assert_int_equal(cfg.auth.tokens[0].nsubscribe, 2);
+	assert_string_equal(cfg.auth.tokens[0].subscribe[1], "+/status");
+	assert_int_equal(cfg.mqtt_credentials, CREDENTIALS_BRIDGE);
+	config_clear(&cfg);
+}
+
+static void test_unknown_keys(void **state)
+{
+	(void)state;
+	expect_error("{\"lisen\": \"x\"}", "unknown key 'lisen'");
+	expect_error("{\"limits\": {\"max_conections\": 5}}", "unknown key 'limits.max_conections'");
+	expect_error("{\"broker\": {\"uri\": \"mqtt://x\"}}", "unknown key 'broker.uri'");
+	expect_error("{\"auth\": {\"tokens\": [{\"name\": \"a\", \"sha256\": "
+		     "\"0000000000000000000000000000000000000000000000000000000000000000\", "
+		     "\"secret\": \"x\"}]}}",
+		     "unknown key 'auth.tokens[0].secret'");
+}
+
+static void test_wrong_types(void **state)
+{
+	(void)state;
+	expect_error("{\"listen\": 8080}", "'listen' must be a string");
+	expect_error("{\"static_dir\": true}", "'static_dir' must be a string");
+	expect_error("{\"limits\": {\"max_packet_bytes\": \"1M\"}}",
+		     "'limits.max_packet_bytes' must be an integer");
+	expect_error("{\"limits\": {\"max_packet_bytes\": 1.5}}",
+		     "'limits.max_packet_bytes' must be an integer");
+	expect_error("{\"broker\": {\"verify\": 1}}", "'broker.verify' must be true or false");
+	expect_error("{\"log_level\": \"loud\"}", "'log_level' must be one of: error, warn, info, debug");
+	expect_error("{\"auth\": {\"mode\": \"open\"}}", "'auth.mode' must be one of: none, tokens");
+	expect_error("{\"broker\": []}", "'broker' must be an object");
+	expect_error("{\"allowed_origins\": \"*\"}", "'allowed_origins' must be an array of strings");
+	expect_error("{\"allowed_origins\": [\"*\", 3]}", "'allowed_origins[1]' must be a string");
+	expect_error("[]", "the top level must be a JSON object");
+	expect_error("{\"auth\": {\"tokens\": {}}}", "'auth.tokens' must be an array of objects");
+}
+
+static void test_ranges(void **state)
+{
+	(void)state;
+	expect_error("{\"limits\": {\"max_connections\": 0}}", "'limits.max_connections' must be between");
+	expect_error("{\"limits\": {\"requests_per_minute\": -1}}",
+		     "'limits.requests_per_minute' must be between");
+	expect_error("{\"broker\": {\"keepalive_s\": 65536}}", "'broker.keepalive_s' must be between");
+	expect_error("{\"sse\": {\"heartbeat_s\": 0}}", "'sse.heartbeat_s' must be between");
+	expect_error("{\"publish_timeout_ms\": 0}", "'publish_timeout_ms' must be between");
+}
+
+static void test_listen(void **state)
+{
+	struct config cfg;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_set_listen(&cfg, "0.0.0.0:80", err, sizeof(err)), 0);
+	assert_string_equal(cfg.listen_host, "0.0.0.0");
+	assert_int_equal(cfg.listen_port, 80);
+	assert_int_equal(config_set_listen(&cfg, "[::]:65535", err, sizeof(err)), 0);
+	assert_string_equal(cfg.listen_host, "::");
+	assert_int_equal(cfg.listen_port, 65535);
+	assert_int_equal(config_set_listen(&cfg, "localhost:0", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "port must be 1..65535"));
+	assert_int_equal(config_set_listen(&cfg, "localhost:65536", err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_set_listen(&cfg, "localhost:80x", err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_set_listen(&cfg, "localhost", err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_set_listen(&cfg, ":80", err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_set_listen(&cfg, "::1:80", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "brackets"));
+	assert_int_equal(config_set_listen(&cfg, "[]:80", err, sizeof(err)), -EINVAL);
+	/* A failed set leaves the previous value. */
+	assert_string_equal(cfg.listen, "[::]:65535");
+	config_clear(&cfg);
+}
+
+static void test_tokens(void **state)
+{
+	static const char hash[] = "\"0000000000000000000000000000000000000000000000000000000000000000\"";
+	char json[512];
+
+	(void)state;
+	snprintf(json, sizeof(json), "{\"auth\": {\"tokens\": [{\"sha256\": %s}]}}", hash);
+	expect_error(json, "'auth.tokens[0].name' is missing");
+	expect_error("{\"auth\": {\"tokens\": [{\"name\": \"a\"}]}}", "'auth.tokens[0].sha256' is missing");
+	expect_error("{\"auth\": {\"tokens\": [{\"name\": \"a\", \"sha256\": \"abc\"}]}}",
+		     "'auth.tokens[0].sha256' must be 64 hex digits");
+	expect_error("{\"auth\": {\"tokens\": [{\"name\": \"a\", \"sha256\": "
+		     "\"zz00000000000000000000000000000000000000000000000000000000000000\"}]}}",
+		     "'auth.tokens[0].sha256' must be 64 hex digits");
+	snprintf(json, sizeof(json), "{\"auth\": {\"tokens\": [{\"name\": \"a b\", \"sha256\": %s}]}}",
+		 hash);
+	expect_error(json, "'auth.tokens[0].name' must be a non-empty string");
+	snprintf(json, sizeof(json),
+		 "{\"auth\": {\"tokens\": [{\"name\": \"a\", \"sha256\": %s, \"publish\": [\"a/#/b\"]}]}}",
+		 hash);
+	expect_error(json, "'auth.tokens[0].publish[0]' is not a valid MQTT topic filter");
+	snprintf(json, sizeof(json),
+		 "{\"auth\": {\"tokens\": [{\"name\": \"a\", \"sha256\": %s}, {\"name\": \"a\", "
+		 "\"sha256\": %s}]}}",
+		 hash, hash);
+	expect_error(json, "'auth.tokens[1].name': 'a' is used twice");
+}
+
+static void test_cross_checks(void **state)
+{
+	(void)state;
+	expect_error("{\"tls\": {\"cert_file\": \"c.pem\"}}", "'tls.cert_file' and 'tls.key_file' go together");
+	expect_error("{\"broker\": {\"key_file\": \"k.pem\"}}", "'broker.cert_file' and 'broker.key_file'");
+	expect_error("{\"broker\": {\"url\": \"http://x\"}}", "'broker.url' 'http://x' must start with");
+	expect_error("{\"broker\": {\"url\": \"mqtt://\"}}", "must start with");
+	expect_error("{\"auth\": {\"mode\": \"tokens\"}}", "'auth.tokens' is empty");
+	expect_error("{\"mqtt_credentials\": \"bridge\"}", "needs 'auth.mode' \"tokens\"");
+}
+
+static void test_json_errors(void **state)
+{
+	(void)state;
+	expect_error("{\"listen\": \"a:1\",}", "test.json:1:");
+	expect_error("{\"listen\": \"a:1\", \"listen\": \"b:2\"}", "test.json:");
+	expect_error("", "test.json:");
+}
+
+static void test_missing_file(void **state)
+{
+	struct config cfg;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_load_file(&cfg, "/nonexistent/mwb.json", err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/mwb.json: cannot open"));
+	config_clear(&cfg);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_sample_is_defaults),
+		cmocka_unit_test(test_values_read),  cmocka_unit_test(test_unknown_keys),
+		cmocka_unit_test(test_wrong_types),  cmocka_unit_test(test_ranges),
+		cmocka_unit_test(test_listen),       cmocka_unit_test(test_tokens),
+		cmocka_unit_test(test_cross_checks), cmocka_unit_test(test_json_errors),
+		cmocka_unit_test(test_missing_file),
+	};
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s SAMPLE_CONFIG\n", argv[0]);
+		return 2;
+	}
+	sample_path = argv[1];
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
