@@ -83,21 +83,27 @@ char *log_quote(char *dst, size_t cap, const void *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = s;
-	size_t o = 0;
+	size_t o = 0, starts[4] = {0, 0, 0, 0};
 
 	dst[o++] = '"';
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = p[i];
-		/* Room for the longest escape, the closing quote, "..." and the NUL. */
-		if (o + 4 + 1 + 3 + 1 > cap) {
+		size_t esc = (c == '"' || c == '\\') ? 2 : (c < 0x20 || c >= 0x7f) ? 4 : 1;
+
+		/* The character, the closing quote and the NUL must fit; if not, cut with "...",
+		 * dropping whole characters (never half an escape) to make room for it. */
+		if (o + esc + 2 > cap) {
+			for (size_t k = 0; k < 4 && k < i && o + 3 + 2 > cap; k++)
+				o = starts[(i - 1 - k) % 4];
 			memcpy(dst + o, "...", 3);
 			o += 3;
 			break;
 		}
-		if (c == '"' || c == '\\') {
+		starts[i % 4] = o;
+		if (esc == 2) {
 			dst[o++] = '\\';
 			dst[o++] = (char)c;
-		} else if (c < 0x20 || c >= 0x7f) {
+		} else if (esc == 4) {
 			dst[o++] = '\\';
 			dst[o++] = 'x';
 			dst[o++] = hex[c >> 4];

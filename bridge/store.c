@@ -99,7 +99,7 @@ static bool find_expired(const void *key, size_t len, void *value, void *user)
 	struct leftovers *lo = value;
 	struct expired *e = user;
 
-	if (lo->expires_ms > e->now_ms)
+	if (lo->expires_ms == UINT64_MAX || lo->expires_ms > e->now_ms)
 		return true;
 	e->key = key;
 	e->len = len;

@@ -341,11 +341,14 @@ static void on_published5(void *ctx, MQTTAsync_successData5 *d)
 	push_done(ctx, d->token, false, (uint8_t)d->reasonCode, NULL, NULL, 0);
 }
 
+/* A reason code >= 0x80 is the broker's answer (e.g. 0x87 from its ACL); anything else means
+ * Paho gave up without one. */
 static void on_publish_failed5(void *ctx, MQTTAsync_failureData5 *d)
 {
-	uint8_t code = d->reasonCode >= 0x80 ? (uint8_t)d->reasonCode : MQTT_RC_UNSPECIFIED;
+	bool answered = d->reasonCode >= 0x80 && d->reasonCode <= 0xff;
 
-	push_done(ctx, d->token, true, code, &d->properties, NULL, 0);
+	push_done(ctx, d->token, !answered, answered ? (uint8_t)d->reasonCode : 0, &d->properties,
+		  NULL, 0);
 }
 
 static void on_published3(void *ctx, MQTTAsync_successData *d)
@@ -355,7 +358,7 @@ static void on_published3(void *ctx, MQTTAsync_successData *d)
 
 static void on_publish_failed3(void *ctx, MQTTAsync_failureData *d)
 {
-	push_done(ctx, d->token, true, MQTT_RC_UNSPECIFIED, NULL, NULL, 0);
+	push_done(ctx, d->token, true, 0, NULL, NULL, 0);
 }
 
 /* Copies @n Paho reason codes (one when @list is NULL) into bytes. */
@@ -406,8 +409,8 @@ static void on_sub_failed5(void *ctx, MQTTAsync_failureData5 *d)
 {
 	struct sub_req *req = ctx;
 	/* A one-filter SUBSCRIBE refused by the broker lands here with its reason code. */
-	uint8_t code = d->reasonCode >= 0x80 ? (uint8_t)d->reasonCode : MQTT_RC_UNSPECIFIED;
-	bool answered = d->reasonCode >= 0x80 && req->count == 1;
+	bool answered = d->reasonCode >= 0x80 && d->reasonCode <= 0xff && req->count == 1;
+	uint8_t code = answered ? (uint8_t)d->reasonCode : 0;
 
 	push_done(req->u, d->token, !answered, code, &d->properties, &code, answered ? 1 : 0);
 	release(req->u);
@@ -666,6 +669,8 @@ int upstream_subscribe(struct upstream *u, enum mqtt_type type, struct mqtt_byte
 		ro.onSuccess5 = type == MQTT_SUBSCRIBE ? on_subscribed5 : on_unsubscribed5;
 		ro.onFailure5 = on_sub_failed5;
 		if (type == MQTT_SUBSCRIBE) {
+			/* Paho reads the single field for one filter, the list for several. */
+			ro.subscribeOptions = opts[0];
 			ro.subscribeOptionsCount = (int)count;
 			ro.subscribeOptionsList = opts;
 		}

@@ -60,7 +60,7 @@ struct upstream_event {
 	struct evq_item item; /* item.kind is an enum upstream_event_kind */
 	struct upstream *up;  /* kept alive until upstream_event_free() */
 	int token;            /* DONE: what the request call returned in *token */
-	bool failed;          /* DONE: the broker refused, or Paho gave up */
+	bool failed;          /* DONE: Paho gave up without the broker's answer */
 	bool session_present; /* CONNECTED */
 	bool overflow;        /* MESSAGE: the owner's backlog is over env->max_backlog */
 	uint8_t code;

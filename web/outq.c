@@ -28,6 +28,8 @@ int outq_append(struct outq *q, const uint8_t *data, size_t len)
 
 	if (len > q->max_bytes - q->bytes || q->bytes > q->max_bytes)
 		return -ENOBUFS;
+	if (!len)
+		return 0;
 	/* lws_write() copies what the socket does not take, so any chunk may still grow. */
 	if (!c || c->cap - c->len < len) {
 		size_t cap = len > CHUNK_SIZE ? len : CHUNK_SIZE;

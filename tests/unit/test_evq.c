@@ -130,7 +130,7 @@ static void test_free_with_queued_items(void **state)
 }
 
 /* The multi-threaded test: producers push, the main thread plays a slow service thread. */
-#define PRODUCERS 4
+#define PRODUCERS    4
 #define PER_PRODUCER 20000
 
 struct mt {
@@ -210,7 +210,7 @@ static void test_threads_batches(void **state)
 			if (rc == ETIMEDOUT) {
 				pthread_mutex_unlock(&mt.lock);
 				fail_msg("no wake-up with %u of %u items received", received,
-					 total);
+				         total);
 			}
 		}
 		seen_wakes = mt.wakes;
