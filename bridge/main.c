@@ -21,6 +21,7 @@
 #include "session.h"
 #include "upstream.h"
 #include "version.h"
+#include "waker.h"
 
 /* How long a shutdown waits for sessions to hand their upstreams back, and for acks. */
 #define SHUTDOWN_WAIT_S 3
@@ -35,6 +36,7 @@ struct app {
 	struct config cfg;
 	struct evq *evq;
 	struct upstream_env env;
+	struct waker *waker;
 	struct sessions *sessions;
 	struct web_server *web;
 	int signal_fd;
@@ -282,6 +284,8 @@ int main(int argc, char **argv)
 	app.env.verify = app.cfg.broker.verify;
 	app.env.connect_timeout_s = UPSTREAM_CONNECT_TIMEOUT_S;
 	app.env.max_backlog = (size_t)app.cfg.limits.max_queue_bytes;
+	app.waker = waker_new();
+	app.env.waker = app.waker;
 
 	memset(&scfg, 0, sizeof(scfg));
 	scfg.env = &app.env;
@@ -322,6 +326,7 @@ out:
 	sessions_free(app.sessions);
 	if (app.evq)
 		drain_events(&app);
+	waker_free(app.waker);
 	evq_free(app.evq);
 	if (app.signal_fd >= 0)
 		close(app.signal_fd);

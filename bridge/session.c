@@ -116,7 +116,6 @@ struct session {
 	size_t nops, cap_ops;
 	struct qos2_in *q2;
 	size_t nq2, cap_q2;
-	uint16_t server_receive_max; /* what the CONNACK told the browser */
 	char *aliases[TOPIC_ALIAS_MAX + 1];
 };
 
@@ -293,16 +292,6 @@ static void remove_q2(struct session *s, struct qos2_in *q)
 
 	memmove(&s->q2[i], &s->q2[i + 1], (s->nq2 - i - 1) * sizeof(*s->q2));
 	s->nq2--;
-}
-
-/* QoS 1/2 PUBLISHes from the browser not yet completed: what Receive Maximum counts. */
-static size_t incoming_inflight(const struct session *s)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < s->nops; i++)
-		n += s->ops[i].kind == OP_PUB1;
-	return n + s->nq2;
 }
 
 /* ---- messages towards the browser ---- */
@@ -530,7 +519,6 @@ static void on_connected(struct session *s, struct upstream_event *ev)
 		end_upstream_abruptly(s);
 		return;
 	}
-	s->server_receive_max = (uint16_t)prop_u32(ev->props, MQTT_PROP_RECEIVE_MAXIMUM, 65535);
 	send_connack(s, ev->session_present, 0, (struct mqtt_bytes){props.data, props.len});
 	buf_clear(&props);
 	log_msg(LOG_INFO, "session",
@@ -788,17 +776,22 @@ static void finalize(struct session *s)
 	struct leftovers *lo = NULL;
 
 	if (persistent(s)) {
+		/* A connection of the same client id that took over gets them at once, unless it
+		 * started clean; otherwise they wait in the store. */
 		struct session *live = hmap_get(ss->live, s->client_id, strlen(s->client_id));
 		lo = take_leftovers(s);
-		if (lo && live && live != s)
+		if (!lo && (s->out_head || s->nq2))
+			ss->stats.qos12_lost++;
+		if (lo && live && live != s && !live->clean_start)
 			session_handoff(live, lo);
+		else if (lo && live && live != s)
+			leftovers_free(lo);
 		else if (lo && store_put(ss->store, s->client_id, lo))
 			ss->stats.qos12_lost++;
 	}
+	/* A clean session's unacknowledged messages end with it, as at a broker. */
 	for (struct msg *m = s->out_head, *next; m; m = next) {
 		next = m->next;
-		if (m->qos > 0)
-			ss->stats.qos12_lost++;
 		free(m);
 	}
 	if (s->prev)
@@ -952,9 +945,6 @@ static int on_publish(struct session *s, const struct mqtt_publish *p)
 			return protocol_error(s, MQTT_RC_PROTOCOL_ERROR, "unknown topic alias");
 		}
 	}
-	if (p->qos > 0 && s->version == MQTT_V5 && incoming_inflight(s) >= s->server_receive_max &&
-	    !(p->qos == 2 && find_q2(s, p->packet_id)))
-		return protocol_error(s, MQTT_RC_RECEIVE_MAX_EXCEEDED, "receive maximum exceeded");
 	if (p->qos == 2 && (q = find_q2(s, p->packet_id))) {
 		/* A re-sent QoS 2 PUBLISH is answered, not delivered again. */
 		if (q->received)

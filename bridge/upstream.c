@@ -23,6 +23,7 @@ struct upstream {
 	atomic_int refs;
 	atomic_size_t backlog; /* bytes of MESSAGE events not yet dispatched */
 	atomic_size_t dropped; /* QoS 0 messages dropped for backlog */
+	atomic_bool connecting; /* counted in the waker until Paho answers the connect */
 	/* Service thread only. */
 	upstream_handler handler;
 	void *owner;
@@ -52,6 +53,13 @@ static struct upstream_event *event_new(struct upstream *u, enum upstream_event_
 	ev->up = u;
 	atomic_fetch_add(&u->refs, 1);
 	return ev;
+}
+
+/* Any thread. The connect got its answer (or will never get one). */
+static void connect_settled(struct upstream *u)
+{
+	if (atomic_exchange(&u->connecting, false))
+		waker_connecting(u->env->waker, -1);
 }
 
 static void push(struct upstream *u, struct upstream_event *ev)
@@ -185,6 +193,8 @@ static void on_connected5(void *ctx, MQTTAsync_successData5 *d)
 	struct upstream *u = ctx;
 	struct upstream_event *ev = event_with(u, UPSTREAM_CONNECTED, &d->properties, NULL, 0);
 
+	connect_settled(u);
+
 	if (ev) {
 		ev->session_present = d->alt.connect.sessionPresent;
 		ev->code = (uint8_t)d->reasonCode;
@@ -196,6 +206,8 @@ static void on_connected3(void *ctx, MQTTAsync_successData *d)
 {
 	struct upstream *u = ctx;
 	struct upstream_event *ev = event_new(u, UPSTREAM_CONNECTED, 0);
+
+	connect_settled(u);
 
 	if (ev)
 		ev->session_present = d->alt.connect.sessionPresent;
@@ -217,6 +229,8 @@ static void on_connect_failed5(void *ctx, MQTTAsync_failureData5 *d)
 	struct upstream *u = ctx;
 	struct upstream_event *ev = event_with(u, UPSTREAM_CONNECT_FAILED, &d->properties, NULL, 0);
 
+	connect_settled(u);
+
 	if (ev)
 		ev->code = connect_code(d->code, d->reasonCode);
 	log_msg(LOG_DEBUG, "upstream", "connect-failed code=%d reason=%d message=%s", d->code,
@@ -228,6 +242,8 @@ static void on_connect_failed3(void *ctx, MQTTAsync_failureData *d)
 {
 	struct upstream *u = ctx;
 	struct upstream_event *ev = event_new(u, UPSTREAM_CONNECT_FAILED, 0);
+
+	connect_settled(u);
 
 	if (ev)
 		ev->code = connect_code(d->code, 0);
@@ -553,9 +569,12 @@ struct upstream *upstream_new(const struct upstream_env *env, const struct upstr
 		ssl.verify = env->verify;
 		opts.ssl = &ssl;
 	}
+	atomic_store(&u->connecting, true);
+	waker_connecting(env->waker, 1);
 	rc = MQTTAsync_connect(u->client, &opts);
 	if (rc != MQTTASYNC_SUCCESS) {
 		log_msg(LOG_WARN, "upstream", "connect-refused rc=%d", rc);
+		connect_settled(u);
 		goto fail;
 	}
 	MQTTProperties_free(&props);
@@ -744,5 +763,6 @@ void upstream_free(struct upstream *u)
 	u->handler = NULL;
 	u->owner = NULL;
 	MQTTAsync_destroy(&u->client);
+	connect_settled(u);
 	release(u);
 }

@@ -15,6 +15,7 @@
 #include "codec.h"
 #include "evq.h"
 #include "msg.h"
+#include "waker.h"
 
 struct upstream;
 
@@ -27,6 +28,7 @@ struct upstream_env {
 	int connect_timeout_s;
 	/* Bytes of messages a client may have waiting in the evq before QoS 0 ones are dropped. */
 	size_t max_backlog;
+	struct waker *waker; /* may be NULL */
 };
 
 struct upstream_connect {

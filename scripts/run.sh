@@ -15,10 +15,17 @@ for a in "$@"; do
 done
 
 mosquitto_pid=""
+bridge_pid=""
 cleanup() {
-	[ -n "$mosquitto_pid" ] && kill "$mosquitto_pid" 2>/dev/null || true
+	for pid in $bridge_pid $mosquitto_pid; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in $bridge_pid $mosquitto_pid; do
+		wait "$pid" 2>/dev/null || true
+	done
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 if [ -z "$broker" ]; then
 	port=$(scripts/free-port.sh)
@@ -27,9 +34,9 @@ if [ -z "$broker" ]; then
 listener $port 127.0.0.1
 allow_anonymous true
 persistence false
-log_dest file $(pwd)/.run/mosquitto.log
+log_dest stderr
 CONF
-	/usr/sbin/mosquitto -c .run/mosquitto.conf &
+	/usr/sbin/mosquitto -c .run/mosquitto.conf 2>.run/mosquitto.log &
 	mosquitto_pid=$!
 	scripts/wait-port.sh 127.0.0.1 "$port" 10
 	echo "Started a private Mosquitto on 127.0.0.1:$port (log: .run/mosquitto.log)"

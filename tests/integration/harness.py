@@ -11,6 +11,7 @@ Every process started here is stopped by its PID (SIGTERM, bounded wait, SIGKILL
 runs also when a test fails. Every wait is bounded.
 """
 
+import atexit
 import json
 import os
 import queue
@@ -26,7 +27,7 @@ import time
 import unittest
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.packettypes import PacketTypes  # noqa: F401 (re-exported for the tests)
 from paho.mqtt.properties import Properties
 
 import rawws
@@ -43,10 +44,65 @@ if TARGET not in ("bridge", "mosquitto"):
 V311 = mqtt.MQTTv311
 V5 = mqtt.MQTTv5
 VERSIONS = (V311, V5)
-RAW_VERSION = {mqtt.MQTTv31: rawws.V31, V311: rawws.V311, V5: rawws.V5}
 
 TIMEOUT = 5.0          # default bound for anything that should happen "now"
 QUIET = 0.7            # how long "nothing arrives" is watched
+
+
+# Processes started here and not yet stopped. If the test run itself is killed (SIGTERM from
+# meson's timeout, Ctrl-C), the handler below stops them by PID before exiting; PR_SET_PDEATHSIG
+# covers a SIGKILL of the test process.
+_live = {}
+_dirs = set()
+
+
+def _stop_all_and_exit(signum, frame):
+    for proc in list(_live.values()):
+        try:
+            stop_process(proc, 2.0)
+        except Exception:
+            pass
+    for d in list(_dirs):
+        shutil.rmtree(d, ignore_errors=True)
+    os._exit(128 + signum)
+
+
+def make_dir(prefix):
+    d = tempfile.mkdtemp(prefix=prefix)
+    _dirs.add(d)
+    return d
+
+
+def remove_dir(d):
+    shutil.rmtree(d, ignore_errors=True)
+    _dirs.discard(d)
+
+
+try:
+    import ctypes
+    _prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl   # bound now: no import after fork
+except (ImportError, OSError):
+    _prctl = None
+
+
+def _die_with_parent():
+    if _prctl is not None:
+        _prctl(1, int(signal.SIGTERM))   # PR_SET_PDEATHSIG
+
+
+def spawn(cmd, log_path, cwd=None):
+    """Popen with output appended to @log_path; tracked until stop_process()."""
+    with open(log_path, "ab") as logf:
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, cwd=cwd,
+                                preexec_fn=_die_with_parent)
+    _live[proc.pid] = proc
+    return proc
+
+
+if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGTERM, _stop_all_and_exit)
+    signal.signal(signal.SIGINT, _stop_all_and_exit)
+atexit.register(lambda: [stop_process(p, 2.0) for p in list(_live.values())])
 
 
 def bridge_only(reason):
@@ -103,6 +159,7 @@ def stop_process(proc, timeout=5.0):
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(5)
+    _live.pop(proc.pid, None)
     return proc.returncode
 
 
@@ -111,7 +168,7 @@ class Mosquitto:
 
     def __init__(self, extra_conf="", acl=None, passwords=None, port=None, ws_port=None):
         require_tool(MOSQUITTO)
-        self.dir = tempfile.mkdtemp(prefix="mwb-mosq-")
+        self.dir = make_dir("mwb-mosq-")
         os.chmod(self.dir, 0o755)  # Mosquitto may drop root privileges to its own user
         self.log_path = os.path.join(self.dir, "mosquitto.log")
         self.extra_conf = extra_conf
@@ -165,10 +222,7 @@ class Mosquitto:
             if not fixed:
                 self.port, self.ws_port = free_port(), free_port()
             conf = self._write_conf()
-            logf = open(self.log_path, "ab")
-            self.proc = subprocess.Popen([MOSQUITTO, "-c", conf], stdout=logf, stderr=logf,
-                                         stdin=subprocess.DEVNULL)
-            logf.close()
+            self.proc = spawn([MOSQUITTO, "-c", conf], self.log_path)
             try:
                 wait_port(self.port, self.proc, 10, self.log_path)
                 wait_port(self.ws_port, self.proc, 10, self.log_path)
@@ -191,7 +245,7 @@ class Mosquitto:
 
     def cleanup(self):
         self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        remove_dir(self.dir)
 
     def log(self):
         return log_tail(self.log_path)
@@ -212,7 +266,7 @@ class Bridge:
         if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
             raise AssertionError("MWB_BINARY=%s is not an executable file" % binary)
         self.binary = os.path.abspath(binary)
-        self.dir = tempfile.mkdtemp(prefix="mwb-bridge-")
+        self.dir = make_dir("mwb-bridge-")
         self.log_path = os.path.join(self.dir, "bridge.log")
         self.broker_url = broker_url or "mqtt://%s:%d" % (HOST, broker_port)
         self.config = config
@@ -232,16 +286,16 @@ class Bridge:
     def start(self):
         for attempt in range(5):
             self.port = free_port()
-            logf = open(self.log_path, "ab")
-            self.proc = subprocess.Popen(self.command(), stdout=logf, stderr=logf,
-                                         stdin=subprocess.DEVNULL, cwd=REPO_ROOT)
-            logf.close()
+            self.proc = spawn(self.command(), self.log_path, cwd=REPO_ROOT)
+            self.stopped_by_test = False
             try:
                 wait_port(self.port, self.proc, 10, self.log_path)
                 return self
             except AssertionError:
                 stop_process(self.proc)
-                if attempt == 4 or b"in use" not in open(self.log_path, "rb").read().lower():
+                with open(self.log_path, "rb") as f:
+                    port_race = b"in use" in f.read().lower()
+                if attempt == 4 or not port_race:
                     raise
         return self
 
@@ -250,14 +304,27 @@ class Bridge:
         return self.proc.pid
 
     def stop(self, timeout=5.0):
-        """SIGTERM, bounded wait, SIGKILL; the exit code."""
+        """SIGTERM, bounded wait, SIGKILL; the exit code. A test that stops the bridge itself
+        checks the code; cleanup() then leaves it alone."""
         if self.proc is None:
             return None
+        self.stopped_by_test = True
         return stop_process(self.proc, timeout)
 
     def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """Stops the bridge; it must exit 0. A crash, a hang past SIGTERM, or a sanitizer report
+        (the sanitizer build exits non-zero on a leak or an error) fails the test here."""
+        if self.proc is None:
+            return
+        died = self.proc.poll() is not None and not getattr(self, "stopped_by_test", False)
+        checked = getattr(self, "stopped_by_test", False)
+        code = stop_process(self.proc)
+        log = self.log()
+        remove_dir(self.dir)
+        if died:
+            raise AssertionError("the bridge died during the test (status %s)\n%s" % (code, log))
+        if code != 0 and not checked:
+            raise AssertionError("the bridge exited with status %s on SIGTERM\n%s" % (code, log))
 
     def log(self):
         return log_tail(self.log_path)
@@ -275,7 +342,7 @@ class Stack:
     """
 
     def __init__(self, extra_conf="", acl=None, passwords=None, bridge_config=None,
-                 mosquitto_conf_for_target="", with_broker=True):
+                 with_broker=True):
         self.broker = None
         self.bridge = None
         try:
@@ -283,10 +350,7 @@ class Stack:
                 # the bridge in front of a port where nothing listens (broker down)
                 self.bridge = start_bridge(free_port(), config=bridge_config)
                 return
-            conf = extra_conf
-            if TARGET == "mosquitto" and mosquitto_conf_for_target:
-                conf = (conf + "\n" + mosquitto_conf_for_target).strip()
-            self.broker = start_mosquitto(conf, acl, passwords)
+            self.broker = start_mosquitto(extra_conf, acl, passwords)
             if TARGET == "bridge":
                 self.bridge = start_bridge(self.broker.port, config=bridge_config)
         except BaseException:
@@ -526,6 +590,19 @@ class Paho:
                 pass
 
 
+def make_client(port, version=V311, client_id="", clean=True, connect=True, **kw):
+    """A paho client over WebSocket (path /mqtt) to @port, its network loop running; connected
+    (CONNACK 0 asserted) unless connect=False. The caller closes it (Paho.close)."""
+    c = Paho(port, version, client_id, clean=clean, **kw)
+    if connect:
+        try:
+            c.connect()
+        except BaseException:
+            c.close()
+            raise
+    return c
+
+
 class TcpObserver(Paho):
     """A paho client on Mosquitto's TCP listener, beside the endpoint under test."""
 
@@ -546,8 +623,7 @@ class IntegrationCase(unittest.TestCase):
     Helpers create clients that are closed by cleanups; on failure the logs' tails are printed.
     """
 
-    mosquitto_conf = ""
-    mosquitto_conf_for_target = ""    # added only when MWB_TARGET=mosquitto
+    mosquitto_conf = ""               # extra lines for mosquitto.conf
     acl = None
     passwords = None
     bridge_config = None
@@ -556,7 +632,7 @@ class IntegrationCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.stack = Stack(cls.mosquitto_conf, cls.acl, cls.passwords, cls.bridge_config,
-                          cls.mosquitto_conf_for_target, cls.with_broker)
+                          cls.with_broker)
         cls.addClassCleanup(cls.stack.cleanup)
 
     def run(self, result=None):
@@ -646,7 +722,7 @@ class IntegrationCase(unittest.TestCase):
         try:
             got = conn.wait_closed(timeout)
         except TimeoutError:
-            self.fail("connection still open %.1fs after the bad input" % timeout)
+            self.fail("connection still open after %.1fs" % timeout)
         conn.close_packets = got
         disc = [p for p in got if p.type == rawws.DISCONNECT]
         if v5_disconnect:

@@ -257,6 +257,29 @@ class AuthTest(h.IntegrationCase):
         self.assertEqual(conn.connack.rc, 0)
 
 
+class BrokerCapabilitiesTest(h.IntegrationCase):
+    """What the broker announces in its v5 CONNACK reaches the client, and is enforced."""
+    mosquitto_conf = "retain_available false\nmax_keepalive 30"
+
+    def test_connack_carries_broker_capabilities(self):
+        conn = self.raw(r.V5, keepalive=100)
+        self.assertEqual(conn.connack.prop(r.RETAIN_AVAILABLE), 0, repr(conn.connack))
+        self.assertEqual(conn.connack.prop(r.SERVER_KEEP_ALIVE), 30, repr(conn.connack))
+
+    def test_paho_sees_capabilities(self):
+        c = self.paho(V5, keepalive=100)
+        props = c.connack_result[2]
+        self.assertEqual(props.RetainAvailable, 0)
+        self.assertEqual(props.ServerKeepAlive, 30)
+
+    def test_retained_publish_refused(self):
+        # Mosquitto ends the connection with DISCONNECT 0x9A (retain not supported)
+        conn = self.raw(r.V5)
+        conn.send(r.publish(self.topic(), b"kept?", qos=1, pid=1, retain=True, version=r.V5))
+        disc = self.assert_closed(conn, v5_disconnect=True)
+        self.assertEqual(disc.rc, 0x9A)
+
+
 @bridge_only("broker down is about the bridge's upstream connection")
 class BrokerDownTest(h.IntegrationCase):
     with_broker = False

@@ -191,6 +191,20 @@ class PropertiesTest(h.IntegrationCase):
         self.assertEqual([(m.topic, m.payload) for m in got],
                          [(topic, b"first"), (topic, b"second")])
 
+    def test_client_maximum_packet_size(self):
+        # a v5 client announcing Maximum Packet Size 200 is never sent a bigger packet: the
+        # server drops that message for it and delivers the rest
+        obs = self.observer(V5)
+        topic = self.topic()
+        conn = self.raw(r.V5, props=[(r.MAXIMUM_PACKET_SIZE, 200)])
+        conn.send(r.subscribe(1, [(topic, 1)], version=r.V5))
+        conn.expect(r.SUBACK)
+        obs.publish(topic, os.urandom(1000), 1)
+        obs.publish(topic, b"small", 1)
+        got = conn.quiet_for(1.0)
+        self.assertEqual([p.payload for p in got], [b"small"])
+        self.assertTrue(all(len(p.raw) <= 200 for p in got))
+
     def receive_max_setup(self, n):
         obs = self.observer(V5)
         topic = self.topic()

@@ -301,7 +301,6 @@ class BrokerGoneTest(h.IntegrationCase):
                 self.assertGreaterEqual(disc.rc, 0x80)
         c.wait_disconnected(10)
 
-    @h.bridge_only("restarting the broker restarts Mosquitto's own WebSocket listener too")
     def test_broker_restart_new_connections_work(self):
         c = self.paho(V311)
         self.stack.broker.stop()
