@@ -116,7 +116,7 @@ static int props_to_paho(struct mqtt_bytes in, const uint8_t *drop, size_t ndrop
 	props_iter_init(&it, in.data, in.len);
 	while (props_next(&it, &p)) {
 		MQTTProperty q;
-		if (memchr(drop, p.id, ndrop))
+		if (ndrop && memchr(drop, p.id, ndrop))
 			continue;
 		memset(&q, 0, sizeof(q));
 		q.identifier = (enum MQTTPropertyCodes)p.id;
