@@ -16,7 +16,9 @@
 
 #include "config.h"
 #include "evq.h"
+#include "hub.h"
 #include "log.h"
+#include "retained.h"
 #include "server.h"
 #include "session.h"
 #include "upstream.h"
@@ -31,6 +33,11 @@
 #define UPSTREAM_CONNECT_TIMEOUT_S 10
 /* How long a new WebSocket may take to send its CONNECT. */
 #define CONNECT_WAIT_MS 10000
+/* Memory the SSE replay ring may hold, beside its sse.replay events. */
+#define REPLAY_MAX_BYTES (16u << 20)
+/* What one retained read may collect. */
+#define RETAINED_MAX_MESSAGES 10000
+#define RETAINED_MAX_BYTES (16u << 20)
 
 struct app {
 	struct config cfg;
@@ -38,6 +45,8 @@ struct app {
 	struct upstream_env env;
 	struct waker *waker;
 	struct sessions *sessions;
+	struct hub *hub;
+	struct retained *retained;
 	struct web_server *web;
 	int signal_fd;
 	bool stopping;
@@ -230,6 +239,8 @@ static void on_tick(void *user)
 
 	if (++app->ticks % EXPIRE_EVERY_S == 0)
 		sessions_expire(app->sessions);
+	hub_tick(app->hub);
+	retained_tick(app->retained);
 	if (app->stopping &&
 	    (sessions_count(app->sessions) == 0 || ++app->stop_ticks >= SHUTDOWN_WAIT_S))
 		app->done = true;
@@ -250,6 +261,47 @@ static int setup_signals(void)
 	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The bridge's own broker links: the hub, and the reader of retained messages. */
+static int start_hub(struct app *app)
+{
+	const struct config *cfg = &app->cfg;
+	struct hub_config hc;
+	struct retained_config rc;
+	char reader_id[256];
+
+	memset(&hc, 0, sizeof(hc));
+	hc.env = &app->env;
+	hc.client_id = cfg->broker.client_id;
+	hc.username = cfg->broker.username;
+	hc.password = cfg->broker.password;
+	hc.keepalive_s = (int)cfg->broker.keepalive_s;
+	hc.replay_events = (size_t)cfg->sse.replay;
+	hc.replay_bytes = REPLAY_MAX_BYTES;
+	hc.headroom = web_write_headroom();
+	app->hub = hub_new(&hc);
+	if (!app->hub)
+		return -1;
+	memset(&rc, 0, sizeof(rc));
+	snprintf(reader_id, sizeof(reader_id), "%s-retained", hub_client_id(app->hub));
+	rc.env = &app->env;
+	rc.client_id = reader_id;
+	rc.username = cfg->broker.username;
+	rc.password = cfg->broker.password;
+	rc.keepalive_s = (int)cfg->broker.keepalive_s;
+	rc.max_messages = RETAINED_MAX_MESSAGES;
+	rc.max_bytes = RETAINED_MAX_BYTES;
+	app->retained = retained_new(&rc);
+	return app->retained ? 0 : -1;
+}
+
 static const char *display_host(const char *host)
 {
 	if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !*host)
@@ -262,6 +314,7 @@ int main(int argc, char **argv)
 	struct app app;
 	struct sessions_config scfg;
 	struct web_hooks hooks;
+	struct web_deps deps;
 	int status = 1;
 
 	memset(&app, 0, sizeof(app));
@@ -297,11 +350,18 @@ int main(int argc, char **argv)
 	if (!app.sessions)
 		goto out;
 
+	if (start_hub(&app))
+		goto out;
+
 	hooks.wake = on_wake;
 	hooks.tick = on_tick;
 	hooks.signal = on_signal;
 	hooks.user = &app;
-	app.web = web_server_new(&app.cfg, app.sessions, &hooks, app.signal_fd);
+	deps.sessions = app.sessions;
+	deps.hub = app.hub;
+	deps.retained = app.retained;
+	deps.started_ms = mono_ms();
+	app.web = web_server_new(&app.cfg, &deps, &hooks, app.signal_fd);
 	if (!app.web)
 		goto out;
 	log_msg(LOG_INFO, "main", "listening url=http://%s%s%s:%d/ mqtt=ws://%s%s%s:%d/mqtt broker=%s",
@@ -324,6 +384,8 @@ out:
 	if (app.evq)
 		drain_events(&app);
 	sessions_free(app.sessions);
+	retained_free(app.retained);
+	hub_free(app.hub);
 	if (app.evq)
 		drain_events(&app);
 	waker_free(app.waker);

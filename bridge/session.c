@@ -162,6 +162,8 @@ static int send_packet(struct session *s, const struct mqtt_packet *p)
 	rc = s->io->write(s->conn, s->out.data, s->out.len);
 	if (rc == -ENOBUFS)
 		slow_disconnect(s);
+	else if (!rc)
+		s->ss->stats.bytes_to_browser += s->out.len;
 	return rc;
 }
 
@@ -1159,6 +1161,7 @@ int session_feed(struct session *s, const uint8_t *data, size_t len)
 
 	if (s->closing)
 		return 0;
+	s->ss->stats.bytes_from_browser += len;
 	if (s->in.len == 0) {
 		/* The common case: whole packets straight from the WebSocket's buffer. */
 		rc = process(s, data, len, &used);

@@ -45,6 +45,8 @@ struct sessions_stats {
 	uint64_t sessions_active;
 	uint64_t messages_to_browser;
 	uint64_t messages_from_browser;
+	uint64_t bytes_to_browser;   /* MQTT packet bytes */
+	uint64_t bytes_from_browser;
 	uint64_t qos0_dropped;   /* slow browser or backlog */
 	uint64_t qos12_lost;     /* could not be kept for a persistent session */
 	uint64_t protocol_errors;

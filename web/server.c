@@ -8,14 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "log.h"
+#include "sse.h"
 #include "web.h"
 #include "ws.h"
 
 struct web_server {
 	struct web_ctx ctx;
-	struct lws_protocols protocols[5];
-	struct lws_http_mount mount;
+	struct lws_protocols protocols[6];
+	struct lws_http_mount mount_static, mount_api, mount_metrics;
 	char *static_origin;
 	struct lws *signal_wsi;
 };
@@ -80,7 +82,7 @@ static void lws_log_emit(int level, const char *line)
 	log_msg(ours, "lws", "message=\"%.*s\"", (int)len, line);
 }
 
-struct web_server *web_server_new(const struct config *cfg, struct sessions *sessions,
+struct web_server *web_server_new(const struct config *cfg, const struct web_deps *deps,
 				  const struct web_hooks *hooks, int signal_fd)
 {
 	struct lws_context_creation_info info;
@@ -90,13 +92,14 @@ struct web_server *web_server_new(const struct config *cfg, struct sessions *ses
 	if (!w)
 		return NULL;
 	w->ctx.cfg = cfg;
-	w->ctx.sessions = sessions;
+	w->ctx.deps = *deps;
 	w->ctx.hooks = *hooks;
 
 	w->protocols[0] = (struct lws_protocols){"http", callback_http, 0, 0, 0, NULL, 0};
 	w->protocols[1] = web_ws_protocol("mqtt");
 	w->protocols[2] = web_ws_protocol("mqttv3.1");
-	w->protocols[3] = (struct lws_protocols){"mwb-signal", callback_signal, 0, 0, 0, NULL, 0};
+	w->protocols[3] = web_http_protocol();
+	w->protocols[4] = (struct lws_protocols){"mwb-signal", callback_signal, 0, 0, 0, NULL, 0};
 
 	/* lws joins the origin and the URL path; an absolute origin keeps that independent of
 	 * the working directory lws may be in later. */
@@ -108,11 +111,22 @@ struct web_server *web_server_new(const struct config *cfg, struct sessions *ses
 		return NULL;
 	}
 	w->static_origin = real;
-	w->mount.mountpoint = "/";
-	w->mount.mountpoint_len = 1;
-	w->mount.origin = w->static_origin;
-	w->mount.def = "index.html";
-	w->mount.origin_protocol = LWSMPRO_FILE;
+	/* lws picks the longest matching mount point. */
+	w->mount_static.mountpoint = "/";
+	w->mount_static.mountpoint_len = 1;
+	w->mount_static.origin = w->static_origin;
+	w->mount_static.def = "index.html";
+	w->mount_static.origin_protocol = LWSMPRO_FILE;
+	w->mount_api.mount_next = &w->mount_static;
+	w->mount_api.mountpoint = "/api/v1";
+	w->mount_api.mountpoint_len = 7;
+	w->mount_api.origin = "mwb-api";
+	w->mount_api.protocol = "mwb-api";
+	w->mount_api.origin_protocol = LWSMPRO_CALLBACK;
+	w->mount_metrics = w->mount_api;
+	w->mount_metrics.mount_next = &w->mount_api;
+	w->mount_metrics.mountpoint = "/metrics";
+	w->mount_metrics.mountpoint_len = 8;
 
 	lws_set_log_level(log_enabled(LOG_DEBUG) ? LLL_ERR | LLL_WARN | LLL_NOTICE
 						 : LLL_ERR | LLL_WARN,
@@ -122,7 +136,7 @@ struct web_server *web_server_new(const struct config *cfg, struct sessions *ses
 	info.port = cfg->listen_port;
 	info.iface = cfg->listen_host;
 	info.protocols = w->protocols;
-	info.mounts = &w->mount;
+	info.mounts = &w->mount_metrics;
 	info.user = &w->ctx;
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	if (!strchr(cfg->listen_host, ':'))
@@ -160,6 +174,11 @@ fail:
 	return NULL;
 }
 
+size_t web_write_headroom(void)
+{
+	return LWS_PRE;
+}
+
 int web_server_service(struct web_server *w)
 {
 	return lws_service(w->ctx.context, 0);
@@ -168,6 +187,7 @@ int web_server_service(struct web_server *w)
 void web_server_begin_shutdown(struct web_server *w)
 {
 	w->ctx.shutting_down = true;
+	sse_shutdown(&w->ctx);
 }
 
 void web_server_wake(struct web_server *w)

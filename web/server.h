@@ -2,9 +2,21 @@
 #pragma once
 #include <stddef.h>
 
+#include <stdint.h>
+
 struct config;
+struct hub;
+struct retained;
 struct sessions;
 struct web_server;
+
+/* The bridge side the web side calls into; all outlive the server. */
+struct web_deps {
+	struct sessions *sessions;
+	struct hub *hub;
+	struct retained *retained;
+	uint64_t started_ms; /* CLOCK_MONOTONIC, for uptime */
+};
 
 /* What the composition root hears from the service thread. */
 struct web_hooks {
@@ -15,12 +27,15 @@ struct web_hooks {
 };
 
 /**
- * Startup. Listens on cfg->listen, serves cfg->static_dir at "/" and MQTT over WebSocket at
- * "/mqtt" with sessions from @sessions. @signal_fd (or -1) is watched for reading. NULL when the
- * listener cannot be set up (logged). @cfg and @sessions must outlive the server.
+ * Startup. Listens on cfg->listen, serves cfg->static_dir at "/", MQTT over WebSocket at "/mqtt",
+ * the REST API at "/api/v1" and metrics at "/metrics". @signal_fd (or -1) is watched for reading.
+ * NULL when the listener cannot be set up (logged). @cfg and @deps' objects outlive the server.
  */
-struct web_server *web_server_new(const struct config *cfg, struct sessions *sessions,
+struct web_server *web_server_new(const struct config *cfg, const struct web_deps *deps,
 				  const struct web_hooks *hooks, int signal_fd);
+
+/** Pure. The bytes of room writers need before data handed to the web side (LWS_PRE). */
+size_t web_write_headroom(void);
 
 /** Service thread. Waits for and handles events once. 0, or negative when lws failed. */
 int web_server_service(struct web_server *w);

@@ -5,18 +5,42 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "hub.h"
+#include "retained.h"
 #include "server.h"
 #include "session.h"
 
+/* Upper bounds (seconds) of the REST publish latency histogram, for /metrics. */
+#define WEB_LATENCY_BUCKETS 10
+extern const double web_latency_bounds[WEB_LATENCY_BUCKETS];
+
+struct web_stats {
+	uint64_t http_requests;
+	uint64_t http_responses[6]; /* by class: [2] is 2xx ... [5] is 5xx */
+	uint64_t rest_published;    /* REST messages the broker acknowledged */
+	uint64_t rest_refused;      /* refused by the bridge or the broker */
+	uint64_t sse_events;        /* events written to streams */
+	uint64_t sse_dropped;       /* events a slow stream lost */
+	uint64_t sse_cut_off;       /* streams closed for being too slow */
+	uint64_t latency_count[WEB_LATENCY_BUCKETS + 1]; /* last: +Inf */
+	double latency_sum;
+};
+
+struct sse_stream;
+
 struct web_ctx {
 	const struct config *cfg;
-	struct sessions *sessions;
+	struct web_deps deps;
 	struct web_hooks hooks;
 	struct lws_context *context;
 	struct lws_vhost *vhost;
 	lws_sorted_usec_list_t sul_tick;
 	size_t connections; /* WebSocket connections open */
+	size_t sse_streams;
+	struct sse_stream *streams; /* sse.c's list */
+	size_t http_open;   /* API requests being handled */
 	bool shutting_down;
+	struct web_stats stats;
 };
 
 /** Service thread. The web context of @wsi's server. */

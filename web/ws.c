@@ -162,7 +162,7 @@ static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void
 		c->wsi = wsi;
 		lws_get_peer_simple(wsi, c->peer, sizeof(c->peer));
 		outq_init(&c->q, (size_t)ctx->cfg->limits.max_queue_bytes);
-		c->session = session_new(ctx->sessions, &conn_io, c, c->peer);
+		c->session = session_new(ctx->deps.sessions, &conn_io, c, c->peer);
 		if (!c->session)
 			return -1;
 		ctx->connections++;

@@ -1,0 +1,180 @@
+/* bridge/link.c — connect, notice the loss, back off, connect again. */
+#include "link.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define BACKOFF_MAX_S 30
+
+struct link {
+	const struct upstream_env *env;
+	char *client_id, *username, *password, *name;
+	int keepalive_s;
+	int version;
+	struct link_ops ops;
+	void *user;
+	struct upstream *up; /* connecting or connected; NULL while waiting to retry */
+	bool connected;
+	bool was_up;
+	unsigned backoff_s;
+	uint64_t retry_at_ms;
+	uint64_t reconnects;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void on_event(void *owner, struct upstream_event *ev);
+
+static void schedule_retry(struct link *l)
+{
+	l->retry_at_ms = now_ms() + (uint64_t)l->backoff_s * 1000u;
+	l->backoff_s = l->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : l->backoff_s * 2;
+}
+
+static void attempt(struct link *l)
+{
+	struct upstream_connect c;
+
+	memset(&c, 0, sizeof(c));
+	c.version = l->version;
+	c.client_id = l->client_id;
+	c.clean_start = true;
+	c.keepalive_s = l->keepalive_s;
+	c.username = *l->username ? l->username : NULL;
+	if (*l->password) {
+		c.has_password = true;
+		c.password = (struct mqtt_bytes){(const uint8_t *)l->password, strlen(l->password)};
+	}
+	l->up = upstream_new(l->env, &c, on_event, l);
+	if (!l->up)
+		schedule_retry(l);
+}
+
+static void lost(struct link *l, const char *why, int code)
+{
+	bool was = l->connected;
+
+	upstream_free(l->up);
+	l->up = NULL;
+	l->connected = false;
+	log_msg(LOG_WARN, l->name, "broker-down reason=%s code=0x%02x retry_s=%u", why, code,
+		l->backoff_s);
+	schedule_retry(l);
+	if (was)
+		l->ops.down(l->user);
+}
+
+static void on_event(void *owner, struct upstream_event *ev)
+{
+	struct link *l = owner;
+
+	switch ((enum upstream_event_kind)ev->item.kind) {
+	case UPSTREAM_CONNECTED:
+		l->connected = true;
+		l->backoff_s = 1;
+		if (l->was_up)
+			l->reconnects++;
+		l->was_up = true;
+		log_msg(LOG_INFO, l->name, "broker-up url=%s version=%d", l->env->url, l->version);
+		l->ops.up(l->user, ev->props);
+		break;
+	case UPSTREAM_CONNECT_FAILED:
+		/* A broker without MQTT 5 says so; the next attempt speaks 3.1.1 at once. */
+		if (l->version == MQTT_V5 &&
+		    (ev->code == MQTT_RC_UNSUPPORTED_VERSION || ev->code == MQTT_CONNACK_BAD_VERSION)) {
+			upstream_free(l->up);
+			l->up = NULL;
+			l->version = MQTT_V311;
+			log_msg(LOG_WARN, l->name, "broker-refused-mqtt5 fallback=3.1.1");
+			l->retry_at_ms = 0;
+			break;
+		}
+		lost(l, ev->code ? "refused" : "unreachable", ev->code);
+		break;
+	case UPSTREAM_LOST:
+	case UPSTREAM_DISCONNECTED:
+		lost(l, ev->item.kind == UPSTREAM_LOST ? "connection-lost" : "broker-disconnect",
+		     ev->code);
+		break;
+	case UPSTREAM_MESSAGE:
+	case UPSTREAM_DONE:
+		l->ops.event(l->user, ev);
+		return;
+	case UPSTREAM_CLOSED:
+		break;
+	}
+	upstream_event_free(ev);
+}
+
+struct link *link_new(const struct link_config *cfg, const struct link_ops *ops, void *user)
+{
+	struct link *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->env = cfg->env;
+	l->client_id = strdup(cfg->client_id);
+	l->username = strdup(cfg->username ? cfg->username : "");
+	l->password = strdup(cfg->password ? cfg->password : "");
+	l->name = strdup(cfg->name);
+	if (!l->client_id || !l->username || !l->password || !l->name) {
+		link_free(l);
+		return NULL;
+	}
+	l->keepalive_s = cfg->keepalive_s;
+	l->version = MQTT_V5;
+	l->ops = *ops;
+	l->user = user;
+	l->backoff_s = 1;
+	attempt(l);
+	return l;
+}
+
+struct upstream *link_upstream(const struct link *l)
+{
+	return l->connected ? l->up : NULL;
+}
+
+bool link_is_up(const struct link *l)
+{
+	return l->connected;
+}
+
+int link_version(const struct link *l)
+{
+	return l->version;
+}
+
+uint64_t link_reconnects(const struct link *l)
+{
+	return l->reconnects;
+}
+
+void link_tick(struct link *l)
+{
+	if (!l->up && now_ms() >= l->retry_at_ms)
+		attempt(l);
+}
+
+void link_free(struct link *l)
+{
+	if (!l)
+		return;
+	/* Destroying a connected Paho client sends a clean DISCONNECT. */
+	upstream_free(l->up);
+	free(l->client_id);
+	free(l->username);
+	free(l->password);
+	free(l->name);
+	free(l);
+}

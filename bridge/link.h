@@ -1,0 +1,53 @@
+/*
+ * bridge/link.h — a broker connection of the bridge's own that comes back by itself.
+ *
+ * The hub (REST, SSE) and the retained-message reader each keep one. A link connects with MQTT 5
+ * (3.1.1 when the broker refuses 5) and a clean start, reconnects with exponential backoff (1 s doubling to 30 s) when the broker
+ * refuses, is unreachable or drops it, and tells its owner when it is up (so the owner restores
+ * its subscriptions) and when it is down (so the owner fails what was waiting). Service thread.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "upstream.h"
+
+struct link;
+
+struct link_config {
+	const struct upstream_env *env;
+	const char *client_id;
+	const char *username; /* "" or NULL: none */
+	const char *password; /* "" or NULL: none */
+	int keepalive_s;
+	const char *name; /* for logs: "hub", "retained" */
+};
+
+struct link_ops {
+	/** The connection is up; @props are the broker's CONNACK properties. */
+	void (*up)(void *user, struct mqtt_bytes props);
+	/** The connection went down (it was up). Requests in flight will not be answered. */
+	void (*down)(void *user);
+	/** UPSTREAM_MESSAGE and UPSTREAM_DONE events; the callee owns @ev. */
+	void (*event)(void *user, struct upstream_event *ev);
+};
+
+/** Starts connecting at once. NULL when out of memory. */
+struct link *link_new(const struct link_config *cfg, const struct link_ops *ops, void *user);
+
+/** The connection to make requests on, or NULL while it is down. */
+struct upstream *link_upstream(const struct link *l);
+
+bool link_is_up(const struct link *l);
+
+/** The protocol level in use: 5, or 4 after a broker refused MQTT 5. */
+int link_version(const struct link *l);
+
+/** How many times the connection came back after going down. */
+uint64_t link_reconnects(const struct link *l);
+
+/** Call about once a second: starts the next attempt when its backoff has passed. */
+void link_tick(struct link *l);
+
+/** Disconnects cleanly (no further events reach the owner) and frees @l. NULL does nothing. */
+void link_free(struct link *l);

@@ -1,0 +1,335 @@
+/* bridge/retained.c — retained reads: subscribe with an identifier, then wait for the marker. */
+#include "retained.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "link.h"
+#include "log.h"
+#include "props.h"
+#include "topic.h"
+
+#define SYNC_SUB_ID 1
+#define SUB_ID_MAX 268435455u
+/* QoS 2 so the envelope shows the QoS the message was retained with; send retained. */
+#define READ_OPTIONS 2
+
+struct fetch {
+	struct fetch *next;
+	char *filter;
+	size_t len;
+	uint32_t sub_id;
+	uint64_t marker;
+	struct msg **msgs;
+	size_t n, cap, bytes;
+	bool truncated;
+	struct retained_req *waiters;
+};
+
+struct retained_req {
+	struct retained_req *next;
+	struct fetch *fetch;
+	size_t limit;
+	retained_fn fn;
+	void *user;
+};
+
+struct retained {
+	struct link *link;
+	char *client_id;
+	char sync_topic[64];
+	uint32_t next_sub_id;
+	uint64_t next_marker;
+	struct fetch *fetches;
+	size_t max_messages, max_bytes;
+};
+
+static int cmp_topic(const void *a, const void *b)
+{
+	const struct msg *x = *(struct msg *const *)a, *y = *(struct msg *const *)b;
+	size_t n = x->topic.len < y->topic.len ? x->topic.len : y->topic.len;
+	int c = memcmp(x->topic.data, y->topic.data, n);
+
+	return c ? c : (x->topic.len > y->topic.len) - (x->topic.len < y->topic.len);
+}
+
+static void answer(struct retained_req *q, bool ok, bool complete)
+{
+	struct fetch *f = q->fetch;
+	size_t n = f->n < q->limit ? f->n : q->limit;
+
+	qsort(f->msgs, f->n, sizeof(*f->msgs), cmp_topic);
+	q->fn(q->user, ok, complete && !f->truncated && n == f->n, f->msgs, n);
+}
+
+static void request(struct retained *r, enum mqtt_type type, const char *filter, size_t len,
+		    uint32_t sub_id)
+{
+	struct upstream *up = link_upstream(r->link);
+	struct buf entries = BUF_INIT, props = BUF_INIT;
+	int token, rc;
+
+	if (!up)
+		return;
+	rc = codec_put_entry(&entries, type, filter, len, READ_OPTIONS);
+	if (!rc && type == MQTT_SUBSCRIBE && link_version(r->link) == MQTT_V5)
+		rc = props_put_int(&props, MQTT_PROP_SUBSCRIPTION_ID, sub_id);
+	if (!rc)
+		rc = upstream_subscribe(up, type, (struct mqtt_bytes){entries.data, entries.len}, 1,
+					(struct mqtt_bytes){props.data, props.len}, &token);
+	if (rc)
+		log_msg(LOG_WARN, "retained", "subscribe-failed rc=%d", rc);
+	buf_clear(&entries);
+	buf_clear(&props);
+}
+
+static void fetch_free(struct retained *r, struct fetch *f)
+{
+	struct fetch **pp = &r->fetches;
+
+	while (*pp && *pp != f)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = f->next;
+	request(r, MQTT_UNSUBSCRIBE, f->filter, f->len, 0);
+	for (size_t i = 0; i < f->n; i++)
+		free(f->msgs[i]);
+	free(f->msgs);
+	free(f->filter);
+	free(f);
+}
+
+/* Answers every waiter of @f and frees it. */
+static void fetch_end(struct retained *r, struct fetch *f, bool ok, bool complete)
+{
+	struct retained_req *q, *next;
+
+	for (q = f->waiters; q; q = next) {
+		next = q->next;
+		answer(q, ok, complete);
+		free(q);
+	}
+	f->waiters = NULL;
+	fetch_free(r, f);
+}
+
+static void on_up(void *user, struct mqtt_bytes props)
+{
+	struct retained *r = user;
+
+	(void)props;
+	request(r, MQTT_SUBSCRIBE, r->sync_topic, strlen(r->sync_topic), SYNC_SUB_ID);
+}
+
+static void on_down(void *user)
+{
+	struct retained *r = user;
+
+	while (r->fetches)
+		fetch_end(r, r->fetches, false, false);
+}
+
+static uint32_t first_sub_id(const struct msg *m)
+{
+	struct mqtt_prop p;
+
+	return props_find(m->props.data, m->props.len, MQTT_PROP_SUBSCRIPTION_ID, &p) ? p.value : 0;
+}
+
+static void on_message(struct retained *r, struct msg *m)
+{
+	uint32_t sub_id = first_sub_id(m);
+	struct fetch *f;
+
+	if (m->topic.len == strlen(r->sync_topic) &&
+	    !memcmp(m->topic.data, r->sync_topic, m->topic.len)) {
+		uint64_t marker = 0;
+		if (m->payload.len == sizeof(marker))
+			memcpy(&marker, m->payload.data, sizeof(marker));
+		for (f = r->fetches; f && f->marker != marker; f = f->next)
+			;
+		free(m);
+		if (f)
+			fetch_end(r, f, true, true);
+		return;
+	}
+	/* Only what the broker keeps: live messages on the filter are not part of a read. */
+	for (f = r->fetches; f && m->retain; f = f->next) {
+		if (sub_id ? f->sub_id == sub_id
+			   : topic_matches(f->filter, f->len, (const char *)m->topic.data,
+					   m->topic.len))
+			break;
+	}
+	if (!f || !m->retain || f->n >= r->max_messages || m->size > r->max_bytes - f->bytes) {
+		if (f)
+			f->truncated = true;
+		free(m);
+		return;
+	}
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 16;
+		struct msg **more = realloc(f->msgs, cap * sizeof(*more));
+		if (!more) {
+			f->truncated = true;
+			free(m);
+			return;
+		}
+		f->msgs = more;
+		f->cap = cap;
+	}
+	m->next = NULL;
+	f->msgs[f->n++] = m;
+	f->bytes += m->size;
+}
+
+static void on_event(void *user, struct upstream_event *ev)
+{
+	if (ev->item.kind == UPSTREAM_MESSAGE) {
+		struct msg *m = ev->msg;
+		ev->msg = NULL;
+		on_message(user, m);
+	}
+	upstream_event_free(ev);
+}
+
+struct retained *retained_new(const struct retained_config *cfg)
+{
+	static const struct link_ops ops = {on_up, on_down, on_event};
+	struct link_config lc;
+	struct retained *r = calloc(1, sizeof(*r));
+	uint8_t rnd[8] = {0};
+
+	if (!r)
+		return NULL;
+	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+		rnd[0] = (uint8_t)getpid();
+	snprintf(r->sync_topic, sizeof(r->sync_topic),
+		 "mqtt-web-bridge/sync/%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+		 rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	r->client_id = strdup(cfg->client_id);
+	if (!r->client_id) {
+		free(r);
+		return NULL;
+	}
+	r->next_sub_id = SYNC_SUB_ID + 1;
+	r->max_messages = cfg->max_messages;
+	r->max_bytes = cfg->max_bytes;
+	lc.env = cfg->env;
+	lc.client_id = r->client_id;
+	lc.username = cfg->username;
+	lc.password = cfg->password;
+	lc.keepalive_s = cfg->keepalive_s;
+	lc.name = "retained";
+	r->link = link_new(&lc, &ops, r);
+	if (!r->link) {
+		free(r->client_id);
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void retained_free(struct retained *r)
+{
+	if (!r)
+		return;
+	while (r->fetches)
+		fetch_end(r, r->fetches, false, false);
+	link_free(r->link);
+	free(r->client_id);
+	free(r);
+}
+
+bool retained_connected(const struct retained *r)
+{
+	return link_is_up(r->link);
+}
+
+void retained_tick(struct retained *r)
+{
+	link_tick(r->link);
+}
+
+static struct fetch *fetch_start(struct retained *r, const char *filter)
+{
+	struct upstream *up = link_upstream(r->link);
+	struct fetch *f = calloc(1, sizeof(*f));
+	int token;
+
+	if (!f || !(f->filter = strdup(filter))) {
+		free(f);
+		return NULL;
+	}
+	f->len = strlen(filter);
+	f->sub_id = r->next_sub_id;
+	r->next_sub_id = r->next_sub_id == SUB_ID_MAX ? SYNC_SUB_ID + 1 : r->next_sub_id + 1;
+	f->marker = ++r->next_marker;
+	f->next = r->fetches;
+	r->fetches = f;
+	/* The marker goes out right behind the SUBSCRIBE, on the same connection. */
+	request(r, MQTT_SUBSCRIBE, f->filter, f->len, f->sub_id);
+	if (upstream_publish(up, r->sync_topic,
+			     (struct mqtt_bytes){(const uint8_t *)&f->marker, sizeof(f->marker)}, 0,
+			     false, (struct mqtt_bytes){NULL, 0}, &token))
+		log_msg(LOG_WARN, "retained", "marker-failed filter_len=%zu", f->len);
+	return f;
+}
+
+struct retained_req *retained_get(struct retained *r, const char *filter, size_t limit,
+				  retained_fn fn, void *user)
+{
+	struct retained_req *q;
+	struct fetch *f;
+
+	if (!link_upstream(r->link))
+		return NULL;
+	for (f = r->fetches; f && strcmp(f->filter, filter); f = f->next)
+		;
+	if (!f && !(f = fetch_start(r, filter)))
+		return NULL;
+	q = calloc(1, sizeof(*q));
+	if (!q) {
+		if (!f->waiters)
+			fetch_free(r, f);
+		return NULL;
+	}
+	q->fetch = f;
+	q->limit = limit;
+	q->fn = fn;
+	q->user = user;
+	q->next = f->waiters;
+	f->waiters = q;
+	return q;
+}
+
+static void unlink_waiter(struct retained *r, struct retained_req *q)
+{
+	struct fetch *f = q->fetch;
+	struct retained_req **pp = &f->waiters;
+
+	while (*pp && *pp != q)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = q->next;
+	free(q);
+	/* Nobody waits any more: a marker that never comes must not keep it forever. */
+	if (!f->waiters)
+		fetch_free(r, f);
+}
+
+void retained_finish(struct retained *r, struct retained_req *q)
+{
+	answer(q, true, false);
+	unlink_waiter(r, q);
+}
+
+void retained_cancel(struct retained *r, struct retained_req *q)
+{
+	unlink_waiter(r, q);
+}

@@ -1,0 +1,849 @@
+/*
+ * web/rest.c — /api/v1 handlers. A publish answers 200 only once the broker acknowledged it
+ * (QoS 1/2) or it was handed to the connection (QoS 0); until then the request waits in a job,
+ * bounded by a timer (publish_timeout_ms, a request's timeout_ms, about 1 s for retained reads).
+ */
+#include "rest.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jsonmsg.h"
+#include "log.h"
+#include "props.h"
+#include "topic.h"
+#include "utf8.h"
+#include "version.h"
+
+/* How long a retained read waits for the broker to confirm it has sent everything. */
+#define RETAINED_WAIT_MS 1000
+#define REQUEST_TIMEOUT_MAX_MS 600000
+#define BATCH_MAX 1000
+#define LIST_LIMIT_DEFAULT 100
+#define LIST_LIMIT_MAX 10000
+
+enum job_kind {
+	JOB_PUBLISH, /* raw, PUT, DELETE, or a batch of JSON messages */
+	JOB_RETAINED,
+	JOB_REQUEST,
+};
+
+struct job_item {
+	struct rest_job *job;
+	struct hub_req *req;
+	const char *topic; /* borrowed from the job */
+	int qos;
+	bool done;
+	bool timed_out;
+	enum hub_status status;
+	uint8_t reason;
+};
+
+struct rest_job {
+	enum job_kind kind;
+	struct http_conn *c;
+	bool batch; /* answer with a results array */
+	bool single_topic; /* JOB_RETAINED: GET /topics/{topic} */
+	size_t n, pending;
+	struct job_item *items;
+	struct jsonmsg_batch msgs;
+	struct retained_req *rreq;
+	char *topic;
+};
+
+static void job_free(struct rest_job *j)
+{
+	if (!j)
+		return;
+	jsonmsg_batch_clear(&j->msgs);
+	free(j->items);
+	free(j->topic);
+	free(j);
+}
+
+void rest_cancel(struct http_conn *c)
+{
+	struct rest_job *j = c->job;
+
+	if (!j)
+		return;
+	for (size_t i = 0; i < j->n; i++) {
+		if (j->items[i].req && !j->items[i].done)
+			hub_cancel(c->ctx->deps.hub, j->items[i].req);
+	}
+	if (j->rreq)
+		retained_cancel(c->ctx->deps.retained, j->rreq);
+	lws_sul_cancel(&c->sul);
+	c->job = NULL;
+	job_free(j);
+}
+
+static bool valid_topic(const char *t)
+{
+	size_t len = strlen(t);
+
+	return len && utf8_valid_mqtt((const uint8_t *)t, len) && topic_name_valid(t, len);
+}
+
+static bool valid_filter(const char *f)
+{
+	size_t len = strlen(f);
+
+	return len && utf8_valid_mqtt((const uint8_t *)f, len) && topic_filter_valid(f, len);
+}
+
+/* "?qos=": 0, 1 or 2 (default @dflt). false when it answered 400. */
+static bool arg_qos(struct http_conn *c, int dflt, int *qos)
+{
+	char v[16];
+
+	*qos = dflt;
+	if (!http_arg(c, "qos", v, sizeof(v)))
+		return true;
+	if (strlen(v) == 1 && v[0] >= '0' && v[0] <= '2') {
+		*qos = v[0] - '0';
+		return true;
+	}
+	http_error(c, 400, "invalid_qos", "qos must be 0, 1 or 2");
+	return false;
+}
+
+/* A boolean argument; false when it answered 400. */
+static bool arg_bool(struct http_conn *c, const char *name, bool *out)
+{
+	char v[16];
+
+	*out = false;
+	if (!http_arg(c, name, v, sizeof(v)))
+		return true;
+	if (!strcmp(v, "true") || !strcmp(v, "1") || !*v) {
+		*out = true;
+		return true;
+	}
+	if (!strcmp(v, "false") || !strcmp(v, "0"))
+		return true;
+	http_error(c, 400, "invalid_parameter", "%s must be true or false", name);
+	return false;
+}
+
+/* A number argument in [min, max]; false when it answered 400. */
+static bool arg_long(struct http_conn *c, const char *name, long min, long max, long *out)
+{
+	char v[32], *end;
+	long n;
+
+	if (!http_arg(c, name, v, sizeof(v)))
+		return true;
+	n = strtol(v, &end, 10);
+	if (*v && !*end && n >= min && n <= max) {
+		*out = n;
+		return true;
+	}
+	http_error(c, 400, "invalid_parameter", "%s must be a number from %ld to %ld", name, min,
+		   max);
+	return false;
+}
+
+/*
+ * The request's Content-Type as an MQTT 5 Content Type property. curl -d labels every body
+ * "application/x-www-form-urlencoded" whatever it is, so that label means "none given".
+ */
+static int content_type_props(struct http_conn *c, struct buf *props)
+{
+	size_t len = strlen(c->content_type);
+
+	if (!len || !utf8_valid_mqtt((const uint8_t *)c->content_type, len) ||
+	    !strncasecmp(c->content_type, "application/x-www-form-urlencoded", 33))
+		return 0;
+	return props_put_bytes(props, MQTT_PROP_CONTENT_TYPE, c->content_type, len);
+}
+
+static void record_latency(struct http_conn *c)
+{
+	struct web_stats *st = &c->ctx->stats;
+	double s = (double)(lws_now_usecs() - c->started) / 1e6;
+	int i = 0;
+
+	while (i < WEB_LATENCY_BUCKETS && s > web_latency_bounds[i])
+		i++;
+	st->latency_count[i]++;
+	st->latency_sum += s;
+	st->rest_published++;
+}
+
+/* ---- how a publish ended, as HTTP ---- */
+
+static json_t *error_object(const char *code, const char *message, int reason)
+{
+	json_t *e = json_pack("{s:s,s:s}", "code", code, "message", message);
+
+	if (e && reason >= 0)
+		json_object_set_new(e, "reason_code", json_integer(reason));
+	return e;
+}
+
+/* The status and error of @status/@reason; 200 with NULL error when it went through. */
+static int outcome(enum hub_status status, uint8_t reason, json_t **error)
+{
+	*error = NULL;
+	switch (status) {
+	case HUB_OK:
+		return 200;
+	case HUB_DOWN:
+	case HUB_FAILED:
+		*error = error_object("broker_unavailable", "the broker connection went down", -1);
+		return 503;
+	case HUB_REFUSED:
+		break;
+	}
+	switch (reason) {
+	case MQTT_RC_NOT_AUTHORIZED:
+		*error = error_object("broker_not_authorized", "the broker refused it (0x87)", reason);
+		return 403;
+	case MQTT_RC_TOPIC_NAME_INVALID:
+		*error = error_object("invalid_topic", "the broker refused the topic", reason);
+		return 400;
+	case MQTT_RC_PAYLOAD_FORMAT_INVALID:
+		*error = error_object("invalid_payload", "the broker refused the payload", reason);
+		return 400;
+	case MQTT_RC_QUOTA_EXCEEDED:
+		*error = error_object("broker_quota_exceeded", "the broker's quota is exceeded",
+				      reason);
+		return 429;
+	default:
+		*error = error_object("broker_refused", "the broker refused the message", reason);
+		return 502;
+	}
+}
+
+static json_t *ok_object(const struct job_item *it, bool retain)
+{
+	return json_pack("{s:b,s:s,s:i,s:b}", "ok", 1, "topic", it->topic, "qos", it->qos, "retain",
+			 retain);
+}
+
+static void answer_publish(struct rest_job *j)
+{
+	struct http_conn *c = j->c;
+	json_t *error, *results;
+
+	lws_sul_cancel(&c->sul);
+	if (!j->batch) {
+		struct job_item *it = &j->items[0];
+		int status = outcome(it->status, it->reason, &error);
+		bool retain = j->msgs.count ? j->msgs.msgs[0].retain : false;
+		if (status == 200)
+			record_latency(c);
+		else if (status == 503)
+			http_header(c, "retry-after:", "5");
+		c->job = NULL;
+		http_json(c, status,
+			  error ? json_pack("{s:o}", "error", error) : ok_object(it, retain));
+		job_free(j);
+		return;
+	}
+	results = json_array();
+	for (size_t i = 0; i < j->n; i++) {
+		struct job_item *it = &j->items[i];
+		int status = outcome(it->status, it->reason, &error);
+		if (it->timed_out) {
+			json_decref(error);
+			error = error_object("broker_timeout", "the broker did not acknowledge in time",
+					     -1);
+		} else if (status == 200) {
+			record_latency(c);
+		}
+		json_array_append_new(results, error ? json_pack("{s:b,s:o}", "ok", 0, "error", error)
+						     : ok_object(it, j->msgs.msgs[i].retain));
+	}
+	c->job = NULL;
+	http_json(c, 200, json_pack("{s:o}", "results", results));
+	job_free(j);
+}
+
+static void on_published(void *user, enum hub_status status, uint8_t reason,
+			 const struct msg *reply)
+{
+	struct job_item *it = user;
+	struct rest_job *j = it->job;
+
+	(void)reply;
+	it->done = true;
+	it->req = NULL;
+	it->status = status;
+	it->reason = reason;
+	if (--j->pending == 0)
+		answer_publish(j);
+}
+
+static void publish_timeout(lws_sorted_usec_list_t *sul)
+{
+	struct http_conn *c = lws_container_of(sul, struct http_conn, sul);
+	struct rest_job *j = c->job;
+
+	if (!j)
+		return;
+	if (j->kind == JOB_RETAINED) {
+		struct retained_req *q = j->rreq;
+		j->rreq = NULL;
+		retained_finish(c->ctx->deps.retained, q);
+		return;
+	}
+	if (j->kind == JOB_REQUEST) {
+		rest_cancel(c);
+		http_error(c, 504, "no_reply", "no reply came within timeout_ms");
+		return;
+	}
+	/* Whatever the broker has not acknowledged by now is answered 504. */
+	for (size_t i = 0; i < j->n; i++) {
+		struct job_item *it = &j->items[i];
+		if (it->done)
+			continue;
+		hub_cancel(c->ctx->deps.hub, it->req);
+		it->req = NULL;
+		it->done = true;
+		it->timed_out = true;
+	}
+	if (!j->batch) {
+		c->job = NULL;
+		job_free(j);
+		http_error(c, 504, "broker_timeout", "the broker did not acknowledge within %ld ms",
+			   c->ctx->cfg->publish_timeout_ms);
+		return;
+	}
+	j->pending = 0;
+	answer_publish(j);
+}
+
+static struct rest_job *job_new(struct http_conn *c, enum job_kind kind, size_t n)
+{
+	struct rest_job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->kind = kind;
+	j->c = c;
+	j->n = n;
+	if (n && !(j->items = calloc(n, sizeof(*j->items)))) {
+		free(j);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		j->items[i].job = j;
+	return j;
+}
+
+static void arm(struct http_conn *c, long ms)
+{
+	lws_sul_schedule(c->ctx->context, 0, &c->sul, publish_timeout, (lws_usec_t)ms * 1000);
+}
+
+/* Sends every message of @j; answers when all are acknowledged or refused. */
+static void start_publishes(struct http_conn *c, struct rest_job *j)
+{
+	struct hub *hub = c->ctx->deps.hub;
+
+	if (!hub_connected(hub)) {
+		job_free(j);
+		http_broker_down(c);
+		return;
+	}
+	c->job = j;
+	j->pending = j->n;
+	arm(c, c->ctx->cfg->publish_timeout_ms);
+	for (size_t i = 0; i < j->n && c->job == j; i++) {
+		struct jsonmsg *m = &j->msgs.msgs[i];
+		struct job_item *it = &j->items[i];
+		it->topic = m->topic;
+		it->qos = m->qos;
+		it->req = hub_publish(hub, m->topic, (struct mqtt_bytes){m->payload, m->payload_len},
+				      m->qos, m->retain, (struct mqtt_bytes){m->props, m->props_len},
+				      on_published, it);
+		if (!it->req)
+			on_published(it, HUB_DOWN, 0, NULL);
+	}
+}
+
+/* One message from the URL (raw publish, PUT, DELETE). Takes @payload/@props by copy. */
+static void publish_one(struct http_conn *c, const char *topic, const void *payload, size_t len,
+			int qos, bool retain, struct buf *props)
+{
+	struct rest_job *j = job_new(c, JOB_PUBLISH, 1);
+	struct jsonmsg *m;
+
+	if (!j || !(j->msgs.msgs = calloc(1, sizeof(*m))))
+		goto oom;
+	j->msgs.count = 1;
+	m = &j->msgs.msgs[0];
+	m->topic = strdup(topic);
+	m->payload_len = len;
+	if (len && (m->payload = malloc(len)))
+		memcpy(m->payload, payload, len);
+	m->props = buf_steal(props, &m->props_len);
+	m->qos = qos;
+	m->retain = retain;
+	if (!m->topic || (len && !m->payload))
+		goto oom;
+	start_publishes(c, j);
+	return;
+oom:
+	job_free(j);
+	http_error(c, 500, "internal", "out of memory");
+}
+
+static void handle_publish_raw(struct http_conn *c, const char *topic)
+{
+	static const char *const known[] = {"qos", "retain", NULL};
+	struct buf props = BUF_INIT;
+	bool retain;
+	int qos;
+
+	if (!valid_topic(topic)) {
+		http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
+		return;
+	}
+	if (!http_args_known(c, known) || !arg_qos(c, 0, &qos) || !arg_bool(c, "retain", &retain))
+		return;
+	if (content_type_props(c, &props)) {
+		buf_clear(&props);
+		http_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	publish_one(c, topic, c->body.data, c->body.len, qos, retain, &props);
+	buf_clear(&props);
+}
+
+static bool json_content_type(const char *type)
+{
+	size_t n = strcspn(type, ";");
+
+	while (n && type[n - 1] == ' ')
+		n--;
+	return !n || (n == 16 && !strncasecmp(type, "application/json", 16)) ||
+	       (n >= 5 && !strncasecmp(type + n - 5, "+json", 5));
+}
+
+static void handle_publish_json(struct http_conn *c)
+{
+	static const char *const known[] = {NULL};
+	struct jsonmsg_error err;
+	struct rest_job *j;
+	int rc;
+
+	if (!http_args_known(c, known))
+		return;
+	if (!json_content_type(c->content_type)) {
+		http_error(c, 415, "unsupported_media_type",
+			   "send the messages as Content-Type: application/json");
+		return;
+	}
+	j = job_new(c, JOB_PUBLISH, 0);
+	if (!j) {
+		http_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	rc = jsonmsg_parse((const char *)c->body.data, c->body.len, BATCH_MAX, &j->msgs, &err);
+	if (rc) {
+		job_free(j);
+		if (rc == -EINVAL && err.index >= 0)
+			http_error(c, 400, err.code, "message %ld: %s", err.index, err.message);
+		else if (rc == -EINVAL)
+			http_error(c, 400, err.code, "%s", err.message);
+		else
+			http_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	j->batch = j->msgs.is_array;
+	j->n = j->msgs.count;
+	j->items = calloc(j->n, sizeof(*j->items));
+	if (!j->items) {
+		job_free(j);
+		http_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < j->n; i++)
+		j->items[i].job = j;
+	start_publishes(c, j);
+}
+
+/* ---- retained topics ---- */
+
+static const char *content_type_of(const struct msg *m, char *buf, size_t cap)
+{
+	struct mqtt_prop p;
+
+	if (!props_find(m->props.data, m->props.len, MQTT_PROP_CONTENT_TYPE, &p) || !p.len ||
+	    p.len >= cap)
+		return NULL;
+	memcpy(buf, p.data, p.len);
+	buf[p.len] = '\0';
+	return buf;
+}
+
+/* The envelope: the event JSON without "ts", with "content_type". */
+static json_t *envelope(const struct msg *m)
+{
+	struct buf text = BUF_INIT;
+	char type[256];
+	const char *ct = content_type_of(m, type, sizeof(type));
+	json_t *obj = NULL;
+
+	if (!jsonmsg_write(&text, m, 0))
+		obj = json_loadb((const char *)text.data, text.len, 0, NULL);
+	buf_clear(&text);
+	if (obj)
+		json_object_set_new(obj, "content_type", ct ? json_string(ct) : json_null());
+	return obj;
+}
+
+static void on_retained(void *user, bool ok, bool complete, struct msg *const *msgs, size_t n)
+{
+	struct http_conn *c = user;
+	struct rest_job *j = c->job;
+	json_t *list;
+
+	lws_sul_cancel(&c->sul);
+	j->rreq = NULL;
+	c->job = NULL;
+	if (!ok) {
+		job_free(j);
+		http_broker_down(c);
+		return;
+	}
+	if (j->single_topic) {
+		char type[256];
+		const char *ct;
+		job_free(j);
+		if (!n) {
+			http_error(c, 404, "not_found", "no retained message on this topic");
+			return;
+		}
+		if (c->accept_json) {
+			http_json(c, 200, envelope(msgs[0]));
+			return;
+		}
+		ct = content_type_of(msgs[0], type, sizeof(type));
+		http_respond(c, 200, ct ? ct : "application/octet-stream", msgs[0]->payload.data,
+			     msgs[0]->payload.len);
+		return;
+	}
+	job_free(j);
+	list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, envelope(msgs[i]));
+	http_json(c, 200, json_pack("{s:o,s:b}", "messages", list, "truncated", !complete));
+}
+
+static void read_retained(struct http_conn *c, const char *filter, size_t limit, bool single)
+{
+	struct rest_job *j = job_new(c, JOB_RETAINED, 0);
+
+	if (!j) {
+		http_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	j->single_topic = single;
+	c->job = j;
+	j->rreq = retained_get(c->ctx->deps.retained, filter, limit, on_retained, c);
+	if (!j->rreq) {
+		c->job = NULL;
+		job_free(j);
+		http_broker_down(c);
+		return;
+	}
+	arm(c, RETAINED_WAIT_MS);
+}
+
+static void handle_topic(struct http_conn *c, const char *topic)
+{
+	static const char *const known_get[] = {NULL};
+	static const char *const known_set[] = {"qos", NULL};
+	struct buf props = BUF_INIT;
+	int qos;
+
+	if (!valid_topic(topic)) {
+		http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
+		return;
+	}
+	switch (c->method) {
+	case HTTP_GET:
+		if (http_args_known(c, known_get))
+			read_retained(c, topic, 1, true);
+		return;
+	case HTTP_PUT:
+	case HTTP_DELETE:
+		if (!http_args_known(c, known_set) || !arg_qos(c, 0, &qos))
+			return;
+		if (c->method == HTTP_PUT && content_type_props(c, &props)) {
+			http_error(c, 500, "internal", "out of memory");
+			break;
+		}
+		/* DELETE: an empty retained message clears the topic (MQTT's way). */
+		publish_one(c, topic, c->body.data, c->method == HTTP_PUT ? c->body.len : 0, qos,
+			    true, &props);
+		break;
+	default:
+		http_header(c, "allow:", "GET, PUT, DELETE");
+		http_error(c, 405, "method_not_allowed", "use GET, PUT or DELETE");
+	}
+	buf_clear(&props);
+}
+
+static void handle_topic_list(struct http_conn *c)
+{
+	static const char *const known[] = {"filter", "limit", NULL};
+	char filter[1024] = "#";
+	long limit = LIST_LIMIT_DEFAULT;
+
+	if (!http_args_known(c, known) || !arg_long(c, "limit", 1, LIST_LIMIT_MAX, &limit))
+		return;
+	if (http_arg(c, "filter", filter, sizeof(filter)) && !valid_filter(filter)) {
+		http_error(c, 400, "invalid_filter", "not a valid MQTT topic filter");
+		return;
+	}
+	read_retained(c, filter, (size_t)limit, false);
+}
+
+/* ---- request/response ---- */
+
+static void on_reply(void *user, enum hub_status status, uint8_t reason, const struct msg *reply)
+{
+	struct http_conn *c = user;
+	struct rest_job *j = c->job;
+	char type[256];
+	const char *ct;
+	json_t *error;
+	int code;
+
+	lws_sul_cancel(&c->sul);
+	c->job = NULL;
+	job_free(j); /* the hub has let go of the request already */
+	if (status != HUB_OK || !reply) {
+		code = outcome(status == HUB_OK ? HUB_FAILED : status, reason, &error);
+		if (code == 503)
+			http_header(c, "retry-after:", "5");
+		http_json(c, code, json_pack("{s:o}", "error", error));
+		return;
+	}
+	ct = content_type_of(reply, type, sizeof(type));
+	http_respond(c, 200, ct ? ct : "application/octet-stream", reply->payload.data,
+		     reply->payload.len);
+}
+
+static void handle_request(struct http_conn *c, const char *topic)
+{
+	static const char *const known[] = {"qos", "timeout_ms", NULL};
+	struct hub *hub = c->ctx->deps.hub;
+	struct buf props = BUF_INIT;
+	long timeout_ms = 5000;
+	struct rest_job *j;
+	int qos;
+
+	if (!valid_topic(topic)) {
+		http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
+		return;
+	}
+	if (!http_args_known(c, known) || !arg_qos(c, 1, &qos) ||
+	    !arg_long(c, "timeout_ms", 1, REQUEST_TIMEOUT_MAX_MS, &timeout_ms))
+		return;
+	if (!hub_connected(hub)) {
+		http_broker_down(c);
+		return;
+	}
+	if (!hub_can_request(hub)) {
+		http_error(c, 501, "not_supported", "request/response needs an MQTT 5 broker");
+		return;
+	}
+	j = job_new(c, JOB_REQUEST, 1);
+	if (!j || content_type_props(c, &props)) {
+		job_free(j);
+		buf_clear(&props);
+		http_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	c->job = j;
+	j->items[0].req = hub_request(hub, topic, (struct mqtt_bytes){c->body.data, c->body.len},
+				      qos, (struct mqtt_bytes){props.data, props.len}, on_reply, c);
+	buf_clear(&props);
+	if (!j->items[0].req) {
+		c->job = NULL;
+		job_free(j);
+		http_broker_down(c);
+		return;
+	}
+	arm(c, timeout_ms);
+}
+
+/* ---- health ---- */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void handle_health(struct http_conn *c)
+{
+	struct web_ctx *ctx = c->ctx;
+	struct sessions_stats ss;
+	struct hub_stats hs;
+	bool up;
+
+	hub_get_stats(ctx->deps.hub, &hs);
+	sessions_get_stats(ctx->deps.sessions, &ss);
+	up = hs.connected;
+	if (!up)
+		http_header(c, "retry-after:", "5");
+	http_json(c, up ? 200 : 503,
+		  json_pack("{s:s,s:s,s:{s:b,s:s,s:I},s:{s:b},s:I,s:{s:I,s:I,s:I},s:I}", "status",
+			    up ? "ok" : "unavailable", "version", MWB_VERSION, "broker", "connected",
+			    up, "url", ctx->cfg->broker.url, "reconnects", (json_int_t)hs.reconnects,
+			    "retained_reader", "connected",
+			    retained_connected(ctx->deps.retained), "uptime_s",
+			    (json_int_t)((mono_ms() - ctx->deps.started_ms) / 1000), "connections",
+			    "mqtt", (json_int_t)ctx->connections, "sse", (json_int_t)ctx->sse_streams,
+			    "http", (json_int_t)(ctx->http_open - ctx->sse_streams), "sessions",
+			    (json_int_t)ss.sessions_active));
+}
+
+/* ---- routing ---- */
+
+static bool method_is(struct http_conn *c, enum http_method m, const char *allow)
+{
+	if (c->method == m)
+		return true;
+	http_header(c, "allow:", "%s", allow);
+	http_error(c, 405, "method_not_allowed", "use %s", allow);
+	return false;
+}
+
+void rest_route(struct http_conn *c)
+{
+	const char *p = c->path;
+
+	if (!strncmp(p, "/publish/", 9)) {
+		if (method_is(c, HTTP_POST, "POST"))
+			handle_publish_raw(c, p + 9);
+	} else if (!strcmp(p, "/publish")) {
+		if (method_is(c, HTTP_POST, "POST"))
+			handle_publish_json(c);
+	} else if (!strncmp(p, "/topics/", 8)) {
+		handle_topic(c, p + 8);
+	} else if (!strcmp(p, "/topics")) {
+		if (method_is(c, HTTP_GET, "GET"))
+			handle_topic_list(c);
+	} else if (!strncmp(p, "/request/", 9)) {
+		if (method_is(c, HTTP_POST, "POST"))
+			handle_request(c, p + 9);
+	} else if (!strcmp(p, "/health")) {
+		if (method_is(c, HTTP_GET, "GET"))
+			handle_health(c);
+	} else {
+		http_error(c, 404, "not_found", "no such endpoint; see the README for the API");
+	}
+}
+
+/* ---- metrics ---- */
+
+static int metric(struct buf *b, const char *name, const char *type, const char *help)
+{
+	char line[512];
+	int n = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+
+	return buf_append(b, line, (size_t)n);
+}
+
+static int sample(struct buf *b, const char *name, const char *labels, double value)
+{
+	char line[256];
+	int n = snprintf(line, sizeof(line), "%s%s%s%s %.17g\n", name, labels ? "{" : "",
+			 labels ? labels : "", labels ? "}" : "", value);
+
+	return buf_append(b, line, (size_t)n);
+}
+
+void rest_metrics(struct http_conn *c)
+{
+	struct web_ctx *ctx = c->ctx;
+	struct web_stats *ws = &ctx->stats;
+	struct sessions_stats ss;
+	struct hub_stats hs;
+	struct buf b = BUF_INIT;
+	uint64_t cumulative = 0;
+	int rc = 0;
+
+	if (c->method != HTTP_GET) {
+		http_header(c, "allow:", "GET");
+		http_error(c, 405, "method_not_allowed", "use GET");
+		return;
+	}
+	hub_get_stats(ctx->deps.hub, &hs);
+	sessions_get_stats(ctx->deps.sessions, &ss);
+	rc |= metric(&b, "mwb_broker_connected", "gauge", "1 when the bridge's own broker link is up.");
+	rc |= sample(&b, "mwb_broker_connected", NULL, hs.connected);
+	rc |= metric(&b, "mwb_broker_reconnects_total", "counter", "Times the broker link came back.");
+	rc |= sample(&b, "mwb_broker_reconnects_total", NULL, (double)hs.reconnects);
+	rc |= metric(&b, "mwb_connections", "gauge", "Open connections by kind.");
+	rc |= sample(&b, "mwb_connections", "kind=\"mqtt\"", (double)ctx->connections);
+	rc |= sample(&b, "mwb_connections", "kind=\"sse\"", (double)ctx->sse_streams);
+	rc |= sample(&b, "mwb_connections", "kind=\"http\"",
+		     (double)(ctx->http_open - ctx->sse_streams));
+	rc |= metric(&b, "mwb_sessions", "gauge", "MQTT sessions alive (browser or upstream side).");
+	rc |= sample(&b, "mwb_sessions", NULL, (double)ss.sessions_active);
+	rc |= metric(&b, "mwb_stored_sessions", "gauge",
+		     "Persistent sessions whose unacknowledged messages the bridge keeps.");
+	rc |= sample(&b, "mwb_stored_sessions", NULL, (double)ss.stored_sessions);
+	rc |= metric(&b, "mwb_messages_total", "counter", "Messages by path.");
+	rc |= sample(&b, "mwb_messages_total", "path=\"broker_to_browser\"",
+		     (double)ss.messages_to_browser);
+	rc |= sample(&b, "mwb_messages_total", "path=\"browser_to_broker\"",
+		     (double)ss.messages_from_browser);
+	rc |= sample(&b, "mwb_messages_total", "path=\"broker_to_hub\"", (double)hs.messages_in);
+	rc |= sample(&b, "mwb_messages_total", "path=\"rest_to_broker\"", (double)ws->rest_published);
+	rc |= sample(&b, "mwb_messages_total", "path=\"hub_to_sse\"", (double)ws->sse_events);
+	rc |= metric(&b, "mwb_bytes_total", "counter", "Bytes of MQTT packets by direction.");
+	rc |= sample(&b, "mwb_bytes_total", "path=\"browser_to_bridge\"",
+		     (double)ss.bytes_from_browser);
+	rc |= sample(&b, "mwb_bytes_total", "path=\"bridge_to_browser\"", (double)ss.bytes_to_browser);
+	rc |= metric(&b, "mwb_dropped_total", "counter", "Messages dropped, by reason.");
+	rc |= sample(&b, "mwb_dropped_total", "reason=\"slow_browser_qos0\"", (double)ss.qos0_dropped);
+	rc |= sample(&b, "mwb_dropped_total", "reason=\"slow_sse\"", (double)ws->sse_dropped);
+	rc |= sample(&b, "mwb_dropped_total", "reason=\"session_store\"", (double)ss.qos12_lost);
+	rc |= metric(&b, "mwb_disconnects_total", "counter", "Connections the bridge ended, by reason.");
+	rc |= sample(&b, "mwb_disconnects_total", "reason=\"protocol_error\"",
+		     (double)ss.protocol_errors);
+	rc |= sample(&b, "mwb_disconnects_total", "reason=\"slow_browser\"",
+		     (double)ss.slow_disconnects);
+	rc |= sample(&b, "mwb_disconnects_total", "reason=\"slow_sse\"", (double)ws->sse_cut_off);
+	rc |= metric(&b, "mwb_http_requests_total", "counter", "API requests.");
+	rc |= sample(&b, "mwb_http_requests_total", NULL, (double)ws->http_requests);
+	rc |= metric(&b, "mwb_http_responses_total", "counter", "API answers by status class.");
+	for (int i = 2; i <= 5; i++) {
+		char label[16];
+		snprintf(label, sizeof(label), "code=\"%dxx\"", i);
+		rc |= sample(&b, "mwb_http_responses_total", label, (double)ws->http_responses[i]);
+	}
+	rc |= metric(&b, "mwb_publish_latency_seconds", "histogram",
+		     "From a REST publish's arrival to the broker's acknowledgement.");
+	for (int i = 0; i <= WEB_LATENCY_BUCKETS; i++) {
+		char label[32];
+		cumulative += ws->latency_count[i];
+		if (i < WEB_LATENCY_BUCKETS)
+			snprintf(label, sizeof(label), "le=\"%g\"", web_latency_bounds[i]);
+		else
+			snprintf(label, sizeof(label), "le=\"+Inf\"");
+		rc |= sample(&b, "mwb_publish_latency_seconds_bucket", label, (double)cumulative);
+	}
+	rc |= sample(&b, "mwb_publish_latency_seconds_sum", NULL, ws->latency_sum);
+	rc |= sample(&b, "mwb_publish_latency_seconds_count", NULL, (double)cumulative);
+	if (rc)
+		http_error(c, 500, "internal", "out of memory");
+	else
+		http_respond(c, 200, "text/plain; version=0.0.4", b.data, b.len);
+	buf_clear(&b);
+}

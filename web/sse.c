@@ -1,0 +1,462 @@
+/*
+ * web/sse.c — GET /api/v1/stream. A stream subscribes its filters at the hub and queues the
+ * hub's shared events by reference; each writeable callback writes one. A slow reader loses its
+ * oldest queued events first (counted) once half of limits.max_queue_bytes is queued, and is cut
+ * off when it has taken nothing for STALL_S seconds while events wait.
+ */
+#include "sse.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonmsg.h"
+#include "log.h"
+#include "topic.h"
+#include "utf8.h"
+
+#define RETRY_LINE "retry: 2000\n\n"
+#define KEEPALIVE_LINE ": keepalive\n\n"
+#define STALL_S 30
+#define RETAINED_WAIT_MS 1000
+#define RETAINED_LIMIT 10000
+
+/* A queued piece of the stream: a shared hub event, or text of the stream's own. */
+struct sse_item {
+	struct hub_event *ev;
+	uint8_t *own; /* LWS_PRE bytes of room, then the text */
+	size_t len;
+};
+
+/* One retained read of a stream: which stream, which filter. */
+struct sse_read {
+	struct sse_stream *s;
+	struct retained_req *req; /* NULL once answered */
+};
+
+struct sse_stream {
+	struct http_conn *c;
+	struct web_ctx *ctx;
+	struct sse_stream *prev, *next; /* in ctx->streams, for shutdown */
+	struct hub_sub *sub;
+	char **filters;
+	size_t nfilters;
+	bool preamble_sent;
+	/* Live events wait behind the retained values while these are read. */
+	struct sse_read *reads;
+	size_t rpending;
+	struct sse_item *held; /* retained values collected so far */
+	size_t nheld, capheld;
+	/* The queue: a ring of items. */
+	struct sse_item *q;
+	size_t cap, head, count, bytes;
+	lws_usec_t last_write;
+	bool wrote_since_beat;
+	lws_sorted_usec_list_t sul_beat;
+	lws_sorted_usec_list_t sul_retained;
+};
+
+static void item_release(struct sse_item *it)
+{
+	hub_event_unref(it->ev);
+	free(it->own);
+}
+
+static const uint8_t *item_data(const struct sse_item *it)
+{
+	return it->ev ? (const uint8_t *)it->ev->sse : it->own + LWS_PRE;
+}
+
+static int own_item(struct sse_item *it, const void *text, size_t len)
+{
+	it->ev = NULL;
+	it->own = malloc(LWS_PRE + len);
+	if (!it->own)
+		return -1;
+	memcpy(it->own + LWS_PRE, text, len);
+	it->len = len;
+	return 0;
+}
+
+static void drop_oldest(struct sse_stream *s)
+{
+	item_release(&s->q[s->head]);
+	s->bytes -= s->q[s->head].len;
+	s->head = (s->head + 1) % s->cap;
+	s->count--;
+	s->ctx->stats.sse_dropped++;
+}
+
+/* Appends @it (the queue owns it from now on) or, at the front, ahead of everything queued. */
+static void enqueue(struct sse_stream *s, struct sse_item *it, bool front)
+{
+	size_t soft = (size_t)s->ctx->cfg->limits.max_queue_bytes / 2;
+
+	while (s->count && s->bytes + it->len > soft && !front)
+		drop_oldest(s);
+	if (s->count == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		struct sse_item *q = malloc(cap * sizeof(*q));
+		if (!q) {
+			item_release(it);
+			s->ctx->stats.sse_dropped++;
+			return;
+		}
+		for (size_t i = 0; i < s->count; i++)
+			q[i] = s->q[(s->head + i) % s->cap];
+		free(s->q);
+		s->q = q;
+		s->cap = cap;
+		s->head = 0;
+	}
+	if (front) {
+		s->head = (s->head + s->cap - 1) % s->cap;
+		s->q[s->head] = *it;
+	} else {
+		s->q[(s->head + s->count) % s->cap] = *it;
+	}
+	s->count++;
+	s->bytes += it->len;
+	if (s->preamble_sent && !s->rpending)
+		lws_callback_on_writable(s->c->wsi);
+}
+
+static void deliver(void *user, struct hub_event *ev)
+{
+	struct sse_stream *s = user;
+	struct sse_item it = {ev, NULL, ev->sse_len};
+
+	hub_event_ref(ev);
+	enqueue(s, &it, false);
+}
+
+/* ---- retained values first (?retained=true) ---- */
+
+static void release_held(struct sse_stream *s)
+{
+	/* At the front in reverse order, so they go out in the order they were read. */
+	while (s->nheld)
+		enqueue(s, &s->held[--s->nheld], true);
+	free(s->held);
+	s->held = NULL;
+	s->capheld = 0;
+	lws_sul_cancel(&s->sul_retained);
+	lws_callback_on_writable(s->c->wsi);
+}
+
+static void on_retained(void *user, bool ok, bool complete, struct msg *const *msgs, size_t n)
+{
+	struct sse_read *r = user;
+	struct sse_stream *s = r->s;
+	struct buf text = BUF_INIT;
+
+	(void)ok;
+	(void)complete;
+	r->req = NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct sse_item it;
+		text.len = 0;
+		if (buf_append(&text, "data: ", 6) || jsonmsg_write(&text, msgs[i], 0) ||
+		    buf_append(&text, "\n\n", 2))
+			break;
+		if (s->nheld == s->capheld) {
+			size_t cap = s->capheld ? s->capheld * 2 : 16;
+			struct sse_item *more = realloc(s->held, cap * sizeof(*more));
+			if (!more)
+				break;
+			s->held = more;
+			s->capheld = cap;
+		}
+		if (own_item(&it, text.data, text.len))
+			break;
+		s->held[s->nheld++] = it;
+	}
+	buf_clear(&text);
+	if (--s->rpending == 0)
+		release_held(s);
+}
+
+static void retained_timeout(lws_sorted_usec_list_t *sul)
+{
+	struct sse_stream *s = lws_container_of(sul, struct sse_stream, sul_retained);
+
+	/* Each finish answers (and may release the stream's values); stop when none is left. */
+	for (size_t i = 0; i < s->nfilters && s->rpending; i++) {
+		if (s->reads[i].req)
+			retained_finish(s->ctx->deps.retained, s->reads[i].req);
+	}
+}
+
+/* ---- heartbeats and stalls ---- */
+
+static void beat(lws_sorted_usec_list_t *sul)
+{
+	struct sse_stream *s = lws_container_of(sul, struct sse_stream, sul_beat);
+	long period = s->ctx->cfg->sse.heartbeat_s;
+
+	if (s->count && lws_now_usecs() - s->last_write > (lws_usec_t)STALL_S * LWS_US_PER_SEC) {
+		s->ctx->stats.sse_cut_off++;
+		log_msg(LOG_INFO, "sse", "cut-off reason=stalled queued_bytes=%zu", s->bytes);
+		lws_set_timeout(s->c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	if (!s->wrote_since_beat && !s->count) {
+		struct sse_item it;
+		if (!own_item(&it, KEEPALIVE_LINE, sizeof(KEEPALIVE_LINE) - 1))
+			enqueue(s, &it, false);
+	}
+	s->wrote_since_beat = false;
+	lws_sul_schedule(s->ctx->context, 0, &s->sul_beat, beat, (lws_usec_t)period * LWS_US_PER_SEC);
+}
+
+/* ---- the request ---- */
+
+/* lws reads '+' in a query as a space (form encoding). A level that is exactly one space is a
+ * '+' the user wrote; a real one-space level would have to be written %20 — and is taken as '+'
+ * too, the price of accepting the natural spelling. */
+static void restore_plus(char *f)
+{
+	size_t len = strlen(f);
+
+	for (size_t i = 0; i < len; i++) {
+		if (f[i] == ' ' && (i == 0 || f[i - 1] == '/') && (i + 1 == len || f[i + 1] == '/'))
+			f[i] = '+';
+	}
+}
+
+static int add_filter(struct sse_stream *s, const char *value)
+{
+	size_t len = strlen(value);
+	char *f = strdup(value), **more;
+
+	if (!f)
+		return -1;
+	restore_plus(f);
+	if (!len || !utf8_valid_mqtt((const uint8_t *)f, len) || !topic_filter_valid(f, len)) {
+		free(f);
+		return 1;
+	}
+	more = realloc(s->filters, (s->nfilters + 1) * sizeof(*more));
+	if (!more) {
+		free(f);
+		return -1;
+	}
+	s->filters = more;
+	s->filters[s->nfilters++] = f;
+	return 0;
+}
+
+static void stream_free(struct sse_stream *s)
+{
+	for (size_t i = 0; i < s->nfilters; i++)
+		free(s->filters[i]);
+	free(s->filters);
+	free(s->reads);
+	free(s);
+}
+
+static bool read_args(struct http_conn *c, struct sse_stream *s, bool *retained, char *last_id,
+		      size_t cap)
+{
+	static const char *const known[] = {"topic", "retained", "last_event_id", NULL};
+	char frag[1100];
+	int rc;
+
+	if (!http_args_known(c, known))
+		return false;
+	for (int i = 0; lws_hdr_copy_fragment(c->wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS,
+					      i) >= 0;
+	     i++) {
+		if (strncmp(frag, "topic=", 6))
+			continue;
+		if ((long)s->nfilters >= c->ctx->cfg->limits.max_subscriptions) {
+			http_error(c, 400, "too_many_filters", "at most %ld topic filters per stream",
+				   c->ctx->cfg->limits.max_subscriptions);
+			return false;
+		}
+		rc = add_filter(s, frag + 6);
+		if (rc) {
+			if (rc > 0)
+				http_error(c, 400, "invalid_filter",
+					   "not a valid MQTT topic filter (write # as %%23)");
+			else
+				http_error(c, 500, "internal", "out of memory");
+			return false;
+		}
+	}
+	if (!s->nfilters) {
+		http_error(c, 400, "invalid_filter", "give at least one topic=FILTER");
+		return false;
+	}
+	*retained = false;
+	if (http_arg(c, "retained", frag, sizeof(frag))) {
+		if (!strcmp(frag, "true") || !strcmp(frag, "1") || !*frag) {
+			*retained = true;
+		} else if (strcmp(frag, "false") && strcmp(frag, "0")) {
+			http_error(c, 400, "invalid_parameter", "retained must be true or false");
+			return false;
+		}
+	}
+	/* EventSource sends the header by itself when it reconnects: it is the newest. */
+	last_id[0] = '\0';
+	if (lws_hdr_custom_copy(c->wsi, last_id, (int)cap, "last-event-id:", 14) <= 0)
+		if (!http_arg(c, "last_event_id", last_id, cap))
+			last_id[0] = '\0';
+	return true;
+}
+
+void sse_start(struct http_conn *c)
+{
+	struct web_ctx *ctx = c->ctx;
+	struct sse_stream *s;
+	char last_id[128];
+	bool retained;
+	int rc;
+
+	if (c->method != HTTP_GET) {
+		http_header(c, "allow:", "GET");
+		http_error(c, 405, "method_not_allowed", "use GET");
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		http_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	s->c = c;
+	s->ctx = ctx;
+	if (!read_args(c, s, &retained, last_id, sizeof(last_id))) {
+		stream_free(s);
+		return;
+	}
+	s->sub = hub_subscribe(ctx->deps.hub, (const char *const *)s->filters, s->nfilters, deliver,
+			       s);
+	if (!s->sub) {
+		stream_free(s);
+		http_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	c->sse = s;
+	ctx->sse_streams++;
+	s->next = ctx->streams;
+	if (ctx->streams)
+		ctx->streams->prev = s;
+	ctx->streams = s;
+	s->last_write = lws_now_usecs();
+	/* Replayed events go first, before any live one can arrive (both run on this thread). */
+	if (*last_id) {
+		rc = hub_replay(ctx->deps.hub, s->sub, last_id);
+		if (rc == -ERANGE) {
+			struct sse_item it;
+			if (!own_item(&it, ": some events were missed\n\n", 27))
+				enqueue(s, &it, true);
+		}
+	}
+	/* A resuming client has the retained values already. */
+	if (retained && !*last_id) {
+		s->reads = calloc(s->nfilters, sizeof(*s->reads));
+		for (size_t i = 0; s->reads && i < s->nfilters; i++) {
+			s->reads[i].s = s;
+			s->reads[i].req = retained_get(ctx->deps.retained, s->filters[i],
+						       RETAINED_LIMIT, on_retained, &s->reads[i]);
+			s->rpending += s->reads[i].req != NULL;
+		}
+		if (s->rpending)
+			lws_sul_schedule(ctx->context, 0, &s->sul_retained, retained_timeout,
+					 (lws_usec_t)RETAINED_WAIT_MS * LWS_US_PER_MS);
+	}
+	http_header(c, "cache-control:", "no-cache");
+	http_header(c, "x-accel-buffering:", "no");
+	c->status = 200;
+	strcpy(c->resp_type, "text/event-stream");
+	c->answered = true;
+	c->ctx->stats.http_responses[2]++;
+	buf_reserve(&c->resp, LWS_PRE);
+	c->resp.len = LWS_PRE;
+	lws_callback_on_writable(c->wsi);
+}
+
+int sse_after_headers(struct http_conn *c)
+{
+	struct sse_stream *s = c->sse;
+
+	lws_http_mark_sse(c->wsi);
+	lws_sul_schedule(s->ctx->context, 0, &s->sul_beat, beat,
+			 (lws_usec_t)s->ctx->cfg->sse.heartbeat_s * LWS_US_PER_SEC);
+	lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+int sse_writeable(struct http_conn *c)
+{
+	static uint8_t retry[LWS_PRE + sizeof(RETRY_LINE)];
+	struct sse_stream *s = c->sse;
+	struct sse_item it;
+	int n;
+
+	if (!s->preamble_sent) {
+		memcpy(retry + LWS_PRE, RETRY_LINE, sizeof(RETRY_LINE) - 1);
+		if (lws_write(c->wsi, retry + LWS_PRE, sizeof(RETRY_LINE) - 1, LWS_WRITE_HTTP) <
+		    (int)sizeof(RETRY_LINE) - 1)
+			return -1;
+		s->preamble_sent = true;
+		if (s->count && !s->rpending)
+			lws_callback_on_writable(c->wsi);
+		return 0;
+	}
+	if (!s->count || s->rpending)
+		return 0;
+	it = s->q[s->head];
+	s->head = (s->head + 1) % s->cap;
+	s->count--;
+	s->bytes -= it.len;
+	/* lws_write() wants LWS_PRE bytes of room before the data: the hub leaves them. */
+	n = lws_write(c->wsi, (uint8_t *)item_data(&it), it.len, LWS_WRITE_HTTP);
+	if (it.ev)
+		s->ctx->stats.sse_events++;
+	item_release(&it);
+	if (n < (int)it.len)
+		return -1;
+	s->last_write = lws_now_usecs();
+	s->wrote_since_beat = true;
+	if (s->count)
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+void sse_close(struct http_conn *c)
+{
+	struct sse_stream *s = c->sse;
+
+	if (!s)
+		return;
+	c->sse = NULL;
+	s->ctx->sse_streams--;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		s->ctx->streams = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	lws_sul_cancel(&s->sul_beat);
+	lws_sul_cancel(&s->sul_retained);
+	hub_unsubscribe(s->ctx->deps.hub, s->sub);
+	for (size_t i = 0; s->reads && i < s->nfilters; i++) {
+		if (s->reads[i].req)
+			retained_cancel(s->ctx->deps.retained, s->reads[i].req);
+	}
+	for (; s->count; s->count--, s->head = (s->head + 1) % s->cap)
+		item_release(&s->q[s->head]);
+	free(s->q);
+	while (s->nheld)
+		item_release(&s->held[--s->nheld]);
+	free(s->held);
+	stream_free(s);
+}
+
+void sse_shutdown(struct web_ctx *ctx)
+{
+	/* The streams end; clients reconnect (to another instance, or after the restart). */
+	for (struct sse_stream *s = ctx->streams; s; s = s->next)
+		lws_set_timeout(s->c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
