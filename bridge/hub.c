@@ -266,31 +266,28 @@ static void ring_push(struct hub *h, struct hub_event *ev)
 
 static struct hub_event *make_event(struct hub *h, struct msg *m)
 {
-	struct buf json = BUF_INIT, sse = BUF_INIT;
 	struct hub_event *ev = calloc(1, sizeof(*ev));
-	char id[64];
-	int n;
+	struct buf sse = BUF_INIT;
+	char id[48];
 
 	if (!ev)
 		return NULL;
 	ev->refs = 1;
 	ev->seq = ++h->seq;
 	ev->ts_ms = wall_ms();
-	n = snprintf(id, sizeof(id), "id: %s-%" PRIu64 "\ndata: ", h->instance, ev->seq);
-	if (jsonmsg_write(&json, m, ev->ts_ms) ||
-	    buf_reserve(&sse, h->headroom + (size_t)n + json.len + 2)) {
-		buf_clear(&json);
+	snprintf(id, sizeof(id), "%s-%" PRIu64, h->instance, ev->seq);
+	/* The writer's room comes first, so every stream writes the one copy in place. */
+	if (buf_reserve(&sse, h->headroom + m->payload.len * 2 + 256)) {
+		free(ev);
+		return NULL;
+	}
+	memset(sse.data, 0, h->headroom);
+	sse.len = h->headroom;
+	if (jsonmsg_sse(&sse, id, m, ev->ts_ms)) {
 		buf_clear(&sse);
 		free(ev);
 		return NULL;
 	}
-	/* The writer's room comes first, so every stream writes the one copy in place. */
-	memset(sse.data, 0, h->headroom);
-	sse.len = h->headroom;
-	buf_append(&sse, id, (size_t)n);
-	buf_append(&sse, json.data, json.len);
-	buf_append(&sse, "\n\n", 2);
-	buf_clear(&json);
 	ev->block = buf_steal(&sse, &ev->sse_len);
 	ev->sse = (char *)ev->block + h->headroom;
 	ev->sse_len -= h->headroom;

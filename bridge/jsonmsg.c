@@ -257,7 +257,7 @@ static int put_props(struct buf *b, const uint8_t *p, size_t len)
 {
 	struct mqtt_prop one[P_COUNT], prop;
 	bool has[P_COUNT] = {false};
-	size_t pairs = 0, sub_ids = 0, shown = 0;
+	size_t pairs = 0, shown = 0;
 	struct props_iter it;
 	bool first = true;
 	int rc = 0;
@@ -273,9 +273,10 @@ static int put_props(struct buf *b, const uint8_t *p, size_t len)
 			shown++;
 		}
 		pairs += prop.id == MQTT_PROP_USER_PROPERTY;
-		sub_ids += prop.id == MQTT_PROP_SUBSCRIPTION_ID;
 	}
-	if (!shown && !pairs && !sub_ids)
+	/* Subscription Identifiers are not shown: JSON is written for the bridge's own links,
+	 * whose identifiers are its internal business. */
+	if (!shown && !pairs)
 		return 0;
 
 	rc = put(b, ",\"properties\":{");
@@ -304,18 +305,6 @@ static int put_props(struct buf *b, const uint8_t *p, size_t len)
 			rc = put(b, n++ ? ",[" : "[") || put_string(b, prop.data, prop.len) ||
 			     buf_put_u8(b, ',') || put_string(b, prop.data2, prop.len2) ||
 			     buf_put_u8(b, ']');
-		}
-		if (!rc)
-			rc = buf_put_u8(b, ']');
-	}
-	if (!rc && sub_ids) {
-		size_t n = 0;
-		rc = put_key(b, &first, "subscription_identifiers") || buf_put_u8(b, '[');
-		props_iter_init(&it, p, len);
-		while (!rc && props_next(&it, &prop)) {
-			if (prop.id != MQTT_PROP_SUBSCRIPTION_ID)
-				continue;
-			rc = (n++ && buf_put_u8(b, ',')) || put_uint(b, prop.value);
 		}
 		if (!rc)
 			rc = buf_put_u8(b, ']');
@@ -752,4 +741,18 @@ void jsonmsg_batch_clear(struct jsonmsg_batch *b)
 	b->msgs = NULL;
 	b->count = 0;
 	b->is_array = false;
+}
+
+int jsonmsg_sse(struct buf *out, const char *id, const struct msg *m, uint64_t ts_ms)
+{
+	size_t start = out->len;
+
+	if ((id && (buf_append(out, "id: ", 4) || buf_append(out, id, strlen(id)) ||
+		    buf_put_u8(out, '\n'))) ||
+	    buf_append(out, "data: ", 6) || jsonmsg_write(out, m, ts_ms) ||
+	    buf_append(out, "\n\n", 2)) {
+		out->len = start;
+		return -ENOMEM;
+	}
+	return 0;
 }

@@ -6,8 +6,8 @@
  *   "content_type": "text",            "response_topic": "a/topic",
  *   "message_expiry_interval": 60,     "payload_format_indicator": 0 | 1,
  *   "correlation_data": "text"  or  "correlation_data_base64": "AAEC",
- *   "user_properties": [["key", "value"], ...]   (input also accepts {"key": "value", ...}),
- *   "subscription_identifiers": [1, 2]          (output only)
+ *   "user_properties": [["key", "value"], ...]   (input also accepts {"key": "value", ...})
+ * Subscription Identifiers and Topic Aliases belong to a connection and are never shown.
  */
 #pragma once
 #include <stdbool.h>
@@ -61,6 +61,12 @@ void jsonmsg_batch_clear(struct jsonmsg_batch *b);
  * on one SSE "data:" line. 0 or -ENOMEM.
  */
 int jsonmsg_write(struct buf *out, const struct msg *m, uint64_t ts_ms);
+
+/**
+ * Pure. Appends one Server-Sent Event for @m: "id: @id\n" (left out when @id is NULL),
+ * "data: " and the jsonmsg_write() text, then a blank line. 0 or -ENOMEM.
+ */
+int jsonmsg_sse(struct buf *out, const char *id, const struct msg *m, uint64_t ts_ms);
 
 /**
  * Pure. Parses the JSON "properties" object @props_json (a jansson json_t *, borrowed) into MQTT 5

@@ -191,9 +191,24 @@ static void drain_events(struct app *app)
 	}
 }
 
+/* Shutting down ends when nothing is in flight any more, or when the wait is over. */
+static void check_done(struct app *app)
+{
+	struct hub_stats hs;
+
+	if (!app->stopping || app->done)
+		return;
+	hub_get_stats(app->hub, &hs);
+	if ((sessions_count(app->sessions) == 0 && hs.pending == 0 &&
+	     !web_server_busy(app->web)) ||
+	    app->stop_ticks >= SHUTDOWN_WAIT_S)
+		app->done = true;
+}
+
 static void on_wake(void *user)
 {
 	drain_events(user);
+	check_done(user);
 }
 
 static void begin_shutdown(struct app *app, int signo)
@@ -209,8 +224,7 @@ static void begin_shutdown(struct app *app, int signo)
 	app->stop_ticks = 0;
 	web_server_begin_shutdown(app->web);
 	sessions_shutdown(app->sessions);
-	if (sessions_count(app->sessions) == 0)
-		app->done = true;
+	check_done(app);
 }
 
 static void on_signal(void *user)
@@ -241,9 +255,9 @@ static void on_tick(void *user)
 		sessions_expire(app->sessions);
 	hub_tick(app->hub);
 	retained_tick(app->retained);
-	if (app->stopping &&
-	    (sessions_count(app->sessions) == 0 || ++app->stop_ticks >= SHUTDOWN_WAIT_S))
-		app->done = true;
+	if (app->stopping)
+		app->stop_ticks++;
+	check_done(app);
 }
 
 /* Signals arrive on a signalfd that lws polls; every thread, Paho's too, has them blocked. */

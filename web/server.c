@@ -190,6 +190,11 @@ void web_server_begin_shutdown(struct web_server *w)
 	sse_shutdown(&w->ctx);
 }
 
+bool web_server_busy(const struct web_server *w)
+{
+	return w->ctx.http_open > w->ctx.sse_streams;
+}
+
 void web_server_wake(struct web_server *w)
 {
 	lws_cancel_service(w->ctx.context);

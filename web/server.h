@@ -2,6 +2,7 @@
 #pragma once
 #include <stddef.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct config;
@@ -42,6 +43,9 @@ int web_server_service(struct web_server *w);
 
 /** Service thread. From now on new connections are refused. */
 void web_server_begin_shutdown(struct web_server *w);
+
+/** Service thread. True while API requests are being answered (a shutdown waits for them). */
+bool web_server_busy(const struct web_server *w);
 
 /** Any thread. Wakes the service thread (LWS_CALLBACK_EVENT_WAIT_CANCELLED). */
 void web_server_wake(struct web_server *w);

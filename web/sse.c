@@ -12,6 +12,7 @@
 
 #include "jsonmsg.h"
 #include "log.h"
+#include "query.h"
 #include "topic.h"
 #include "utf8.h"
 
@@ -156,8 +157,8 @@ static void on_retained(void *user, bool ok, bool complete, struct msg *const *m
 	for (size_t i = 0; i < n; i++) {
 		struct sse_item it;
 		text.len = 0;
-		if (buf_append(&text, "data: ", 6) || jsonmsg_write(&text, msgs[i], 0) ||
-		    buf_append(&text, "\n\n", 2))
+		/* No id: retained values are not part of the replayable sequence. */
+		if (jsonmsg_sse(&text, NULL, msgs[i], 0))
 			break;
 		if (s->nheld == s->capheld) {
 			size_t cap = s->capheld ? s->capheld * 2 : 16;
@@ -211,19 +212,6 @@ static void beat(lws_sorted_usec_list_t *sul)
 
 /* ---- the request ---- */
 
-/* lws reads '+' in a query as a space (form encoding). A level that is exactly one space is a
- * '+' the user wrote; a real one-space level would have to be written %20 — and is taken as '+'
- * too, the price of accepting the natural spelling. */
-static void restore_plus(char *f)
-{
-	size_t len = strlen(f);
-
-	for (size_t i = 0; i < len; i++) {
-		if (f[i] == ' ' && (i == 0 || f[i - 1] == '/') && (i + 1 == len || f[i + 1] == '/'))
-			f[i] = '+';
-	}
-}
-
 static int add_filter(struct sse_stream *s, const char *value)
 {
 	size_t len = strlen(value);
@@ -231,7 +219,7 @@ static int add_filter(struct sse_stream *s, const char *value)
 
 	if (!f)
 		return -1;
-	restore_plus(f);
+	query_restore_plus(f);
 	if (!len || !utf8_valid_mqtt((const uint8_t *)f, len) || !topic_filter_valid(f, len)) {
 		free(f);
 		return 1;

@@ -720,19 +720,17 @@ static void test_write_properties(void **state)
 	               "\"properties\":{\"content_type\":\"application/json\","
 	               "\"response_topic\":\"r/\xC3\xA9\",\"message_expiry_interval\":4294967295,"
 	               "\"payload_format_indicator\":1,\"correlation_data_base64\":\"AP8=\","
-	               "\"user_properties\":[[\"k\",\"v1\"],[\"k\",\"v\\\"2\"]],"
-	               "\"subscription_identifiers\":[7,268435455]}}");
+	               "\"user_properties\":[[\"k\",\"v1\"],[\"k\",\"v\\\"2\"]]}}");
 	free(m);
 	buf_clear(&p);
 
-	/* Text correlation data; one subscription identifier. */
+	/* Text correlation data; a subscription identifier, not shown. */
 	assert_int_equal(props_put_bytes(&p, MQTT_PROP_CORRELATION_DATA, "req\n1", 5), 0);
 	assert_int_equal(props_put_int(&p, MQTT_PROP_SUBSCRIPTION_ID, 1), 0);
 	m = msg_new("t", 1, "", 0, p.data, p.len, 0, false);
 	assert_written(m, 0,
 	               "{\"topic\":\"t\",\"payload\":\"\",\"qos\":0,\"retain\":false,"
-	               "\"properties\":{\"correlation_data\":\"req\\n1\","
-	               "\"subscription_identifiers\":[1]}}");
+	               "\"properties\":{\"correlation_data\":\"req\\n1\"}}");
 	free(m);
 	buf_clear(&p);
 
@@ -856,6 +854,34 @@ static void test_write_large(void **state)
 	free(payload);
 }
 
+static void test_sse_event(void **state)
+{
+	struct msg *m = msg_new("a/b", 3, "line1\nline2", 11, NULL, 0, 1, true);
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	assert_non_null(m);
+	assert_int_equal(jsonmsg_sse(&b, "inst-7", m, 1700000000123ull), 0);
+	assert_int_equal(b.len, strlen("id: inst-7\ndata: {\"topic\":\"a/b\",\"payload\":"
+				       "\"line1\\nline2\",\"qos\":1,\"retain\":true,"
+				       "\"ts\":1700000000123}\n\n"));
+	assert_memory_equal(b.data,
+			    "id: inst-7\ndata: {\"topic\":\"a/b\",\"payload\":\"line1\\nline2\","
+			    "\"qos\":1,\"retain\":true,\"ts\":1700000000123}\n\n",
+			    b.len);
+	/* Without an id (retained values), appended after what is there. */
+	{
+		static const char want[] = "data: {\"topic\":\"a/b\",\"payload\":\"line1\\nline2\","
+					   "\"qos\":1,\"retain\":true}\n\n";
+		size_t before = b.len;
+		assert_int_equal(jsonmsg_sse(&b, NULL, m, 0), 0);
+		assert_int_equal(b.len - before, sizeof(want) - 1);
+		assert_memory_equal(b.data + before, want, sizeof(want) - 1);
+	}
+	buf_clear(&b);
+	free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -877,6 +903,7 @@ int main(void)
 	    cmocka_unit_test(test_write_binary_payload),
 	    cmocka_unit_test(test_write_bad_topic_bytes),
 	    cmocka_unit_test(test_write_properties),
+	    cmocka_unit_test(test_sse_event),
 	    cmocka_unit_test(test_parse_then_write),
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_write_large),

@@ -1,0 +1,698 @@
+"""REST publish (docs: "Publish a raw body", "Publish JSON"): POST /api/v1/publish/{topic} and
+POST /api/v1/publish, seen byte for byte by paho observers on Mosquitto's TCP port; every refused
+request with its status and error code, and nothing published by it; 413 over
+limits.max_body_bytes; 405/404/415; 403 broker_not_authorized from Mosquitto's ACL; keep-alive;
+CORS. Bridge only: these endpoints are the bridge's."""
+
+import base64
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness as h  # noqa: E402
+from harness import V5, PacketTypes, quote_topic  # noqa: E402
+
+JSON = {"Content-Type": "application/json"}
+
+
+class RawPublishTest(h.ApiCase):
+
+    def post(self, topic, body=b"", query="", headers=None, quoted=None):
+        path = "/api/v1/publish/" + (quoted if quoted is not None else quote_topic(topic))
+        return self.http("POST", path + ("?" + query if query else ""), body, headers)
+
+    def assert_published(self, resp, topic, qos):
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(resp.mime, "application/json", resp)
+        body = resp.json()
+        self.assertIs(body.get("ok"), True, resp)
+        self.assertEqual(body.get("topic"), topic, resp)
+        self.assertEqual(body.get("qos"), qos, resp)
+
+    def test_qos_0_1_2_binary_payload(self):
+        obs = self.observer(V5)
+        payload = bytes(range(256)) + b"\x00\xff\r\n\x00"
+        for qos in (0, 1, 2):
+            with self.subTest(qos=qos):
+                topic = self.topic()
+                obs.subscribe(topic, 2)
+                resp = self.post(topic, payload, "qos=%d" % qos)
+                self.assert_published(resp, topic, qos)
+                msg = obs.get()
+                self.assertEqual((msg.topic, msg.payload, msg.qos, msg.retain),
+                                 (topic, payload, qos, False))
+                obs.assert_no_message(0.2)
+
+    def test_default_qos_is_0(self):
+        obs = self.observer(V5)
+        topic = self.topic()
+        obs.subscribe(topic, 2)
+        self.assert_published(self.post(topic, b"d"), topic, 0)
+        msg = obs.get()
+        self.assertEqual((msg.payload, msg.qos), (b"d", 0))
+
+    def test_empty_payload(self):
+        obs = self.observer(V5)
+        for qos in (0, 1, 2):
+            with self.subTest(qos=qos):
+                topic = self.topic()
+                obs.subscribe(topic, 2)
+                self.assert_published(self.post(topic, b"", "qos=%d" % qos), topic, qos)
+                msg = obs.get()
+                self.assertEqual((msg.topic, msg.payload, msg.qos), (topic, b"", qos))
+
+    def test_60k_payload(self):
+        obs = self.observer(V5)
+        payload = os.urandom(60 * 1024)
+        for qos in (0, 1, 2):
+            with self.subTest(qos=qos):
+                topic = self.topic()
+                obs.subscribe(topic, 2)
+                self.assert_published(self.post(topic, payload, "qos=%d" % qos), topic, qos)
+                msg = obs.get()
+                self.assertEqual(len(msg.payload), len(payload))
+                self.assertEqual(msg.payload, payload)
+
+    def test_retain_flag(self):
+        for qos in (0, 1, 2):
+            with self.subTest(qos=qos):
+                topic = self.topic()
+                payload = b"retained \x00\x01 %d" % qos
+                resp = self.post(topic, payload, "qos=%d&retain=true" % qos)
+                self.assert_published(resp, topic, qos)
+                if qos == 0:
+                    time.sleep(0.3)   # QoS 0: 200 means handed over, not stored yet
+                # a subscriber that comes later gets it as the retained message
+                late = self.observer(V5)
+                late.subscribe(topic, 2)
+                msg = late.get()
+                self.assertEqual((msg.topic, msg.payload, msg.retain, msg.qos),
+                                 (topic, payload, True, qos))
+        topic = self.topic()
+        self.assert_published(self.post(topic, b"live", "retain=false&qos=1"), topic, 1)
+        late = self.observer(V5)
+        late.subscribe(topic, 2)
+        late.assert_no_message()
+
+    def test_content_type_becomes_v5_content_type(self):
+        obs = self.observer(V5)
+        for ctype in ("application/json; charset=utf-8", "text/plain", "image/png",
+                      "application/vnd.example+cbor"):
+            with self.subTest(ctype=ctype):
+                topic = self.topic()
+                obs.subscribe(topic, 2)
+                self.assert_published(self.post(topic, b"{}", "qos=1", {"Content-Type": ctype}),
+                                      topic, 1)
+                msg = obs.get()
+                self.assertEqual(msg.payload, b"{}")
+                self.assertEqual(getattr(msg.properties, "ContentType", None), ctype)
+
+    def test_no_content_type_no_property(self):
+        obs = self.observer(V5)
+        topic = self.topic()
+        obs.subscribe(topic, 2)
+        self.assert_published(self.post(topic, b"x", "qos=1"), topic, 1)
+        msg = obs.get()
+        self.assertFalse(hasattr(msg.properties, "ContentType"),
+                         "content type %r without a Content-Type header"
+                         % getattr(msg.properties, "ContentType", None))
+
+    def test_percent_decoded_utf8_topics(self):
+        obs = self.observer(V5)
+        base = self.topic("x")[:-2]
+        cases = [
+            (base + "/caf%C3%A9", base + "/café"),
+            (base + "/living%20room/temp", base + "/living room/temp"),
+            (base + "/%E2%9C%93/%F0%9F%8C%A1", base + "/✓/🌡"),
+            (base + "/a%2Cb%3Bc%40d%3De", base + "/a,b;c@d=e"),
+            (base + "/100%25", base + "/100%"),
+            (base + "/caf%c3%a9-lower-hex", base + "/café-lower-hex"),
+        ]
+        obs.subscribe(base + "/#", 2)
+        for quoted, topic in cases:
+            with self.subTest(topic=topic):
+                resp = self.post(None, topic.encode(), "qos=1", quoted=quoted)
+                self.assert_published(resp, topic, 1)
+                msg = obs.get()
+                self.assertEqual((msg.topic, msg.payload), (topic, topic.encode()))
+
+    def test_curl_readme_line(self):
+        # curl -d 21.5 'http://127.0.0.1:8080/api/v1/publish/sensors/kitchen/temp?qos=1&retain=true'
+        obs = self.observer(V5)
+        topic = self.topic("sensors/kitchen/temp")
+        obs.subscribe(topic, 2)
+        status, body, rc, err = self.curl(
+            "-d", "21.5", self.url("/api/v1/publish/%s?qos=1&retain=true" % topic))
+        self.assertEqual((rc, status), (0, 200), (body, err))
+        self.assertEqual(json.loads(body), {"ok": True, "topic": topic, "qos": 1})
+        msg = obs.get()
+        self.assertEqual((msg.topic, msg.payload, msg.qos), (topic, b"21.5", 1))
+        # and the plain line of the issue, QoS 0 and not retained
+        topic = self.topic("sensors/kitchen/temp")
+        obs.subscribe(topic, 2)
+        status, body, rc, err = self.curl("-d", "21.5", self.url("/api/v1/publish/" + topic))
+        self.assertEqual((rc, status), (0, 200), (body, err))
+        msg = obs.get()
+        self.assertEqual((msg.topic, msg.payload, msg.qos, msg.retain), (topic, b"21.5", 0, False))
+
+    def test_curl_binary_file(self):
+        obs = self.observer(V5)
+        topic = self.topic()
+        obs.subscribe(topic, 2)
+        payload = os.urandom(5000) + b"\r\n\x00"
+        path = os.path.join(h.make_dir("mwb-curl-"), "payload.bin")
+        with open(path, "wb") as f:
+            f.write(payload)
+        status, body, rc, err = self.curl(
+            "--data-binary", "@" + path, "-H", "Content-Type: application/octet-stream",
+            self.url("/api/v1/publish/%s?qos=2" % topic))
+        self.assertEqual((rc, status), (0, 200), (body, err))
+        msg = obs.get()
+        self.assertEqual((msg.payload, msg.qos), (payload, 2))
+        self.assertEqual(msg.properties.ContentType, "application/octet-stream")
+
+    # refused requests ---------------------------------------------------------------------
+
+    def test_invalid_topics(self):
+        obs = self.quiet_observer()
+        base = self.topic("x")[:-2]
+        bad = [
+            base + "/%23",            # '#'
+            base + "/%2B/x",          # '+'
+            base + "/a%23",
+            base + "/a/%2B",
+            base + "/a+b",            # a literal '+' in a path is still a '+' in the topic
+            base + "/+/x",
+            base + "/%FF",            # not UTF-8
+            base + "/%C3",            # truncated UTF-8
+            base + "/%C0%AF",         # overlong UTF-8
+            base + "/%ED%A0%80",      # a UTF-16 surrogate
+            base + "/a%00b",          # NUL
+            "",                       # empty: POST /api/v1/publish/
+            base + "/%",              # broken percent-encoding
+            base + "/%G1",
+        ]
+        for quoted in bad:
+            with self.subTest(path=quoted):
+                resp = self.post(None, b"nope", "qos=1", quoted=quoted)
+                self.assert_error(resp, 400, "invalid_topic")
+        obs.assert_no_message()
+
+    def test_invalid_qos(self):
+        obs = self.quiet_observer()
+        topic = self.topic()
+        for q in ("3", "-1", "x", "", "1.0", "01x", "256"):
+            with self.subTest(qos=q):
+                self.assert_error(self.post(topic, b"nope", "qos=" + q), 400, "invalid_qos")
+        obs.assert_no_message()
+
+    def test_invalid_parameters(self):
+        obs = self.quiet_observer()
+        topic = self.topic()
+        for query in ("retain=maybe", "retain=", "retain=2", "unknown=1", "qos=1&bogus=x"):
+            with self.subTest(query=query):
+                self.assert_error(self.post(topic, b"nope", query), 400, "invalid_parameter")
+        obs.assert_no_message()
+
+    def test_wrong_method_405(self):
+        obs = self.quiet_observer()
+        topic = quote_topic(self.topic())
+        for method, path, allow in (
+                ("GET", "/api/v1/publish/" + topic, {"POST"}),
+                ("PUT", "/api/v1/publish/" + topic, {"POST"}),
+                ("DELETE", "/api/v1/publish/" + topic, {"POST"}),
+                ("GET", "/api/v1/publish", {"POST"}),
+                ("PATCH", "/api/v1/publish", {"POST"}),
+                ("POST", "/api/v1/topics/" + topic, {"GET", "PUT", "DELETE"}),
+                ("POST", "/api/v1/stream?topic=x", {"GET"}),
+                ("DELETE", "/api/v1/health", {"GET"}),
+                ("GET", "/api/v1/request/" + topic, {"POST"})):
+            with self.subTest(method=method, path=path):
+                resp = self.http(method, path, b"x" if method in ("PUT", "PATCH", "POST") else None)
+                self.assert_allow(resp, allow, method)
+        obs.assert_no_message()
+
+    def test_unknown_route_404(self):
+        for method, path in (("GET", "/api/v1/nope"), ("POST", "/api/v1/publishx/a"),
+                             ("GET", "/api/v1"), ("GET", "/api/v1/"),
+                             ("POST", "/api/v1/nope/a/b"), ("DELETE", "/api/v1/nope")):
+            with self.subTest(method=method, path=path):
+                self.assert_error(self.http(method, path, b"" if method == "POST" else None),
+                                  404, "not_found")
+
+    def test_keep_alive(self):
+        obs = self.observer(V5)
+        topic = self.topic()
+        obs.subscribe(topic, 2)
+        k = self.keepalive()
+        for i in range(5):
+            resp = k.request("POST", "/api/v1/publish/%s?qos=%d" % (topic, i % 3),
+                             b"ka-%d" % i)
+            self.assert_published(resp, topic, i % 3)
+            self.assertNotEqual((resp.header("Connection") or "").lower(), "close", resp)
+        # refusals keep the connection too
+        self.assert_error(k.request("POST", "/api/v1/publish/%s?qos=7" % topic, b"x"),
+                          400, "invalid_qos")
+        self.assert_error(k.request("GET", "/api/v1/nope"), 404, "not_found")
+        self.assertEqual(k.request("GET", "/api/v1/health").status, 200)
+        resp = k.request("POST", "/api/v1/publish", json.dumps(
+            {"topic": topic, "payload": "ka-json", "qos": 1}).encode(), JSON)
+        self.assertEqual(resp.status, 200, resp)
+        got = [m.payload for m in obs.get_n(6)]
+        self.assertEqual(got, [b"ka-%d" % i for i in range(5)] + [b"ka-json"])
+
+
+class JsonPublishTest(h.ApiCase):
+
+    def post(self, obj, headers=JSON):
+        body = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+        return self.http("POST", "/api/v1/publish", body, headers)
+
+    def assert_ok(self, resp):
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(resp.mime, "application/json", resp)
+        body = resp.json()
+        self.assertIs(body.get("ok"), True, resp)
+        return body
+
+    def test_single_message_payload_kinds(self):
+        obs = self.observer(V5)
+        cases = [
+            ("21.5", b"21.5"),
+            ("héllo ✓ 🌡", "héllo ✓ 🌡".encode()),
+            ("", b""),
+            ("line1\nline2\x00", b"line1\nline2\x00"),
+            (42, b"42"),
+            (21.5, b"21.5"),
+            (-3, b"-3"),
+            (True, b"true"),
+            (False, b"false"),
+            ({"a": 1, "b": [True, None, "x"], "c": {"d": "e"}},
+             b'{"a":1,"b":[true,null,"x"],"c":{"d":"e"}}'),
+            ([1, 2, 3], b"[1,2,3]"),
+        ]
+        for value, expect in cases:
+            with self.subTest(payload=value):
+                topic = self.topic()
+                obs.subscribe(topic, 2)
+                body = self.assert_ok(self.post({"topic": topic, "payload": value, "qos": 1}))
+                self.assertEqual(body.get("topic", topic), topic)
+                msg = obs.get()
+                self.assertEqual((msg.topic, msg.payload, msg.qos), (topic, expect, 1))
+
+    def test_payload_object_with_whitespace_is_sent_compact(self):
+        obs = self.observer(V5)
+        topic = self.topic()
+        obs.subscribe(topic, 2)
+        body = ('{ "topic" : "%s" ,\n "payload" : { "k" : [ 1 , 2 ] , "s" : "a b" } }'
+                % topic).encode()
+        self.assert_ok(self.post(body))
+        self.assertEqual(obs.get().payload, b'{"k":[1,2],"s":"a b"}')
+
+    def test_payload_base64(self):
+        obs = self.observer(V5)
+        for raw in (b"\x00\xff\xfe\x80", b"", os.urandom(60 * 1024)):
+            with self.subTest(size=len(raw)):
+                topic = self.topic()
+                obs.subscribe(topic, 2)
+                self.assert_ok(self.post({"topic": topic, "qos": 2,
+                                          "payload_base64": base64.b64encode(raw).decode()}))
+                msg = obs.get()
+                self.assertEqual((msg.payload, msg.qos), (raw, 2))
+
+    def test_qos_and_retain(self):
+        obs = self.observer(V5)
+        for qos in (0, 1, 2):
+            with self.subTest(qos=qos):
+                topic = self.topic()
+                obs.subscribe(topic, 2)
+                self.assert_ok(self.post({"topic": topic, "payload": "q", "qos": qos}))
+                msg = obs.get()
+                self.assertEqual((msg.qos, msg.retain), (qos, False))
+        topic = self.topic()
+        self.assert_ok(self.post({"topic": topic, "payload": "kept", "qos": 1, "retain": True}))
+        late = self.observer(V5)
+        late.subscribe(topic, 2)
+        msg = late.get()
+        self.assertEqual((msg.payload, msg.retain), (b"kept", True))
+
+    def test_default_qos_0_not_retained(self):
+        obs = self.observer(V5)
+        topic = self.topic()
+        obs.subscribe(topic, 2)
+        self.assert_ok(self.post({"topic": topic, "payload": "d"}))
+        msg = obs.get()
+        self.assertEqual((msg.payload, msg.qos, msg.retain), (b"d", 0, False))
+
+    def test_utf8_and_odd_topics(self):
+        # the JSON endpoint can write what a URL path cannot: empty levels, '.', '..'
+        obs = self.observer(V5)
+        base = self.topic("x")[:-2]
+        obs.subscribe(base + "/#", 2)
+        for topic in (base + "/café ✓", base + "//empty", base + "/./..", base + "/trailing/"):
+            with self.subTest(topic=topic):
+                body = self.assert_ok(self.post({"topic": topic, "payload": "t", "qos": 1}))
+                self.assertEqual(body.get("topic", topic), topic)
+                self.assertEqual(obs.get().topic, topic)
+
+    def test_properties(self):
+        obs = self.observer(V5)
+        topic = self.topic()
+        obs.subscribe(topic, 2)
+        props = {"content_type": "text/plain",
+                 "user_properties": [["unit", "C"], ["unit", "F"], ["ünï", "çødé ✓"], ["e", ""]],
+                 "message_expiry_interval": 120,
+                 "response_topic": topic + "/reply",
+                 "correlation_data": "corr-42"}
+        self.assert_ok(self.post({"topic": topic, "payload": "21.5", "qos": 1,
+                                  "properties": props}))
+        msg = obs.get()
+        p = msg.properties
+        self.assertEqual(msg.payload, b"21.5")
+        self.assertEqual(p.ContentType, "text/plain")
+        self.assertEqual(p.UserProperty,
+                         [("unit", "C"), ("unit", "F"), ("ünï", "çødé ✓"), ("e", "")])
+        self.assertTrue(115 <= p.MessageExpiryInterval <= 120, p.MessageExpiryInterval)
+        self.assertEqual(p.ResponseTopic, topic + "/reply")
+        self.assertEqual(p.CorrelationData, b"corr-42")
+
+    def test_properties_readme_example(self):
+        obs = self.observer(V5)
+        topic = self.topic("sensors/kitchen/temp")
+        obs.subscribe(topic, 2)
+        self.assert_ok(self.post({"topic": topic, "payload": "21.5", "qos": 1, "retain": True,
+                                  "properties": {"content_type": "text/plain",
+                                                 "user_properties": [["unit", "C"]]}}))
+        msg = obs.get()
+        self.assertEqual((msg.payload, msg.qos), (b"21.5", 1))
+        self.assertEqual(msg.properties.ContentType, "text/plain")
+        self.assertEqual(msg.properties.UserProperty, [("unit", "C")])
+
+    def test_content_type_with_charset(self):
+        obs = self.observer(V5)
+        topic = self.topic()
+        obs.subscribe(topic, 2)
+        self.assert_ok(self.post({"topic": topic, "payload": "c"},
+                                 {"Content-Type": "application/json; charset=utf-8"}))
+        msg = obs.get()
+        self.assertEqual(msg.payload, b"c")
+        # the HTTP body type is not the message's content type
+        self.assertFalse(hasattr(msg.properties, "ContentType"))
+
+    def test_array_answers_per_message(self):
+        obs = self.observer(V5)
+        topics = [self.topic("a"), self.topic("b"), self.topic("c")]
+        for t in topics:
+            obs.subscribe(t, 2)
+        resp = self.post([{"topic": topics[0], "payload": "one", "qos": 0},
+                          {"topic": topics[1], "payload_base64": "AP8=", "qos": 1},
+                          {"topic": topics[2], "payload": {"n": 3}, "qos": 2}])
+        self.assertEqual(resp.status, 200, resp)
+        results = resp.json().get("results")
+        self.assertIsInstance(results, list, resp)
+        self.assertEqual(len(results), 3, resp)
+        for r in results:
+            self.assertIs(r.get("ok"), True, resp)
+        got = {m.topic: (m.payload, m.qos) for m in obs.get_n(3)}
+        self.assertEqual(got, {topics[0]: (b"one", 0), topics[1]: (b"\x00\xff", 1),
+                               topics[2]: (b'{"n":3}', 2)})
+
+    def test_array_of_one_answers_with_results(self):
+        obs = self.observer(V5)
+        topic = self.topic()
+        obs.subscribe(topic, 2)
+        resp = self.post([{"topic": topic, "payload": "solo", "qos": 1}])
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(len(resp.json()["results"]), 1, resp)
+        self.assertIs(resp.json()["results"][0]["ok"], True, resp)
+        self.assertEqual(obs.get().payload, b"solo")
+
+    def test_array_keeps_order(self):
+        obs = self.observer(V5)
+        topic = self.topic()
+        obs.subscribe(topic, 2)
+        resp = self.post([{"topic": topic, "payload": "m%02d" % i, "qos": 1} for i in range(30)])
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(len(resp.json()["results"]), 30)
+        self.assertEqual([m.payload for m in obs.get_n(30)],
+                         [b"m%02d" % i for i in range(30)])
+
+    # refused requests ---------------------------------------------------------------------
+
+    def test_bad_json(self):
+        obs = self.quiet_observer()
+        for body in (b"{", b"", b"not json", b'{"topic": "a", "payload": "x",}', b"\xff\xfe",
+                     b'{"topic": "a"} trailing', b'{"topic": "a\xff", "payload": "x"}'):
+            with self.subTest(body=body):
+                self.assert_error(self.post(body), 400, "invalid_json")
+        obs.assert_no_message()
+
+    def test_invalid_messages(self):
+        obs = self.quiet_observer()
+        topic = self.topic()
+        for obj, code in (
+                ({"topic": topic, "payload": "x", "extra": 1}, "invalid_message"),
+                ({"topic": topic, "payload": "x", "Qos": 1}, "invalid_message"),
+                ("a string", "invalid_message"),
+                (42, "invalid_message"),
+                (None, "invalid_message"),
+                ([1], "invalid_message"),
+                ({"topic": topic, "payload": "x", "qos": 3}, "invalid_qos"),
+                ({"topic": topic, "payload": "x", "qos": -1}, "invalid_qos"),
+                ({"topic": topic, "payload": "x", "qos": 1.5}, "invalid_qos"),
+                ({"topic": topic + "/#", "payload": "x"}, "invalid_topic"),
+                ({"topic": topic + "/+/a", "payload": "x"}, "invalid_topic"),
+                ({"topic": "", "payload": "x"}, "invalid_topic"),
+                ({"topic": "a\u0000b", "payload": "x"}, "invalid_topic"),
+                ({"topic": topic, "payload_base64": "!!!notbase64"}, "invalid_payload"),
+                ({"topic": topic, "payload_base64": 42}, "invalid_payload"),
+                ({"topic": topic, "payload": "x", "properties": {"user_properties": "u"}},
+                 "invalid_properties"),
+                ({"topic": topic, "payload": "x", "properties": {"nope": 1}},
+                 "invalid_properties"),
+                ({"topic": topic, "payload": "x",
+                  "properties": {"message_expiry_interval": -5}}, "invalid_properties"),
+                ({"topic": topic, "payload": "x", "properties": {"response_topic": "a/#"}},
+                 "invalid_properties"),
+                ({"topic": topic, "payload": "x", "properties": 7}, "invalid_properties")):
+            with self.subTest(body=obj):
+                self.assert_error(self.post(obj), 400, code)
+        obs.assert_no_message()
+
+    def test_invalid_ambiguous_codes(self):
+        # the docs do not say which code these get; only that they are 400 with one of the
+        # documented JSON body codes and publish nothing
+        obs = self.quiet_observer()
+        topic = self.topic()
+        for obj in ({"payload": "x"},                                   # no topic
+                    {"topic": topic, "payload": "x", "payload_base64": "eA=="},  # both
+                    {"topic": topic, "payload": "x", "retain": "yes"},
+                    {"topic": 42, "payload": "x"},
+                    []):
+            with self.subTest(body=obj):
+                resp = self.post(obj)
+                self.assertEqual(resp.status, 400, resp)
+                self.assertIn(resp.json()["error"]["code"],
+                              {"invalid_message", "invalid_topic", "invalid_payload",
+                               "too_many_messages", "invalid_json"}, resp)
+        obs.assert_no_message()
+
+    def test_bad_message_in_batch_refuses_all(self):
+        obs = self.quiet_observer()
+        topic = self.topic()
+        for bad in ({"topic": topic + "/#", "payload": "x"},
+                    {"topic": topic, "payload": "x", "qos": 9},
+                    {"topic": topic, "payload": "x", "unknown": True}):
+            with self.subTest(bad=bad):
+                resp = self.post([{"topic": topic, "payload": "first", "qos": 1},
+                                  {"topic": topic, "payload": "second", "qos": 0}, bad])
+                self.assertEqual(resp.status, 400, resp)
+                self.assertTrue(resp.json()["error"]["code"].startswith("invalid_"), resp)
+        obs.assert_no_message()
+
+    def test_415_without_json_content_type(self):
+        obs = self.quiet_observer()
+        body = json.dumps({"topic": self.topic(), "payload": "x"}).encode()
+        for headers in ({"Content-Type": "text/plain"}, {},
+                        {"Content-Type": "application/x-www-form-urlencoded"},
+                        {"Content-Type": "application/octet-stream"}):
+            with self.subTest(headers=headers):
+                self.assert_error(self.post(body, headers), 415, "unsupported_media_type")
+        obs.assert_no_message()
+
+
+class BodyLimitTest(h.ApiCase):
+    """limits.max_body_bytes 1024: a body of 1024 bytes goes, 1025 is 413 body_too_large."""
+    bridge_config = {"limits": {"max_body_bytes": 1024}}
+
+    def test_at_the_limit_goes(self):
+        obs = self.observer(V5)
+        topic = self.topic()
+        obs.subscribe(topic, 2)
+        payload = os.urandom(1024)
+        resp = self.http("POST", "/api/v1/publish/%s?qos=1" % topic, payload)
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(obs.get().payload, payload)
+
+    def test_over_the_limit_413(self):
+        obs = self.quiet_observer()
+        topic = self.topic()
+        for size in (1025, 4096, 200 * 1024):
+            with self.subTest(size=size):
+                req = (b"POST /api/v1/publish/%s?qos=1 HTTP/1.1\r\nHost: x\r\n"
+                       b"Content-Length: %d\r\n\r\n" % (topic.encode(), size)) + b"z" * size
+                self.assert_error(self.raw_http(req), 413, "body_too_large")
+        body = json.dumps({"topic": topic, "payload": "y" * 2000}).encode()
+        self.assert_error(self.http("POST", "/api/v1/publish", body, JSON), 413, "body_too_large")
+        self.assert_error(self.http("PUT", "/api/v1/topics/" + topic, b"p" * 1025),
+                          413, "body_too_large")
+        self.assert_error(self.http("POST", "/api/v1/request/%s?timeout_ms=200" % topic,
+                                    b"r" * 1025), 413, "body_too_large")
+        obs.assert_no_message()
+
+    def test_declared_length_refused_before_the_body(self):
+        # only the head, announcing 10 MB: the answer must not wait for a body it will refuse
+        obs = self.quiet_observer()
+        req = (b"POST /api/v1/publish/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n"
+               % self.topic().encode())
+        self.assert_error(self.raw_http(req, timeout=3), 413, "body_too_large")
+        obs.assert_no_message()
+
+    def test_curl_big_file_413(self):
+        obs = self.quiet_observer()
+        path = os.path.join(h.make_dir("mwb-curl-"), "big.bin")
+        with open(path, "wb") as f:
+            f.write(os.urandom(3 * 1024 * 1024))
+        status, body, rc, err = self.curl("--data-binary", "@" + path,
+                                          self.url("/api/v1/publish/%s?qos=1" % self.topic()))
+        self.assertEqual(status, 413, (body, err))
+        self.assertEqual(json.loads(body)["error"]["code"], "body_too_large")
+        obs.assert_no_message()
+
+    def test_chunked_body_over_limit_never_published(self):
+        # lws may not take chunked request bodies at all (411): either way nothing is published
+        obs = self.quiet_observer()
+        chunk = b"c" * 500
+        body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(5)) + b"0\r\n\r\n"
+        req = (b"POST /api/v1/publish/%s?qos=1 HTTP/1.1\r\nHost: x\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n" % self.topic().encode()) + body
+        resp = self.raw_http(req)
+        self.assertIn(resp.status, (413, 411), resp)
+        obs.assert_no_message()
+
+
+class AclTest(h.ApiCase):
+    """The bridge's own broker connection logs in as 'bridge' (broker.username/password); the
+    broker's ACL lets it write mwbtest/# but only read ro/#. A refused QoS 1/2 publish is
+    403 broker_not_authorized (Mosquitto answers v5 reason 0x87) and nothing is delivered."""
+    passwords = {"bridge": "bridge-pw-1", "obs": "obs-pw-2"}
+    acl = ("user bridge\n"
+           "topic readwrite mwbtest/#\n"
+           "topic readwrite mqtt-web-bridge/#\n"
+           "topic read ro/#\n"
+           "\n"
+           "user obs\n"
+           "topic readwrite #\n")
+    bridge_config = {"broker": {"username": "bridge", "password": "bridge-pw-1"}}
+
+    def obs(self):
+        return self.quiet_observer(username="obs", password="obs-pw-2")
+
+    def test_allowed_publish_with_credentials(self):
+        obs = self.obs()
+        topic = self.topic()
+        resp = self.http("POST", "/api/v1/publish/%s?qos=1" % topic, b"allowed")
+        self.assertEqual(resp.status, 200, resp)
+        msg = obs.get()
+        self.assertEqual((msg.topic, msg.payload), (topic, b"allowed"))
+
+    def test_refused_publish_403(self):
+        obs = self.obs()
+        for qos in (1, 2):
+            with self.subTest(qos=qos):
+                denied = "ro/" + self.uid()
+                resp = self.http("POST", "/api/v1/publish/%s?qos=%d" % (denied, qos), b"no")
+                err = self.assert_error(resp, 403, "broker_not_authorized")
+                self.assertIn(err.get("reason_code", 0x87), (0x87, 135))
+                obs.assert_no_message()
+                resp = self.http("POST", "/api/v1/publish",
+                                 json.dumps({"topic": denied, "payload": "no", "qos": qos}).encode(),
+                                 JSON)
+                self.assert_error(resp, 403, "broker_not_authorized")
+                resp = self.http("PUT", "/api/v1/topics/%s?qos=%d" % (denied, qos), b"no")
+                self.assert_error(resp, 403, "broker_not_authorized")
+                obs.assert_no_message()
+
+    def test_batch_answers_per_message(self):
+        obs = self.obs()
+        ok1, ok2 = self.topic("a"), self.topic("b")
+        denied = "ro/" + self.uid()
+        resp = self.http("POST", "/api/v1/publish", json.dumps([
+            {"topic": ok1, "payload": "first", "qos": 1},
+            {"topic": denied, "payload": "refused", "qos": 1},
+            {"topic": ok2, "payload": "third", "qos": 2}]).encode(), JSON)
+        self.assertEqual(resp.status, 200, resp)
+        results = resp.json()["results"]
+        self.assertEqual(len(results), 3, resp)
+        self.assertIs(results[0]["ok"], True, resp)
+        self.assertIs(results[1]["ok"], False, resp)
+        self.assertEqual(results[1]["error"]["code"], "broker_not_authorized", resp)
+        self.assertIs(results[2]["ok"], True, resp)
+        got = sorted((m.topic, m.payload) for m in obs.get_n(2))
+        self.assertEqual(got, sorted([(ok1, b"first"), (ok2, b"third")]))
+        obs.assert_no_message()
+
+
+class CorsTest(h.ApiCase):
+    """allowed_origins: an allowed browser origin gets Access-Control-Allow-Origin, preflight is
+    answered; another origin is 403 origin_not_allowed; no Origin (curl) is allowed."""
+    bridge_config = {"allowed_origins": ["http://good.example"]}
+
+    def test_allowed_origin(self):
+        obs = self.observer(V5)
+        topic = self.topic()
+        obs.subscribe(topic, 2)
+        resp = self.http("POST", "/api/v1/publish/%s?qos=1" % topic, b"o",
+                         {"Origin": "http://good.example"})
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(resp.header("Access-Control-Allow-Origin"), "http://good.example")
+        self.assertEqual(obs.get().payload, b"o")
+
+    def test_no_origin_allowed(self):
+        obs = self.observer(V5)
+        topic = self.topic()
+        obs.subscribe(topic, 2)
+        self.assertEqual(self.http("POST", "/api/v1/publish/" + topic, b"n").status, 200)
+        self.assertEqual(obs.get().payload, b"n")
+
+    def test_other_origin_403(self):
+        obs = self.quiet_observer()
+        topic = self.topic()
+        resp = self.http("POST", "/api/v1/publish/%s?qos=1" % topic, b"x",
+                         {"Origin": "http://evil.example"})
+        self.assert_error(resp, 403, "origin_not_allowed")
+        resp = self.http("POST", "/api/v1/publish", json.dumps({"topic": topic,
+                         "payload": "x"}).encode(),
+                         {"Origin": "http://evil.example", "Content-Type": "application/json"})
+        self.assert_error(resp, 403, "origin_not_allowed")
+        obs.assert_no_message()
+
+    def test_preflight(self):
+        resp = self.http("OPTIONS", "/api/v1/publish/a/b",
+                         headers={"Origin": "http://good.example",
+                                  "Access-Control-Request-Method": "POST",
+                                  "Access-Control-Request-Headers": "content-type"})
+        self.assertIn(resp.status, (200, 204), resp)
+        self.assertEqual(resp.header("Access-Control-Allow-Origin"), "http://good.example")
+        methods = {m.strip().upper() for m in
+                   (resp.header("Access-Control-Allow-Methods") or "").split(",")}
+        self.assertIn("POST", methods, resp)
+        self.assertIn("content-type",
+                      (resp.header("Access-Control-Allow-Headers") or "").lower(), resp)
+
+
+if __name__ == "__main__":
+    h.main()
