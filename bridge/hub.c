@@ -30,11 +30,15 @@
 /* Live subscriptions: QoS 2 so events carry the publisher's QoS; no retained messages on
  * subscribe (streams ask for those explicitly with ?retained=true). */
 #define LIVE_OPTIONS (2 | (2 << 4))
+/* A filter whose last stream left stays subscribed this long, so that a stream that reconnects
+ * (EventSource retries after 2 s) finds what came in between in the replay ring. */
+#define FILTER_LINGER_MS 60000
 
 struct filter {
 	char *text;
 	size_t len;
 	uint32_t sub_id;
+	uint64_t idle_since_ms; /* 0 while a stream uses it */
 	struct hub_sub **subs;
 	size_t nsubs, cap;
 };
@@ -81,6 +85,14 @@ struct hub {
 	size_t headroom;
 	struct hub_stats stats;
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 static uint64_t wall_ms(void)
 {
@@ -374,6 +386,8 @@ static void on_event(void *user, struct upstream_event *ev)
 	upstream_event_free(ev);
 }
 
+static void filter_free(struct hub *h, struct filter *f);
+
 /* ---- public ---- */
 
 struct hub *hub_new(const struct hub_config *cfg)
@@ -468,7 +482,16 @@ const char *hub_instance(const struct hub *h)
 
 void hub_tick(struct hub *h)
 {
+	uint64_t now = mono_ms();
+
 	link_tick(h->link);
+	for (size_t i = 0; i < h->nfilters;) {
+		struct filter *f = h->filters[i];
+		if (!f->nsubs && f->idle_since_ms && now - f->idle_since_ms >= FILTER_LINGER_MS)
+			filter_free(h, f); /* shifts the array: look at i again */
+		else
+			i++;
+	}
 }
 
 void hub_get_stats(const struct hub *h, struct hub_stats *out)
@@ -486,8 +509,10 @@ static struct filter *filter_get(struct hub *h, const char *text)
 	size_t len = strlen(text);
 	struct filter *f = hmap_get(h->by_text, text, len);
 
-	if (f)
+	if (f) {
+		f->idle_since_ms = 0;
 		return f;
+	}
 	if (h->nfilters == h->cap) {
 		size_t cap = h->cap ? h->cap * 2 : 16;
 		struct filter **more = realloc(h->filters, cap * sizeof(*more));
@@ -510,17 +535,8 @@ static struct filter *filter_get(struct hub *h, const char *text)
 	return f;
 }
 
-static void filter_drop_sub(struct hub *h, struct filter *f, struct hub_sub *s)
+static void filter_free(struct hub *h, struct filter *f)
 {
-	for (size_t i = 0; i < f->nsubs; i++) {
-		if (f->subs[i] == s) {
-			f->subs[i] = f->subs[--f->nsubs];
-			break;
-		}
-	}
-	if (f->nsubs)
-		return;
-	/* The last subscriber left: so does the broker subscription. */
 	broker_subscribe(h, f->text, f->len, f->sub_id, MQTT_UNSUBSCRIBE);
 	hmap_remove(h->by_text, f->text, f->len);
 	for (size_t i = 0; i < h->nfilters; i++) {
@@ -534,6 +550,20 @@ static void filter_drop_sub(struct hub *h, struct filter *f, struct hub_sub *s)
 	free(f->subs);
 	free(f->text);
 	free(f);
+}
+
+static void filter_drop_sub(struct hub *h, struct filter *f, struct hub_sub *s)
+{
+	(void)h;
+	for (size_t i = 0; i < f->nsubs; i++) {
+		if (f->subs[i] == s) {
+			f->subs[i] = f->subs[--f->nsubs];
+			break;
+		}
+	}
+	/* The last stream left: the broker subscription lingers (FILTER_LINGER_MS). */
+	if (!f->nsubs)
+		f->idle_since_ms = mono_ms();
 }
 
 struct hub_sub *hub_subscribe(struct hub *h, const char *const *filters, size_t n,
@@ -563,7 +593,7 @@ struct hub_sub *hub_subscribe(struct hub *h, const char *const *filters, size_t 
 			struct hub_sub **more = realloc(f->subs, cap * sizeof(*more));
 			if (!more) {
 				if (!f->nsubs)
-					filter_drop_sub(h, f, s);
+					f->idle_since_ms = mono_ms();
 				goto fail;
 			}
 			f->subs = more;

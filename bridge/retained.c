@@ -272,10 +272,12 @@ static struct fetch *fetch_start(struct retained *r, const char *filter)
 	f->marker = ++r->next_marker;
 	f->next = r->fetches;
 	r->fetches = f;
-	/* The marker goes out right behind the SUBSCRIBE, on the same connection. */
+	/* The marker goes out right behind the SUBSCRIBE, on the same connection. It is QoS 2 like
+	 * the subscription, so it queues behind the retained messages a broker holds back for its
+	 * in-flight window (a QoS 0 marker would overtake them). */
 	request(r, MQTT_SUBSCRIBE, f->filter, f->len, f->sub_id);
 	if (upstream_publish(up, r->sync_topic,
-			     (struct mqtt_bytes){(const uint8_t *)&f->marker, sizeof(f->marker)}, 0,
+			     (struct mqtt_bytes){(const uint8_t *)&f->marker, sizeof(f->marker)}, 2,
 			     false, (struct mqtt_bytes){NULL, 0}, &token))
 		log_msg(LOG_WARN, "retained", "marker-failed filter_len=%zu", f->len);
 	return f;

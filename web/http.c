@@ -117,6 +117,9 @@ bool http_args_known(struct http_conn *c, const char *const *known)
 	     i++) {
 		size_t nlen = strcspn(frag, "=");
 		bool ok = false;
+		/* A bare "?" leaves lws with an empty (or lone "/") fragment: nothing was asked. */
+		if (!nlen || (nlen == 1 && frag[0] == '/'))
+			continue;
 		for (int k = 0; known[k] && !ok; k++)
 			ok = strlen(known[k]) == nlen && !strncmp(frag, known[k], nlen);
 		if (!ok) {
@@ -249,6 +252,13 @@ static int on_request(struct http_conn *c, const char *path)
 		strcpy(c->origin, "*");
 	if (c->method == HTTP_OPTIONS) {
 		http_respond(c, 204, "text/plain", NULL, 0);
+		return 0;
+	}
+	/* lws 4.1 does not decode chunked request bodies: refuse them rather than lose them. */
+	if (lws_hdr_total_length(c->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+		c->close_after = true;
+		http_error(c, 411, "length_required",
+			   "send the body with a Content-Length, not chunked");
 		return 0;
 	}
 	copy_header(c->wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, length, sizeof(length), NULL);

@@ -14,6 +14,7 @@
 #include "jsonmsg.h"
 #include "log.h"
 #include "props.h"
+#include "query.h"
 #include "topic.h"
 #include "utf8.h"
 #include "version.h"
@@ -81,17 +82,24 @@ void rest_cancel(struct http_conn *c)
 	job_free(j);
 }
 
-static bool valid_topic(const char *t)
+/*
+ * Topics and filters from the URL. lws decodes a '+' the user wrote as a space, in the path as
+ * in the query; a level that is one space is read back as '+' (see query.h), which a topic name
+ * then refuses, as it should.
+ */
+static bool valid_topic(char *t)
 {
 	size_t len = strlen(t);
 
+	query_restore_plus(t);
 	return len && utf8_valid_mqtt((const uint8_t *)t, len) && topic_name_valid(t, len);
 }
 
-static bool valid_filter(const char *f)
+static bool valid_filter(char *f)
 {
 	size_t len = strlen(f);
 
+	query_restore_plus(f);
 	return len && utf8_valid_mqtt((const uint8_t *)f, len) && topic_filter_valid(f, len);
 }
 
@@ -394,7 +402,7 @@ oom:
 	http_error(c, 500, "internal", "out of memory");
 }
 
-static void handle_publish_raw(struct http_conn *c, const char *topic)
+static void handle_publish_raw(struct http_conn *c, char *topic)
 {
 	static const char *const known[] = {"qos", "retain", NULL};
 	struct buf props = BUF_INIT;
@@ -422,7 +430,7 @@ static bool json_content_type(const char *type)
 
 	while (n && type[n - 1] == ' ')
 		n--;
-	return !n || (n == 16 && !strncasecmp(type, "application/json", 16)) ||
+	return (n == 16 && !strncasecmp(type, "application/json", 16)) ||
 	       (n >= 5 && !strncasecmp(type + n - 5, "+json", 5));
 }
 
@@ -557,7 +565,7 @@ static void read_retained(struct http_conn *c, const char *filter, size_t limit,
 	arm(c, RETAINED_WAIT_MS);
 }
 
-static void handle_topic(struct http_conn *c, const char *topic)
+static void handle_topic(struct http_conn *c, char *topic)
 {
 	static const char *const known_get[] = {NULL};
 	static const char *const known_set[] = {"qos", NULL};
@@ -633,7 +641,7 @@ static void on_reply(void *user, enum hub_status status, uint8_t reason, const s
 		     reply->payload.len);
 }
 
-static void handle_request(struct http_conn *c, const char *topic)
+static void handle_request(struct http_conn *c, char *topic)
 {
 	static const char *const known[] = {"qos", "timeout_ms", NULL};
 	struct hub *hub = c->ctx->deps.hub;
@@ -724,7 +732,7 @@ static bool method_is(struct http_conn *c, enum http_method m, const char *allow
 
 void rest_route(struct http_conn *c)
 {
-	const char *p = c->path;
+	char *p = c->path;
 
 	if (!strncmp(p, "/publish/", 9)) {
 		if (method_is(c, HTTP_POST, "POST"))

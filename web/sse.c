@@ -52,7 +52,6 @@ struct sse_stream {
 	struct sse_item *q;
 	size_t cap, head, count, bytes;
 	lws_usec_t last_write;
-	bool wrote_since_beat;
 	lws_sorted_usec_list_t sul_beat;
 	lws_sorted_usec_list_t sul_retained;
 };
@@ -201,12 +200,14 @@ static void beat(lws_sorted_usec_list_t *sul)
 		lws_set_timeout(s->c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 		return;
 	}
-	if (!s->wrote_since_beat && !s->count) {
+	/* A comment when nothing at all went out for a whole period; the 100 ms spare absorbs
+	 * the timer's own lateness. */
+	if (!s->count && lws_now_usecs() - s->last_write >=
+				 (lws_usec_t)period * LWS_US_PER_SEC - 100 * LWS_US_PER_MS) {
 		struct sse_item it;
 		if (!own_item(&it, KEEPALIVE_LINE, sizeof(KEEPALIVE_LINE) - 1))
 			enqueue(s, &it, false);
 	}
-	s->wrote_since_beat = false;
 	lws_sul_schedule(s->ctx->context, 0, &s->sul_beat, beat, (lws_usec_t)period * LWS_US_PER_SEC);
 }
 
@@ -368,7 +369,12 @@ int sse_after_headers(struct http_conn *c)
 {
 	struct sse_stream *s = c->sse;
 
-	lws_http_mark_sse(c->wsi);
+	/* lws_http_mark_sse() is for h2 streams (it logs an error on h1): an h1 connection only
+	 * needs its header storage back. */
+	if (lws_get_network_wsi(c->wsi) != c->wsi)
+		lws_http_mark_sse(c->wsi);
+	else
+		lws_http_headers_detach(c->wsi);
 	lws_sul_schedule(s->ctx->context, 0, &s->sul_beat, beat,
 			 (lws_usec_t)s->ctx->cfg->sse.heartbeat_s * LWS_US_PER_SEC);
 	lws_callback_on_writable(c->wsi);
@@ -406,7 +412,6 @@ int sse_writeable(struct http_conn *c)
 	if (n < (int)it.len)
 		return -1;
 	s->last_write = lws_now_usecs();
-	s->wrote_since_beat = true;
 	if (s->count)
 		lws_callback_on_writable(c->wsi);
 	return 0;

@@ -818,6 +818,9 @@ def http_request(port, method, path, body=None, headers=None, timeout=TIMEOUT, c
                             time.monotonic() - t0)
     except socket.timeout:
         raise AssertionError("%s %s: no complete answer within %.1fs" % (method, path, timeout))
+    except (http.client.RemoteDisconnected, ConnectionResetError) as e:
+        raise AssertionError("%s %s: the server closed the connection without an answer (%s)"
+                             % (method, path, e))
     finally:
         if own:
             conn.close()
@@ -1140,7 +1143,8 @@ class SseStream:
         deadline = time.monotonic() + timeout
         while not self.events:
             if self.closed:
-                raise AssertionError("stream %s closed (after %d events)" % (self.path, self.received))
+                raise AssertionError("stream %s closed (after %d events)"
+                                     % (self.path, self.received))
             if not self._recv(deadline) and time.monotonic() >= deadline:
                 raise AssertionError("no event on %s within %.1fs" % (self.path, timeout))
         return self.events.pop(0)
@@ -1156,14 +1160,25 @@ class SseStream:
                                      [x.data[:80] for x in out[-5:]]))
         return out
 
-    def poll_for(self, pred, timeout):
-        """Takes events until one satisfies @pred (returned) or @timeout passes (None)."""
+    def take(self, n, timeout=TIMEOUT):
+        """Up to @n events, whatever came within @timeout (never raises: compare the result)."""
+        deadline = time.monotonic() + timeout
+        while len(self.events) < n and not self.closed and time.monotonic() < deadline:
+            self._recv(deadline)
+        out, self.events = self.events[:n], self.events[n:]
+        return out
+
+    def poll_for(self, pred, timeout, dropped=None):
+        """Takes events until one satisfies @pred (returned) or @timeout passes (None); the
+        others taken are appended to @dropped when given."""
         deadline = time.monotonic() + timeout
         while True:
             while self.events:
                 ev = self.events.pop(0)
                 if pred(ev):
                     return ev
+                if dropped is not None:
+                    dropped.append(ev)
             if self.closed or time.monotonic() >= deadline:
                 return None
             self._recv(deadline)
@@ -1227,6 +1242,21 @@ class ApiCase(IntegrationCase):
         if TARGET != "bridge":
             raise unittest.SkipTest("bridge only (the REST API and SSE stream are the bridge's)")
         super().setUpClass()
+        if cls.with_broker:
+            cls.wait_hub(cls.stack.bridge.port)
+
+    @staticmethod
+    def wait_hub(port, timeout=10.0):
+        """Until the bridge's own broker connection is up (health 200): the bridge listens
+        before its hub has connected, and a first request would get 503 by a race."""
+        deadline = time.monotonic() + timeout
+        while True:
+            resp = http_request(port, "GET", "/api/v1/health", timeout=2)
+            if resp.status == 200:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError("the bridge's hub not up within %.1fs: %r" % (timeout, resp))
+            time.sleep(0.05)
 
     @property
     def api_port(self):
@@ -1237,6 +1267,17 @@ class ApiCase(IntegrationCase):
 
     def http(self, method, path, body=None, headers=None, timeout=TIMEOUT, port=None):
         return http_request(port or self.api_port, method, path, body, headers, timeout)
+
+    def assert_refused_by_http_layer(self, method, path, body=None):
+        """A URL lws's parser refuses before the bridge sees it: a broken percent-encoding gets
+        lws's own 403, and an encoded NUL ends the connection. Either way nothing goes on."""
+        try:
+            resp = self.http(method, path, body)
+        except AssertionError as e:
+            if "closed the connection without an answer" in str(e):
+                return
+            raise
+        self.assertIn(resp.status, (400, 403), resp)
 
     def keepalive(self, port=None):
         k = KeepAlive(port or self.api_port)
@@ -1304,11 +1345,14 @@ class ApiCase(IntegrationCase):
     def sse_sync(self, streams, publisher, topic, timeout=TIMEOUT):
         """Publishes tokens to @topic (matched by every stream's filters) until each of @streams
         delivered the same last token; everything before it is dropped. Afterwards every
-        stream's subscription is live at the broker, and only what is published later follows."""
+        stream's subscription is live at the broker, and only what is published later follows.
+        Returns {stream: [events dropped that were not sync tokens]}."""
         if isinstance(streams, SseStream):
             streams = [streams]
         deadline = time.monotonic() + timeout
         tag = self.uid("sync")
+        prefix = tag.encode()
+        dropped = {s: [] for s in streams}
         i = 0
         while time.monotonic() < deadline:
             token = ("%s-%d" % (tag, i)).encode()
@@ -1316,10 +1360,12 @@ class ApiCase(IntegrationCase):
             ok = True
             for s in streams:
                 if s.poll_for(lambda ev: ev.json.get("topic") == topic and ev.payload == token,
-                              0.3) is None:
+                              0.3, dropped[s]) is None:
                     ok = False
             if ok:
-                return
+                return {s: [ev for ev in evs if not (ev.json.get("topic") == topic
+                                                     and ev.payload.startswith(prefix))]
+                        for s, evs in dropped.items()}
             i += 1
         self.fail("streams did not deliver a message on %r within %.1fs" % (topic, timeout))
 

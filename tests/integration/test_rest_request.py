@@ -4,7 +4,6 @@ the first reply's payload and content type; 504 no_reply when none comes within 
 The device is a tiny responder written here: a paho v5 client on Mosquitto's TCP port.
 Bridge only."""
 
-import json
 import os
 import queue
 import sys
@@ -153,6 +152,15 @@ class RequestTest(h.ApiCase):
             self.url("/api/v1/request/%s?timeout_ms=2000" % topic))
         self.assertEqual((rc, status, body), (0, 200, b'{"pong":true}'), err)
 
+    def test_curl_readme_line_without_body(self):
+        # curl -X POST 'http://127.0.0.1:8080/api/v1/request/lamp/1/get?timeout_ms=2000'
+        topic = self.topic("lamp/1/get")
+        r = Responder(self, topic, lambda m: (b'{"on": true}', "application/json"))
+        status, body, rc, err = self.curl("-X", "POST",
+                                          self.url("/api/v1/request/%s?timeout_ms=2000" % topic))
+        self.assertEqual((rc, status, body), (0, 200, b'{"on": true}'), err)
+        self.assertEqual(r.requests[0].payload, b"")
+
     def test_no_reply_504(self):
         obs = self.observer(V5)
         topic = self.topic()
@@ -240,6 +248,8 @@ class RequestTest(h.ApiCase):
         for query, status, code in (("timeout_ms=abc", 400, "invalid_parameter"),
                                     ("timeout_ms=-1", 400, "invalid_parameter"),
                                     ("timeout_ms=", 400, "invalid_parameter"),
+                                    ("timeout_ms=0", 400, "invalid_parameter"),
+                                    ("timeout_ms=600001", 400, "invalid_parameter"),
                                     ("bogus=1", 400, "invalid_parameter"),
                                     ("qos=3", 400, "invalid_qos")):
             with self.subTest(query=query):
