@@ -64,7 +64,8 @@ static void answer(struct retained_req *q, bool ok, bool complete)
 	struct fetch *f = q->fetch;
 	size_t n = f->n < q->limit ? f->n : q->limit;
 
-	qsort(f->msgs, f->n, sizeof(*f->msgs), cmp_topic);
+	if (f->n > 1)
+		qsort(f->msgs, f->n, sizeof(*f->msgs), cmp_topic);
 	q->fn(q->user, ok, complete && !f->truncated && n == f->n, f->msgs, n);
 }
 
