@@ -2,7 +2,8 @@
  * web/sse.c — GET /api/v1/stream. A stream subscribes its filters at the hub and queues the
  * hub's shared events by reference; each writeable callback writes one. A slow reader loses its
  * oldest queued events first (counted) once half of limits.max_queue_bytes is queued, and is cut
- * off when it has taken nothing for STALL_S seconds while events wait.
+ * off when it has lost a whole limit's worth since it last took anything, or has taken nothing
+ * for STALL_S seconds while events wait; it resumes with Last-Event-ID.
  */
 #include "sse.h"
 
@@ -52,6 +53,8 @@ struct sse_stream {
 	struct sse_item *q;
 	size_t cap, head, count, bytes;
 	lws_usec_t last_write;
+	size_t lost_bytes; /* dropped since the last write */
+	bool cut_off;
 	lws_sorted_usec_list_t sul_beat;
 	lws_sorted_usec_list_t sul_retained;
 };
@@ -78,13 +81,28 @@ static int own_item(struct sse_item *it, const void *text, size_t len)
 	return 0;
 }
 
+static void cut_off(struct sse_stream *s, const char *why)
+{
+	if (s->cut_off)
+		return;
+	s->cut_off = true;
+	s->ctx->stats.sse_cut_off++;
+	log_msg(LOG_INFO, "sse", "cut-off reason=%s queued_bytes=%zu", why, s->bytes);
+	lws_set_timeout(s->c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
 static void drop_oldest(struct sse_stream *s)
 {
+	size_t len = s->q[s->head].len;
+
 	item_release(&s->q[s->head]);
-	s->bytes -= s->q[s->head].len;
+	s->bytes -= len;
 	s->head = (s->head + 1) % s->cap;
 	s->count--;
 	s->ctx->stats.sse_dropped++;
+	s->lost_bytes += len;
+	if (s->lost_bytes > (size_t)s->ctx->cfg->limits.max_queue_bytes)
+		cut_off(s, "too-slow");
 }
 
 /* Appends @it (the queue owns it from now on) or, at the front, ahead of everything queued. */
@@ -195,9 +213,7 @@ static void beat(lws_sorted_usec_list_t *sul)
 	long period = s->ctx->cfg->sse.heartbeat_s;
 
 	if (s->count && lws_now_usecs() - s->last_write > (lws_usec_t)STALL_S * LWS_US_PER_SEC) {
-		s->ctx->stats.sse_cut_off++;
-		log_msg(LOG_INFO, "sse", "cut-off reason=stalled queued_bytes=%zu", s->bytes);
-		lws_set_timeout(s->c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		cut_off(s, "stalled");
 		return;
 	}
 	/* A comment when nothing at all went out for a whole period; the 100 ms spare absorbs
@@ -412,6 +428,7 @@ int sse_writeable(struct http_conn *c)
 	if (n < (int)it.len)
 		return -1;
 	s->last_write = lws_now_usecs();
+	s->lost_bytes = 0;
 	if (s->count)
 		lws_callback_on_writable(c->wsi);
 	return 0;
