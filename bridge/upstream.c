@@ -640,6 +640,7 @@ int upstream_publish(struct upstream *u, const char *topic, struct mqtt_bytes pa
 		ro.onFailure = on_publish_failed3;
 	}
 	rc = MQTTAsync_sendMessage(u->client, topic, &m, &ro);
+	waker_kick(u->env->waker);
 	MQTTProperties_free(&m.properties);
 	if (rc != MQTTASYNC_SUCCESS) {
 		log_msg(LOG_DEBUG, "upstream", "publish-refused rc=%d", rc);
@@ -702,6 +703,7 @@ int upstream_subscribe(struct upstream *u, enum mqtt_type type, struct mqtt_byte
 		rc = MQTTAsync_subscribeMany(u->client, (int)count, filters, qos, &ro);
 	else
 		rc = MQTTAsync_unsubscribeMany(u->client, (int)count, filters, &ro);
+	waker_kick(u->env->waker);
 	if (rc != MQTTASYNC_SUCCESS) {
 		log_msg(LOG_DEBUG, "upstream", "subscribe-refused rc=%d", rc);
 		atomic_fetch_sub(&u->refs, 1);
@@ -744,6 +746,7 @@ int upstream_disconnect(struct upstream *u, uint8_t reason, struct mqtt_bytes pr
 	opts.timeout = wait_ms;
 	opts.context = u;
 	rc = MQTTAsync_disconnect(u->client, &opts);
+	waker_kick(u->env->waker);
 	MQTTProperties_free(&opts.properties);
 	if (rc != MQTTASYNC_SUCCESS)
 		return -ENOTCONN;

@@ -21,6 +21,8 @@
 
 /* Short enough to hide in a connect's own round trip, long enough to cost nothing. */
 #define POKE_INTERVAL_NS 3000000L
+/* How long after a request its kick follows: requests of a burst share one. */
+#define KICK_DELAY_NS 2000000L
 #define SETUP_TIMEOUT_MS 5000
 
 struct waker {
@@ -33,8 +35,28 @@ struct waker {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int connecting;
+	bool kick;
 	bool stop;
 };
+
+static void pause_ns(long ns)
+{
+	struct timespec t = {0, ns};
+
+	while (nanosleep(&t, &t) && errno == EINTR)
+		;
+}
+
+/* Queues a QoS 0 PUBLISH on the waker's client: queuing wakes Paho's send thread. */
+static void kick_send_thread(struct waker *w)
+{
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+
+	m.payload = "k";
+	m.payloadlen = 1;
+	if (MQTTAsync_sendMessage(w->client, "k", &m, NULL) != MQTTASYNC_SUCCESS)
+		log_msg(LOG_DEBUG, "waker", "kick-failed");
+}
 
 static void *poke_loop(void *arg)
 {
@@ -44,25 +66,22 @@ static void *poke_loop(void *arg)
 
 	pthread_mutex_lock(&w->lock);
 	while (!w->stop) {
-		if (w->connecting > 0) {
-			struct timespec until;
-			pthread_mutex_unlock(&w->lock);
-			/* Anything Paho says on this link is of no interest; keep the buffer empty. */
-			while (read(w->peer_fd, scratch, sizeof(scratch)) > 0)
-				;
-			if (write(w->peer_fd, pingresp, sizeof(pingresp)) < 0 && errno != EAGAIN)
-				log_msg(LOG_DEBUG, "waker", "poke-failed error=\"%s\"", strerror(errno));
-			pthread_mutex_lock(&w->lock);
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += POKE_INTERVAL_NS;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&w->cond, &w->lock, &until);
-		} else {
+		bool poke = w->connecting > 0, kick = w->kick;
+		if (!poke && !kick) {
 			pthread_cond_wait(&w->cond, &w->lock);
+			continue;
 		}
+		w->kick = false;
+		pthread_mutex_unlock(&w->lock);
+		pause_ns(poke ? POKE_INTERVAL_NS : KICK_DELAY_NS);
+		/* Anything Paho says on this link is of no interest; keep the buffer empty. */
+		while (read(w->peer_fd, scratch, sizeof(scratch)) > 0)
+			;
+		if (poke && write(w->peer_fd, pingresp, sizeof(pingresp)) < 0 && errno != EAGAIN)
+			log_msg(LOG_DEBUG, "waker", "poke-failed error=\"%s\"", strerror(errno));
+		if (kick)
+			kick_send_thread(w);
+		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -159,6 +178,18 @@ void waker_connecting(struct waker *w, int delta)
 	pthread_mutex_lock(&w->lock);
 	w->connecting += delta;
 	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void waker_kick(struct waker *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	if (!w->kick) {
+		w->kick = true;
+		pthread_cond_signal(&w->cond);
+	}
 	pthread_mutex_unlock(&w->lock);
 }
 

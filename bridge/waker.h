@@ -7,6 +7,11 @@
  * extra Paho client connected to a tiny local listener of ours; while any upstream connection is
  * being set up, a thread of ours writes a 2-byte PINGRESP to it every few milliseconds, which
  * ends Paho's poll, so the new socket joins the next one at once.
+ *
+ * Paho's send thread has the same kind of gap: it waits on a condition variable without a
+ * predicate, so a request queued just before it goes back to sleep waits up to 1 s. After each
+ * request the waker's thread, a few milliseconds later, queues a tiny PUBLISH on the waker's own
+ * client, which wakes the send thread again; it then sends everything queued.
  */
 #pragma once
 
@@ -18,6 +23,9 @@ struct waker *waker_new(void);
 
 /** Any thread. A Paho client starts (+1) or ends (-1) connecting. NULL does nothing. */
 void waker_connecting(struct waker *w, int delta);
+
+/** Any thread. A request was queued with Paho: make sure its send thread looks soon. */
+void waker_kick(struct waker *w);
 
 /** Stops the thread, the Paho client and the listener. NULL does nothing. */
 void waker_free(struct waker *w);
