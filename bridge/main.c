@@ -17,6 +17,7 @@
 #include "config.h"
 #include "evq.h"
 #include "hub.h"
+#include "linger.h"
 #include "log.h"
 #include "retained.h"
 #include "server.h"
@@ -335,6 +336,7 @@ int main(int argc, char **argv)
 	app.signal_fd = -1;
 	load_config(&app, argc, argv);
 
+	linger_init();
 	app.signal_fd = setup_signals();
 	if (app.signal_fd < 0) {
 		log_msg(LOG_ERROR, "main", "signals-setup-failed error=\"%s\"", strerror(errno));

@@ -116,6 +116,7 @@ struct session {
 	size_t nops, cap_ops;
 	struct qos2_in *q2;
 	size_t nq2, cap_q2;
+	uint16_t receive_max; /* what the CONNACK told the browser (the broker's) */
 	char *aliases[TOPIC_ALIAS_MAX + 1];
 };
 
@@ -538,6 +539,7 @@ static void on_connected(struct session *s, struct upstream_event *ev)
 	keepalive = prop_u32(ev->props, MQTT_PROP_SERVER_KEEP_ALIVE, s->keepalive);
 	/* MQTT: the server may drop a client silent for one and a half keepalive periods. */
 	s->io->deadline(s->conn, keepalive * 1500u);
+	s->receive_max = (uint16_t)prop_u32(ev->props, MQTT_PROP_RECEIVE_MAXIMUM, 65535);
 	s->held = false;
 	update_pause(s);
 	/* Packets the browser sent right after CONNECT are handled now. */
@@ -953,6 +955,11 @@ static int on_publish(struct session *s, const struct mqtt_publish *p)
 			send_ack(s, MQTT_PUBREC, p->packet_id, 0, no_props);
 		return 0;
 	}
+	/* QoS 2 exchanges hold state until PUBREL, so their number is held to Receive Maximum
+	 * (MQTT 5 §4.9). QoS 1 is not counted: Mosquitto acknowledges it at once and clients
+	 * rely on that, while the bridge waits for the broker. */
+	if (p->qos == 2 && s->version == MQTT_V5 && s->nq2 >= s->receive_max)
+		return protocol_error(s, MQTT_RC_RECEIVE_MAX_EXCEEDED, "receive maximum exceeded");
 	s->topic.len = 0;
 	if (buf_append(&s->topic, topic.data, topic.len) || buf_put_u8(&s->topic, 0))
 		return protocol_error(s, MQTT_RC_IMPL_SPECIFIC, "out of memory");

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -20,7 +21,7 @@
 #include "log.h"
 
 /* Short enough to hide in a connect's own round trip, long enough to cost nothing. */
-#define POKE_INTERVAL_NS 3000000L
+#define POKE_INTERVAL_NS 1000000L
 /* How long after a request its kick follows: requests of a burst share one. */
 #define KICK_DELAY_NS 2000000L
 #define SETUP_TIMEOUT_MS 5000
@@ -135,7 +136,7 @@ struct waker *waker_new(void)
 	socklen_t len = sizeof(addr);
 	struct waker *w = calloc(1, sizeof(*w));
 	struct pollfd p;
-	int rc;
+	int rc, one = 1;
 
 	if (!w)
 		return NULL;
@@ -157,7 +158,10 @@ struct waker *waker_new(void)
 	w->peer_fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (w->peer_fd < 0 || handshake(w->peer_fd))
 		goto fail;
-	if (fcntl(w->peer_fd, F_SETFL, fcntl(w->peer_fd, F_GETFL) | O_NONBLOCK))
+	/* Pokes come in pairs a few ms apart (Paho needs one to notice the connect and one more to
+	 * read the CONNACK): Nagle would hold the second one back until a delayed ACK, 40 ms. */
+	if (fcntl(w->peer_fd, F_SETFL, fcntl(w->peer_fd, F_GETFL) | O_NONBLOCK) ||
+	    setsockopt(w->peer_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
 		goto fail;
 	rc = pthread_create(&w->thread, NULL, poke_loop, w);
 	if (rc)

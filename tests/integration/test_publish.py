@@ -204,5 +204,23 @@ class PublishTest(h.IntegrationCase):
         obs.publish(topic, b"", 1, retain=True)
 
 
+class ReceiveMaximumTest(h.IntegrationCase):
+
+    @h.bridge_only("Mosquitto answers PUBREC 0x97 instead of the DISCONNECT 0x93 MQTT 5 asks for")
+    def test_qos2_beyond_receive_maximum_disconnects(self):
+        conn = self.raw(r.V5)
+        # Mosquitto's default (max_inflight_messages 20) reaches the browser in the CONNACK.
+        limit = conn.connack.prop(r.RECEIVE_MAXIMUM, 65535)
+        self.assertLessEqual(limit, 100)
+        topic = self.topic()
+        for pid in range(1, limit + 1):
+            conn.send(r.publish(topic, b"x", qos=2, pid=pid, version=r.V5))
+            self.assertEqual(conn.expect(r.PUBREC).pid, pid)
+        # every exchange is still open (no PUBREL): one more is one too many
+        conn.send(r.publish(topic, b"x", qos=2, pid=limit + 1, version=r.V5))
+        disc = self.assert_closed(conn, v5_disconnect=True)
+        self.assertEqual(disc.rc, 0x93)
+
+
 if __name__ == "__main__":
     h.main()

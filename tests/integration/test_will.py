@@ -83,6 +83,41 @@ class WillTest(h.IntegrationCase):
         conn.wait_closed()
         obs.assert_no_message(1.0)
 
+    def test_no_will_after_clean_disconnect_while_busy(self):
+        # The client hears its own burst, so the broker is still sending to the session when the
+        # DISCONNECT goes upstream: the upstream connection must still end cleanly (a reset
+        # makes a broker drop the DISCONNECT and publish the will).
+        obs, will_topic = self.will_watch()
+        for version in (r.V311, r.V5):
+            with self.subTest(version=version):
+                burst = self.topic("burst")
+                conn = self.raw(version, will=dict(topic=will_topic, payload=b"no", qos=1))
+                conn.send(r.subscribe(1, [(burst, 0)], version=version))
+                conn.expect(r.SUBACK)
+                conn.send(b"".join(r.publish(burst, b"x" * 100, version=version)
+                                   for _ in range(50)) + r.disconnect(version=version))
+                conn.wait_closed()
+                obs.assert_no_message(1.0)
+
+    def test_last_publishes_before_clean_disconnect_kept(self):
+        # The same race, seen from the messages: retained publishes sent right before a clean
+        # DISCONNECT, by a client subscribed to them, all reach the broker.
+        for version in (r.V311, r.V5):
+            with self.subTest(version=version):
+                base = self.topic("kept")
+                conn = self.raw(version)
+                conn.send(r.subscribe(1, [(base + "/#", 0)], version=version))
+                conn.expect(r.SUBACK)
+                conn.send(b"".join(r.publish("%s/%d" % (base, i), b"v%d" % i, retain=True,
+                                             version=version) for i in range(4)) +
+                          r.disconnect(version=version))
+                conn.wait_closed()
+                obs = self.observer(V5, subscribe=base + "/#", qos=0)
+                got = sorted(obs.get().payload for _ in range(4))
+                self.assertEqual(got, [b"v0", b"v1", b"v2", b"v3"])
+                for i in range(4):   # clear them
+                    obs.publish("%s/%d" % (base, i), b"", retain=True)
+
     def test_will_after_disconnect_with_will_v5(self):
         obs, topic = self.will_watch()
         c = self.paho(V5, will=dict(topic=topic, payload=b"asked for", qos=1))
