@@ -180,25 +180,11 @@ static struct hub_req *add_req(struct hub *h, enum req_kind kind, int token, hub
 
 /* ---- subscriptions at the broker ---- */
 
+/* While the link is down nothing is sent: on_up() restores every filter. */
 static void broker_subscribe(struct hub *h, const char *filter, size_t len, uint32_t sub_id,
 			     enum mqtt_type type)
 {
-	struct upstream *up = link_upstream(h->link);
-	struct buf entries = BUF_INIT, props = BUF_INIT;
-	int token, rc;
-
-	if (!up)
-		return; /* restored when the link comes up */
-	rc = codec_put_entry(&entries, type, filter, len, LIVE_OPTIONS);
-	if (!rc && type == MQTT_SUBSCRIBE && link_version(h->link) == MQTT_V5)
-		rc = props_put_int(&props, MQTT_PROP_SUBSCRIPTION_ID, sub_id);
-	if (!rc)
-		rc = upstream_subscribe(up, type, (struct mqtt_bytes){entries.data, entries.len}, 1,
-					(struct mqtt_bytes){props.data, props.len}, &token);
-	if (rc)
-		log_msg(LOG_WARN, "hub", "subscribe-failed type=%s rc=%d", codec_type_name(type), rc);
-	buf_clear(&entries);
-	buf_clear(&props);
+	link_subscribe(h->link, type, filter, len, LIVE_OPTIONS, sub_id);
 }
 
 static void on_up(void *user, struct mqtt_bytes props)

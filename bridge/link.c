@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "props.h"
 
 #define BACKOFF_MAX_S 30
 
@@ -158,6 +159,28 @@ int link_version(const struct link *l)
 uint64_t link_reconnects(const struct link *l)
 {
 	return l->reconnects;
+}
+
+int link_subscribe(struct link *l, enum mqtt_type type, const char *filter, size_t len,
+		   uint8_t options, uint32_t sub_id)
+{
+	struct buf entries = BUF_INIT, props = BUF_INIT;
+	int token, rc;
+
+	if (!link_upstream(l))
+		return -ENOTCONN;
+	rc = codec_put_entry(&entries, type, filter, len, options);
+	if (!rc && type == MQTT_SUBSCRIBE && l->version == MQTT_V5)
+		rc = props_put_int(&props, MQTT_PROP_SUBSCRIPTION_ID, sub_id);
+	if (!rc)
+		rc = upstream_subscribe(l->up, type, (struct mqtt_bytes){entries.data, entries.len}, 1,
+					(struct mqtt_bytes){props.data, props.len}, &token);
+	if (rc)
+		log_msg(LOG_WARN, l->name, "subscribe-failed type=%s rc=%d", codec_type_name(type),
+			rc);
+	buf_clear(&entries);
+	buf_clear(&props);
+	return rc;
 }
 
 void link_tick(struct link *l)

@@ -46,6 +46,14 @@ int link_version(const struct link *l);
 /** How many times the connection came back after going down. */
 uint64_t link_reconnects(const struct link *l);
 
+/**
+ * SUBSCRIBE (or UNSUBSCRIBE, @type) one filter with @options and, on MQTT 5, the Subscription
+ * Identifier @sub_id. The answer is not awaited. 0, -ENOTCONN while down, or another negative
+ * errno (logged under the link's name).
+ */
+int link_subscribe(struct link *l, enum mqtt_type type, const char *filter, size_t len,
+		   uint8_t options, uint32_t sub_id);
+
 /** Call about once a second: starts the next attempt when its backoff has passed. */
 void link_tick(struct link *l);
 

@@ -72,22 +72,7 @@ static void answer(struct retained_req *q, bool ok, bool complete)
 static void request(struct retained *r, enum mqtt_type type, const char *filter, size_t len,
 		    uint32_t sub_id)
 {
-	struct upstream *up = link_upstream(r->link);
-	struct buf entries = BUF_INIT, props = BUF_INIT;
-	int token, rc;
-
-	if (!up)
-		return;
-	rc = codec_put_entry(&entries, type, filter, len, READ_OPTIONS);
-	if (!rc && type == MQTT_SUBSCRIBE && link_version(r->link) == MQTT_V5)
-		rc = props_put_int(&props, MQTT_PROP_SUBSCRIPTION_ID, sub_id);
-	if (!rc)
-		rc = upstream_subscribe(up, type, (struct mqtt_bytes){entries.data, entries.len}, 1,
-					(struct mqtt_bytes){props.data, props.len}, &token);
-	if (rc)
-		log_msg(LOG_WARN, "retained", "subscribe-failed rc=%d", rc);
-	buf_clear(&entries);
-	buf_clear(&props);
+	link_subscribe(r->link, type, filter, len, READ_OPTIONS, sub_id);
 }
 
 static void fetch_free(struct retained *r, struct fetch *f)

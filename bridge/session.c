@@ -374,6 +374,20 @@ static void pump(struct session *s)
 	}
 }
 
+/* Appends a QoS 1/2 message to the messages towards the browser, not sent yet. */
+static void queue_out(struct session *s, struct msg *m)
+{
+	m->state = MSG_QUEUED;
+	m->packet_id = 0;
+	m->next = NULL;
+	if (s->out_tail)
+		s->out_tail->next = m;
+	else
+		s->out_head = m;
+	s->out_tail = m;
+	s->out_bytes += m->size;
+}
+
 static void deliver(struct session *s, struct msg *m)
 {
 	size_t limit = s->ss->cfg.max_queue_bytes;
@@ -388,15 +402,7 @@ static void deliver(struct session *s, struct msg *m)
 		free(m);
 		return;
 	}
-	m->state = MSG_QUEUED;
-	m->packet_id = 0;
-	m->next = NULL;
-	if (s->out_tail)
-		s->out_tail->next = m;
-	else
-		s->out_head = m;
-	s->out_tail = m;
-	s->out_bytes += m->size;
+	queue_out(s, m);
 	if (s->out_bytes + s->io->queued(s->conn) > limit) {
 		slow_disconnect(s);
 		return;
@@ -573,19 +579,10 @@ static void on_message(struct session *s, struct upstream_event *ev)
 	ev->msg = NULL;
 	if (!s->conn || s->closing) {
 		/* Kept for a persistent session's return; see finalize(). */
-		if (m->qos > 0) {
-			m->state = MSG_QUEUED;
-			m->packet_id = 0;
-			m->next = NULL;
-			if (s->out_tail)
-				s->out_tail->next = m;
-			else
-				s->out_head = m;
-			s->out_tail = m;
-			s->out_bytes += m->size;
-		} else {
+		if (m->qos > 0)
+			queue_out(s, m);
+		else
 			free(m);
-		}
 		return;
 	}
 	deliver(s, m);
