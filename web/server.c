@@ -11,14 +11,15 @@
 #include "http.h"
 #include "log.h"
 #include "sse.h"
+#include "static.h"
 #include "web.h"
 #include "ws.h"
 
 struct web_server {
 	struct web_ctx ctx;
-	struct lws_protocols protocols[6];
+	struct lws_protocols protocols[7];
 	struct lws_http_mount mount_static, mount_api, mount_metrics;
-	char *static_origin;
+	char *static_root;
 	struct lws *signal_wsi;
 };
 
@@ -99,10 +100,10 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 	w->protocols[1] = web_ws_protocol("mqtt");
 	w->protocols[2] = web_ws_protocol("mqttv3.1");
 	w->protocols[3] = web_http_protocol();
-	w->protocols[4] = (struct lws_protocols){"mwb-signal", callback_signal, 0, 0, 0, NULL, 0};
+	w->protocols[4] = web_static_protocol();
+	w->protocols[5] = (struct lws_protocols){"mwb-signal", callback_signal, 0, 0, 0, NULL, 0};
 
-	/* lws joins the origin and the URL path; an absolute origin keeps that independent of
-	 * the working directory lws may be in later. */
+	/* Resolved once: every file served must resolve to a path inside it (static.c). */
 	real = realpath(cfg->static_dir, NULL);
 	if (!real) {
 		log_msg(LOG_ERROR, "web", "static-dir-missing path=\"%s\" error=\"%s\"",
@@ -110,13 +111,14 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 		free(w);
 		return NULL;
 	}
-	w->static_origin = real;
+	w->static_root = real;
+	w->ctx.static_root = real;
 	/* lws picks the longest matching mount point. */
 	w->mount_static.mountpoint = "/";
 	w->mount_static.mountpoint_len = 1;
-	w->mount_static.origin = w->static_origin;
-	w->mount_static.def = "index.html";
-	w->mount_static.origin_protocol = LWSMPRO_FILE;
+	w->mount_static.origin = "mwb-static";
+	w->mount_static.protocol = "mwb-static";
+	w->mount_static.origin_protocol = LWSMPRO_CALLBACK;
 	w->mount_api.mount_next = &w->mount_static;
 	w->mount_api.mountpoint = "/api/v1";
 	w->mount_api.mountpoint_len = 7;
@@ -208,6 +210,6 @@ void web_server_free(struct web_server *w)
 		lws_sul_cancel(&w->ctx.sul_tick);
 		lws_context_destroy(w->ctx.context);
 	}
-	free(w->static_origin);
+	free(w->static_root);
 	free(w);
 }

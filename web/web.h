@@ -30,6 +30,7 @@ struct sse_stream;
 
 struct web_ctx {
 	const struct config *cfg;
+	const char *static_root; /* static_dir, absolute and resolved */
 	struct web_deps deps;
 	struct web_hooks hooks;
 	struct lws_context *context;
