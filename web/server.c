@@ -113,20 +113,21 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 	}
 	w->static_root = real;
 	w->ctx.static_root = real;
-	/* lws picks the longest matching mount point. */
+	/* lws 4.1 lets the LAST matching callback mount win (not the longest): "/" goes first. */
 	w->mount_static.mountpoint = "/";
 	w->mount_static.mountpoint_len = 1;
 	w->mount_static.origin = "mwb-static";
 	w->mount_static.protocol = "mwb-static";
 	w->mount_static.origin_protocol = LWSMPRO_CALLBACK;
-	w->mount_api.mount_next = &w->mount_static;
+	w->mount_static.mount_next = &w->mount_api;
 	w->mount_api.mountpoint = "/api/v1";
 	w->mount_api.mountpoint_len = 7;
 	w->mount_api.origin = "mwb-api";
 	w->mount_api.protocol = "mwb-api";
 	w->mount_api.origin_protocol = LWSMPRO_CALLBACK;
 	w->mount_metrics = w->mount_api;
-	w->mount_metrics.mount_next = &w->mount_api;
+	w->mount_api.mount_next = &w->mount_metrics;
+	w->mount_metrics.mount_next = NULL;
 	w->mount_metrics.mountpoint = "/metrics";
 	w->mount_metrics.mountpoint_len = 8;
 
@@ -138,7 +139,7 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 	info.port = cfg->listen_port;
 	info.iface = cfg->listen_host;
 	info.protocols = w->protocols;
-	info.mounts = &w->mount_metrics;
+	info.mounts = &w->mount_static;
 	info.user = &w->ctx;
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	if (!strchr(cfg->listen_host, ':'))
