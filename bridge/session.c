@@ -81,7 +81,6 @@ struct session {
 	const struct session_io *io;
 	void *conn; /* NULL once detached */
 	char peer[64];
-	uint64_t id;
 
 	/* From CONNECT. */
 	uint8_t version; /* 0 until CONNECT */
@@ -127,7 +126,6 @@ struct sessions {
 	struct hmap *live; /* client id -> connected, attached session */
 	struct store *store;
 	struct sessions_stats stats;
-	uint64_t next_id;
 };
 
 static uint64_t now_ms(void)
@@ -1193,7 +1191,6 @@ struct session *session_new(struct sessions *ss, const struct session_io *io, vo
 	s->ss = ss;
 	s->io = io;
 	s->conn = conn;
-	s->id = ++ss->next_id;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer ? peer : "-");
 	s->next = ss->all;
 	if (ss->all)
