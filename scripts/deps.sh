@@ -1,11 +1,15 @@
 #!/bin/sh
 # scripts/deps.sh [run|test] — installs the Debian packages the bridge needs that are missing.
-# "run": build and run; "test": also what the test suite drives (clients, sanitizers).
+# "run": build and run; "test": also what the test suite drives (clients, sanitizers, and
+# Chromium + Node.js/npm for the browser tests).
 set -eu
 
 run_pkgs="meson ninja-build pkg-config gcc libc6-dev libwebsockets-dev libpaho-mqtt-dev
 libjansson-dev libcmocka-dev libssl-dev mosquitto mosquitto-clients python3"
-test_pkgs="python3-paho-mqtt curl clang llvm libclang-rt-dev openssl"
+test_pkgs="python3-paho-mqtt curl clang llvm libclang-rt-dev openssl chromium nodejs"
+# npm: Debian's package, unless npm is there already (NodeSource's nodejs ships its own npm and
+# conflicts with Debian's).
+command -v npm >/dev/null 2>&1 || test_pkgs="$test_pkgs npm"
 
 pkgs=$run_pkgs
 [ "${1:-run}" = test ] && pkgs="$run_pkgs $test_pkgs"

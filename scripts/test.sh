@@ -7,6 +7,16 @@ cd "$(dirname "$0")/.."
 
 scripts/deps.sh test || exit 1
 
+# The browser tests' driver (playwright-core, pinned in tests/browser/package-lock.json): installed
+# when missing or older than the lock file.
+if [ ! -f tests/browser/node_modules/.package-lock.json ] ||
+	[ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
+	npm ci --prefix tests/browser --no-audit --no-fund || {
+		echo "error: npm ci --prefix tests/browser failed" >&2
+		exit 1
+	}
+fi
+
 # Sanitizer findings must fail the run: the bridge exits non-zero and the test sees it.
 export ASAN_OPTIONS="abort_on_error=0:detect_leaks=1:exitcode=66"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=67"

@@ -77,7 +77,8 @@ static const char *file_of(const char *path)
 		path++;
 	if (!*path)
 		return "index.html";
-	if (!strcmp(path, "view") || !strcmp(path, "view/"))
+	/* Not "view/": the page's relative URLs would then resolve under /view/. */
+	if (!strcmp(path, "view"))
 		return "view.html";
 	/* lws collapses "//", "/./" and "/../" already; hidden files are not for the web. */
 	if (*path == '.' || strstr(path, "/.") || path[strlen(path) - 1] == '/')
