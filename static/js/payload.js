@@ -63,8 +63,7 @@ function clip(text) {
 
 /** The payload's number: "21.5", " 42 ", or a JSON number; null for anything else. */
 export function numeric(d) {
-	if (d.kind !== "text" && d.kind !== "json") return null;
-	if (d.kind === "json") return null; // objects and arrays are not a number
+	if (d.kind !== "text") return null; // JSON objects and arrays, binary, empty: not a number
 	const t = d.text.trim();
 	if (t === "" || t.length > 40) return null;
 	const v = Number(t);

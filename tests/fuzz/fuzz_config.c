@@ -19,10 +19,12 @@
 
 #define ORIGIN "fuzz.json"
 
+/* "One line naming the file and the key": it goes to the log as one event. */
 static void check_error(int rc, const char *err)
 {
 	CHECK(rc == -EINVAL || rc == -ENOMEM);
 	CHECK(!strncmp(err, ORIGIN, strlen(ORIGIN)));
+	CHECK(!strchr(err, '\n') && !strchr(err, '\r'));
 }
 
 static void check_filters(char **list, size_t n)
@@ -68,7 +70,7 @@ static void check_loaded(const struct config *cfg)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct config cfg, again;
-	char err[256] = "", err2[256] = "";
+	char err[256] = "", check_err[256] = "", check_err2[256] = "";
 
 	CHECK(config_init(&cfg) == 0);
 	int rc = config_load_text(&cfg, (const char *)data, size, ORIGIN, err, sizeof err);
@@ -78,8 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	check_loaded(&cfg);
-	rc = config_check(&cfg, err, sizeof err);
-	CHECK(rc == 0 || (rc == -EINVAL && err[0]));
+	rc = config_check(&cfg, check_err, sizeof check_err);
+	CHECK(rc == 0 || (rc == -EINVAL && check_err[0] && !strchr(check_err, '\n')));
 
 	/* Read over itself (what is replaced must be freed) and over the defaults: same result. */
 	CHECK(config_load_text(&cfg, (const char *)data, size, ORIGIN, err, sizeof err) == 0);
@@ -89,7 +91,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(strcmp(cfg.listen, again.listen) == 0 && cfg.listen_port == again.listen_port);
 	CHECK(cfg.auth.ntokens == again.auth.ntokens);
 	CHECK(cfg.nallowed_origins == again.nallowed_origins);
-	CHECK(config_check(&again, err2, sizeof err2) == rc && strcmp(err, err2) == 0);
+	CHECK(config_check(&again, check_err2, sizeof check_err2) == rc);
+	CHECK(strcmp(check_err, check_err2) == 0);
 	config_clear(&again);
 	config_clear(&cfg);
 	return 0;
