@@ -70,15 +70,38 @@ static const char *const sections[] = {"broker", "tls", "auth", "limits", "sse"}
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/*
+ * Messages quote keys and values from the file, and jansson's text quotes the file itself. The
+ * message is logged as one line, so control characters in them are written as \xNN: a key such
+ * as "a\nb" must not end the line early or reach a terminal raw.
+ */
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
+	static const char hex[] = "0123456789abcdef";
+	char msg[512];
+	size_t o = 0;
 	va_list ap;
 
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
+	if (!err || !errlen)
+		return -EINVAL;
+	va_start(ap, fmt);
+	/* A message cut at its end still names the key: truncation is accepted. */
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (const char *p = msg; *p && o + 1 < errlen; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c >= 0x20 && c != 0x7f) {
+			err[o++] = (char)c;
+		} else if (o + 4 < errlen) {
+			err[o++] = '\\';
+			err[o++] = 'x';
+			err[o++] = hex[c >> 4];
+			err[o++] = hex[c & 15];
+		} else {
+			break;
+		}
 	}
+	err[o] = '\0';
 	return -EINVAL;
 }
 

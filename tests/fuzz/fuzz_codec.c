@@ -313,6 +313,9 @@ static void check_packet(const uint8_t *buf, size_t len)
 		int rc = codec_decode(buf, len, version, &pkt, &err);
 
 		CHECK(rc == 0 || rc == -EPROTO || rc == -EPROTONOSUPPORT || rc == -EINVAL);
+		/* @err may be NULL: the same answer. */
+		struct mqtt_packet same;
+		CHECK(codec_decode(buf, len, version, &same, NULL) == rc);
 		if (rc == -EPROTO)
 			CHECK(err.msg != NULL && err.reason >= 0x80);
 		if (rc == -EPROTONOSUPPORT)

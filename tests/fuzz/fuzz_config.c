@@ -19,12 +19,23 @@
 
 #define ORIGIN "fuzz.json"
 
-/* "One line naming the file and the key": it goes to the log as one event. */
+/*
+ * "One line naming the file and the key": the message is logged as one event, so no byte of
+ * the file may end the line early or reach a terminal as a control sequence.
+ */
+static bool one_line(const char *msg)
+{
+	for (; *msg; msg++)
+		if ((unsigned char)*msg < 0x20 || *msg == 0x7f)
+			return false;
+	return true;
+}
+
 static void check_error(int rc, const char *err)
 {
 	CHECK(rc == -EINVAL || rc == -ENOMEM);
 	CHECK(!strncmp(err, ORIGIN, strlen(ORIGIN)));
-	CHECK(!strchr(err, '\n') && !strchr(err, '\r'));
+	CHECK(one_line(err));
 }
 
 static void check_filters(char **list, size_t n)
@@ -81,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check_loaded(&cfg);
 	rc = config_check(&cfg, check_err, sizeof check_err);
-	CHECK(rc == 0 || (rc == -EINVAL && check_err[0] && !strchr(check_err, '\n')));
+	CHECK(rc == 0 || (rc == -EINVAL && check_err[0] && one_line(check_err)));
 
 	/* Read over itself (what is replaced must be freed) and over the defaults: same result. */
 	CHECK(config_load_text(&cfg, (const char *)data, size, ORIGIN, err, sizeof err) == 0);

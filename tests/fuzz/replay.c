@@ -8,10 +8,12 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fuzz.h"
 
@@ -21,6 +23,33 @@ const char *__ubsan_default_options(void)
 {
 	return "halt_on_error=1:print_stacktrace=1";
 }
+
+/*
+ * The input being run, for the report when a check aborts: a signal handler has no other way to
+ * know it. Only this harness has it; the targets keep no state.
+ */
+static const char *volatile current_input;
+
+static void say_current(void)
+{
+	const char *path = current_input;
+	if (path) {
+		(void)!write(2, "replay: failed on ", 18);
+		(void)!write(2, path, strlen(path));
+		(void)!write(2, "\n", 1);
+	}
+}
+
+/* A CHECK that fails aborts. */
+static void on_abort(int sig)
+{
+	say_current();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* A sanitizer report ends here (only in a sanitizer build: the symbol is weak). */
+void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
 
 /* Reads @path into an allocation of exactly its size, so ASan sees any read past the end. */
 static int run_file(const char *path)
@@ -40,7 +69,9 @@ static int run_file(const char *path)
 	if (!data || fread(data, 1, (size_t)size, f) != (size_t)size)
 		goto fail;
 	fclose(f);
+	current_input = path;
 	LLVMFuzzerTestOneInput(data, (size_t)size);
+	current_input = NULL;
 	free(data);
 	return 0;
 fail:
@@ -110,6 +141,9 @@ int main(int argc, char **argv)
 	long count = 0;
 	struct stat st;
 
+	signal(SIGABRT, on_abort);
+	if (__sanitizer_set_death_callback)
+		__sanitizer_set_death_callback(say_current);
 	for (int i = 1; i < argc; i++) {
 		if (stat(argv[i], &st)) {
 			fprintf(stderr, "replay: %s: %s\n", argv[i], strerror(errno));
