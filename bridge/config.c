@@ -349,7 +349,7 @@ static int hexval(char c)
 	return -1;
 }
 
-static bool token_name_ok(const char *s)
+bool config_token_name_valid(const char *s)
 {
 	if (!*s)
 		return false;
@@ -374,7 +374,7 @@ static int read_token(struct config_token *t, json_t *obj, const char *path, cha
 	json_object_foreach (obj, key, v) {
 		snprintf(sub, sizeof(sub), "%s.%s", path, key);
 		if (!strcmp(key, "name")) {
-			if (!json_is_string(v) || !token_name_ok(json_string_value(v)))
+			if (!json_is_string(v) || !config_token_name_valid(json_string_value(v)))
 				return fail(err, errlen,
 					    "'%s' must be a non-empty string of letters, digits, "
 					    "'-', '_' or '.'",

@@ -96,5 +96,8 @@ int config_set_string(char **field, const char *value);
 /** Checks what spans keys (e.g. both TLS files or neither). 0 or -EINVAL with @err. */
 int config_check(const struct config *cfg, char *err, size_t errlen);
 
+/** Is @name a valid token name (letters, digits, '-', '_', '.'; not empty)? */
+bool config_token_name_valid(const char *name);
+
 /** Frees everything @cfg owns; it must be initialised again before reuse. */
 void config_clear(struct config *cfg);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "evq.h"
 #include "hub.h"
@@ -40,8 +41,13 @@
 #define RETAINED_MAX_MESSAGES 10000
 #define RETAINED_MAX_BYTES (16u << 20)
 
+/* Long options without a short letter. */
+#define OPT_NEW_TOKEN 256
+
 struct app {
 	struct config cfg;
+	const char *config_path; /* NULL: defaults only */
+	struct auth *auth; /* the current token table; a SIGHUP replaces it */
 	struct evq *evq;
 	struct upstream_env env;
 	struct waker *waker;
@@ -70,6 +76,7 @@ static void usage(FILE *out)
 		"  -s, --static DIR    browser files to serve (config key \"static_dir\")\n"
 		"  -v, --verbose       debug logging (config key \"log_level\": \"debug\")\n"
 		"      --check         check the configuration, print the effective settings, exit\n"
+		"      --new-token NAME  print a fresh random secret and its \"auth.tokens\" entry\n"
 		"  -h, --help          this text\n"
 		"  -V, --version       the version\n"
 		"\n"
@@ -97,6 +104,37 @@ static void print_settings(const struct config *cfg, const char *path)
 }
 
 /* Reads the command line and the configuration; exits with 0 or 2 when start-up must stop. */
+/*
+ * --new-token NAME: the secret goes to stdout alone on the first line (for scripts) and is never
+ * stored; the config entry holds only its hash. The ACLs start empty: the operator grants.
+ */
+static int new_token(const char *name)
+{
+	char secret[AUTH_SECRET_LEN + 1];
+	uint8_t hash[32];
+
+	if (!config_token_name_valid(name)) {
+		fprintf(stderr, "mqtt-web-bridge: token name '%s' is not valid (letters, digits, "
+				"'-', '_', '.')\n", name);
+		return 2;
+	}
+	if (auth_new_secret(secret)) {
+		fprintf(stderr, "mqtt-web-bridge: no randomness available for a secret\n");
+		return 1;
+	}
+	auth_sha256(secret, strlen(secret), hash);
+	printf("%s\n", secret);
+	printf("\n# The secret above is shown once; the config keeps only its hash. Add this to\n"
+	       "# \"auth.tokens\", fill in the filters it may publish to and subscribe to\n"
+	       "# (\"{name}\" stands for the token's name), then reload with SIGHUP:\n"
+	       "{\"name\": \"%s\", \"sha256\": \"", name);
+	for (size_t i = 0; i < sizeof(hash); i++)
+		printf("%02x", hash[i]);
+	printf("\", \"publish\": [], \"subscribe\": []}\n");
+	explicit_bzero(secret, sizeof(secret));
+	return 0;
+}
+
 static void load_config(struct app *app, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -104,7 +142,7 @@ static void load_config(struct app *app, int argc, char **argv)
 		{"broker", required_argument, NULL, 'b'}, {"static", required_argument, NULL, 's'},
 		{"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},      {"check", no_argument, NULL, 'C'},
-		{NULL, 0, NULL, 0},
+		{"new-token", required_argument, NULL, OPT_NEW_TOKEN}, {NULL, 0, NULL, 0},
 	};
 	const char *config_path = NULL, *listen = NULL, *broker = NULL, *static_dir = NULL;
 	bool verbose = false, check = false;
@@ -131,6 +169,8 @@ static void load_config(struct app *app, int argc, char **argv)
 		case 'C':
 			check = true;
 			break;
+		case OPT_NEW_TOKEN:
+			exit(new_token(optarg));
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -169,6 +209,7 @@ static void load_config(struct app *app, int argc, char **argv)
 		exit(0);
 	}
 	log_set_level((enum log_level)app->cfg.log_level);
+	app->config_path = config_path;
 	if (config_path)
 		log_msg(LOG_INFO, "main", "config path=\"%s\"", config_path);
 }
@@ -228,6 +269,46 @@ static void begin_shutdown(struct app *app, int signo)
 	check_done(app);
 }
 
+/*
+ * SIGHUP: the token list is read again from the config file. Holders of a token that is still
+ * there (same name, same hash) keep their connections under its new ACL; the others are
+ * closed. A file that fails its checks changes nothing. Other keys need a restart.
+ */
+static void reload_tokens(struct app *app)
+{
+	struct config fresh;
+	struct auth *auth;
+	char err[512], quoted[600];
+	size_t closed;
+
+	if (!app->config_path) {
+		log_msg(LOG_WARN, "main", "reload-skipped reason=\"no config file\"");
+		return;
+	}
+	if (config_init(&fresh))
+		return;
+	if (config_load_file(&fresh, app->config_path, err, sizeof(err)) ||
+	    config_check(&fresh, err, sizeof(err))) {
+		log_msg(LOG_ERROR, "main", "reload-failed kept=old error=%s",
+			log_quote(quoted, sizeof(quoted), err, strlen(err)));
+		goto out;
+	}
+	if (fresh.auth.mode != app->cfg.auth.mode)
+		log_msg(LOG_WARN, "main", "reload auth.mode-unchanged=true reason=\"needs a restart\"");
+	auth = auth_new(&fresh);
+	if (!auth) {
+		log_msg(LOG_ERROR, "main", "reload-failed kept=old error=\"out of memory\"");
+		goto out;
+	}
+	auth->enabled = app->auth->enabled;
+	closed = web_server_set_auth(app->web, auth);
+	auth_unref(app->auth);
+	app->auth = auth;
+	log_msg(LOG_INFO, "main", "reload tokens=%zu closed=%zu", auth->ntokens, closed);
+out:
+	config_clear(&fresh);
+}
+
 static void on_signal(void *user)
 {
 	struct app *app = user;
@@ -240,7 +321,7 @@ static void on_signal(void *user)
 			begin_shutdown(app, (int)si.ssi_signo);
 			break;
 		case SIGHUP:
-			log_msg(LOG_INFO, "main", "reload nothing-to-reload=true");
+			reload_tokens(app);
 			break;
 		default:
 			break;
@@ -342,8 +423,9 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERROR, "main", "signals-setup-failed error=\"%s\"", strerror(errno));
 		goto out;
 	}
+	app.auth = auth_new(&app.cfg);
 	app.evq = evq_new(wake_service, &app);
-	if (!app.evq)
+	if (!app.auth || !app.evq)
 		goto out;
 	app.env.evq = app.evq;
 	app.env.url = app.cfg.broker.url;
@@ -377,6 +459,7 @@ int main(int argc, char **argv)
 	deps.hub = app.hub;
 	deps.retained = app.retained;
 	deps.started_ms = mono_ms();
+	deps.auth = app.auth;
 	app.web = web_server_new(&app.cfg, &deps, &hooks, app.signal_fd);
 	if (!app.web)
 		goto out;
@@ -406,6 +489,7 @@ out:
 		drain_events(&app);
 	waker_free(app.waker);
 	evq_free(app.evq);
+	auth_unref(app.auth);
 	if (app.signal_fd >= 0)
 		close(app.signal_fd);
 	log_msg(status ? LOG_ERROR : LOG_INFO, "main", "exit status=%d", status);

@@ -94,6 +94,7 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 		return NULL;
 	w->ctx.cfg = cfg;
 	w->ctx.deps = *deps;
+	w->ctx.auth = deps->auth;
 	w->ctx.hooks = *hooks;
 
 	w->protocols[0] = (struct lws_protocols){"http", callback_http, 0, 0, 0, NULL, 0};
@@ -196,6 +197,12 @@ void web_server_begin_shutdown(struct web_server *w)
 bool web_server_busy(const struct web_server *w)
 {
 	return w->ctx.http_open > w->ctx.sse_streams;
+}
+
+size_t web_server_set_auth(struct web_server *w, struct auth *auth)
+{
+	w->ctx.auth = auth;
+	return 0;
 }
 
 void web_server_wake(struct web_server *w)

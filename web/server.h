@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct auth;
 struct config;
 struct hub;
 struct retained;
@@ -17,6 +18,7 @@ struct web_deps {
 	struct hub *hub;
 	struct retained *retained;
 	uint64_t started_ms; /* CLOCK_MONOTONIC, for uptime */
+	struct auth *auth;   /* the token table at start (a SIGHUP replaces it) */
 };
 
 /* What the composition root hears from the service thread. */
@@ -46,6 +48,12 @@ void web_server_begin_shutdown(struct web_server *w);
 
 /** Service thread. True while API requests are being answered (a shutdown waits for them). */
 bool web_server_busy(const struct web_server *w);
+
+/**
+ * Service thread. Makes @auth the token table (main keeps its reference): connections holding a
+ * token that @auth still has move over to it, the others are closed. Returns how many closed.
+ */
+size_t web_server_set_auth(struct web_server *w, struct auth *auth);
 
 /** Any thread. Wakes the service thread (LWS_CALLBACK_EVENT_WAIT_CANCELLED). */
 void web_server_wake(struct web_server *w);

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "auth.h"
 #include "config.h"
 #include "hub.h"
 #include "retained.h"
@@ -30,6 +31,7 @@ struct sse_stream;
 
 struct web_ctx {
 	const struct config *cfg;
+	struct auth *auth; /* the current token table, main's (never NULL; replaced on SIGHUP) */
 	const char *static_root; /* static_dir, absolute and resolved */
 	struct web_deps deps;
 	struct web_hooks hooks;
