@@ -31,6 +31,7 @@ struct key {
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const auth_modes[] = {"none", "tokens", NULL};
+static const char *const metrics_modes[] = {"open", "token", NULL};
 static const char *const credential_modes[] = {"passthrough", "bridge", NULL};
 
 #define STR(sec, key, field) {sec, key, KIND_STRING, offsetof(struct config, field), 0, 0, NULL}
@@ -54,6 +55,7 @@ static const struct key keys[] = {
 	STR("tls", "cert_file", tls.cert_file),
 	STR("tls", "key_file", tls.key_file),
 	CHOICE("auth", "mode", auth.mode, auth_modes),
+	CHOICE("auth", "metrics", auth.metrics, metrics_modes),
 	CHOICE(NULL, "mqtt_credentials", mqtt_credentials, credential_modes),
 	INT("limits", "max_connections", limits.max_connections, 1, 1000000),
 	INT("limits", "max_packet_bytes", limits.max_packet_bytes, 16, 268435460),
@@ -176,6 +178,7 @@ int config_init(struct config *cfg)
 	cfg->broker.keepalive_s = 30;
 	cfg->broker.verify = true;
 	cfg->auth.mode = AUTH_NONE;
+	cfg->auth.metrics = METRICS_OPEN;
 	cfg->mqtt_credentials = CREDENTIALS_PASSTHROUGH;
 	cfg->limits.max_connections = 10000;
 	cfg->limits.max_packet_bytes = 1048576;

@@ -11,6 +11,12 @@ enum auth_mode {
 	AUTH_TOKENS = 1,
 };
 
+/* Who may read /metrics when auth.mode is "tokens". */
+enum metrics_access {
+	METRICS_OPEN = 0,  /* anyone (a scraper on a private network) */
+	METRICS_TOKEN = 1, /* any valid token, whatever its ACL */
+};
+
 enum mqtt_credentials {
 	CREDENTIALS_PASSTHROUGH = 0,
 	CREDENTIALS_BRIDGE = 1,
@@ -49,6 +55,7 @@ struct config {
 	} tls;
 	struct {
 		int mode; /* enum auth_mode */
+		int metrics; /* enum metrics_access */
 		struct config_token *tokens;
 		size_t ntokens;
 	} auth;

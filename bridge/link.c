@@ -61,15 +61,22 @@ static void attempt(struct link *l)
 		schedule_retry(l);
 }
 
-static void lost(struct link *l, const char *why, int code)
+/* @error: what Paho or OpenSSL said (a bad certificate, say); NULL or "" when nothing. */
+static void lost(struct link *l, const char *why, int code, const char *error)
 {
 	bool was = l->connected;
+	char quoted[320];
 
 	upstream_free(l->up);
 	l->up = NULL;
 	l->connected = false;
-	log_msg(LOG_WARN, l->name, "broker-down reason=%s code=0x%02x retry_s=%u", why, code,
-		l->backoff_s);
+	if (error && *error)
+		log_msg(LOG_WARN, l->name, "broker-down reason=%s code=0x%02x error=%s retry_s=%u",
+			why, code, log_quote(quoted, sizeof(quoted), error, strlen(error)),
+			l->backoff_s);
+	else
+		log_msg(LOG_WARN, l->name, "broker-down reason=%s code=0x%02x retry_s=%u", why,
+			code, l->backoff_s);
 	schedule_retry(l);
 	if (was)
 		l->ops.down(l->user);
@@ -100,12 +107,12 @@ static void on_event(void *owner, struct upstream_event *ev)
 			l->retry_at_ms = 0;
 			break;
 		}
-		lost(l, ev->code ? "refused" : "unreachable", ev->code);
+		lost(l, ev->code ? "refused" : "unreachable", ev->code, ev->error);
 		break;
 	case UPSTREAM_LOST:
 	case UPSTREAM_DISCONNECTED:
 		lost(l, ev->item.kind == UPSTREAM_LOST ? "connection-lost" : "broker-disconnect",
-		     ev->code);
+		     ev->code, NULL);
 		break;
 	case UPSTREAM_MESSAGE:
 	case UPSTREAM_DONE:

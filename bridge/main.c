@@ -99,8 +99,19 @@ static void print_settings(const struct config *cfg, const char *path)
 	printf("tls=%s\n", *cfg->tls.cert_file ? "on" : "off");
 	printf("auth.mode=%s\n", cfg->auth.mode == AUTH_TOKENS ? "tokens" : "none");
 	printf("auth.tokens=%zu\n", cfg->auth.ntokens);
+	printf("auth.metrics=%s\n", cfg->auth.metrics == METRICS_TOKEN ? "token" : "open");
+	printf("mqtt_credentials=%s\n",
+	       cfg->mqtt_credentials == CREDENTIALS_BRIDGE ? "bridge" : "passthrough");
+	printf("allowed_origins=");
+	for (size_t i = 0; i < cfg->nallowed_origins; i++)
+		printf("%s%s", i ? "," : "", cfg->allowed_origins[i]);
+	printf("\n");
 	printf("limits.max_connections=%ld\n", cfg->limits.max_connections);
 	printf("limits.max_packet_bytes=%ld\n", cfg->limits.max_packet_bytes);
+	printf("limits.max_body_bytes=%ld\n", cfg->limits.max_body_bytes);
+	printf("limits.max_subscriptions=%ld\n", cfg->limits.max_subscriptions);
+	printf("limits.max_queue_bytes=%ld\n", cfg->limits.max_queue_bytes);
+	printf("limits.requests_per_minute=%ld\n", cfg->limits.requests_per_minute);
 }
 
 /* Reads the command line and the configuration; exits with 0 or 2 when start-up must stop. */
@@ -302,6 +313,7 @@ static void reload_tokens(struct app *app)
 	}
 	auth->enabled = app->auth->enabled;
 	closed = web_server_set_auth(app->web, auth);
+	closed += sessions_set_auth(app->sessions, auth);
 	auth_unref(app->auth);
 	app->auth = auth;
 	log_msg(LOG_INFO, "main", "reload tokens=%zu closed=%zu", auth->ntokens, closed);
@@ -444,9 +456,14 @@ int main(int argc, char **argv)
 	scfg.max_queue_bytes = (size_t)app.cfg.limits.max_queue_bytes;
 	scfg.max_sessions = (size_t)app.cfg.limits.max_connections;
 	scfg.connect_wait_ms = CONNECT_WAIT_MS;
+	scfg.max_subscriptions = (size_t)app.cfg.limits.max_subscriptions;
+	scfg.bridge_credentials = app.cfg.mqtt_credentials == CREDENTIALS_BRIDGE;
+	scfg.broker_username = app.cfg.broker.username;
+	scfg.broker_password = app.cfg.broker.password;
 	app.sessions = sessions_new(&scfg);
 	if (!app.sessions)
 		goto out;
+	sessions_set_auth(app.sessions, app.auth);
 
 	if (start_hub(&app))
 		goto out;
@@ -463,9 +480,11 @@ int main(int argc, char **argv)
 	app.web = web_server_new(&app.cfg, &deps, &hooks, app.signal_fd);
 	if (!app.web)
 		goto out;
-	log_msg(LOG_INFO, "main", "listening url=http://%s%s%s:%d/ mqtt=ws://%s%s%s:%d/mqtt broker=%s",
+	log_msg(LOG_INFO, "main", "listening url=%s://%s%s%s:%d/ mqtt=%s://%s%s%s:%d/mqtt broker=%s",
+		*app.cfg.tls.cert_file ? "https" : "http",
 		strchr(app.cfg.listen_host, ':') ? "[" : "", display_host(app.cfg.listen_host),
 		strchr(app.cfg.listen_host, ':') ? "]" : "", app.cfg.listen_port,
+		*app.cfg.tls.cert_file ? "wss" : "ws",
 		strchr(app.cfg.listen_host, ':') ? "[" : "", display_host(app.cfg.listen_host),
 		strchr(app.cfg.listen_host, ':') ? "]" : "", app.cfg.listen_port, app.cfg.broker.url);
 

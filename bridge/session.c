@@ -15,6 +15,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "auth.h"
 #include "hmap.h"
 #include "log.h"
 #include "props.h"
@@ -45,12 +46,32 @@ enum op_kind {
 	OP_UNSUB,
 };
 
-/* A request to the broker waiting for its answer. */
+/* In struct sub_op's codes: this filter went to the broker, whose code fills it in. */
+#define CODE_FORWARDED 0xff
+
+/*
+ * A SUBSCRIBE as the browser sent it: the filters the bridge refused itself (ACL, quota) have
+ * their code already, the others went to the broker. The SUBACK merges both, in order.
+ */
+struct sub_op {
+	uint32_t mark;      /* what this SUBSCRIBE stored in s->subs for the filters it added */
+	size_t count;       /* filters in the browser's packet */
+	struct buf entries; /* the entries that went to the broker */
+	uint8_t codes[];
+};
+
+/*
+ * A request to the broker waiting for its answer, or (local) an answer of the bridge's own that
+ * waits for the requests before it: acks go out in the order the browser's packets came.
+ */
 struct op {
 	int token;
 	uint8_t kind;
+	bool local;
+	uint8_t code; /* local PUBLISH: the reason code of its PUBACK / PUBREC */
 	uint16_t packet_id;
 	uint16_t count;
+	struct sub_op *sub; /* SUBSCRIBE: owned */
 };
 
 /* A QoS 2 PUBLISH from the browser, by packet id. */
@@ -117,6 +138,15 @@ struct session {
 	size_t nq2, cap_q2;
 	uint16_t receive_max; /* what the CONNACK told the browser (the broker's) */
 	char *aliases[TOPIC_ALIAS_MAX + 1];
+
+	/* The filters subscribed on this connection (or on their way), for max_subscriptions:
+	 * filter -> the mark of the SUBSCRIBE that added it. NULL until the first SUBSCRIBE. */
+	struct hmap *subs;
+	uint32_t last_mark;
+
+	/* Bridge credentials: the CONNECT's token and a reference on its table. */
+	struct auth *auth;
+	const struct auth_token *token;
 };
 
 struct sessions {
@@ -125,6 +155,7 @@ struct sessions {
 	size_t count;
 	struct hmap *live; /* client id -> connected, attached session */
 	struct store *store;
+	struct auth *auth; /* a reference; NULL: every token is unknown */
 	struct sessions_stats stats;
 };
 
@@ -220,6 +251,7 @@ static void send_ack(struct session *s, enum mqtt_type type, uint16_t packet_id,
 }
 
 static const struct mqtt_bytes no_props = {NULL, 0};
+static const struct mqtt_bytes no_codes = {NULL, 0};
 
 /* ---- flow control towards the broker ---- */
 
@@ -233,8 +265,7 @@ static void update_pause(struct session *s)
 	}
 }
 
-static int add_op(struct session *s, int token, enum op_kind kind, uint16_t packet_id,
-		  size_t count)
+static int push_op(struct session *s, const struct op *op)
 {
 	if (s->nops == s->cap_ops) {
 		size_t cap = s->cap_ops ? s->cap_ops * 2 : 8;
@@ -244,16 +275,33 @@ static int add_op(struct session *s, int token, enum op_kind kind, uint16_t pack
 		s->ops = ops;
 		s->cap_ops = cap;
 	}
-	s->ops[s->nops++] = (struct op){token, (uint8_t)kind, packet_id, (uint16_t)count};
+	s->ops[s->nops++] = *op;
 	update_pause(s);
 	return 0;
+}
+
+static int add_op(struct session *s, int token, enum op_kind kind, uint16_t packet_id,
+		  size_t count)
+{
+	struct op op = {.token = token, .kind = (uint8_t)kind, .packet_id = packet_id,
+			.count = (uint16_t)count};
+
+	return push_op(s, &op);
+}
+
+static void sub_op_free(struct sub_op *sub)
+{
+	if (sub) {
+		buf_clear(&sub->entries);
+		free(sub);
+	}
 }
 
 /* Paho answers in order, so the op is nearly always the first one. */
 static bool take_op(struct session *s, int token, struct op *out)
 {
 	for (size_t i = 0; i < s->nops; i++) {
-		if (s->ops[i].token == token) {
+		if (!s->ops[i].local && s->ops[i].token == token) {
 			*out = s->ops[i];
 			memmove(&s->ops[i], &s->ops[i + 1], (s->nops - i - 1) * sizeof(*s->ops));
 			s->nops--;
@@ -570,11 +618,27 @@ static void on_connect_failed(struct session *s, struct upstream_event *ev)
 	close_browser(s, END_ERROR);
 }
 
+/*
+ * With bridge credentials every upstream logs in as the bridge, so the broker cannot keep one
+ * token's messages from another's: a client id resumed under another token still carries the
+ * first one's subscriptions. So what reaches the browser is checked against its token too.
+ */
+static bool may_read(const struct session *s, const struct msg *m)
+{
+	return !s->token || auth_may_subscribe(s->token, (const char *)m->topic.data, m->topic.len);
+}
+
 static void on_message(struct session *s, struct upstream_event *ev)
 {
 	struct msg *m = ev->msg;
 
 	ev->msg = NULL;
+	if (!may_read(s, m)) {
+		log_msg(LOG_DEBUG, "session", "message-denied client_id=%s token=%s", cid(s),
+			s->token->name);
+		free(m);
+		return;
+	}
 	if (!s->conn || s->closing) {
 		/* Kept for a persistent session's return; see finalize(). */
 		if (m->qos > 0)
@@ -588,13 +652,82 @@ static void on_message(struct session *s, struct upstream_event *ev)
 		slow_disconnect(s);
 }
 
-static void on_done(struct session *s, struct upstream_event *ev)
+/* @filter no longer counts against max_subscriptions, unless a later SUBSCRIBE added it again. */
+static void forget_sub(struct session *s, struct mqtt_bytes filter, uint32_t mark)
 {
-	struct op op;
+	if (s->subs && hmap_get(s->subs, filter.data, filter.len) == (void *)(uintptr_t)mark)
+		hmap_remove(s->subs, filter.data, filter.len);
+}
+
+/*
+ * The SUBACK of @sub: the bridge's own codes, and in between the broker's @broker codes for the
+ * filters that went to it (all 0x80 when its answer does not fit them). A filter the broker
+ * refused does not count against max_subscriptions.
+ */
+static void send_suback(struct session *s, uint16_t packet_id, struct sub_op *sub,
+			struct mqtt_bytes broker, struct mqtt_bytes props)
+{
+	struct mqtt_packet p = {.type = MQTT_SUBACK};
+	struct mqtt_bytes cursor = {sub->entries.data, sub->entries.len};
+	struct codec_entry e;
+	size_t forwarded = 0, j = 0;
+
+	for (size_t i = 0; i < sub->count; i++)
+		forwarded += sub->codes[i] == CODE_FORWARDED;
+	for (size_t i = 0; i < sub->count; i++) {
+		uint8_t code;
+		if (sub->codes[i] != CODE_FORWARDED)
+			continue;
+		code = broker.len == forwarded ? broker.data[j++] : MQTT_RC_UNSPECIFIED;
+		sub->codes[i] = code;
+		if (codec_next_entry(&cursor, MQTT_SUBSCRIBE, &e) && code >= 0x80)
+			forget_sub(s, e.filter, sub->mark);
+	}
+	p.u.suback.packet_id = packet_id;
+	p.u.suback.props = props;
+	p.u.suback.codes = (struct mqtt_bytes){sub->codes, sub->count};
+	send_packet(s, &p);
+}
+
+/* Sends the bridge's own answers that no request to the broker is ahead of any more. */
+static void answer_local(struct session *s)
+{
+	while (s->nops && s->ops[0].local) {
+		struct op op = s->ops[0];
+		memmove(&s->ops[0], &s->ops[1], (s->nops - 1) * sizeof(*s->ops));
+		s->nops--;
+		if (op.kind == OP_PUB1)
+			send_ack(s, MQTT_PUBACK, op.packet_id, op.code, no_props);
+		else if (op.kind == OP_PUB2)
+			send_ack(s, MQTT_PUBREC, op.packet_id, op.code, no_props);
+		else if (op.kind == OP_SUB)
+			send_suback(s, op.packet_id, op.sub, no_codes, no_props);
+		sub_op_free(op.sub);
+	}
+	update_pause(s);
+}
+
+/* Queues an answer of the bridge's own (it owns @sub); it goes out after the requests before it. */
+static int add_local(struct session *s, enum op_kind kind, uint16_t packet_id, uint8_t code,
+		     struct sub_op *sub)
+{
+	struct op op = {.kind = (uint8_t)kind, .local = true, .code = code, .packet_id = packet_id,
+			.sub = sub};
+	int rc = push_op(s, &op);
+
+	if (rc) {
+		sub_op_free(sub);
+		return rc;
+	}
+	answer_local(s);
+	return 0;
+}
+
+/* The broker answered @op: the browser gets its ack. */
+static void answer_op(struct session *s, struct op op, struct upstream_event *ev)
+{
 	struct qos2_in *q;
 
-	if (!take_op(s, ev->token, &op))
-		return;
 	if (op.kind == OP_PUB0)
 		return;
 	/* Paho gave up without the broker's answer: the browser must not think it was acked.
@@ -618,21 +751,34 @@ static void on_done(struct session *s, struct upstream_event *ev)
 			q->received = true;
 		break;
 	case OP_SUB:
+		send_suback(s, op.packet_id, op.sub, ev->codes, ev->props);
+		break;
 	case OP_UNSUB: {
-		struct mqtt_packet p = {.type = op.kind == OP_SUB ? MQTT_SUBACK : MQTT_UNSUBACK};
+		struct mqtt_packet p = {.type = MQTT_UNSUBACK};
 		uint8_t codes[256];
 		p.u.suback.packet_id = op.packet_id;
 		p.u.suback.props = ev->props;
 		p.u.suback.codes = ev->codes;
 		/* 3.1.1 UNSUBACK has no codes; a v5 one with none means all succeeded. */
-		if (ev->codes.len != op.count && (op.kind == OP_SUB || s->version == MQTT_V5)) {
-			memset(codes, op.kind == OP_SUB ? MQTT_RC_UNSPECIFIED : 0, sizeof(codes));
+		if (ev->codes.len != op.count && s->version == MQTT_V5) {
+			memset(codes, 0, sizeof(codes));
 			p.u.suback.codes = (struct mqtt_bytes){codes, op.count};
 		}
 		send_packet(s, &p);
 		break;
 	}
 	}
+}
+
+static void on_done(struct session *s, struct upstream_event *ev)
+{
+	struct op op;
+
+	if (!take_op(s, ev->token, &op))
+		return;
+	answer_op(s, op, ev);
+	sub_op_free(op.sub);
+	answer_local(s);
 }
 
 static void on_upstream_end(struct session *s, struct upstream_event *ev)
@@ -740,6 +886,10 @@ static void session_handoff(struct session *to, struct leftovers *lo)
 	for (m = lo->msgs; m; m = next) {
 		next = m->next;
 		m->next = NULL;
+		if ((m->state & MSG_STATE) != MSG_RELEASED && !may_read(to, m)) {
+			free(m);
+			continue;
+		}
 		count++;
 		/* A taking-over connection may already use the id for something else. */
 		if ((m->state & MSG_STATE) == MSG_SENT && packet_id_in_use(to, m->packet_id))
@@ -806,7 +956,11 @@ static void finalize(struct session *s)
 		free(s->aliases[i]);
 	free(s->will);
 	free(s->client_id);
+	for (size_t i = 0; i < s->nops; i++)
+		sub_op_free(s->ops[i].sub);
 	free(s->ops);
+	hmap_free(s->subs);
+	auth_unref(s->auth);
 	free(s->q2);
 	buf_clear(&s->in);
 	buf_clear(&s->out);
@@ -844,10 +998,36 @@ static char *assign_client_id(void)
 	return id;
 }
 
+/*
+ * Bridge credentials: the CONNECT password is a token's secret; the username is not looked at.
+ * A wrong one is refused before any upstream client exists. The will is published with the
+ * session's rights, so its topic must be inside the token's publish ACL, as at a broker.
+ */
+static int accept_token(struct session *s, const struct mqtt_connect *c)
+{
+	struct auth *table = s->ss->auth;
+	const struct auth_token *t = NULL;
+
+	if (table && c->has_password)
+		t = auth_find(table, (const char *)c->password.data, c->password.len);
+	if (!t)
+		return refuse_connect(s, MQTT_CONNACK_NOT_AUTHORIZED, MQTT_RC_BAD_CREDENTIALS,
+				      c->has_password ? "unknown token" : "no token (password)");
+	if (c->will && !auth_may_publish(t, (const char *)c->will_topic.data, c->will_topic.len))
+		return refuse_connect(s, MQTT_CONNACK_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
+				      "will topic outside the token's publish ACL");
+	s->auth = auth_ref(table);
+	s->token = t;
+	log_msg(LOG_DEBUG, "session", "token-accepted client_id=%s peer=%s token=%s", cid(s),
+		s->peer, t->name);
+	return 0;
+}
+
 static int on_connect(struct session *s, const struct mqtt_connect *c)
 {
 	struct upstream_connect uc = {0};
 	char *username = NULL, *will_topic = NULL;
+	bool own_user;
 
 	s->version = c->version;
 	s->clean_start = c->clean_start;
@@ -872,11 +1052,24 @@ static int on_connect(struct session *s, const struct mqtt_connect *c)
 	} else {
 		s->client_id = strndup((const char *)c->client_id.data, c->client_id.len);
 	}
-	if (c->has_username)
+	if (s->ss->cfg.bridge_credentials && accept_token(s, c))
+		return -EPROTO;
+	/* All tokens log in to the broker as one user, so their client ids are kept apart:
+	 * "TOKEN/ID" at the broker and in the bridge, or one token could take over (and end)
+	 * another's connection or resume its session. An assigned id is unique already. */
+	if (s->token && !s->id_assigned && s->client_id) {
+		char *own = s->client_id;
+		if (asprintf(&s->client_id, "%s/%s", s->token->name, own) < 0)
+			s->client_id = NULL;
+		free(own);
+	}
+	/* The browser's own username goes to the broker only in passthrough. */
+	own_user = c->has_username && !s->token;
+	if (own_user)
 		username = strndup((const char *)c->username.data, c->username.len);
 	if (c->will)
 		will_topic = strndup((const char *)c->will_topic.data, c->will_topic.len);
-	if (!s->client_id || (c->has_username && !username) || (c->will && !will_topic))
+	if (!s->client_id || (own_user && !username) || (c->will && !will_topic))
 		goto unavailable;
 	if (c->will && c->version != MQTT_V5) {
 		s->will = msg_new(c->will_topic.data, c->will_topic.len, c->will_payload.data,
@@ -899,6 +1092,13 @@ static int on_connect(struct session *s, const struct mqtt_connect *c)
 	uc.username = username;
 	uc.has_password = c->has_password;
 	uc.password = c->password;
+	if (s->token) {
+		const char *user = s->ss->cfg.broker_username, *pw = s->ss->cfg.broker_password;
+		uc.username = user && *user ? user : NULL;
+		uc.has_password = pw && *pw;
+		uc.password.data = (const uint8_t *)pw;
+		uc.password.len = uc.has_password ? strlen(pw) : 0;
+	}
 	s->up = upstream_new(s->ss->cfg.env, &uc, on_upstream_event, s);
 	free(username);
 	free(will_topic);
@@ -917,6 +1117,26 @@ unavailable:
 	free(will_topic);
 	return refuse_connect(s, MQTT_CONNACK_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
 			      "out of memory");
+}
+
+/*
+ * A PUBLISH outside the token's ACL is not passed on, as Mosquitto does it: QoS 0 is dropped;
+ * QoS 1 and 2 are answered so that the client does not send it again, with 0x87 in MQTT 5 and
+ * as if delivered in 3.1/3.1.1, which cannot say no (the PUBREL of QoS 2 gets its PUBCOMP).
+ */
+static int deny_publish(struct session *s, const struct mqtt_publish *p)
+{
+	uint8_t code = s->version == MQTT_V5 ? MQTT_RC_NOT_AUTHORIZED : 0;
+	int rc = 0;
+
+	s->ss->stats.denied_publish++;
+	log_msg(LOG_DEBUG, "session", "publish-denied client_id=%s token=%s qos=%u", cid(s),
+		s->token->name, p->qos);
+	if (p->qos)
+		rc = add_local(s, p->qos == 1 ? OP_PUB1 : OP_PUB2, p->packet_id, code, NULL);
+	if (rc)
+		close_browser(s, END_ERROR);
+	return rc;
 }
 
 static int on_publish(struct session *s, const struct mqtt_publish *p)
@@ -955,6 +1175,8 @@ static int on_publish(struct session *s, const struct mqtt_publish *p)
 	 * rely on that, while the bridge waits for the broker. */
 	if (p->qos == 2 && s->version == MQTT_V5 && s->nq2 >= s->receive_max)
 		return protocol_error(s, MQTT_RC_RECEIVE_MAX_EXCEEDED, "receive maximum exceeded");
+	if (s->token && !auth_may_publish(s->token, (const char *)topic.data, topic.len))
+		return deny_publish(s, p);
 	s->topic.len = 0;
 	if (buf_append(&s->topic, topic.data, topic.len) || buf_put_u8(&s->topic, 0))
 		return protocol_error(s, MQTT_RC_IMPL_SPECIFIC, "out of memory");
@@ -1022,16 +1244,114 @@ static void on_browser_ack(struct session *s, enum mqtt_type type, const struct 
 	pump(s);
 }
 
-static int on_subscribe(struct session *s, enum mqtt_type type, const struct mqtt_subscribe *sub)
+static uint32_t next_mark(struct session *s)
 {
+	s->last_mark++;
+	if (!s->last_mark)
+		s->last_mark = 1; /* a stored mark is never NULL */
+	return s->last_mark;
+}
+
+/*
+ * The bridge's own verdict on one filter of a SUBSCRIBE: CODE_FORWARDED (counted in s->subs
+ * from now on), or the code it refuses the filter with. As at a broker, subscribing again to a
+ * filter replaces the subscription, so it adds nothing to the count.
+ */
+static uint8_t judge_filter(struct session *s, struct mqtt_bytes filter, uint32_t mark)
+{
+	size_t max = s->ss->cfg.max_subscriptions;
+	bool v5 = s->version == MQTT_V5;
+
+	if (s->token && !auth_may_subscribe(s->token, (const char *)filter.data, filter.len)) {
+		s->ss->stats.denied_subscribe++;
+		return v5 ? MQTT_RC_NOT_AUTHORIZED : MQTT_RC_UNSPECIFIED;
+	}
+	if (hmap_get(s->subs, filter.data, filter.len))
+		return CODE_FORWARDED;
+	if (max && hmap_count(s->subs) >= max) {
+		s->ss->stats.quota_refused++;
+		return v5 ? MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_UNSPECIFIED;
+	}
+	if (hmap_put(s->subs, filter.data, filter.len, (void *)(uintptr_t)mark))
+		return MQTT_RC_UNSPECIFIED;
+	return CODE_FORWARDED;
+}
+
+/*
+ * Filters outside the token's ACL or over max_subscriptions are refused by the bridge; the
+ * others go to the broker in one SUBSCRIBE, with the packet's properties, and the SUBACK puts
+ * both answers back in the browser's order.
+ */
+static int on_subscribe(struct session *s, const struct mqtt_subscribe *sub)
+{
+	struct mqtt_bytes cursor = sub->entries;
+	struct codec_entry e;
+	struct sub_op *so = NULL;
+	size_t i = 0, forwarded = 0;
+	int token, rc = -ENOMEM;
+
+	if (!s->subs && !(s->subs = hmap_new()))
+		goto fail;
+	so = calloc(1, sizeof(*so) + sub->count);
+	if (!so)
+		goto fail;
+	so->count = sub->count;
+	so->mark = next_mark(s);
+	while (i < sub->count && codec_next_entry(&cursor, MQTT_SUBSCRIBE, &e)) {
+		uint8_t code = judge_filter(s, e.filter, so->mark);
+		so->codes[i++] = code;
+		if (code != CODE_FORWARDED)
+			continue;
+		rc = codec_put_entry(&so->entries, MQTT_SUBSCRIBE, e.filter.data, e.filter.len,
+				     e.options);
+		if (rc)
+			goto fail;
+		forwarded++;
+	}
+	if (forwarded < sub->count)
+		log_msg(LOG_INFO, "session",
+			"subscribe-refused client_id=%s packet_id=%u refused=%zu filters=%zu",
+			cid(s), sub->packet_id, sub->count - forwarded, sub->count);
+	if (!forwarded) {
+		rc = add_local(s, OP_SUB, sub->packet_id, 0, so);
+		so = NULL; /* add_local owns it either way */
+		if (rc)
+			goto fail;
+		return 0;
+	}
+	rc = upstream_subscribe(s->up, MQTT_SUBSCRIBE,
+				(struct mqtt_bytes){so->entries.data, so->entries.len}, forwarded,
+				sub->props, &token);
+	if (!rc) {
+		struct op op = {.token = token, .kind = OP_SUB, .packet_id = sub->packet_id,
+				.count = (uint16_t)sub->count, .sub = so};
+		rc = push_op(s, &op);
+	}
+	if (rc)
+		goto fail;
+	return 0;
+fail:
+	sub_op_free(so);
+	log_msg(LOG_INFO, "session", "subscribe-failed client_id=%s rc=%d", cid(s), rc);
+	close_browser(s, END_ERROR);
+	return rc;
+}
+
+static int on_unsubscribe(struct session *s, const struct mqtt_subscribe *sub)
+{
+	struct mqtt_bytes cursor = sub->entries;
+	struct codec_entry e;
 	int token, rc;
 
-	rc = upstream_subscribe(s->up, type, sub->entries, sub->count, sub->props, &token);
+	/* Counted out now: the broker handles this before any later SUBSCRIBE of the filter. */
+	while (s->subs && codec_next_entry(&cursor, MQTT_UNSUBSCRIBE, &e))
+		hmap_remove(s->subs, e.filter.data, e.filter.len);
+	rc = upstream_subscribe(s->up, MQTT_UNSUBSCRIBE, sub->entries, sub->count, sub->props,
+				&token);
 	if (!rc)
-		rc = add_op(s, token, type == MQTT_SUBSCRIBE ? OP_SUB : OP_UNSUB, sub->packet_id,
-			    sub->count);
+		rc = add_op(s, token, OP_UNSUB, sub->packet_id, sub->count);
 	if (rc) {
-		log_msg(LOG_INFO, "session", "subscribe-failed client_id=%s rc=%d", cid(s), rc);
+		log_msg(LOG_INFO, "session", "unsubscribe-failed client_id=%s rc=%d", cid(s), rc);
 		close_browser(s, END_ERROR);
 	}
 	return rc;
@@ -1090,8 +1410,9 @@ static int handle_packet(struct session *s, const uint8_t *data, size_t len)
 		on_browser_ack(s, p.type, &p.u.ack);
 		return 0;
 	case MQTT_SUBSCRIBE:
+		return on_subscribe(s, &p.u.sub);
 	case MQTT_UNSUBSCRIBE:
-		return on_subscribe(s, p.type, &p.u.sub);
+		return on_unsubscribe(s, &p.u.sub);
 	case MQTT_PINGREQ: {
 		struct mqtt_packet pong = {.type = MQTT_PINGRESP};
 		send_packet(s, &pong);
@@ -1256,6 +1577,43 @@ void sessions_expire(struct sessions *ss)
 		log_msg(LOG_DEBUG, "session", "stored-sessions-expired count=%zu", n);
 }
 
+bool session_reauth(struct session *s, struct auth *table)
+{
+	const struct auth_token *t;
+
+	if (!s->token)
+		return true;
+	t = table ? auth_find_same(table, s->token) : NULL;
+	if (!t)
+		return false;
+	auth_ref(table);
+	auth_unref(s->auth);
+	s->auth = table;
+	s->token = t;
+	return true;
+}
+
+size_t sessions_set_auth(struct sessions *ss, struct auth *table)
+{
+	struct auth *old = ss->auth;
+	size_t closed = 0;
+
+	ss->auth = table ? auth_ref(table) : NULL;
+	for (struct session *s = ss->all; s; s = s->next) {
+		if (session_reauth(s, table) || !s->conn || s->closing)
+			continue;
+		/* The token was revoked: its ACL no longer holds, so neither does the session. */
+		log_msg(LOG_INFO, "session", "token-revoked client_id=%s peer=%s token=%s", cid(s),
+			s->peer, s->token->name);
+		if (s->up_state == UP_CONNECTED)
+			send_disconnect(s, MQTT_RC_NOT_AUTHORIZED, no_props);
+		close_browser(s, END_ERROR);
+		closed++;
+	}
+	auth_unref(old);
+	return closed;
+}
+
 void sessions_get_stats(const struct sessions *ss, struct sessions_stats *out)
 {
 	*out = ss->stats;
@@ -1277,5 +1635,6 @@ void sessions_free(struct sessions *ss)
 	}
 	hmap_free(ss->live);
 	store_free(ss->store);
+	auth_unref(ss->auth);
 	free(ss);
 }

@@ -14,6 +14,7 @@
 
 #include "upstream.h"
 
+struct auth;
 struct session;
 struct sessions;
 
@@ -37,6 +38,13 @@ struct sessions_config {
 	size_t max_queue_bytes;   /* limits.max_queue_bytes: per browser, held + queued */
 	size_t max_sessions;      /* bounds the store of persistent sessions */
 	uint32_t connect_wait_ms; /* the first packet (CONNECT) must come within this */
+	size_t max_subscriptions; /* limits.max_subscriptions: distinct filters; 0: no limit */
+	/* mqtt_credentials "bridge": the CONNECT password is a token of the table given with
+	 * sessions_set_auth(), its ACL applies, and the upstream logs in with these instead
+	 * ("" is none; borrowed, they outlive the sessions). */
+	bool bridge_credentials;
+	const char *broker_username;
+	const char *broker_password;
 };
 
 /* Counters for /metrics and logs. */
@@ -52,6 +60,9 @@ struct sessions_stats {
 	uint64_t protocol_errors;
 	uint64_t slow_disconnects;
 	uint64_t stored_sessions;
+	uint64_t denied_publish;   /* PUBLISHes outside the token's ACL, not passed on */
+	uint64_t denied_subscribe; /* filters outside the token's ACL, refused */
+	uint64_t quota_refused;    /* filters over max_subscriptions, refused */
 };
 
 /** NULL when out of memory. */
@@ -67,6 +78,14 @@ size_t sessions_count(const struct sessions *ss);
 void sessions_expire(struct sessions *ss);
 
 void sessions_get_stats(const struct sessions *ss, struct sessions_stats *out);
+
+/**
+ * The token table that CONNECT passwords are looked up in (bridge credentials); @ss takes a
+ * reference, the caller keeps its own. Connected sessions move to @table (session_reauth());
+ * one whose token is gone from it is closed (v5: DISCONNECT 0x87 first); returns how many were.
+ * NULL: no table, every token is unknown. For start-up and SIGHUP.
+ */
+size_t sessions_set_auth(struct sessions *ss, struct auth *table);
 
 /** Frees what is left; call after sessions_count() is 0 or when giving up on it. */
 void sessions_free(struct sessions *ss);
@@ -91,3 +110,11 @@ int session_feed(struct session *s, const uint8_t *data, size_t len);
  * publishes the will. @s frees itself when its upstream is done.
  */
 void session_detach(struct session *s);
+
+/**
+ * Moves @s to the token of the same name and secret in @table, taking a reference on @table
+ * and dropping the one on its old table. false: that token is not in @table (or @table is
+ * NULL); @s is left as it was, for the caller to close. A session without a token (not
+ * connected yet, or passthrough credentials) stays as it is: true.
+ */
+bool session_reauth(struct session *s, struct auth *table);

@@ -12,9 +12,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "props.h"
+
+/* Enough for two or three OpenSSL reasons with a file name. */
+#define TLS_ERROR_MAX 256
 
 struct upstream {
 	MQTTAsync client;
@@ -24,6 +28,11 @@ struct upstream {
 	atomic_size_t backlog; /* bytes of MESSAGE events not yet dispatched */
 	atomic_size_t dropped; /* QoS 0 messages dropped for backlog */
 	atomic_bool connecting; /* counted in the waker until Paho answers the connect */
+	/*
+	 * Why the TLS setup failed, in OpenSSL's words. Written and read only inside Paho's connect
+	 * processing, which runs under Paho's global mutex; copied into the connect-failed event.
+	 */
+	char tls_error[TLS_ERROR_MAX];
 	/* Service thread only. */
 	upstream_handler handler;
 	void *owner;
@@ -150,11 +159,15 @@ static int props_to_paho(struct mqtt_bytes in, const uint8_t *drop, size_t ndrop
 	return 0;
 }
 
-/* Any thread. An event carrying @props (and @ncodes codes) copied into its data. */
+/*
+ * Any thread. An event carrying @props, @ncodes codes and the text @error (NULL: "") copied
+ * into its data.
+ */
 static struct upstream_event *event_with(struct upstream *u, enum upstream_event_kind kind,
 					 const MQTTProperties *props, const uint8_t *codes,
-					 size_t ncodes)
+					 size_t ncodes, const char *error)
 {
+	size_t elen = error ? strlen(error) : 0;
 	struct buf pb = BUF_INIT;
 	struct upstream_event *ev;
 
@@ -162,14 +175,21 @@ static struct upstream_event *event_with(struct upstream *u, enum upstream_event
 		buf_clear(&pb);
 		return NULL;
 	}
-	ev = event_new(u, kind, pb.len + ncodes);
+	ev = event_new(u, kind, pb.len + ncodes + elen + 1);
 	if (ev) {
+		uint8_t *p = ev->data;
 		if (pb.len)
-			memcpy(ev->data, pb.data, pb.len);
-		ev->props = (struct mqtt_bytes){ev->data, pb.len};
+			memcpy(p, pb.data, pb.len);
+		ev->props = (struct mqtt_bytes){p, pb.len};
+		p += pb.len;
 		if (ncodes)
-			memcpy(ev->data + pb.len, codes, ncodes);
-		ev->codes = (struct mqtt_bytes){ev->data + pb.len, ncodes};
+			memcpy(p, codes, ncodes);
+		ev->codes = (struct mqtt_bytes){p, ncodes};
+		p += ncodes;
+		if (elen)
+			memcpy(p, error, elen);
+		p[elen] = 0;
+		ev->error = (const char *)p;
 	}
 	buf_clear(&pb);
 	return ev;
@@ -191,7 +211,8 @@ static void push_or_log(struct upstream *u, struct upstream_event *ev, const cha
 static void on_connected5(void *ctx, MQTTAsync_successData5 *d)
 {
 	struct upstream *u = ctx;
-	struct upstream_event *ev = event_with(u, UPSTREAM_CONNECTED, &d->properties, NULL, 0);
+	struct upstream_event *ev =
+		event_with(u, UPSTREAM_CONNECTED, &d->properties, NULL, 0, NULL);
 
 	connect_settled(u);
 
@@ -224,31 +245,92 @@ static uint8_t connect_code(int code, int reason)
 	return 0;
 }
 
+static const char *nonempty(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+static bool url_is_tls(const char *url)
+{
+	return !strncmp(url, "ssl://", 6) || !strncmp(url, "mqtts://", 8) ||
+	       !strncmp(url, "wss://", 6);
+}
+
+/* Paho's thread. "" when @path is unset or readable, else "KEY PATH: why" in @buf. */
+static const char *unreadable(const char *key, const char *path, char *buf, size_t cap)
+{
+	int n;
+
+	if (!path || !*path || access(path, R_OK) == 0)
+		return "";
+	n = snprintf(buf, cap, "%s %s: %s", key, path, strerror(errno));
+	return n < 0 ? "" : buf;
+}
+
+/*
+ * Paho's thread. Why a connect failed, for the log: a TLS file that cannot be read (OpenSSL's
+ * error queue says little about that, and Paho consumes its first entry), else OpenSSL's
+ * reason, else Paho's own words. Paho checks the host name itself after the handshake and
+ * reports a mismatch, like a refused client certificate, only as a failed connect: for a TLS
+ * URL those causes are named beside its words. @buf may hold the result.
+ */
+static const char *failure_text(const struct upstream *u, const char *message, char *buf,
+				size_t cap)
+{
+	const struct upstream_env *env = u->env;
+	const char *why;
+	int n;
+
+	if (!url_is_tls(env->url))
+		return message ? message : "";
+	why = unreadable("broker.ca_file", env->ca_file, buf, cap);
+	if (!*why)
+		why = unreadable("broker.cert_file", env->cert_file, buf, cap);
+	if (!*why)
+		why = unreadable("broker.key_file", env->key_file, buf, cap);
+	if (*why)
+		return why;
+	if (u->tls_error[0])
+		return u->tls_error;
+	if (!message)
+		return "";
+	n = snprintf(buf, cap, "%s (no TLS reason given: broker not reachable, %sor %s)", message,
+		     env->verify ? "host name not in its certificate, " : "",
+		     nonempty(env->cert_file) ? "client certificate refused"
+					      : "a client certificate needed");
+	return n < 0 || (size_t)n >= cap ? message : buf;
+}
+
 static void on_connect_failed5(void *ctx, MQTTAsync_failureData5 *d)
 {
 	struct upstream *u = ctx;
-	struct upstream_event *ev = event_with(u, UPSTREAM_CONNECT_FAILED, &d->properties, NULL, 0);
+	char buf[TLS_ERROR_MAX], quoted[TLS_ERROR_MAX + 16];
+	const char *why = failure_text(u, d->message, buf, sizeof(buf));
+	struct upstream_event *ev =
+		event_with(u, UPSTREAM_CONNECT_FAILED, &d->properties, NULL, 0, why);
 
 	connect_settled(u);
 
 	if (ev)
 		ev->code = connect_code(d->code, d->reasonCode);
-	log_msg(LOG_DEBUG, "upstream", "connect-failed code=%d reason=%d message=%s", d->code,
-		d->reasonCode, d->message ? d->message : "-");
+	log_msg(LOG_DEBUG, "upstream", "connect-failed code=%d reason=%d error=%s", d->code,
+		d->reasonCode, log_quote(quoted, sizeof(quoted), why, strlen(why)));
 	push_or_log(u, ev, "connect-failed");
 }
 
 static void on_connect_failed3(void *ctx, MQTTAsync_failureData *d)
 {
 	struct upstream *u = ctx;
-	struct upstream_event *ev = event_new(u, UPSTREAM_CONNECT_FAILED, 0);
+	char buf[TLS_ERROR_MAX], quoted[TLS_ERROR_MAX + 16];
+	const char *why = failure_text(u, d->message, buf, sizeof(buf));
+	struct upstream_event *ev = event_with(u, UPSTREAM_CONNECT_FAILED, NULL, NULL, 0, why);
 
 	connect_settled(u);
 
 	if (ev)
 		ev->code = connect_code(d->code, 0);
-	log_msg(LOG_DEBUG, "upstream", "connect-failed code=%d message=%s", d->code,
-		d->message ? d->message : "-");
+	log_msg(LOG_DEBUG, "upstream", "connect-failed code=%d error=%s", d->code,
+		log_quote(quoted, sizeof(quoted), why, strlen(why)));
 	push_or_log(u, ev, "connect-failed");
 }
 
@@ -303,7 +385,7 @@ static void on_connection_lost(void *ctx, char *cause)
 static void on_disconnected(void *ctx, MQTTProperties *props, enum MQTTReasonCodes reason)
 {
 	struct upstream *u = ctx;
-	struct upstream_event *ev = event_with(u, UPSTREAM_DISCONNECTED, props, NULL, 0);
+	struct upstream_event *ev = event_with(u, UPSTREAM_DISCONNECTED, props, NULL, 0, NULL);
 
 	if (ev)
 		ev->code = (uint8_t)reason;
@@ -341,7 +423,7 @@ static void on_close_failed3(void *ctx, MQTTAsync_failureData *d)
 static void push_done(struct upstream *u, int token, bool failed, uint8_t code,
 		      const MQTTProperties *props, const uint8_t *codes, size_t ncodes)
 {
-	struct upstream_event *ev = event_with(u, UPSTREAM_DONE, props, codes, ncodes);
+	struct upstream_event *ev = event_with(u, UPSTREAM_DONE, props, codes, ncodes, NULL);
 
 	if (ev) {
 		ev->token = token;
@@ -466,10 +548,73 @@ static void on_sub_failed3(void *ctx, MQTTAsync_failureData *d)
 	free(req);
 }
 
-static bool url_is_tls(const char *url)
+/* Appends @len bytes of @s to the NUL-terminated @dst of @cap bytes, cutting what does not fit. */
+static void append(char *dst, size_t cap, const char *s, size_t len)
 {
-	return !strncmp(url, "ssl://", 6) || !strncmp(url, "mqtts://", 8) ||
-	       !strncmp(url, "wss://", 6);
+	size_t used = strlen(dst);
+
+	if (used + 1 >= cap)
+		return;
+	if (len > cap - used - 1)
+		len = cap - used - 1;
+	memcpy(dst + used, s, len);
+	dst[used + len] = 0;
+}
+
+/*
+ * Paho's thread, inside its connect processing (see struct upstream). OpenSSL hands over its
+ * error queue one line at a time, "tid:error:code:library:function:reason:file:line:data"; the
+ * reason and the data (a file name, say) are what an operator needs, so only they are kept.
+ */
+static int on_tls_error(const char *str, size_t len, void *ctx)
+{
+	struct upstream *u = ctx;
+	const char *field[9], *end;
+	size_t n = 0;
+
+	while (len && (str[len - 1] == '\n' || str[len - 1] == '\r'))
+		len--;
+	end = str + len;
+	field[n++] = str;
+	for (const char *p = str; p < end && n < 9; p++)
+		if (*p == ':')
+			field[n++] = p + 1;
+	if (u->tls_error[0])
+		append(u->tls_error, sizeof(u->tls_error), "; ", 2);
+	if (n == 9 && !strncmp(field[1], "error:", 6)) {
+		append(u->tls_error, sizeof(u->tls_error), field[5],
+		       (size_t)(field[6] - field[5] - 1));
+		if (field[8] < end) {
+			append(u->tls_error, sizeof(u->tls_error), " (", 2);
+			append(u->tls_error, sizeof(u->tls_error), field[8],
+			       (size_t)(end - field[8]));
+			append(u->tls_error, sizeof(u->tls_error), ")", 1);
+		}
+	} else {
+		append(u->tls_error, sizeof(u->tls_error), str, len);
+	}
+	return 1; /* the next line too */
+}
+
+/*
+ * The one place broker TLS is set up, for every client the bridge makes (browser sessions and
+ * its own links): broker.ca_file is the trust store (none: the system's), broker.cert_file and
+ * key_file the optional client certificate, and broker.verify checks both the chain and that
+ * the certificate names the host of the URL.
+ */
+static void ssl_options(struct upstream *u, MQTTAsync_SSLOptions *ssl)
+{
+	const struct upstream_env *env = u->env;
+
+	ssl->trustStore = nonempty(env->ca_file);
+	ssl->keyStore = nonempty(env->cert_file);
+	ssl->privateKey = nonempty(env->key_file);
+	/* Without a password OpenSSL would prompt on the terminal for an encrypted key. */
+	ssl->privateKeyPassword = ssl->privateKey ? "" : NULL;
+	ssl->enableServerCertAuth = env->verify;
+	ssl->verify = env->verify;
+	ssl->ssl_error_cb = on_tls_error;
+	ssl->ssl_error_context = u;
 }
 
 static int paho_version(int version)
@@ -482,11 +627,6 @@ static int paho_version(int version)
 	default:
 		return MQTTVERSION_5;
 	}
-}
-
-static const char *nonempty(const char *s)
-{
-	return s && *s ? s : NULL;
 }
 
 struct upstream *upstream_new(const struct upstream_env *env, const struct upstream_connect *c,
@@ -562,11 +702,7 @@ struct upstream *upstream_new(const struct upstream_env *env, const struct upstr
 		opts.will = &will;
 	}
 	if (url_is_tls(env->url)) {
-		ssl.trustStore = nonempty(env->ca_file);
-		ssl.keyStore = nonempty(env->cert_file);
-		ssl.privateKey = nonempty(env->key_file);
-		ssl.enableServerCertAuth = env->verify;
-		ssl.verify = env->verify;
+		ssl_options(u, &ssl);
 		opts.ssl = &ssl;
 	}
 	atomic_store(&u->connecting, true);

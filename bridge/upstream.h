@@ -50,7 +50,8 @@ struct upstream_connect {
 
 enum upstream_event_kind {
 	UPSTREAM_CONNECTED = 1, /* code, session_present, props (the broker's CONNACK) */
-	UPSTREAM_CONNECT_FAILED, /* code: the broker's return / reason code; 0: broker not reached */
+	UPSTREAM_CONNECT_FAILED, /* code: the broker's return / reason code; 0: broker not
+				  * reached (error says why) */
 	UPSTREAM_MESSAGE,        /* msg */
 	UPSTREAM_DONE,           /* token, failed, code, codes, props: a request was answered */
 	UPSTREAM_DISCONNECTED,   /* code, props: the broker sent DISCONNECT (v5) */
@@ -69,6 +70,9 @@ struct upstream_event {
 	struct msg *msg;         /* MESSAGE: owned by the event; take it by setting it to NULL */
 	struct mqtt_bytes props; /* v5 properties of the broker's packet */
 	struct mqtt_bytes codes; /* DONE: reason codes per filter (SUBACK / v5 UNSUBACK) */
+	/* CONNECT_FAILED: why, for the log (OpenSSL's reason for a TLS failure, else Paho's
+	 * words); never NULL, "" when nothing was said. Points into data. */
+	const char *error;
 	uint8_t data[];
 };
 

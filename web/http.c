@@ -1,6 +1,7 @@
 /*
  * web/http.c — the API protocol: reads a request (method, path, headers, bounded body), checks
- * its origin, routes it, and writes the answer. The handlers are in rest.c and sse.c.
+ * its origin, its token and its rate, routes it, and writes the answer. The handlers are in
+ * rest.c and sse.c; they ask http_may_publish()/http_may_subscribe() about the token's ACL.
  */
 #include "http.h"
 
@@ -10,10 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "guard.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "rest.h"
 #include "sse.h"
+
+#define REALM "Bearer realm=\"mqtt-web-bridge\""
 
 const double web_latency_bounds[WEB_LATENCY_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
 							0.05,  0.1,    0.25,  0.5,  1.0};
@@ -53,7 +59,7 @@ void http_respond(struct http_conn *c, int status, const char *type, const void 
 	snprintf(c->resp_type, sizeof(c->resp_type), "%s", type);
 	c->answered = true;
 	c->ctx->stats.http_responses[status / 100 % 6]++;
-	lws_callback_on_writable(c->wsi);
+	http_want_write(c);
 }
 
 void http_json(struct http_conn *c, int status, void *json)
@@ -120,6 +126,9 @@ bool http_args_known(struct http_conn *c, const char *const *known)
 		/* A bare "?" leaves lws with an empty (or lone "/") fragment: nothing was asked. */
 		if (!nlen || (nlen == 1 && frag[0] == '/'))
 			continue;
+		/* Every endpoint takes the token this way too (EventSource cannot set headers). */
+		if (nlen == 12 && !strncmp(frag, "access_token", 12))
+			continue;
 		for (int k = 0; known[k] && !ok; k++)
 			ok = strlen(known[k]) == nlen && !strncmp(frag, known[k], nlen);
 		if (!ok) {
@@ -131,19 +140,161 @@ bool http_args_known(struct http_conn *c, const char *const *known)
 	return true;
 }
 
-/* ---- origin and CORS (DESIGN §4) ---- */
+/* ---- tokens, ACLs and the request rate (DESIGN §4) ---- */
 
-static bool origin_allowed(const struct config *cfg, const char *origin)
+bool http_may_publish(struct http_conn *c, const char *topic)
 {
-	for (size_t i = 0; i < cfg->nallowed_origins; i++) {
-		if (!strcmp(cfg->allowed_origins[i], "*") || !strcmp(cfg->allowed_origins[i], origin))
-			return true;
+	if (!c->token)
+		return !c->ctx->auth->enabled;
+	return auth_may_publish(c->token, topic, strlen(topic));
+}
+
+bool http_may_subscribe(struct http_conn *c, const char *filter)
+{
+	if (!c->token)
+		return !c->ctx->auth->enabled;
+	return auth_may_subscribe(c->token, filter, strlen(filter));
+}
+
+void http_forbidden(struct http_conn *c, const char *action, const char *what)
+{
+	const char *name = c->token ? c->token->name : "";
+	char quoted[160];
+
+	c->ctx->stats.refused_forbidden++;
+	log_msg(LOG_DEBUG, "http", "refused status=403 token=%s action=\"%s\" what=%s", name,
+		action, log_quote(quoted, sizeof(quoted), what, strlen(what)));
+	http_error(c, 403, "forbidden", "the token '%s' may not %s '%s'", name, action, what);
+}
+
+/*
+ * The secret the request offers into @out (@cap bytes): "Authorization: Bearer S" wins over
+ * "?access_token=S". 0: none offered; 1: offered, *@len bytes (0 when it did not fit, which
+ * no token matches).
+ */
+static int offered_secret(struct http_conn *c, char *out, size_t cap, size_t *len)
+{
+	int n = lws_hdr_copy(c->wsi, out, (int)cap, WSI_TOKEN_HTTP_AUTHORIZATION);
+	char *s;
+
+	*len = 0;
+	if (n < 0)
+		return 1;
+	/* The scheme is case-insensitive (RFC 9110 §11.1); another scheme is not ours to read. */
+	if (n > 7 && !strncasecmp(out, "Bearer ", 7)) {
+		for (s = out + 7; *s == ' '; s++)
+			;
+		n -= (int)(s - out);
+		while (n && s[n - 1] == ' ')
+			n--;
+		memmove(out, s, (size_t)n);
+		*len = (size_t)n;
+		return 1;
+	}
+	for (int i = 0; (n = lws_hdr_fragment_length(c->wsi, WSI_TOKEN_HTTP_URI_ARGS, i)) > 0;
+	     i++) {
+		/* An argument longer than any secret is not one. */
+		if ((size_t)n >= cap ||
+		    lws_hdr_copy_fragment(c->wsi, out, (int)cap, WSI_TOKEN_HTTP_URI_ARGS, i) < 0)
+			continue;
+		if (!strncmp(out, "access_token=", 13)) {
+			*len = (size_t)n - 13;
+			memmove(out, out + 13, *len + 1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A known token, or false when it answered 401. The secret is not kept, logged or echoed. */
+static bool authenticate(struct http_conn *c)
+{
+	char secret[1100], peer[64];
+	size_t len;
+	int offered = offered_secret(c, secret, sizeof(secret), &len);
+	const struct auth_token *t = offered ? auth_find(c->ctx->auth, secret, len) : NULL;
+
+	explicit_bzero(secret, sizeof(secret));
+	if (t) {
+		c->auth = auth_ref(c->ctx->auth);
+		c->token = t;
+		return true;
+	}
+	c->ctx->stats.refused_unauthorized++;
+	lws_get_peer_simple(c->wsi, peer, sizeof(peer));
+	log_msg(LOG_DEBUG, "http", "refused status=401 reason=%s peer=%s",
+		offered ? "unknown_token" : "no_token", peer);
+	if (offered) {
+		http_header(c, "www-authenticate:", "%s, error=\"invalid_token\"", REALM);
+		http_error(c, 401, "invalid_token", "the access token is not valid");
+	} else {
+		http_header(c, "www-authenticate:", "%s", REALM);
+		http_error(c, 401, "unauthorized",
+			   "an access token is needed: 'Authorization: Bearer TOKEN' or "
+			   "'?access_token=TOKEN'");
 	}
 	return false;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Within limits.requests_per_minute (per token, else per address), or false: answered 429. */
+static bool within_rate(struct http_conn *c)
+{
+	char peer[64];
+	const char *key = peer;
+	long wait;
+
+	if (c->token)
+		key = c->token->name;
+	else
+		lws_get_peer_simple(c->wsi, peer, sizeof(peer));
+	wait = ratelimit_take(c->ctx->ratelimit, key, strlen(key), mono_ms());
+	/* -ENOMEM: a limiter that cannot remember lets the request through rather than refuse. */
+	if (wait <= 0)
+		return true;
+	c->ctx->stats.refused_rate_limited++;
+	log_msg(LOG_DEBUG, "http", "refused status=429 %s=%s retry_after_s=%ld",
+		c->token ? "token" : "peer", key, wait);
+	http_header(c, "retry-after:", "%ld", wait);
+	http_error(c, 429, "rate_limited", "over %ld requests a minute; try again in %ld s",
+		   c->ctx->cfg->limits.requests_per_minute, wait);
+	return false;
+}
+
+/*
+ * Who may ask (DESIGN §4): /api/v1/health is open to all, for load balancers and monitors;
+ * /metrics needs a token only with auth.metrics "token", and neither counts against the rate.
+ * false: answered.
+ */
+static bool admit(struct http_conn *c)
+{
+	struct web_ctx *ctx = c->ctx;
+	bool health = !c->is_metrics && !strcmp(c->path, "/health");
+
+	if (health)
+		return true;
+	if (ctx->auth->enabled && (!c->is_metrics || ctx->cfg->auth.metrics == METRICS_TOKEN) &&
+	    !authenticate(c))
+		return false;
+	if (c->is_metrics || !ctx->ratelimit)
+		return true;
+	return within_rate(c);
+}
+
 static int add_cors(struct http_conn *c, unsigned char **p, unsigned char *end)
 {
+	static const char methods[] = "GET, POST, PUT, DELETE, OPTIONS";
+	static const char headers[] = "Content-Type, Authorization, Accept, Last-Event-ID";
+	/* So that a page's script can read why it was refused and when to try again. */
+	static const char expose[] = "Retry-After, WWW-Authenticate";
+
 	if (!c->has_origin)
 		return 0;
 	if (lws_add_http_header_by_name(c->wsi, (unsigned char *)"access-control-allow-origin:",
@@ -152,21 +303,19 @@ static int add_cors(struct http_conn *c, unsigned char **p, unsigned char *end)
 	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"vary:",
 					(unsigned char *)"Origin", 6, p, end))
 		return -1;
-	if (c->method == HTTP_OPTIONS) {
-		static const char methods[] = "GET, POST, PUT, DELETE, OPTIONS";
-		static const char headers[] = "Content-Type, Authorization, Accept, Last-Event-ID";
-		if (lws_add_http_header_by_name(c->wsi,
-						(unsigned char *)"access-control-allow-methods:",
-						(unsigned char *)methods, sizeof(methods) - 1, p,
-						end) ||
-		    lws_add_http_header_by_name(c->wsi,
-						(unsigned char *)"access-control-allow-headers:",
-						(unsigned char *)headers, sizeof(headers) - 1, p,
-						end) ||
-		    lws_add_http_header_by_name(c->wsi, (unsigned char *)"access-control-max-age:",
-						(unsigned char *)"600", 3, p, end))
-			return -1;
-	}
+	if (c->method != HTTP_OPTIONS)
+		return lws_add_http_header_by_name(c->wsi,
+						   (unsigned char *)"access-control-expose-headers:",
+						   (unsigned char *)expose, sizeof(expose) - 1, p, end)
+			       ? -1
+			       : 0;
+	if (lws_add_http_header_by_name(c->wsi, (unsigned char *)"access-control-allow-methods:",
+					(unsigned char *)methods, sizeof(methods) - 1, p, end) ||
+	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"access-control-allow-headers:",
+					(unsigned char *)headers, sizeof(headers) - 1, p, end) ||
+	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"access-control-max-age:",
+					(unsigned char *)"600", 3, p, end))
+		return -1;
 	return 0;
 }
 
@@ -207,7 +356,7 @@ static void copy_header(struct lws *wsi, enum lws_token_indexes token, char *out
 		*present = n > 0;
 }
 
-static void route(struct http_conn *c)
+static void dispatch(struct http_conn *c)
 {
 	if (c->is_metrics) {
 		rest_metrics(c);
@@ -218,6 +367,38 @@ static void route(struct http_conn *c)
 		return;
 	}
 	rest_route(c);
+}
+
+/*
+ * lws 4.1 does not read an h1 connection during a transaction, so a client that closes while
+ * its answer waits (for the broker, or for the next event of a stream) would wake poll() at
+ * once, again and again. Such a connection is not polled for reading while nothing is to be
+ * written; lws 4.1 serves an h1 connection's POLLOUT only while it is polled for reading, so
+ * it is again while something is. Streams notice a client gone with sse_check_peers().
+ */
+void http_pause_rx(struct http_conn *c)
+{
+	/* What lws still holds of a partial write goes out on POLLOUT: not while paused. */
+	if (c->rx_paused || lws_get_network_wsi(c->wsi) != c->wsi || lws_partial_buffered(c->wsi))
+		return;
+	c->rx_paused = true;
+	lws_rx_flow_control(c->wsi, 0);
+}
+
+void http_want_write(struct http_conn *c)
+{
+	if (c->rx_paused) {
+		c->rx_paused = false;
+		lws_rx_flow_control(c->wsi, 1);
+	}
+	lws_callback_on_writable(c->wsi);
+}
+
+static void route(struct http_conn *c)
+{
+	dispatch(c);
+	if (!c->answered)
+		http_pause_rx(c);
 }
 
 static int on_request(struct http_conn *c, const char *path)
@@ -241,7 +422,8 @@ static int on_request(struct http_conn *c, const char *path)
 		c->accept_json = strstr(accept, "application/json") != NULL;
 	}
 	/* A browser's request from a page of an origin that is not allowed goes no further. */
-	if (c->has_origin && !origin_allowed(c->ctx->cfg, c->origin)) {
+	if (c->has_origin && !guard_origin_allowed(c->ctx->cfg, c->origin)) {
+		c->ctx->stats.refused_http_origin++;
 		c->has_origin = false;
 		c->close_after = true;
 		http_error(c, 403, "origin_not_allowed", "requests from this origin are not allowed");
@@ -269,6 +451,11 @@ static int on_request(struct http_conn *c, const char *path)
 			   c->ctx->cfg->limits.max_body_bytes);
 		return 0;
 	}
+	if (!admit(c)) {
+		/* Refused before its body was read: the connection cannot be reused. */
+		c->close_after = content_length > 0;
+		return 0;
+	}
 	if ((c->method == HTTP_POST || c->method == HTTP_PUT) && content_length > 0) {
 		c->expects_body = true;
 		if (buf_reserve(&c->body, (size_t)content_length))
@@ -288,6 +475,7 @@ static void finish(struct http_conn *c)
 	lws_sul_cancel(&c->sul);
 	if (c->path)
 		c->ctx->http_open--;
+	auth_unref(c->auth);
 	free(c->path);
 	buf_clear(&c->body);
 	buf_clear(&c->resp);

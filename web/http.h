@@ -42,6 +42,11 @@ struct http_conn {
 	bool expects_body;
 	struct buf body;
 	lws_usec_t started;
+	/* The request's token when auth is on: @token is an entry of @auth, a reference this
+	 * request holds so that a reload cannot free the token while the request (or stream)
+	 * lasts. Both NULL when auth is off, or for /health. */
+	struct auth *auth;
+	const struct auth_token *token;
 
 	/* The answer. */
 	int status;
@@ -55,6 +60,7 @@ struct http_conn {
 	bool answered;     /* an answer is ready (or being written) */
 	bool headers_sent;
 	bool close_after;  /* the request body was not read: no keep-alive */
+	bool rx_paused;    /* not read while the answer waits (see route()) */
 
 	/* Work waiting for the broker, and its deadline. */
 	struct rest_job *job;
@@ -65,6 +71,12 @@ struct http_conn {
 /** Adds a response header (@name with its colon). Silently ignored beyond HTTP_MAX_HEADERS. */
 void http_header(struct http_conn *c, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/** Asks for LWS_CALLBACK_HTTP_WRITEABLE (reading the connection again if it was paused). */
+void http_want_write(struct http_conn *c);
+
+/** Nothing to write until http_want_write(): the connection is not read meanwhile. */
+void http_pause_rx(struct http_conn *c);
 
 /** Answers with @body (copied) as @type. */
 void http_respond(struct http_conn *c, int status, const char *type, const void *body, size_t len);
@@ -79,12 +91,21 @@ void http_json(struct http_conn *c, int status, void *json);
 /** 503 broker_unavailable with Retry-After. */
 void http_broker_down(struct http_conn *c);
 
+/** May this request publish to @topic (a valid topic name)? Always, when auth is off. */
+bool http_may_publish(struct http_conn *c, const char *topic);
+
+/** May this request read @filter (a valid filter or topic name)? Always, when auth is off. */
+bool http_may_subscribe(struct http_conn *c, const char *filter);
+
+/** Answers 403 forbidden: the token may not @action (e.g. "publish to") @what. */
+void http_forbidden(struct http_conn *c, const char *action, const char *what);
+
 /** The value of query argument @name into @out (decoded by lws); false when absent. */
 bool http_arg(struct http_conn *c, const char *name, char *out, size_t cap);
 
 /**
- * Checks that every query argument is one of @known (NULL-terminated); answers 400
- * invalid_parameter and returns false when one is not.
+ * Checks that every query argument is one of @known (NULL-terminated) or access_token (read
+ * for every request); answers 400 invalid_parameter and returns false when one is not.
  */
 bool http_args_known(struct http_conn *c, const char *const *known);
 

@@ -39,6 +39,7 @@ struct job_item {
 	int qos;
 	bool done;
 	bool timed_out;
+	bool forbidden; /* outside the token's ACL: never sent */
 	enum hub_status status;
 	uint8_t reason;
 };
@@ -257,7 +258,13 @@ static void answer_publish(struct rest_job *j)
 	for (size_t i = 0; i < j->n; i++) {
 		struct job_item *it = &j->items[i];
 		int status = outcome(it->status, it->reason, &error);
-		if (it->timed_out) {
+		if (it->forbidden) {
+			char message[256];
+			json_decref(error);
+			snprintf(message, sizeof(message), "the token '%s' may not publish to '%s'",
+				 c->token ? c->token->name : "", it->topic);
+			error = error_object("forbidden", message, -1);
+		} else if (it->timed_out) {
 			json_decref(error);
 			error = error_object("broker_timeout", "the broker did not acknowledge in time",
 					     -1);
@@ -367,6 +374,10 @@ static void start_publishes(struct http_conn *c, struct rest_job *j)
 		struct job_item *it = &j->items[i];
 		it->topic = m->topic;
 		it->qos = m->qos;
+		if (it->forbidden) {
+			on_published(it, HUB_REFUSED, MQTT_RC_NOT_AUTHORIZED, NULL);
+			continue;
+		}
 		it->req = hub_publish(hub, m->topic, (struct mqtt_bytes){m->payload, m->payload_len},
 				      m->qos, m->retain, (struct mqtt_bytes){m->props, m->props_len},
 				      on_published, it);
@@ -411,6 +422,10 @@ static void handle_publish_raw(struct http_conn *c, char *topic)
 
 	if (!valid_topic(topic)) {
 		http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
+		return;
+	}
+	if (!http_may_publish(c, topic)) {
+		http_forbidden(c, "publish to", topic);
 		return;
 	}
 	if (!http_args_known(c, known) || !arg_qos(c, 0, &qos) || !arg_bool(c, "retain", &retain))
@@ -472,8 +487,20 @@ static void handle_publish_json(struct http_conn *c)
 		http_error(c, 500, "internal", "out of memory");
 		return;
 	}
-	for (size_t i = 0; i < j->n; i++)
+	for (size_t i = 0; i < j->n; i++) {
 		j->items[i].job = j;
+		if (http_may_publish(c, j->msgs.msgs[i].topic))
+			continue;
+		/* One message: the request is refused. In a batch, that message's result says so
+		 * and the others go ahead, as for any other per-message failure. */
+		if (!j->batch) {
+			http_forbidden(c, "publish to", j->msgs.msgs[i].topic);
+			job_free(j);
+			return;
+		}
+		j->items[i].forbidden = true;
+		c->ctx->stats.refused_forbidden++;
+	}
 	start_publishes(c, j);
 }
 
@@ -578,11 +605,18 @@ static void handle_topic(struct http_conn *c, char *topic)
 	}
 	switch (c->method) {
 	case HTTP_GET:
-		if (http_args_known(c, known_get))
+		if (!http_may_subscribe(c, topic))
+			http_forbidden(c, "read", topic);
+		else if (http_args_known(c, known_get))
 			read_retained(c, topic, 1, true);
 		return;
 	case HTTP_PUT:
 	case HTTP_DELETE:
+		/* Both publish a retained message. */
+		if (!http_may_publish(c, topic)) {
+			http_forbidden(c, "publish to", topic);
+			return;
+		}
 		if (!http_args_known(c, known_set) || !arg_qos(c, 0, &qos))
 			return;
 		if (c->method == HTTP_PUT && content_type_props(c, &props)) {
@@ -610,6 +644,10 @@ static void handle_topic_list(struct http_conn *c)
 		return;
 	if (http_arg(c, "filter", filter, sizeof(filter)) && !valid_filter(filter)) {
 		http_error(c, 400, "invalid_filter", "not a valid MQTT topic filter");
+		return;
+	}
+	if (!http_may_subscribe(c, filter)) {
+		http_forbidden(c, "read", filter);
 		return;
 	}
 	read_retained(c, filter, (size_t)limit, false);
@@ -652,6 +690,12 @@ static void handle_request(struct http_conn *c, char *topic)
 
 	if (!valid_topic(topic)) {
 		http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
+		return;
+	}
+	/* The reply comes on a response topic of the bridge's own: only the publish is the
+	 * token's doing. */
+	if (!http_may_publish(c, topic)) {
+		http_forbidden(c, "publish to", topic);
 		return;
 	}
 	if (!http_args_known(c, known) || !arg_qos(c, 1, &qos) ||
@@ -828,6 +872,32 @@ void rest_metrics(struct http_conn *c)
 	rc |= sample(&b, "mwb_disconnects_total", "reason=\"slow_browser\"",
 		     (double)ss.slow_disconnects);
 	rc |= sample(&b, "mwb_disconnects_total", "reason=\"slow_sse\"", (double)ws->sse_cut_off);
+	rc |= metric(&b, "mwb_mqtt_denied_total", "counter",
+		     "MQTT over WebSocket: PUBLISHes and filters the bridge refused, by reason.");
+	rc |= sample(&b, "mwb_mqtt_denied_total", "kind=\"publish\"", (double)ss.denied_publish);
+	rc |= sample(&b, "mwb_mqtt_denied_total", "kind=\"subscribe\"",
+		     (double)ss.denied_subscribe);
+	rc |= sample(&b, "mwb_mqtt_denied_total", "kind=\"subscription_quota\"",
+		     (double)ss.quota_refused);
+	rc |= metric(&b, "mwb_sockets", "gauge",
+		     "Accepted connections of every kind open (limits.max_connections counts these).");
+	rc |= sample(&b, "mwb_sockets", NULL, (double)ctx->sockets);
+	rc |= metric(&b, "mwb_connections_refused_total", "counter",
+		     "Connections and WebSocket upgrades refused before any request, by reason.");
+	rc |= sample(&b, "mwb_connections_refused_total", "reason=\"max_connections\"",
+		     (double)ws->refused_max_connections);
+	rc |= sample(&b, "mwb_connections_refused_total", "reason=\"origin\"",
+		     (double)ws->refused_upgrade_origin);
+	rc |= metric(&b, "mwb_http_refused_total", "counter",
+		     "API requests refused by access control, by reason (401, 403, 429).");
+	rc |= sample(&b, "mwb_http_refused_total", "reason=\"unauthorized\"",
+		     (double)ws->refused_unauthorized);
+	rc |= sample(&b, "mwb_http_refused_total", "reason=\"forbidden\"",
+		     (double)ws->refused_forbidden);
+	rc |= sample(&b, "mwb_http_refused_total", "reason=\"origin\"",
+		     (double)ws->refused_http_origin);
+	rc |= sample(&b, "mwb_http_refused_total", "reason=\"rate_limited\"",
+		     (double)ws->refused_rate_limited);
 	rc |= metric(&b, "mwb_http_requests_total", "counter", "API requests.");
 	rc |= sample(&b, "mwb_http_requests_total", NULL, (double)ws->http_requests);
 	rc |= metric(&b, "mwb_http_responses_total", "counter", "API answers by status class.");

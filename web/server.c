@@ -8,10 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guard.h"
 #include "http.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "sse.h"
 #include "static.h"
+#include "tls.h"
 #include "web.h"
 #include "ws.h"
 
@@ -37,6 +40,18 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 		/* Shutting down: new connections are refused at once. */
 		return ctx && ctx->shutting_down;
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		guard_accepted(ctx, wsi);
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (ctx)
+			guard_destroyed(ctx, wsi);
+		return 0;
+	case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+		/* Every request, before its mount's protocol sees it. */
+		return guard_http(ctx, wsi);
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return guard_upgrade(ctx, wsi, in);
 	default:
 		break;
 	}
@@ -63,6 +78,7 @@ static void tick(lws_sorted_usec_list_t *sul)
 
 	if (ctx->hooks.tick)
 		ctx->hooks.tick(ctx->hooks.user);
+	sse_check_peers(ctx);
 	lws_sul_schedule(ctx->context, 0, &ctx->sul_tick, tick, LWS_US_PER_SEC);
 }
 
@@ -114,6 +130,14 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 	}
 	w->static_root = real;
 	w->ctx.static_root = real;
+	if (cfg->limits.requests_per_minute > 0) {
+		w->ctx.ratelimit = ratelimit_new(cfg->limits.requests_per_minute,
+						 WEB_RATELIMIT_KEYS);
+		if (!w->ctx.ratelimit) {
+			log_msg(LOG_ERROR, "web", "out-of-memory for=ratelimit");
+			goto fail;
+		}
+	}
 	/* lws 4.1 lets the LAST matching callback mount win (not the longest): "/" goes first. */
 	w->mount_static.mountpoint = "/";
 	w->mount_static.mountpoint_len = 1;
@@ -150,6 +174,16 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 	/* A slow client may hold a connection open only so long before its request is in. */
 	info.timeout_secs = 10;
 	info.ka_time = 0;
+	if (*cfg->tls.cert_file) {
+		/* A TLS vhost refuses plain HTTP on its port: HTTPS and WSS only. */
+		if (web_tls_check(cfg->tls.cert_file, cfg->tls.key_file))
+			goto fail;
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cfg->tls.cert_file;
+		info.ssl_private_key_filepath = cfg->tls.key_file;
+		/* lws offers h2 by default; WebSocket, SSE and REST here are written for HTTP/1.1. */
+		info.alpn = "http/1.1";
+	}
 
 	w->ctx.context = lws_create_context(&info);
 	if (!w->ctx.context) {
@@ -202,7 +236,8 @@ bool web_server_busy(const struct web_server *w)
 size_t web_server_set_auth(struct web_server *w, struct auth *auth)
 {
 	w->ctx.auth = auth;
-	return 0;
+	/* REST requests under way keep the table they were admitted with until they end. */
+	return sse_auth_changed(&w->ctx);
 }
 
 void web_server_wake(struct web_server *w)
@@ -218,6 +253,7 @@ void web_server_free(struct web_server *w)
 		lws_sul_cancel(&w->ctx.sul_tick);
 		lws_context_destroy(w->ctx.context);
 	}
+	ratelimit_free(w->ctx.ratelimit);
 	free(w->static_root);
 	free(w);
 }

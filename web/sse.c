@@ -7,9 +7,11 @@
  */
 #include "sse.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "jsonmsg.h"
 #include "log.h"
@@ -136,7 +138,7 @@ static void enqueue(struct sse_stream *s, struct sse_item *it, bool front)
 	s->count++;
 	s->bytes += it->len;
 	if (s->preamble_sent && !s->rpending)
-		lws_callback_on_writable(s->c->wsi);
+		http_want_write(s->c);
 }
 
 static void deliver(void *user, struct hub_event *ev)
@@ -159,7 +161,7 @@ static void release_held(struct sse_stream *s)
 	s->held = NULL;
 	s->capheld = 0;
 	lws_sul_cancel(&s->sul_retained);
-	lws_callback_on_writable(s->c->wsi);
+	http_want_write(s->c);
 }
 
 static void on_retained(void *user, bool ok, bool complete, struct msg *const *msgs, size_t n)
@@ -334,6 +336,14 @@ void sse_start(struct http_conn *c)
 		stream_free(s);
 		return;
 	}
+	/* Every filter must lie wholly inside the token's subscribe ACL, or nothing is streamed. */
+	for (size_t i = 0; i < s->nfilters; i++) {
+		if (!http_may_subscribe(c, s->filters[i])) {
+			http_forbidden(c, "subscribe to", s->filters[i]);
+			stream_free(s);
+			return;
+		}
+	}
 	s->sub = hub_subscribe(ctx->deps.hub, (const char *const *)s->filters, s->nfilters, deliver,
 			       s);
 	if (!s->sub) {
@@ -378,7 +388,7 @@ void sse_start(struct http_conn *c)
 	c->ctx->stats.http_responses[2]++;
 	buf_reserve(&c->resp, LWS_PRE);
 	c->resp.len = LWS_PRE;
-	lws_callback_on_writable(c->wsi);
+	http_want_write(c);
 }
 
 int sse_after_headers(struct http_conn *c)
@@ -393,7 +403,7 @@ int sse_after_headers(struct http_conn *c)
 		lws_http_headers_detach(c->wsi);
 	lws_sul_schedule(s->ctx->context, 0, &s->sul_beat, beat,
 			 (lws_usec_t)s->ctx->cfg->sse.heartbeat_s * LWS_US_PER_SEC);
-	lws_callback_on_writable(c->wsi);
+	http_want_write(c);
 	return 0;
 }
 
@@ -411,11 +421,15 @@ int sse_writeable(struct http_conn *c)
 			return -1;
 		s->preamble_sent = true;
 		if (s->count && !s->rpending)
-			lws_callback_on_writable(c->wsi);
+			http_want_write(c);
+		else
+			http_pause_rx(c);
 		return 0;
 	}
-	if (!s->count || s->rpending)
+	if (!s->count || s->rpending) {
+		http_pause_rx(c);
 		return 0;
+	}
 	it = s->q[s->head];
 	s->head = (s->head + 1) % s->cap;
 	s->count--;
@@ -430,7 +444,9 @@ int sse_writeable(struct http_conn *c)
 	s->last_write = lws_now_usecs();
 	s->lost_bytes = 0;
 	if (s->count)
-		lws_callback_on_writable(c->wsi);
+		http_want_write(c);
+	else
+		http_pause_rx(c);
 	return 0;
 }
 
@@ -462,6 +478,57 @@ void sse_close(struct http_conn *c)
 		item_release(&s->held[--s->nheld]);
 	free(s->held);
 	stream_free(s);
+}
+
+void sse_check_peers(struct web_ctx *ctx)
+{
+	for (struct sse_stream *s = ctx->streams; s; s = s->next) {
+		struct lws *wsi = s->c->wsi;
+		char byte;
+		ssize_t n;
+
+		if (s->cut_off || lws_get_network_wsi(wsi) != wsi)
+			continue;
+		n = recv(lws_get_socket_fd(wsi), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			continue;
+		/* Closed, failed, or sent something: a stream's client has nothing to say (a TLS
+		 * client's close_notify shows as bytes). */
+		s->cut_off = true;
+		log_msg(LOG_DEBUG, "sse", "client-gone");
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	}
+}
+
+size_t sse_auth_changed(struct web_ctx *ctx)
+{
+	size_t closed = 0;
+
+	for (struct sse_stream *s = ctx->streams; s; s = s->next) {
+		struct http_conn *c = s->c;
+		const struct auth_token *t;
+		bool ok;
+
+		if (!c->token || s->cut_off)
+			continue;
+		t = auth_find_same(ctx->auth, c->token);
+		ok = t != NULL;
+		for (size_t i = 0; ok && i < s->nfilters; i++)
+			ok = auth_may_subscribe(t, s->filters[i], strlen(s->filters[i]));
+		if (!ok) {
+			/* The client reconnects and is told why (401 or 403). */
+			log_msg(LOG_INFO, "sse", "closed reason=token-changed token=%s",
+				c->token->name);
+			s->cut_off = true;
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+			closed++;
+			continue;
+		}
+		auth_unref(c->auth);
+		c->auth = auth_ref(ctx->auth);
+		c->token = t;
+	}
+	return closed;
 }
 
 void sse_shutdown(struct web_ctx *ctx)

@@ -11,6 +11,9 @@
 #include "server.h"
 #include "session.h"
 
+/* Rate-limit buckets kept at most (about 100 bytes each): addresses are the client's to pick. */
+#define WEB_RATELIMIT_KEYS 65536
+
 /* Upper bounds (seconds) of the REST publish latency histogram, for /metrics. */
 #define WEB_LATENCY_BUCKETS 10
 extern const double web_latency_bounds[WEB_LATENCY_BUCKETS];
@@ -23,11 +26,19 @@ struct web_stats {
 	uint64_t sse_events;        /* events written to streams */
 	uint64_t sse_dropped;       /* events a slow stream lost */
 	uint64_t sse_cut_off;       /* streams closed for being too slow */
+	/* Refused before any work was done (DESIGN §4). */
+	uint64_t refused_max_connections; /* connections over limits.max_connections */
+	uint64_t refused_upgrade_origin;  /* WebSocket upgrades from an origin not allowed */
+	uint64_t refused_http_origin;     /* API requests from an origin not allowed */
+	uint64_t refused_unauthorized;    /* 401: no token, or an unknown one */
+	uint64_t refused_forbidden;       /* 403: outside the token's ACL */
+	uint64_t refused_rate_limited;    /* 429 */
 	uint64_t latency_count[WEB_LATENCY_BUCKETS + 1]; /* last: +Inf */
 	double latency_sum;
 };
 
 struct sse_stream;
+struct ratelimit;
 
 struct web_ctx {
 	const struct config *cfg;
@@ -42,6 +53,8 @@ struct web_ctx {
 	size_t sse_streams;
 	struct sse_stream *streams; /* sse.c's list */
 	size_t http_open;   /* API requests being handled */
+	size_t sockets;     /* accepted connections of every kind open (guard.c) */
+	struct ratelimit *ratelimit; /* NULL: limits.requests_per_minute is 0 */
 	bool shutting_down;
 	struct web_stats stats;
 };

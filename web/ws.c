@@ -21,6 +21,7 @@ struct ws_conn {
 	lws_sorted_usec_list_t sul_deadline;
 	lws_usec_t last_rx;
 	uint32_t deadline_ms; /* 0: none */
+	bool deadline_fixed;  /* counted from when it was set, not from the last frame */
 	bool closing;
 	char peer[64];
 };
@@ -74,8 +75,8 @@ static void deadline_expired(lws_sorted_usec_list_t *sul)
 				 limit - silent);
 		return;
 	}
-	log_msg(LOG_INFO, "ws", "timeout peer=%s silent_ms=%lld", c->peer,
-		(long long)(silent / LWS_US_PER_MS));
+	log_msg(LOG_INFO, "ws", "timeout peer=%s waiting_for=%s silent_ms=%lld", c->peer,
+		c->deadline_fixed ? "connect" : "packet", (long long)(silent / LWS_US_PER_MS));
 	/* As if the browser vanished: its session ends abruptly and the will is published. */
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
@@ -86,6 +87,9 @@ static void conn_deadline(void *conn, uint32_t ms)
 
 	c->deadline_ms = ms;
 	c->last_rx = lws_now_usecs();
+	/* The first deadline comes while the session is being made: the wait for CONNECT. A
+	 * client that trickles its CONNECT a byte at a time must not stretch it. */
+	c->deadline_fixed = ms && !c->session;
 	if (!ms) {
 		lws_sul_cancel(&c->sul_deadline);
 		return;
@@ -103,7 +107,10 @@ static const struct session_io conn_io = {
 	.deadline = conn_deadline,
 };
 
-/* Refuses upgrades that are not for "/mqtt", or that would exceed the limits. */
+/*
+ * The path, origin and connection limit were checked before the upgrade (guard.c), where a
+ * refusal can still be an HTTP answer; this is the last word, should lws get here another way.
+ */
 static int filter(struct lws *wsi, struct web_ctx *ctx)
 {
 	char uri[64];
@@ -113,14 +120,7 @@ static int filter(struct lws *wsi, struct web_ctx *ctx)
 		log_msg(LOG_INFO, "ws", "upgrade-refused reason=path");
 		return 1;
 	}
-	if (ctx->shutting_down)
-		return 1;
-	if (ctx->connections >= (size_t)ctx->cfg->limits.max_connections) {
-		log_msg(LOG_WARN, "ws", "upgrade-refused reason=max_connections limit=%ld",
-			ctx->cfg->limits.max_connections);
-		return 1;
-	}
-	return 0;
+	return ctx->shutting_down;
 }
 
 static int write_next(struct ws_conn *c, struct web_ctx *ctx)
@@ -180,7 +180,8 @@ static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void
 					 (unsigned char *)"binary frames only", 18);
 			return -1;
 		}
-		c->last_rx = lws_now_usecs();
+		if (!c->deadline_fixed)
+			c->last_rx = lws_now_usecs();
 		session_feed(c->session, in, len);
 		return 0;
 

@@ -53,6 +53,7 @@ static void test_defaults(void **state)
 	assert_true(cfg.broker.verify);
 	assert_int_equal(cfg.auth.mode, AUTH_NONE);
 	assert_int_equal(cfg.auth.ntokens, 0);
+	assert_int_equal(cfg.auth.metrics, METRICS_OPEN);
 	assert_int_equal(cfg.mqtt_credentials, CREDENTIALS_PASSTHROUGH);
 	assert_int_equal(cfg.nallowed_origins, 1);
 	assert_string_equal(cfg.allowed_origins[0], "*");
@@ -89,6 +90,7 @@ static void test_sample_is_defaults(void **state)
 	sample.limits.max_subscriptions = 1;
 	sample.limits.max_queue_bytes = 1024;
 	sample.limits.requests_per_minute = 7;
+	sample.auth.metrics = METRICS_TOKEN;
 	sample.publish_timeout_ms = 1;
 	sample.sse.heartbeat_s = 1;
 	sample.sse.replay = 1;
@@ -105,6 +107,8 @@ static void test_sample_is_defaults(void **state)
 	assert_int_equal(sample.broker.keepalive_s, def.broker.keepalive_s);
 	assert_int_equal(sample.broker.verify, def.broker.verify);
 	assert_memory_equal(&sample.limits, &def.limits, sizeof(def.limits));
+	assert_int_equal(sample.auth.mode, def.auth.mode);
+	assert_int_equal(sample.auth.metrics, def.auth.metrics);
 	assert_int_equal(sample.publish_timeout_ms, def.publish_timeout_ms);
 	assert_memory_equal(&sample.sse, &def.sse, sizeof(def.sse));
 	assert_int_equal(sample.nallowed_origins, 1);
@@ -125,7 +129,8 @@ static void test_values_read(void **state)
 		" \"limits\": {\"max_packet_bytes\": 2048, \"requests_per_minute\": 60},"
 		" \"auth\": {\"mode\": \"tokens\", \"tokens\": [{\"name\": \"dash\", \"sha256\":"
 		"  \"00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF\","
-		"  \"publish\": [\"cmd/{name}/#\"], \"subscribe\": [\"sensors/#\", \"+/status\"]}]},"
+		"  \"publish\": [\"cmd/{name}/#\"], \"subscribe\": [\"sensors/#\", \"+/status\"]}],"
+		"  \"metrics\": \"token\"},"
 		" \"mqtt_credentials\": \"bridge\"}";
 
 	(void)state;
@@ -146,6 +151,7 @@ static void test_values_read(void **state)
 	assert_int_equal(cfg.limits.requests_per_minute, 60);
 	assert_int_equal(cfg.auth.mode, AUTH_TOKENS);
 	assert_int_equal(cfg.auth.ntokens, 1);
+	assert_int_equal(cfg.auth.metrics, METRICS_TOKEN);
 	assert_string_equal(cfg.auth.tokens[0].name, "dash");
 	assert_int_equal(cfg.auth.tokens[0].sha256[0], 0x00);
 	assert_int_equal(cfg.auth.tokens[0].sha256[1], 0x11);
@@ -182,6 +188,9 @@ static void test_wrong_types(void **state)
 	expect_error("{\"broker\": {\"verify\": 1}}", "'broker.verify' must be true or false");
 	expect_error("{\"log_level\": \"loud\"}", "'log_level' must be one of: error, warn, info, debug");
 	expect_error("{\"auth\": {\"mode\": \"open\"}}", "'auth.mode' must be one of: none, tokens");
+	expect_error("{\"auth\": {\"metrics\": \"closed\"}}",
+		     "'auth.metrics' must be one of: open, token");
+	expect_error("{\"auth\": {\"metrics\": true}}", "'auth.metrics'");
 	expect_error("{\"broker\": []}", "'broker' must be an object");
 	expect_error("{\"allowed_origins\": \"*\"}", "'allowed_origins' must be an array of strings");
 	expect_error("{\"allowed_origins\": [\"*\", 3]}", "'allowed_origins[1]' must be a string");

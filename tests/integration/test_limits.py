@@ -1,0 +1,314 @@
+"""Who gets in, and how much (DESIGN §4, docs: "Limits"): the WebSocket Origin allow-list,
+answered 403 before the upgrade, next to REST's CORS check; limits.max_connections over every
+kind of connection (WebSocket, SSE, plain HTTP), answered 503 with Retry-After for a request and
+for an upgrade, while the connections in place keep working and a closed one makes room;
+limits.requests_per_minute per token (or per address without auth), 429 with Retry-After, one
+token's use not touching another's; 413 over max_body_bytes with a token; slow clients cut off
+(headers trickled a byte a second, a WebSocket with no CONNECT, a CONNECT trickled a byte a
+second). After each, the bridge still serves others, and its log (-v) shows no secret. Bridge
+only."""
+
+import hashlib
+import http.client
+import os
+import secrets
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness as h  # noqa: E402
+import rawws as r  # noqa: E402
+from harness import V5, quote_query, quote_topic  # noqa: E402
+
+GOOD = "http://good.example"
+EVIL = "http://evil.example"
+SECRETS = {name: "mwb_" + secrets.token_urlsafe(32) for name in ("alice", "bob", "carol")}
+
+
+def tokens():
+    return [{"name": n, "sha256": hashlib.sha256(s.encode()).hexdigest(),
+             "publish": ["mwbtest/#"], "subscribe": ["mwbtest/#"]} for n, s in SECRETS.items()]
+
+
+def bearer(name):
+    return {"Authorization": "Bearer " + SECRETS[name]}
+
+
+class LimitsCase(h.ApiCase):
+
+    def still_serving(self):
+        """Health answers and a WebSocket client still publishes and receives. (A raw client:
+        paho sends an Origin of its own, which OriginTest's list does not have.)"""
+        resp = self.http("GET", "/api/v1/health")
+        self.assertEqual(resp.status, 200, resp)
+        conn = self.raw()
+        topic = self.topic("alive")
+        payload = os.urandom(16)
+        conn.send(r.subscribe(1, [(topic, 1)]))
+        self.assertEqual(conn.expect(r.SUBACK).codes, [1])
+        conn.send(r.publish(topic, payload, qos=1, pid=2))
+        got = {}
+        for _ in range(2):
+            p = conn.recv()
+            got[p.type] = p
+        self.assertEqual(set(got), {r.PUBACK, r.PUBLISH}, got)
+        self.assertEqual(got[r.PUBLISH].payload, payload)
+
+    def metrics(self, headers=None):
+        resp = self.http("GET", "/metrics", headers=headers)
+        self.assertEqual(resp.status, 200, resp)
+        return h.prom_samples(resp.body.decode())
+
+    def upgrade(self, path="/mqtt", origin=None):
+        headers = {"Origin": origin} if origin else None
+        w = r.WSClient(h.HOST, self.api_port, path=path, headers=headers)
+        self.addCleanup(w.close)
+        return w
+
+    def assert_upgrade_refused(self, status, code, **kw):
+        with self.assertRaises(r.HandshakeError) as cm:
+            self.upgrade(**kw)
+        e = cm.exception
+        self.assertEqual(e.status, status, e.body)
+        self.assertEqual(e.headers.get("content-type"), "application/json", e.headers)
+        self.assertIn(b'"code":"%s"' % code.encode(), e.body)
+        self.assertNotIn("upgrade", e.headers.get("connection", "").lower())
+        return e
+
+
+class OriginTest(LimitsCase):
+    bridge_config = {"allowed_origins": [GOOD]}
+
+    def test_websocket_origin_allowed_refused_absent(self):
+        # allowed, and absent (not a browser): upgraded, and MQTT works over it
+        for origin in (GOOD, None):
+            with self.subTest(origin=origin):
+                conn = r.MQTTConn(self.upgrade(origin=origin), r.V311)
+                conn.send(r.connect(self.uid()))
+                self.assertEqual(conn.expect(r.CONNACK).rc, 0)
+        # another site, a sandboxed page ("null"), a look-alike: 403 before the upgrade
+        for origin in (EVIL, "null", GOOD + ".evil.example", "http://GOOD.example:80"):
+            with self.subTest(origin=origin):
+                self.assert_upgrade_refused(403, "origin_not_allowed", origin=origin)
+        self.assertGreaterEqual(
+            self.metrics()[("mwb_connections_refused_total", '{reason="origin"}')], 4)
+        self.still_serving()
+
+    def test_upgrade_elsewhere_than_mqtt_is_404_before_upgrade(self):
+        self.assert_upgrade_refused(404, "not_found", path="/api/v1/stream")
+        self.assert_upgrade_refused(404, "not_found", path="/mqttx")
+        self.still_serving()
+
+    def test_rest_cors_uses_the_same_list(self):
+        resp = self.http("GET", "/api/v1/health", headers={"Origin": GOOD})
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(resp.header("Access-Control-Allow-Origin"), GOOD)
+        self.assert_error(self.http("GET", "/api/v1/health", headers={"Origin": EVIL}), 403,
+                          "origin_not_allowed")
+        resp = self.http("GET", "/api/v1/health")
+        self.assertEqual(resp.status, 200, resp)
+        self.assertIsNone(resp.header("Access-Control-Allow-Origin"), resp)
+        self.assertGreaterEqual(self.metrics()[("mwb_http_refused_total", '{reason="origin"}')],
+                                1)
+
+
+class MaxConnectionsTest(LimitsCase):
+    LIMIT = 4
+    bridge_config = {"limits": {"max_connections": LIMIT}}
+
+    def sockets(self):
+        return self.metrics()[("mwb_sockets", "")]
+
+    def test_every_kind_counts_and_a_closed_one_makes_room(self):
+        # the harness's own requests are gone: only the metrics request itself is open
+        deadline = time.monotonic() + 5
+        while self.sockets() != 1:
+            self.assertLess(time.monotonic(), deadline, "connections linger")
+            time.sleep(0.05)
+        topic = self.topic()
+        ws1, ws2 = self.paho(V5), self.paho(V5)                      # 2 WebSocket
+        stream = self.stream(topic)                                 # 1 SSE
+        keep = self.keepalive()                                     # 1 plain HTTP
+        self.assertEqual(keep.request("GET", "/api/v1/health").status, 200)
+
+        # full: a request is answered 503 with a reason and Retry-After, an upgrade too
+        resp = self.http("GET", "/api/v1/health")
+        self.assert_error(resp, 503, "too_many_connections")
+        self.assertTrue((resp.header("Retry-After") or "").isdigit(), resp)
+        resp = self.http("GET", "/")
+        self.assert_error(resp, 503, "too_many_connections")
+        e = self.assert_upgrade_refused(503, "too_many_connections")
+        self.assertTrue(e.headers.get("retry-after", "").isdigit(), e.headers)
+        with self.assertRaises(AssertionError):
+            self.stream(topic)
+
+        # those inside keep working
+        self.sse_sync(stream, ws1, topic)
+        payload = os.urandom(32)
+        ws2.publish(topic, payload, 1)
+        self.assertEqual(stream.next_event().payload, payload)
+        self.round_trip(ws1)
+        self.assertEqual(keep.request("GET", "/api/v1/health").status, 200)
+
+        # one goes: a new one gets in
+        ws2.close()
+        deadline = time.monotonic() + 5
+        while True:
+            resp = self.http("GET", "/api/v1/health")
+            if resp.status == 200:
+                break
+            self.assertLess(time.monotonic(), deadline, "no room after a close: %r" % resp)
+            time.sleep(0.05)
+        keep.close()
+        stream.close()
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                self.round_trip(self.paho(V5))
+                break
+            except Exception:   # the closes above are seen by the bridge a moment later
+                self.assertLess(time.monotonic(), deadline, "no room for a WebSocket")
+                time.sleep(0.1)
+        refused = self.metrics()[("mwb_connections_refused_total", '{reason="max_connections"}')]
+        self.assertGreaterEqual(refused, 4)
+
+
+class RateLimitTest(LimitsCase):
+    RPM = 30   # a token every 2 s
+    bridge_config = {"auth": {"mode": "tokens", "tokens": tokens()},
+                     "limits": {"requests_per_minute": RPM, "max_body_bytes": 1024}}
+
+    def publish(self, who, conn=None, topic="mwbtest/rate/t"):
+        path = "/api/v1/publish/" + quote_topic(topic)
+        if conn is not None:
+            return conn.request("POST", path, b"x", bearer(who))
+        return self.http("POST", path, b"x", bearer(who))
+
+    def assert_429(self, resp):
+        self.assert_error(resp, 429, "rate_limited")
+        ra = resp.header("Retry-After")
+        self.assertTrue(ra and ra.isdigit(), resp)
+        self.assertTrue(1 <= int(ra) <= 60 // self.RPM, resp)
+        return int(ra)
+
+    def test_per_token_burst_then_429_other_tokens_untouched(self):
+        k = self.keepalive()
+        for i in range(self.RPM):
+            self.assertEqual(self.publish("alice", k).status, 200, i)
+        wait = self.assert_429(self.publish("alice", k))
+        self.assert_429(self.publish("alice"))
+        # another token, health, and metrics are not alice's budget
+        self.assertEqual(self.publish("bob").status, 200)
+        for _ in range(5):
+            self.assertEqual(self.http("GET", "/api/v1/health").status, 200)
+        self.metrics()
+        # a refused request took nothing: after Retry-After, exactly one more goes through
+        # (a refused POST's body was not read: its connection closed, so a new one)
+        time.sleep(wait + 0.2)
+        self.assertEqual(self.publish("alice").status, 200)
+        self.assert_429(self.publish("alice"))
+        self.assertGreaterEqual(self.metrics()[("mwb_http_refused_total",
+                                                '{reason="rate_limited"}')], 3)
+
+    def test_a_stream_counts_once_when_opened(self):
+        topic = "mwbtest/rate/stream"
+        pub = self.observer(V5)
+        s = self.stream(topic, headers=bearer("carol"))
+        for i in range(self.RPM - 1):
+            self.assertEqual(self.publish("carol", topic=topic).status, 200, i)
+        self.assert_429(self.publish("carol"))
+        refused = self.sse("/api/v1/stream?topic=" + quote_query(topic), headers=bearer("carol"))
+        self.assert_429(refused.response)
+        # the open stream is not cut: it goes on delivering
+        self.sse_sync(s, pub, topic)
+
+    def test_body_too_large_with_a_token(self):
+        resp = self.http("POST", "/api/v1/publish/mwbtest/rate/big", b"x" * 2000,
+                         {"Authorization": "Bearer " + SECRETS["bob"]})
+        self.assert_error(resp, 413, "body_too_large")
+
+    def test_zz_still_serving_and_no_secret_logged(self):
+        self.still_serving()
+        with open(self.stack.bridge.log_path, "rb") as f:
+            log = f.read().decode("utf-8", "replace")
+        self.assertIn("status=429", log)
+        for s in SECRETS.values():
+            self.assertNotIn(s, log)
+            self.assertNotIn(quote_query(s), log)
+
+
+class RateLimitByAddressTest(LimitsCase):
+    """Without auth, the budget is the client address's: 127.0.0.2 is another client."""
+    bridge_config = {"limits": {"requests_per_minute": 3}}
+
+    def get_from(self, source):
+        c = http.client.HTTPConnection(h.HOST, self.api_port, timeout=h.TIMEOUT,
+                                       source_address=(source, 0))
+        try:
+            return h.http_request(None, "POST", "/api/v1/publish/mwbtest/addr", b"x", conn=c)
+        finally:
+            c.close()
+
+    def test_per_address(self):
+        for _ in range(3):
+            self.assertEqual(self.get_from("127.0.0.1").status, 200)
+        self.assert_error(self.get_from("127.0.0.1"), 429, "rate_limited")
+        self.assertEqual(self.get_from("127.0.0.2").status, 200)
+        # health is not rate limited
+        self.assertEqual(self.http("GET", "/api/v1/health").status, 200)
+
+
+class SlowClientTest(LimitsCase):
+    """Three slow clients side by side, each fed a byte a second: all are cut off after about
+    10 s, while others are served meanwhile."""
+
+    def test_slow_clients_are_cut_off(self):
+        started = time.monotonic()
+        header = socket.create_connection((h.HOST, self.api_port), timeout=h.TIMEOUT)
+        self.addCleanup(header.close)
+        header.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        silent = self.upgrade()
+        trickle = self.upgrade()
+        connect = r.connect(self.uid(), keepalive=60)
+        conns = {"headers": (header, lambda i: header.sendall(b"a")),
+                 "no CONNECT": (silent.sock, None),
+                 "CONNECT trickled": (trickle.sock,
+                                      lambda i: trickle.send_binary(connect[i % len(connect):
+                                                                            i % len(connect) + 1]))}
+        closed = {}
+        i = 0
+        while len(closed) < len(conns) and time.monotonic() - started < 20:
+            time.sleep(1.0)
+            for name, (sock, feed) in conns.items():
+                if name in closed:
+                    continue
+                try:
+                    if feed:
+                        feed(i)
+                    sock.setblocking(False)
+                    try:
+                        while True:
+                            data = sock.recv(4096)
+                            if not data:
+                                raise ConnectionResetError
+                    except BlockingIOError:
+                        pass
+                    finally:
+                        sock.setblocking(True)
+                except (ConnectionResetError, BrokenPipeError, OSError):
+                    closed[name] = time.monotonic() - started
+            i += 1
+            if i == 5:
+                # meanwhile, others are served
+                self.still_serving()
+        sys.stderr.write("cut off after (s): %r\n" % {k: round(v, 1) for k, v in closed.items()})
+        self.assertEqual(set(closed), set(conns), "still open after 20 s: %r" % closed)
+        for name, t in closed.items():
+            self.assertTrue(8.0 <= t <= 14.0, "%s cut off after %.1f s" % (name, t))
+        self.still_serving()
+
+
+if __name__ == "__main__":
+    h.main()
