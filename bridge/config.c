@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "netaddr.h"
 #include "topic.h"
 
 enum key_kind {
@@ -39,7 +40,7 @@ static const char *const credential_modes[] = {"passthrough", "bridge", NULL};
 #define BOOL(sec, key, field) {sec, key, KIND_BOOL, offsetof(struct config, field), 0, 0, NULL}
 #define CHOICE(sec, key, field, list) {sec, key, KIND_CHOICE, offsetof(struct config, field), 0, 0, list}
 
-/* The scalar keys; "listen", "allowed_origins" and "auth.tokens" have their own readers. */
+/* The scalar keys; "listen", the lists and "auth.tokens" have their own readers. */
 static const struct key keys[] = {
 	STR(NULL, "static_dir", static_dir),
 	CHOICE(NULL, "log_level", log_level, log_levels),
@@ -144,6 +145,7 @@ void config_clear(struct config *cfg)
 	free(cfg->listen);
 	free(cfg->listen_host);
 	free_strings(cfg->allowed_origins, cfg->nallowed_origins);
+	free_strings(cfg->trusted_proxies, cfg->ntrusted_proxies);
 	free_tokens(cfg->auth.tokens, cfg->auth.ntokens);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -154,7 +156,7 @@ int config_init(struct config *cfg)
 		size_t offset;
 		const char *value;
 	} strings[] = {
-		{offsetof(struct config, static_dir), "static"},
+		{offsetof(struct config, static_dir), CONFIG_DEFAULT_STATIC},
 		{offsetof(struct config, broker.url), "mqtt://127.0.0.1:1883"},
 	};
 
@@ -174,6 +176,9 @@ int config_init(struct config *cfg)
 	if (!cfg->allowed_origins || !(cfg->allowed_origins[0] = strdup("*")))
 		goto fail;
 	cfg->nallowed_origins = 1;
+	cfg->trusted_proxies = calloc(1, sizeof(char *));
+	if (!cfg->trusted_proxies)
+		goto fail;
 	cfg->log_level = LOG_INFO;
 	cfg->broker.keepalive_s = 30;
 	cfg->broker.verify = true;
@@ -453,6 +458,32 @@ static int read_tokens(struct config *cfg, json_t *v, char *err, size_t errlen)
 	return 0;
 }
 
+/* "trusted_proxies": addresses or CIDR ranges, each parsed now so that a typo stops start-up. */
+static int read_proxies(struct config *cfg, json_t *v, const char *path, char *err, size_t errlen)
+{
+	struct netaddr_range range;
+	char **list;
+	size_t n;
+	int rc = read_strings(v, path, NULL, &list, &n, err, errlen);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (netaddr_parse_range(list[i], &range)) {
+			rc = fail(err, errlen,
+				  "'%s[%zu]' must be an IP address or a CIDR range such as "
+				  "10.0.0.0/8: '%s'",
+				  path, i, list[i]);
+			free_strings(list, n);
+			return rc;
+		}
+	}
+	free_strings(cfg->trusted_proxies, cfg->ntrusted_proxies);
+	cfg->trusted_proxies = list;
+	cfg->ntrusted_proxies = n;
+	return 0;
+}
+
 static int read_member(struct config *cfg, const char *section, const char *name, json_t *v,
 		       char *err, size_t errlen)
 {
@@ -478,6 +509,8 @@ static int read_member(struct config *cfg, const char *section, const char *name
 		cfg->nallowed_origins = n;
 		return 0;
 	}
+	if (!section && !strcmp(name, "trusted_proxies"))
+		return read_proxies(cfg, v, path, err, errlen);
 	k = find_key(section, name);
 	if (!k)
 		return fail(err, errlen, "unknown key '%s'", path);

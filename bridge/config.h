@@ -62,6 +62,8 @@ struct config {
 	int mqtt_credentials; /* enum mqtt_credentials */
 	char **allowed_origins;
 	size_t nallowed_origins;
+	char **trusted_proxies; /* addresses and CIDR ranges, each checked by netaddr_parse_range */
+	size_t ntrusted_proxies;
 	struct {
 		long max_connections;
 		long max_packet_bytes;
@@ -79,6 +81,8 @@ struct config {
 
 /** The file read when no --config is given and it exists (relative to the working directory). */
 #define CONFIG_DEFAULT_PATH "config/mqtt-web-bridge.json"
+/** The default static_dir (relative to the working directory, as in the repository). */
+#define CONFIG_DEFAULT_STATIC "static"
 
 /** Fills @cfg with the defaults of DESIGN §5. 0 or -ENOMEM (then @cfg is cleared). */
 int config_init(struct config *cfg);

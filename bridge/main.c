@@ -10,16 +10,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
+#include "buildconf.h"
 #include "config.h"
 #include "evq.h"
 #include "hub.h"
 #include "linger.h"
 #include "log.h"
+#include "notify.h"
 #include "retained.h"
 #include "server.h"
 #include "session.h"
@@ -69,7 +72,8 @@ static void usage(FILE *out)
 		"Puts the web in front of an MQTT broker: MQTT over WebSocket at /mqtt, and the\n"
 		"browser files at /.\n"
 		"\n"
-		"  -c, --config FILE   JSON configuration (default: %s when it exists)\n"
+		"  -c, --config FILE   JSON configuration (default: %s when it exists,\n"
+		"                      else %s when it exists)\n"
 		"  -l, --listen ADDR   host:port to listen on (config key \"listen\")\n"
 		"  -b, --broker URL    broker URL, mqtt:// mqtts:// tcp:// ssl:// ws:// wss://\n"
 		"                      (config key \"broker.url\")\n"
@@ -83,7 +87,7 @@ static void usage(FILE *out)
 		"Every configuration key is documented in the README. Exit status: 0 after a clean\n"
 		"shutdown (SIGTERM/SIGINT), 1 when the server cannot run, 2 for a usage or\n"
 		"configuration error.\n",
-		CONFIG_DEFAULT_PATH);
+		CONFIG_DEFAULT_PATH, MWB_INSTALLED_CONFIG);
 }
 
 /* For --check: what the bridge would run with, one key=value per line (no secrets). */
@@ -105,6 +109,10 @@ static void print_settings(const struct config *cfg, const char *path)
 	printf("allowed_origins=");
 	for (size_t i = 0; i < cfg->nallowed_origins; i++)
 		printf("%s%s", i ? "," : "", cfg->allowed_origins[i]);
+	printf("\n");
+	printf("trusted_proxies=");
+	for (size_t i = 0; i < cfg->ntrusted_proxies; i++)
+		printf("%s%s", i ? "," : "", cfg->trusted_proxies[i]);
 	printf("\n");
 	printf("limits.max_connections=%ld\n", cfg->limits.max_connections);
 	printf("limits.max_packet_bytes=%ld\n", cfg->limits.max_packet_bytes);
@@ -202,8 +210,11 @@ static void load_config(struct app *app, int argc, char **argv)
 		fprintf(stderr, "mqtt-web-bridge: out of memory\n");
 		exit(1);
 	}
+	/* The repository's config/ first (scripts/run.sh), then the installed one (meson install). */
 	if (!config_path && access(CONFIG_DEFAULT_PATH, F_OK) == 0)
 		config_path = CONFIG_DEFAULT_PATH;
+	else if (!config_path && access(MWB_INSTALLED_CONFIG, F_OK) == 0)
+		config_path = MWB_INSTALLED_CONFIG;
 	if ((config_path && config_load_file(&app->cfg, config_path, err, sizeof(err))) ||
 	    (listen && config_set_listen(&app->cfg, listen, err, sizeof(err))) ||
 	    (broker && config_set_string(&app->cfg.broker.url, broker)) ||
@@ -211,6 +222,18 @@ static void load_config(struct app *app, int argc, char **argv)
 	    config_check(&app->cfg, err, sizeof(err))) {
 		fprintf(stderr, "mqtt-web-bridge: configuration error: %s\n", err);
 		exit(2);
+	}
+	/*
+	 * The default static_dir names the repository's folder; an installed bridge runs elsewhere
+	 * (systemd: in /), so without that folder it serves the installed browser files. Any other
+	 * static_dir is taken as it is, and a missing one is a start-up error.
+	 */
+	if (!strcmp(app->cfg.static_dir, CONFIG_DEFAULT_STATIC) &&
+	    access(CONFIG_DEFAULT_STATIC, F_OK) != 0 &&
+	    config_set_string(&app->cfg.static_dir, MWB_INSTALLED_STATIC)) {
+		fprintf(stderr, "mqtt-web-bridge: out of memory\n");
+		config_clear(&app->cfg);
+		exit(1);
 	}
 	if (verbose)
 		app->cfg.log_level = LOG_DEBUG;
@@ -274,6 +297,7 @@ static void begin_shutdown(struct app *app, int signo)
 	log_msg(LOG_INFO, "main", "shutdown signal=%d sessions=%zu", signo,
 		sessions_count(app->sessions));
 	app->stopping = true;
+	notify_stopping();
 	app->stop_ticks = 0;
 	web_server_begin_shutdown(app->web);
 	sessions_shutdown(app->sessions);
@@ -306,6 +330,11 @@ static void reload_tokens(struct app *app)
 	}
 	if (fresh.auth.mode != app->cfg.auth.mode)
 		log_msg(LOG_WARN, "main", "reload auth.mode-unchanged=true reason=\"needs a restart\"");
+	/* The TLS files named at start are read again (on_signal); other names need a restart. */
+	if (strcmp(fresh.tls.cert_file, app->cfg.tls.cert_file) ||
+	    strcmp(fresh.tls.key_file, app->cfg.tls.key_file))
+		log_msg(LOG_WARN, "main",
+			"reload tls-paths-unchanged=true reason=\"needs a restart\"");
 	auth = auth_new(&fresh);
 	if (!auth) {
 		log_msg(LOG_ERROR, "main", "reload-failed kept=old error=\"out of memory\"");
@@ -334,6 +363,8 @@ static void on_signal(void *user)
 			break;
 		case SIGHUP:
 			reload_tokens(app);
+			/* Renewed certificates: new handshakes get them, open connections stay. */
+			(void)web_server_reload_tls(app->web);
 			break;
 		default:
 			break;
@@ -367,6 +398,30 @@ static int setup_signals(void)
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
 		return -1;
 	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/*
+ * A browser's WebSocket costs two descriptors (its socket and its Paho client's), and lws sizes
+ * its table from the limit when the server starts: the soft limit goes up to the hard one, and
+ * a limit that cannot hold limits.max_connections is said at once rather than found at runtime.
+ */
+static void raise_fd_limit(long max_connections)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)max_connections * 2 + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		log_msg(LOG_WARN, "main",
+			"fd-limit-low limit=%llu needed=%llu max_connections=%ld hint=\"raise "
+			"LimitNOFILE / ulimit -n, or lower limits.max_connections\"",
+			(unsigned long long)rl.rlim_cur, (unsigned long long)want, max_connections);
 }
 
 static uint64_t mono_ms(void)
@@ -430,6 +485,7 @@ int main(int argc, char **argv)
 	load_config(&app, argc, argv);
 
 	linger_init();
+	raise_fd_limit(app.cfg.limits.max_connections);
 	app.signal_fd = setup_signals();
 	if (app.signal_fd < 0) {
 		log_msg(LOG_ERROR, "main", "signals-setup-failed error=\"%s\"", strerror(errno));
@@ -487,6 +543,7 @@ int main(int argc, char **argv)
 		*app.cfg.tls.cert_file ? "wss" : "ws",
 		strchr(app.cfg.listen_host, ':') ? "[" : "", display_host(app.cfg.listen_host),
 		strchr(app.cfg.listen_host, ':') ? "]" : "", app.cfg.listen_port, app.cfg.broker.url);
+	notify_ready(app.cfg.listen);
 
 	while (!app.done) {
 		if (web_server_service(app.web) < 0) {

@@ -5,8 +5,11 @@
 set -eu
 
 run_pkgs="meson ninja-build pkg-config gcc libc6-dev libwebsockets-dev libpaho-mqtt-dev
-libjansson-dev libcmocka-dev libssl-dev mosquitto mosquitto-clients python3"
-test_pkgs="python3-paho-mqtt curl clang llvm libclang-rt-dev openssl chromium nodejs"
+libjansson-dev libcmocka-dev libssl-dev libsystemd-dev mosquitto mosquitto-clients python3"
+test_pkgs="python3-paho-mqtt curl clang llvm libclang-rt-dev openssl chromium nodejs nginx"
+# The install test: the Debian package build (debhelper, dpkg-dev, build-essential), the man page
+# (man-db, groff-base) and the unit (systemd-analyze, in systemd).
+test_pkgs="$test_pkgs debhelper dpkg-dev build-essential man-db groff-base systemd"
 # npm: Debian's package, unless npm is there already (NodeSource's nodejs ships its own npm and
 # conflicts with Debian's).
 command -v npm >/dev/null 2>&1 || test_pkgs="$test_pkgs npm"

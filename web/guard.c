@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "netaddr.h"
 
 /* How long a client refused for load is asked to wait. */
 #define RETRY_AFTER_S "5"
@@ -28,6 +29,24 @@ bool guard_origin_allowed(const struct config *cfg, const char *origin)
 			return true;
 	}
 	return false;
+}
+
+void guard_client_addr(struct web_ctx *ctx, struct lws *wsi, char *out, size_t cap)
+{
+	/* As much as lws keeps of a request's headers: a longer chain was cut by lws anyway. */
+	char peer[GUARD_ADDR_MAX], xff[4096], fwd[4096];
+
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	if (!ctx->ntrusted) {
+		snprintf(out, cap, "%s", peer);
+		return;
+	}
+	/* A header too long to copy is left out: then the proxy is taken for the client. */
+	if (lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) < 0)
+		xff[0] = '\0';
+	if (lws_hdr_custom_copy(wsi, fwd, sizeof(fwd), "forwarded:", 10) < 0)
+		fwd[0] = '\0';
+	netaddr_client(ctx->trusted, ctx->ntrusted, peer, xff, fwd, out, cap);
 }
 
 /* The tags: addresses inside @ctx, so that no other wsi's opaque pointer can equal them. */
@@ -121,7 +140,7 @@ int guard_http(struct web_ctx *ctx, struct lws *wsi)
 
 int guard_upgrade(struct web_ctx *ctx, struct lws *wsi, const char *upgrade)
 {
-	char uri[64], origin[256], peer[64], quoted[300];
+	char uri[64], origin[256], peer[GUARD_ADDR_MAX], quoted[300];
 	int n;
 
 	if (over_limit(ctx, wsi) || ctx->shutting_down) {
@@ -143,7 +162,7 @@ int guard_upgrade(struct web_ctx *ctx, struct lws *wsi, const char *upgrade)
 	n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
 	if (n != 0 && (n < 0 || !guard_origin_allowed(ctx->cfg, origin))) {
 		ctx->stats.refused_upgrade_origin++;
-		lws_get_peer_simple(wsi, peer, sizeof(peer));
+		guard_client_addr(ctx, wsi, peer, sizeof(peer));
 		log_msg(LOG_INFO, "ws", "upgrade-refused reason=origin origin=%s peer=%s",
 			log_quote(quoted, sizeof(quoted), origin, n > 0 ? (size_t)n : 0), peer);
 		refuse(wsi, 403, "origin_not_allowed",

@@ -11,6 +11,16 @@
 
 #include "web.h"
 
+/* Room for a client address as guard_client_addr() writes it. */
+#define GUARD_ADDR_MAX 64
+
+/**
+ * Service thread, while @wsi's request headers are there. The client's address in @out (@cap
+ * bytes) for logs and per-address limits: the peer's, or, when the peer is one of
+ * trusted_proxies, the one its X-Forwarded-For / Forwarded headers name (netaddr_client()).
+ */
+void guard_client_addr(struct web_ctx *ctx, struct lws *wsi, char *out, size_t cap);
+
 /** Pure. Is @origin (a browser's Origin header) in cfg->allowed_origins ("*": any)? */
 bool guard_origin_allowed(const struct config *cfg, const char *origin);
 

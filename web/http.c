@@ -209,7 +209,7 @@ static int offered_secret(struct http_conn *c, char *out, size_t cap, size_t *le
 /* A known token, or false when it answered 401. The secret is not kept, logged or echoed. */
 static bool authenticate(struct http_conn *c)
 {
-	char secret[1100], peer[64];
+	char secret[1100], peer[GUARD_ADDR_MAX];
 	size_t len;
 	int offered = offered_secret(c, secret, sizeof(secret), &len);
 	const struct auth_token *t = offered ? auth_find(c->ctx->auth, secret, len) : NULL;
@@ -221,7 +221,7 @@ static bool authenticate(struct http_conn *c)
 		return true;
 	}
 	c->ctx->stats.refused_unauthorized++;
-	lws_get_peer_simple(c->wsi, peer, sizeof(peer));
+	guard_client_addr(c->ctx, c->wsi, peer, sizeof(peer));
 	log_msg(LOG_DEBUG, "http", "refused status=401 reason=%s peer=%s",
 		offered ? "unknown_token" : "no_token", peer);
 	if (offered) {
@@ -247,14 +247,14 @@ static uint64_t mono_ms(void)
 /* Within limits.requests_per_minute (per token, else per address), or false: answered 429. */
 static bool within_rate(struct http_conn *c)
 {
-	char peer[64];
+	char peer[GUARD_ADDR_MAX];
 	const char *key = peer;
 	long wait;
 
 	if (c->token)
 		key = c->token->name;
 	else
-		lws_get_peer_simple(c->wsi, peer, sizeof(peer));
+		guard_client_addr(c->ctx, c->wsi, peer, sizeof(peer));
 	wait = ratelimit_take(c->ctx->ratelimit, key, strlen(key), mono_ms());
 	/* -ENOMEM: a limiter that cannot remember lets the request through rather than refuse. */
 	if (wait <= 0)

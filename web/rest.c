@@ -872,6 +872,10 @@ void rest_metrics(struct http_conn *c)
 	rc |= sample(&b, "mwb_disconnects_total", "reason=\"slow_browser\"",
 		     (double)ss.slow_disconnects);
 	rc |= sample(&b, "mwb_disconnects_total", "reason=\"slow_sse\"", (double)ws->sse_cut_off);
+	rc |= sample(&b, "mwb_disconnects_total", "reason=\"connect_timeout\"",
+		     (double)ws->ws_connect_timeouts);
+	rc |= sample(&b, "mwb_disconnects_total", "reason=\"keepalive_timeout\"",
+		     (double)ws->ws_keepalive_timeouts);
 	rc |= metric(&b, "mwb_mqtt_denied_total", "counter",
 		     "MQTT over WebSocket: PUBLISHes and filters the bridge refused, by reason.");
 	rc |= sample(&b, "mwb_mqtt_denied_total", "kind=\"publish\"", (double)ss.denied_publish);

@@ -11,6 +11,7 @@
 #include "guard.h"
 #include "http.h"
 #include "log.h"
+#include "netaddr.h"
 #include "ratelimit.h"
 #include "sse.h"
 #include "static.h"
@@ -52,6 +53,12 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 		return guard_http(ctx, wsi);
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		return guard_upgrade(ctx, wsi, in);
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+		/* The one moment lws shows the listener's SSL_CTX (as @user), which a SIGHUP
+		 * loads new files into (web_server_reload_tls). */
+		if (ctx)
+			ctx->ssl_ctx = user;
+		return 0;
 	default:
 		break;
 	}
@@ -130,6 +137,19 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 	}
 	w->static_root = real;
 	w->ctx.static_root = real;
+	if (cfg->ntrusted_proxies) {
+		w->ctx.trusted = calloc(cfg->ntrusted_proxies, sizeof(*w->ctx.trusted));
+		if (!w->ctx.trusted) {
+			log_msg(LOG_ERROR, "web", "out-of-memory for=trusted_proxies");
+			goto fail;
+		}
+		/* config.c has parsed each one already. */
+		for (size_t i = 0; i < cfg->ntrusted_proxies; i++) {
+			if (netaddr_parse_range(cfg->trusted_proxies[i], &w->ctx.trusted[i]))
+				goto fail;
+		}
+		w->ctx.ntrusted = cfg->ntrusted_proxies;
+	}
 	if (cfg->limits.requests_per_minute > 0) {
 		w->ctx.ratelimit = ratelimit_new(cfg->limits.requests_per_minute,
 						 WEB_RATELIMIT_KEYS);
@@ -240,6 +260,19 @@ size_t web_server_set_auth(struct web_server *w, struct auth *auth)
 	return sse_auth_changed(&w->ctx);
 }
 
+int web_server_reload_tls(struct web_server *w)
+{
+	const struct config *cfg = w->ctx.cfg;
+
+	if (!*cfg->tls.cert_file)
+		return -ENOTSUP;
+	if (!w->ctx.ssl_ctx) {
+		log_msg(LOG_ERROR, "web", "tls-reload-failed kept=old error=\"no TLS context\"");
+		return -ENOTSUP;
+	}
+	return web_tls_reload(w->ctx.ssl_ctx, cfg->tls.cert_file, cfg->tls.key_file);
+}
+
 void web_server_wake(struct web_server *w)
 {
 	lws_cancel_service(w->ctx.context);
@@ -254,6 +287,7 @@ void web_server_free(struct web_server *w)
 		lws_context_destroy(w->ctx.context);
 	}
 	ratelimit_free(w->ctx.ratelimit);
+	free(w->ctx.trusted);
 	free(w->static_root);
 	free(w);
 }

@@ -55,6 +55,13 @@ bool web_server_busy(const struct web_server *w);
  */
 size_t web_server_set_auth(struct web_server *w, struct auth *auth);
 
+/**
+ * Service thread (SIGHUP). With TLS on, reads tls.cert_file and tls.key_file again and serves
+ * them to new connections; open ones keep theirs (web_tls_reload). 0 when loaded; -ENOTSUP
+ * without TLS; another negative errno when the files were refused (logged): the old pair stays.
+ */
+int web_server_reload_tls(struct web_server *w);
+
 /** Any thread. Wakes the service thread (LWS_CALLBACK_EVENT_WAIT_CANCELLED). */
 void web_server_wake(struct web_server *w);
 

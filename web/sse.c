@@ -314,6 +314,7 @@ static bool read_args(struct http_conn *c, struct sse_stream *s, bool *retained,
 
 void sse_start(struct http_conn *c)
 {
+	static const char afresh[] = ": last event id unknown here: starting afresh\n\n";
 	struct web_ctx *ctx = c->ctx;
 	struct sse_stream *s;
 	char last_id[128];
@@ -360,14 +361,18 @@ void sse_start(struct http_conn *c)
 	s->last_write = lws_now_usecs();
 	/* Replayed events go first, before any live one can arrive (both run on this thread). */
 	if (*last_id) {
+		struct sse_item it;
 		rc = hub_replay(ctx->deps.hub, s->sub, last_id);
-		if (rc == -ERANGE) {
-			struct sse_item it;
-			if (!own_item(&it, ": some events were missed\n\n", 27))
-				enqueue(s, &it, true);
-		}
+		if (rc == -ERANGE && !own_item(&it, ": some events were missed\n\n", 27))
+			enqueue(s, &it, true);
+		/* Another instance's id (behind a load balancer), or nonsense: this stream starts
+		 * as a new one, and says so. */
+		if (rc == -ENOENT && !own_item(&it, afresh, sizeof(afresh) - 1))
+			enqueue(s, &it, true);
+		if (rc == -ENOENT)
+			last_id[0] = '\0';
 	}
-	/* A resuming client has the retained values already. */
+	/* A resuming client has the retained values already; one starting afresh gets them. */
 	if (retained && !*last_id) {
 		s->reads = calloc(s->nfilters, sizeof(*s->reads));
 		for (size_t i = 0; s->reads && i < s->nfilters; i++) {

@@ -33,12 +33,15 @@ struct web_stats {
 	uint64_t refused_unauthorized;    /* 401: no token, or an unknown one */
 	uint64_t refused_forbidden;       /* 403: outside the token's ACL */
 	uint64_t refused_rate_limited;    /* 429 */
+	uint64_t ws_connect_timeouts;     /* no CONNECT in time after the upgrade */
+	uint64_t ws_keepalive_timeouts;   /* silent past 1.5 x the keepalive */
 	uint64_t latency_count[WEB_LATENCY_BUCKETS + 1]; /* last: +Inf */
 	double latency_sum;
 };
 
 struct sse_stream;
 struct ratelimit;
+struct netaddr_range;
 
 struct web_ctx {
 	const struct config *cfg;
@@ -55,6 +58,9 @@ struct web_ctx {
 	size_t http_open;   /* API requests being handled */
 	size_t sockets;     /* accepted connections of every kind open (guard.c) */
 	struct ratelimit *ratelimit; /* NULL: limits.requests_per_minute is 0 */
+	struct netaddr_range *trusted; /* cfg->trusted_proxies, parsed */
+	size_t ntrusted;
+	SSL_CTX *ssl_ctx; /* the listener's, lws's (NULL without TLS): SIGHUP loads new files in */
 	bool shutting_down;
 	struct web_stats stats;
 };

@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "guard.h"
 #include "log.h"
 #include "outq.h"
 #include "session.h"
@@ -23,7 +24,7 @@ struct ws_conn {
 	uint32_t deadline_ms; /* 0: none */
 	bool deadline_fixed;  /* counted from when it was set, not from the last frame */
 	bool closing;
-	char peer[64];
+	char peer[GUARD_ADDR_MAX]; /* the client's address (behind a trusted proxy: its word) */
 };
 
 static int conn_write(void *conn, const uint8_t *data, size_t len)
@@ -77,6 +78,10 @@ static void deadline_expired(lws_sorted_usec_list_t *sul)
 	}
 	log_msg(LOG_INFO, "ws", "timeout peer=%s waiting_for=%s silent_ms=%lld", c->peer,
 		c->deadline_fixed ? "connect" : "packet", (long long)(silent / LWS_US_PER_MS));
+	if (c->deadline_fixed)
+		web_ctx_of(c->wsi)->stats.ws_connect_timeouts++;
+	else
+		web_ctx_of(c->wsi)->stats.ws_keepalive_timeouts++;
 	/* As if the browser vanished: its session ends abruptly and the will is published. */
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
@@ -160,7 +165,7 @@ static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void
 	case LWS_CALLBACK_ESTABLISHED:
 		memset(c, 0, sizeof(*c));
 		c->wsi = wsi;
-		lws_get_peer_simple(wsi, c->peer, sizeof(c->peer));
+		guard_client_addr(ctx, wsi, c->peer, sizeof(c->peer));
 		outq_init(&c->q, (size_t)ctx->cfg->limits.max_queue_bytes);
 		c->session = session_new(ctx->deps.sessions, &conn_io, c, c->peer);
 		if (!c->session)

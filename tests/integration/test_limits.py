@@ -308,6 +308,9 @@ class SlowClientTest(LimitsCase):
         for name, t in closed.items():
             self.assertTrue(8.0 <= t <= 14.0, "%s cut off after %.1f s" % (name, t))
         self.still_serving()
+        # both WebSockets ended waiting for their CONNECT, and /metrics says so
+        self.assertEqual(self.metrics()[("mwb_disconnects_total", '{reason="connect_timeout"}')],
+                         2)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.mqtt_credentials, CREDENTIALS_PASSTHROUGH);
 	assert_int_equal(cfg.nallowed_origins, 1);
 	assert_string_equal(cfg.allowed_origins[0], "*");
+	assert_int_equal(cfg.ntrusted_proxies, 0);
 	assert_int_equal(cfg.limits.max_connections, 10000);
 	assert_int_equal(cfg.limits.max_packet_bytes, 1048576);
 	assert_int_equal(cfg.limits.max_body_bytes, 1048576);
@@ -97,6 +98,10 @@ static void test_sample_is_defaults(void **state)
 	assert_int_equal(config_set_listen(&sample, "[::1]:1", err, sizeof(err)), 0);
 	assert_int_equal(config_set_string(&sample.static_dir, "x"), 0);
 	assert_int_equal(config_set_string(&sample.broker.url, "mqtt://x"), 0);
+	if (config_load_text(&sample, "{\"trusted_proxies\": [\"10.0.0.1\"]}", 33, "x", err,
+			     sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(sample.ntrusted_proxies, 1);
 	if (config_load_file(&sample, sample_path, err, sizeof(err)))
 		fail_msg("%s", err);
 	assert_string_equal(sample.listen, def.listen);
@@ -113,6 +118,7 @@ static void test_sample_is_defaults(void **state)
 	assert_memory_equal(&sample.sse, &def.sse, sizeof(def.sse));
 	assert_int_equal(sample.nallowed_origins, 1);
 	assert_string_equal(sample.allowed_origins[0], "*");
+	assert_int_equal(sample.ntrusted_proxies, 0);
 	config_clear(&def);
 	config_clear(&sample);
 }
@@ -131,7 +137,8 @@ static void test_values_read(void **state)
 		"  \"00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF\","
 		"  \"publish\": [\"cmd/{name}/#\"], \"subscribe\": [\"sensors/#\", \"+/status\"]}],"
 		"  \"metrics\": \"token\"},"
-		" \"mqtt_credentials\": \"bridge\"}";
+		" \"mqtt_credentials\": \"bridge\","
+		" \"trusted_proxies\": [\"127.0.0.1\", \"10.0.0.0/8\", \"fd00::/8\"]}";
 
 	(void)state;
 	if (load(&cfg, json, err, sizeof(err)))
@@ -161,6 +168,8 @@ static void test_values_read(void **state)
 	assert_int_equal(cfg.auth.tokens[0].nsubscribe, 2);
 	assert_string_equal(cfg.auth.tokens[0].subscribe[1], "+/status");
 	assert_int_equal(cfg.mqtt_credentials, CREDENTIALS_BRIDGE);
+	assert_int_equal(cfg.ntrusted_proxies, 3);
+	assert_string_equal(cfg.trusted_proxies[2], "fd00::/8");
 	config_clear(&cfg);
 }
 
@@ -194,6 +203,14 @@ static void test_wrong_types(void **state)
 	expect_error("{\"broker\": []}", "'broker' must be an object");
 	expect_error("{\"allowed_origins\": \"*\"}", "'allowed_origins' must be an array of strings");
 	expect_error("{\"allowed_origins\": [\"*\", 3]}", "'allowed_origins[1]' must be a string");
+	expect_error("{\"trusted_proxies\": \"127.0.0.1\"}",
+		     "'trusted_proxies' must be an array of strings");
+	expect_error("{\"trusted_proxies\": [\"127.0.0.1\", 7]}",
+		     "'trusted_proxies[1]' must be a string");
+	expect_error("{\"trusted_proxies\": [\"127.0.0.1\", \"localhost\"]}",
+		     "'trusted_proxies[1]' must be an IP address or a CIDR range");
+	expect_error("{\"trusted_proxies\": [\"10.0.0.0/33\"]}",
+		     "'trusted_proxies[0]' must be an IP address or a CIDR range");
 	expect_error("[]", "the top level must be a JSON object");
 	expect_error("{\"auth\": {\"tokens\": {}}}", "'auth.tokens' must be an array of objects");
 }
