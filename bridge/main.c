@@ -485,6 +485,7 @@ int main(int argc, char **argv)
 	load_config(&app, argc, argv);
 
 	linger_init();
+	upstream_init();
 	raise_fd_limit(app.cfg.limits.max_connections);
 	app.signal_fd = setup_signals();
 	if (app.signal_fd < 0) {

@@ -617,6 +617,11 @@ static void ssl_options(struct upstream *u, MQTTAsync_SSLOptions *ssl)
 	ssl->ssl_error_context = u;
 }
 
+void upstream_init(void)
+{
+	MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
+}
+
 static int paho_version(int version)
 {
 	switch (version) {

@@ -84,6 +84,13 @@ typedef void (*upstream_handler)(void *owner, struct upstream_event *ev);
  * UPSTREAM_CONNECT_FAILED event follows. NULL when Paho refuses the options (logged).
  * Everything in @c is copied.
  */
+/**
+ * Once, before any upstream_new(). Paho formats every protocol event into its trace buffer by
+ * default, under a lock all its threads share, even with no one reading the trace: that is
+ * turned off (errors are still traced).
+ */
+void upstream_init(void);
+
 struct upstream *upstream_new(const struct upstream_env *env, const struct upstream_connect *c,
 			      upstream_handler handler, void *owner);
 
