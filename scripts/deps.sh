@@ -4,7 +4,7 @@
 # Chromium + Node.js/npm for the browser tests).
 set -eu
 
-run_pkgs="meson ninja-build pkg-config gcc libc6-dev libwebsockets-dev libpaho-mqtt-dev
+run_pkgs="meson ninja-build pkg-config gcc libc6-dev libwebsockets-dev libev-dev libpaho-mqtt-dev
 libjansson-dev libcmocka-dev libssl-dev libsystemd-dev mosquitto mosquitto-clients python3"
 test_pkgs="python3-paho-mqtt curl clang llvm libclang-rt-dev openssl chromium nodejs nginx"
 # The install test: the Debian package build (debhelper, dpkg-dev, build-essential), the man page

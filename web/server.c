@@ -5,6 +5,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <ev.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,10 @@ struct web_server {
 	struct lws_http_mount mount_static, mount_api, mount_metrics;
 	char *static_root;
 	struct lws *signal_wsi;
+	/* lws runs on libev's loop (epoll), not its own poll(): a wake costs the ready sockets,
+	 * not every open one. The loop is ours ("foreign"), run once per web_server_service(). */
+	struct ev_loop *loop;
+	void *foreign_loops[1];
 };
 
 /* protocols[0]: plain HTTP (static files), plus the server-wide events lws sends there. */
@@ -186,7 +191,14 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 	info.protocols = w->protocols;
 	info.mounts = &w->mount_static;
 	info.user = &w->ctx;
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_LIBEV;
+	w->loop = ev_loop_new(EVFLAG_AUTO);
+	if (!w->loop) {
+		log_msg(LOG_ERROR, "web", "event-loop-failed");
+		goto fail;
+	}
+	w->foreign_loops[0] = w->loop;
+	info.foreign_loops = w->foreign_loops;
 	if (!strchr(cfg->listen_host, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.vhost_name = "mqtt-web-bridge";
@@ -239,7 +251,8 @@ size_t web_write_headroom(void)
 
 int web_server_service(struct web_server *w)
 {
-	return lws_service(w->ctx.context, 0);
+	ev_run(w->loop, EVRUN_ONCE);
+	return 0;
 }
 
 void web_server_begin_shutdown(struct web_server *w)
@@ -286,6 +299,8 @@ void web_server_free(struct web_server *w)
 		lws_sul_cancel(&w->ctx.sul_tick);
 		lws_context_destroy(w->ctx.context);
 	}
+	if (w->loop)
+		ev_loop_destroy(w->loop);
 	ratelimit_free(w->ctx.ratelimit);
 	free(w->ctx.trusted);
 	free(w->static_root);
