@@ -12,15 +12,15 @@
  */
 #include "linger.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+
+#include "interpose.h"
 
 #define LINGER_MS 100
 
@@ -67,15 +67,8 @@ int shutdown(int fd, int how)
 	int rc, type;
 	socklen_t len = sizeof(type);
 
-	if (!real_shutdown) {
-		/* POSIX's way round C's ban on object-to-function pointer conversion. */
-		void *sym = dlsym(RTLD_NEXT, "shutdown");
-		memcpy(&real_shutdown, &sym, sizeof(sym));
-	}
-	if (!real_shutdown) {
-		errno = ENOSYS;
+	if (!interpose_next(&real_shutdown, "shutdown"))
 		return -1;
-	}
 	rc = real_shutdown(fd, how);
 	if (rc || how != SHUT_WR || !atomic_load(&enabled) ||
 	    pthread_equal(pthread_self(), service_thread))

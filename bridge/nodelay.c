@@ -8,12 +8,11 @@
  * interposed: every TCP stream socket of the process gets TCP_NODELAY before it connects. The
  * bridge's only outgoing TCP connections are Paho's (and the waker's, which wants it too).
  */
-#include <dlfcn.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <string.h>
 #include <sys/socket.h>
+
+#include "interpose.h"
 
 /* glibc declares it with a transparent union for the address (_GNU_SOURCE): the same here. */
 int connect(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
@@ -23,15 +22,8 @@ int connect(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
 	int type = 0, one = 1;
 	socklen_t tlen = sizeof(type);
 
-	if (!real_connect) {
-		/* POSIX's way round C's ban on object-to-function pointer conversion. */
-		void *sym = dlsym(RTLD_NEXT, "connect");
-		memcpy(&real_connect, &sym, sizeof(sym));
-	}
-	if (!real_connect) {
-		errno = ENOSYS;
+	if (!interpose_next(&real_connect, "connect"))
 		return -1;
-	}
 	if (addr && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6) &&
 	    !getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) && type == SOCK_STREAM)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -40,9 +40,12 @@ static void test_sha256_vector(void **state)
 	assert_string_equal(text, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
-/* A config with tokens "alice" (secret "s3cret-a") and "bob" (secret "abc"). */
-static void load(struct config *cfg, const char *extra_bob)
+/* The table of a config with tokens "alice" (secret "s3cret-a") and "bob" (secret "abc"), bob
+ * publishing to the filters @extra_bob (JSON list items). */
+static struct auth *table(const char *extra_bob)
 {
+	struct config cfg;
+	struct auth *a;
 	uint8_t h[32];
 	char ha[65], text[2048], err[256];
 
@@ -55,21 +58,22 @@ static void load(struct config *cfg, const char *extra_bob)
 		 " \"subscribe\": [\"sensors/#\", \"devices/+/status\", \"users/{name}/#\"]},"
 		 "{\"name\": \"bob\", \"sha256\": \"%s\", \"publish\": [%s], \"subscribe\": []}]}}",
 		 ha, abc_hex, extra_bob);
-	assert_int_equal(config_init(cfg), 0);
-	if (config_load_text(cfg, text, strlen(text), "t.json", err, sizeof err))
+	assert_int_equal(config_init(&cfg), 0);
+	if (config_load_text(&cfg, text, strlen(text), "t.json", err, sizeof err))
 		fail_msg("%s", err);
+	a = auth_new(&cfg);
+	config_clear(&cfg);
+	assert_non_null(a);
+	return a;
 }
 
 static void test_find(void **state)
 {
-	struct config cfg;
 	struct auth *a;
 	const struct auth_token *t;
 
 	(void)state;
-	load(&cfg, "");
-	a = auth_new(&cfg);
-	config_clear(&cfg);
+	a = table("");
 	assert_non_null(a);
 	assert_true(a->enabled);
 	t = auth_find(a, "s3cret-a", 8);
@@ -90,14 +94,11 @@ static void test_find(void **state)
 
 static void test_name_substituted(void **state)
 {
-	struct config cfg;
 	struct auth *a;
 	const struct auth_token *t;
 
 	(void)state;
-	load(&cfg, "");
-	a = auth_new(&cfg);
-	config_clear(&cfg);
+	a = table("");
 	t = auth_find(a, "s3cret-a", 8);
 	assert_int_equal(t->npublish, 2);
 	assert_string_equal(t->publish[0], "devices/alice/#");
@@ -111,14 +112,11 @@ static void test_name_substituted(void **state)
 
 static void test_acl(void **state)
 {
-	struct config cfg;
 	struct auth *a;
 	const struct auth_token *alice, *bob;
 
 	(void)state;
-	load(&cfg, "");
-	a = auth_new(&cfg);
-	config_clear(&cfg);
+	a = table("");
 	alice = auth_find(a, "s3cret-a", 8);
 	bob = auth_find(a, "abc", 3);
 
@@ -153,14 +151,11 @@ static void test_acl(void **state)
 /* "#" allows every topic except those starting with '$', like a broker's own matching. */
 static void test_acl_hash_excludes_dollar(void **state)
 {
-	struct config cfg;
 	struct auth *a;
 	const struct auth_token *bob;
 
 	(void)state;
-	load(&cfg, "\"#\"");
-	a = auth_new(&cfg);
-	config_clear(&cfg);
+	a = table("\"#\"");
 	bob = auth_find(a, "abc", 3);
 	assert_true(PUB(bob, "a/b"));
 	assert_true(PUB(bob, "x"));
@@ -175,13 +170,9 @@ static void test_reload_same(void **state)
 	const struct auth_token *alice, *bob;
 
 	(void)state;
-	load(&cfg, "");
-	old = auth_new(&cfg);
-	config_clear(&cfg);
+	old = table("");
 	/* The same tokens, bob allowed more: both carry over, with the new ACL. */
-	load(&cfg, "\"x/#\"");
-	cur = auth_new(&cfg);
-	config_clear(&cfg);
+	cur = table("\"x/#\"");
 	alice = auth_find(old, "s3cret-a", 8);
 	bob = auth_find(old, "abc", 3);
 	assert_ptr_equal(auth_find_same(cur, alice), auth_find(cur, "s3cret-a", 8));
