@@ -217,6 +217,7 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 		info.alpn = "http/1.1";
 	}
 
+	wheel_init(&w->ctx.deadlines, lws_now_usecs());
 	w->ctx.context = lws_create_context(&info);
 	if (!w->ctx.context) {
 		log_msg(LOG_ERROR, "web", "lws-context-failed");
@@ -297,6 +298,7 @@ void web_server_free(struct web_server *w)
 		return;
 	if (w->ctx.context) {
 		lws_sul_cancel(&w->ctx.sul_tick);
+		lws_sul_cancel(&w->ctx.sul_deadlines);
 		lws_context_destroy(w->ctx.context);
 	}
 	if (w->loop)

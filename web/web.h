@@ -10,6 +10,7 @@
 #include "retained.h"
 #include "server.h"
 #include "session.h"
+#include "wheel.h"
 
 /* Rate-limit buckets kept at most (about 100 bytes each): addresses are the client's to pick. */
 #define WEB_RATELIMIT_KEYS 65536
@@ -52,6 +53,10 @@ struct web_ctx {
 	struct lws_context *context;
 	struct lws_vhost *vhost;
 	lws_sorted_usec_list_t sul_tick;
+	/* The WebSocket connections' deadlines (ws.c): one lws timer steps them all. */
+	struct wheel deadlines;
+	lws_sorted_usec_list_t sul_deadlines;
+	bool deadlines_stepping;
 	size_t connections; /* WebSocket connections open */
 	size_t sse_streams;
 	struct sse_stream *streams; /* sse.c's list */

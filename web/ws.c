@@ -19,7 +19,7 @@ struct ws_conn {
 	struct lws *wsi;
 	struct session *session;
 	struct outq q;
-	lws_sorted_usec_list_t sul_deadline;
+	struct wheel_entry deadline;
 	lws_usec_t last_rx;
 	uint32_t deadline_ms; /* 0: none */
 	bool deadline_fixed;  /* counted from when it was set, not from the last frame */
@@ -63,32 +63,55 @@ static void conn_pause(void *conn, bool paused)
 	lws_rx_flow_control(c->wsi, paused ? 0 : 1);
 }
 
-static void deadline_expired(lws_sorted_usec_list_t *sul)
+static void step_deadlines(lws_sorted_usec_list_t *sul);
+
+static void arm_deadline(struct web_ctx *ctx, struct ws_conn *c, lws_usec_t due)
 {
-	struct ws_conn *c = lws_container_of(sul, struct ws_conn, sul_deadline);
+	wheel_set(&ctx->deadlines, &c->deadline, due);
+	if (!ctx->deadlines_stepping) {
+		ctx->deadlines_stepping = true;
+		lws_sul_schedule(ctx->context, 0, &ctx->sul_deadlines, step_deadlines, WHEEL_SLOT_US);
+	}
+}
+
+static void deadline_expired(struct wheel_entry *e, void *arg)
+{
+	struct ws_conn *c = lws_container_of(e, struct ws_conn, deadline);
+	struct web_ctx *ctx = arg;
 	lws_usec_t limit = (lws_usec_t)c->deadline_ms * LWS_US_PER_MS;
 	lws_usec_t silent = lws_now_usecs() - c->last_rx;
 
 	if (!c->deadline_ms)
 		return;
 	if (silent < limit) {
-		lws_sul_schedule(lws_get_context(c->wsi), 0, &c->sul_deadline, deadline_expired,
-				 limit - silent);
+		arm_deadline(ctx, c, c->last_rx + limit);
 		return;
 	}
 	log_msg(LOG_INFO, "ws", "timeout peer=%s waiting_for=%s silent_ms=%lld", c->peer,
 		c->deadline_fixed ? "connect" : "packet", (long long)(silent / LWS_US_PER_MS));
 	if (c->deadline_fixed)
-		web_ctx_of(c->wsi)->stats.ws_connect_timeouts++;
+		ctx->stats.ws_connect_timeouts++;
 	else
-		web_ctx_of(c->wsi)->stats.ws_keepalive_timeouts++;
+		ctx->stats.ws_keepalive_timeouts++;
 	/* As if the browser vanished: its session ends abruptly and the will is published. */
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* Steps the wheel one slot at a time while any deadline is armed; idle otherwise. */
+static void step_deadlines(lws_sorted_usec_list_t *sul)
+{
+	struct web_ctx *ctx = lws_container_of(sul, struct web_ctx, sul_deadlines);
+
+	wheel_expire(&ctx->deadlines, lws_now_usecs(), deadline_expired, ctx);
+	ctx->deadlines_stepping = ctx->deadlines.armed > 0;
+	if (ctx->deadlines_stepping)
+		lws_sul_schedule(ctx->context, 0, &ctx->sul_deadlines, step_deadlines, WHEEL_SLOT_US);
 }
 
 static void conn_deadline(void *conn, uint32_t ms)
 {
 	struct ws_conn *c = conn;
+	struct web_ctx *ctx = web_ctx_of(c->wsi);
 
 	c->deadline_ms = ms;
 	c->last_rx = lws_now_usecs();
@@ -96,12 +119,11 @@ static void conn_deadline(void *conn, uint32_t ms)
 	 * client that trickles its CONNECT a byte at a time must not stretch it. */
 	c->deadline_fixed = ms && !c->session;
 	if (!ms) {
-		lws_sul_cancel(&c->sul_deadline);
+		wheel_cancel(&ctx->deadlines, &c->deadline);
 		return;
 	}
-	/* Rescheduled once per period, not per packet: the timer list stays cheap. */
-	lws_sul_schedule(lws_get_context(c->wsi), 0, &c->sul_deadline, deadline_expired,
-			 (lws_usec_t)ms * LWS_US_PER_MS);
+	/* Re-armed once per period, not per packet (deadline_expired looks at last_rx). */
+	arm_deadline(ctx, c, c->last_rx + (lws_usec_t)ms * LWS_US_PER_MS);
 }
 
 static const struct session_io conn_io = {
@@ -194,7 +216,7 @@ static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void
 		return write_next(c, ctx);
 
 	case LWS_CALLBACK_CLOSED:
-		lws_sul_cancel(&c->sul_deadline);
+		wheel_cancel(&ctx->deadlines, &c->deadline);
 		outq_clear(&c->q);
 		if (c->session) {
 			ctx->connections--;
