@@ -10,6 +10,8 @@ One command (from the repository root):  bench/bench.py
   bench/bench.py --quick          small scales and short runs, for development
   bench/bench.py --soak [--minutes 10]
                                   clients connecting and leaving; RSS at the end vs after warm-up
+  bench/bench.py --syscalls       system calls per message (strace -c) of the latency scenario,
+                                  for Mosquitto-WS, the bridge and the broker behind it
 
 Python 3 standard library only. Every process it starts is stopped by its PID.
 """
@@ -18,6 +20,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -569,6 +572,73 @@ def run_soak(a):
     return 0 if passed else 1
 
 
+def strace_counts(path):
+    """{syscall: calls} from the summary `strace -c` writes."""
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            # % time, seconds, usecs/call, calls, [errors,] syscall
+            if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
+                try:
+                    counts[parts[-1]] = int(parts[3])
+                except ValueError:
+                    pass
+    return counts
+
+
+def run_syscalls(a):
+    """The latency scenario (1 -> 1 over WebSocket, 1,000 msg/s) with `strace -c -f` attached to
+    each server: system calls per delivered message, by name. Timings under strace mean nothing;
+    the counts are what each message costs in kernel crossings and thread hand-offs."""
+    if not shutil.which("strace"):
+        raise SystemExit("bench: --syscalls needs strace (apt-get install strace)")
+    raise_nofile()
+    tmp = tempfile.mkdtemp(prefix="mwb-syscalls-")
+    servers = Servers(tmp)
+    columns = {}
+    try:
+        for name in ("mosq", "bridge"):
+            t = Target(name, servers)
+            settle(t.pids)
+            tracers = []
+            for i, pid in enumerate(t.pids):
+                out = os.path.join(tmp, f"strace-{name}-{i}.txt")
+                tracers.append((subprocess.Popen(["strace", "-c", "-f", "-p", str(pid), "-o", out],
+                                                 stderr=subprocess.DEVNULL), out))
+            time.sleep(1.0)  # attached to every thread before the first message
+            res = loadgen(["pubsub", "--rate", 1000, "--duration", a.duration, "--pub", t.ws,
+                           "--sub", t.ws])
+            for p, _ in tracers:
+                p.send_signal(signal.SIGINT)
+                p.wait(30)
+            if not res.get("ok"):
+                raise SystemExit(f"bench: the run against {name} failed: {json.dumps(res)[:300]}")
+            n = res["delivered"]
+            labels = ["Mosquitto-WS"] if name == "mosq" else ["bridge", "broker behind it"]
+            for label, (_, out) in zip(labels, tracers):
+                columns[label] = {k: v / n for k, v in strace_counts(out).items()}
+    finally:
+        servers.stop()
+    names = sorted({k for c in columns.values() for k in c},
+                   key=lambda k: -max(c.get(k, 0) for c in columns.values()))
+    labels = list(columns)
+    lines = ["| system call | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for k in names:
+        if max(c.get(k, 0) for c in columns.values()) >= 0.05:
+            lines.append(f"| {k} | " + " | ".join(f"{columns[l].get(k, 0):.2f}" for l in labels)
+                         + " |")
+    lines.append("| **all** | " + " | ".join(f"**{sum(columns[l].values()):.1f}**"
+                                             for l in labels) + " |")
+    print(f"system calls per delivered message, 1 -> 1 over WebSocket at 1,000 msg/s, "
+          f"{a.duration} s (strace -c -f on each server)")
+    print("\n".join(lines))
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "syscalls.json"), "w") as f:
+        json.dump({"machine": machine(), "per_message": columns, "table": lines}, f, indent=1)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small scales, 2 s runs (development)")
@@ -580,9 +650,13 @@ def main():
     ap.add_argument("--soak", action="store_true", help="the soak instead of the benchmark")
     ap.add_argument("--minutes", type=float, default=10, help="soak length")
     ap.add_argument("--soak-conns", type=int, default=200, help="soak client slots")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="system calls per message (strace) instead of the benchmark")
     a = ap.parse_args()
     if not a.no_build:
         build()
+    if a.syscalls:
+        return run_syscalls(a)
     return run_soak(a) if a.soak else run_bench(a)
 
 
