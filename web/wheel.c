@@ -1,8 +1,6 @@
 /* web/wheel.c — a hashed timing wheel: the slot of an entry is its due time modulo the turn. */
 #include "wheel.h"
 
-#include <stdbool.h>
-
 static void list_init(struct wheel_entry *head)
 {
 	head->prev = head->next = head;
