@@ -12,6 +12,10 @@ One command (from the repository root):  bench/bench.py
                                   clients connecting and leaving; RSS at the end vs after warm-up
   bench/bench.py --syscalls       system calls per message (strace -c) of the latency scenario,
                                   for Mosquitto-WS, the bridge and the broker behind it
+  bench/bench.py --paho           only the probes of Paho alone (bench/pahoprobe.c: MQTTAsync
+                                  clients in one process against Mosquitto's TCP listener, none
+                                  of the bridge), which the full run also does after the rest;
+                                  writes bench/results/paho.json
 
 Python 3 standard library only. Every process it starts is stopped by its PID.
 """
@@ -31,6 +35,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build-bench")
 LOADGEN = os.path.join(BUILD, "bench", "loadgen")
+PAHOPROBE = os.path.join(BUILD, "bench", "pahoprobe")
 BRIDGE = os.path.join(BUILD, "mqtt-web-bridge")
 MOSQUITTO = "/usr/sbin/mosquitto"
 RESULTS = os.path.join(ROOT, "bench", "results")
@@ -172,14 +177,16 @@ class Servers:
 
 # ---- running the load generator ----
 
-def loadgen(args, timeout=300):
-    r = subprocess.run([LOADGEN] + [str(a) for a in args], capture_output=True, text=True,
+def loadgen(args, timeout=300, exe=None):
+    exe = exe or LOADGEN
+    r = subprocess.run([exe] + [str(a) for a in args], capture_output=True, text=True,
                        timeout=timeout)
     line = r.stdout.strip().splitlines()[-1:] or ["{}"]
     try:
         res = json.loads(line[0])
     except ValueError:
-        res = {"ok": False, "error": "no JSON from loadgen: " + r.stderr.strip()[-200:]}
+        res = {"ok": False, "error": f"no JSON from {os.path.basename(exe)}: "
+               + r.stderr.strip()[-200:]}
     if r.stderr.strip():
         res.setdefault("stderr", r.stderr.strip()[-300:])
     return res
@@ -269,6 +276,26 @@ def scenarios(q):
     ]
 
 
+def paho_scenarios(q):
+    """Paho alone (bench/pahoprobe.c), against Mosquitto's TCP listener: name, what a message is,
+    the probe's arguments. The same closed loops as the WebSocket scenarios of the same shape."""
+    d, subs = q["duration"], q["fanout_subs"]
+    fan = ["fanout", "--subs", subs, "--window", 64, "--duration", d]
+    return [
+        ("paho_fanout_q0", f"fan-out 1 -> {subs} TCP, QoS 0", fan + ["--qos", 0]),
+        ("paho_fanout_q1", f"fan-out 1 -> {subs} TCP, QoS 1", fan + ["--qos", 1]),
+        ("paho_fanin_q0", "fan-in 10 -> 1 TCP, QoS 0",
+         ["fanin", "--pubs", 10, "--window", 16, "--duration", d]),
+        ("paho_fanout_idle", f"fan-out 1 -> {subs} TCP, QoS 0 beside {q['idle_beside']} idle",
+         fan + ["--qos", 0, "--idle", q["idle_beside"]]),
+    ]
+
+
+# Which WebSocket scenario each probe is Paho's share of.
+PAHO_OF = {"paho_fanout_q0": "fanout_q0", "paho_fanout_q1": "fanout_q1",
+           "paho_fanin_q0": "fanin_q0", "paho_fanout_idle": "fanout_idle"}
+
+
 class Target:
     def __init__(self, name, servers):
         s = self.servers = servers
@@ -317,6 +344,24 @@ def run_one(name, kind, argv_of, target, servers, q):
     return out
 
 
+def run_paho(argv, servers):
+    """One probe: its CPU is the probe process's own (what Paho costs), over the measured window."""
+    waited = settle([servers.bridge.pid, servers.mosq.pid])
+    res = loadgen(argv + ["--broker", f"tcp://127.0.0.1:{servers.p_tcp}"], exe=PAHOPROBE)
+    # "server": the probe is the process measured, as the server is in the other rows.
+    out = {"ok": bool(res.get("ok")), "raw": res,
+           "server_cpu_us_per_msg": res.get("cpu_us_per_msg")}
+    for k in ("msgs_per_s", "lat_p50_us", "lat_p99_us", "lost", "dups", "reorders", "wall_s",
+              "setup_s"):
+        if k in res:
+            out[k] = res[k]
+    out["settle_s"] = round(waited, 1)
+    if not servers.alive():
+        out["ok"] = False
+        out["error"] = "a server died: " + servers.log_tail("broker.log")
+    return out
+
+
 # ---- the table ----
 
 def mean(vals):
@@ -349,7 +394,8 @@ def build_table(results, q):
            "RSS/conn KiB | gen CPU | ok |")
     lines += [hdr, "|" + "---|" * 10]
     label = {"mosq": "Mosquitto-WS", "bridge": "bridge"}
-    for name, desc, kind, _ in scenarios(q):
+    main = [s for s in scenarios(q) if s[0] in results]
+    for name, desc, kind, _ in main:
         for t in ("mosq", "bridge"):
             runs = results[name][t]
             ok = bool(runs) and all(r.get("ok") for r in runs)
@@ -377,6 +423,17 @@ def build_table(results, q):
                 f"{p50s(runs)} | {fmt(agg(runs, 'lat_p99_us'))} | "
                 f"{fmt(rss, 2)} | {'-' if gen is None else f'{gen * 100:.0f} %'} | "
                 f"{status} |")
+    paho = [s for s in paho_scenarios(q) if s[0] in results]
+    for name, desc, _ in paho:
+        runs = results[name]["paho"]
+        n_ok = sum(1 for r in runs if r.get("ok"))
+        why = "loss" if any(r.get("lost") for r in runs) else "error"
+        status = "yes" if runs and n_ok == len(runs) else (
+            f"{n_ok} of {len(runs)} ({why})" if runs else "-")
+        lines.append(
+            f"| {desc} | Paho alone (pahoprobe) | {fmt(agg(runs, 'msgs_per_s'), 0)} | "
+            f"{fmt(agg(runs, 'server_cpu_us_per_msg'), 2)} | - | {p50s(runs)} | "
+            f"{fmt(agg(runs, 'lat_p99_us'))} | - | - | {status} |")
 
     def both(name, key):
         return agg(results[name]["bridge"], key), agg(results[name]["mosq"], key)
@@ -390,33 +447,46 @@ def build_table(results, q):
         targets.append({"target": what, "value": value, "limit": limit,
                         "pass": passed if value is not None else None, "unit": unit})
 
-    for name in ("fanout_q0", "fanout_q1", "fanin_q0"):
-        r = ratio(*both(name, "server_cpu_us_per_msg"))
-        add(f"passthrough CPU/msg, {name}: bridge / Mosquitto-WS", r, "<= 1.3",
-            r is not None and r <= 1.3, "x")
-    b, m = both("latency", "lat_p50_us")
-    added = b - m if b is not None and m is not None else None
-    add("latency p50 added by the bridge", added, "<= 60 µs", added is not None and added <= 60,
-        "µs")
-    for name in ("idle_small", "idle_large"):
-        r = ratio(*both(name, "server_rss_kb_per_conn"))
-        add(f"RSS per idle connection, {name}: bridge / Mosquitto-WS", r, "<= 2",
-            r is not None and r <= 2, "x")
-    per = agg(results["sse_fanout"]["bridge"], "server_rss_kb_per_sub")
-    add("RSS per SSE stream", per, "<= 4 KiB", per is not None and per <= 4, "KiB")
-    r = ratio(*both("sse_fanout", "server_cpu_us_per_msg"))
-    add("SSE CPU/event: bridge / Mosquitto-WS CPU/msg", r, "<= 1.0", r is not None and r <= 1.0,
-        "x")
-    for t in ("bridge", "mosq"):
-        r = ratio(agg(results["fanout_idle"][t], "server_cpu_us_per_msg"),
-                  agg(results["fanout_q0"][t], "server_cpu_us_per_msg"))
-        who = "bridge" if t == "bridge" else "Mosquitto-WS (for reference)"
-        add(f"fan-out CPU/msg with {q['idle_beside']} idle / without, {who}", r, "<= 1.10",
-            r is not None and r <= 1.10, "x")
-    for name in ("publish_q0", "publish_q1"):
-        r = ratio(*both(name, "msgs_per_s"))
-        add(f"HTTP publish msg/s / MQTT-over-TCP msg/s, {name[-2:].upper()}", r, ">= 0.5",
-            r is not None and r >= 0.5, "x")
+    if main:
+        for name in ("fanout_q0", "fanout_q1", "fanin_q0"):
+            r = ratio(*both(name, "server_cpu_us_per_msg"))
+            add(f"passthrough CPU/msg, {name}: bridge / Mosquitto-WS", r, "<= 1.3",
+                r is not None and r <= 1.3, "x")
+        b, m = both("latency", "lat_p50_us")
+        added = b - m if b is not None and m is not None else None
+        add("latency p50 added by the bridge", added, "<= 60 µs",
+            added is not None and added <= 60, "µs")
+        for name in ("idle_small", "idle_large"):
+            r = ratio(*both(name, "server_rss_kb_per_conn"))
+            add(f"RSS per idle connection, {name}: bridge / Mosquitto-WS", r, "<= 2",
+                r is not None and r <= 2, "x")
+        per = agg(results["sse_fanout"]["bridge"], "server_rss_kb_per_sub")
+        add("RSS per SSE stream", per, "<= 4 KiB", per is not None and per <= 4, "KiB")
+        r = ratio(*both("sse_fanout", "server_cpu_us_per_msg"))
+        add("SSE CPU/event: bridge / Mosquitto-WS CPU/msg", r, "<= 1.0",
+            r is not None and r <= 1.0, "x")
+        for t in ("bridge", "mosq"):
+            r = ratio(agg(results["fanout_idle"][t], "server_cpu_us_per_msg"),
+                      agg(results["fanout_q0"][t], "server_cpu_us_per_msg"))
+            who = "bridge" if t == "bridge" else "Mosquitto-WS (for reference)"
+            add(f"fan-out CPU/msg with {q['idle_beside']} idle / without, {who}", r, "<= 1.10",
+                r is not None and r <= 1.10, "x")
+        for name in ("publish_q0", "publish_q1"):
+            r = ratio(*both(name, "msgs_per_s"))
+            add(f"HTTP publish msg/s / MQTT-over-TCP msg/s, {name[-2:].upper()}", r, ">= 0.5",
+                r is not None and r >= 0.5, "x")
+    if paho:
+        def probe(name):
+            return agg(results.get(name, {}).get("paho", []), "server_cpu_us_per_msg")
+        r = ratio(probe("paho_fanout_idle"), probe("paho_fanout_q0"))
+        add(f"fan-out CPU/msg with {q['idle_beside']} idle / without, Paho alone (pahoprobe)", r,
+            "<= 1.10", r is not None and r <= 1.10, "x")
+        for name, _, _ in paho:
+            ws = PAHO_OF[name]
+            if ws in results:
+                # Information, no limit: how much of the bridge's CPU per message is Paho's.
+                r = ratio(probe(name), agg(results[ws]["bridge"], "server_cpu_us_per_msg"))
+                add(f"CPU/msg, {ws}: Paho alone / bridge", r, "-", None, "x")
     lines += ["", "| target | value | limit | result |", "|---|---|---|---|"]
     for t in targets:
         res = "-" if t["pass"] is None else ("pass" if t["pass"] else "miss")
@@ -469,7 +539,7 @@ def run_bench(a):
     notes = []
     # The bridge holds two descriptors per idle browser (its WebSocket and its broker connection).
     fit = (nofile - 400) // 2
-    if fit < q["idle_large"]:
+    if fit < q["idle_large"] and not a.paho:
         notes.append(f"the hard RLIMIT_NOFILE here is {nofile} (raising it needs "
                      f"CAP_SYS_RESOURCE), and the bridge needs two descriptors per browser: the "
                      f"{q['idle_large']} idle connections scenario ran with {fit}")
@@ -478,11 +548,14 @@ def run_bench(a):
     info = machine()
     tmp = tempfile.mkdtemp(prefix="mwb-bench-")
     servers = Servers(tmp)
-    results = {name: {"mosq": [], "bridge": []} for name, *_ in scenarios(q)}
+    # --paho: only the probes of Paho alone, which otherwise follow the other scenarios.
+    rounds = 0 if a.paho else a.rounds
+    results = {} if a.paho else {name: {"mosq": [], "bridge": []} for name, *_ in scenarios(q)}
+    results.update({name: {"paho": []} for name, *_ in paho_scenarios(q)})
     t0 = time.time()
     try:
         targets = {t: Target(t, servers) for t in ("mosq", "bridge")}
-        for rnd in range(a.rounds):
+        for rnd in range(rounds):
             for name, desc, kind, argv_of in scenarios(q):
                 if a.only and name not in a.only:
                     continue
@@ -497,6 +570,22 @@ def run_bench(a):
                         + ("" if r.get("ok") else f" raw={json.dumps(r.get('raw'))[:300]}"))
                     if not servers.alive():
                         raise SystemExit("bench: a server died; logs in " + tmp)
+        t_paho = time.time()
+        for rnd in range(a.rounds):
+            for name, desc, argv in paho_scenarios(q):
+                if a.only and name not in a.only:
+                    continue
+                r = run_paho(argv, servers)
+                results[name]["paho"].append(r)
+                log(f"round {rnd + 1} {name:16s} paho   ok={r.get('ok')} "
+                    f"msg/s={fmt(r.get('msgs_per_s'), 0)} "
+                    f"cpu_us/msg={fmt(r.get('server_cpu_us_per_msg'), 2)} "
+                    f"p50={fmt(r.get('lat_p50_us'))} setup={r.get('setup_s')}s "
+                    f"settle={r.get('settle_s')}s"
+                    + ("" if r.get("ok") else f" raw={json.dumps(r.get('raw'))[:300]}"))
+                if not servers.alive():
+                    raise SystemExit("bench: a server died; logs in " + tmp)
+        info["paho_s"] = round(time.time() - t_paho, 1)
     finally:
         servers.stop()
     info["loadavg_end"] = os.getloadavg()
@@ -505,14 +594,16 @@ def run_bench(a):
     head = (f"mqtt-web-bridge bench, {time.strftime('%Y-%m-%d %H:%M')}: {info['nproc']} cores, "
             f"{info['cpu']}, Linux {info['kernel']}, load average at start "
             f"{info['loadavg_start'][0]:.2f}, run {info['elapsed_s']} s, "
-            f"{a.rounds} rounds (means), {q['duration']} s per measurement")
+            f"{a.rounds} rounds (means), {q['duration']} s per measurement"
+            + (f", Paho alone {info['paho_s']} s of it" if "paho_s" in info else ""))
     print(head)
     for n in notes:
         print("Note: " + n)
     print()
     print("\n".join(lines))
     os.makedirs(RESULTS, exist_ok=True)
-    out = a.out or os.path.join(RESULTS, "quick.json" if a.quick else "latest.json")
+    out = a.out or os.path.join(RESULTS, "quick.json" if a.quick else
+                                "paho.json" if a.paho else "latest.json")
     with open(out, "w") as f:
         json.dump({"machine": info, "scales": q, "results": results, "targets": tgts,
                    "table": lines}, f, indent=1)
@@ -652,6 +743,8 @@ def main():
     ap.add_argument("--soak-conns", type=int, default=200, help="soak client slots")
     ap.add_argument("--syscalls", action="store_true",
                     help="system calls per message (strace) instead of the benchmark")
+    ap.add_argument("--paho", action="store_true",
+                    help="only the probes of Paho alone (bench/pahoprobe.c)")
     a = ap.parse_args()
     if not a.no_build:
         build()

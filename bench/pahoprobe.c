@@ -1,0 +1,810 @@
+/*
+ * bench/pahoprobe.c — what Eclipse Paho's MQTTAsync costs by itself, with none of the bridge.
+ *
+ * The bridge holds one MQTTAsync client per browser, all in one process. This probe does the same
+ * with nothing else in the process: MQTTAsync clients over plain TCP to a broker, a closed-loop
+ * publisher on the main thread, and messageArrived callbacks (on Paho's receive thread) that only
+ * check, count and free. Its CPU per delivered message and its latency are therefore Paho's share
+ * (plus this probe's bookkeeping, well under a microsecond a message) of what bench/bench.py
+ * measures for the bridge.
+ *
+ *   fanout  --idle idle clients (each subscribed to its own topic, then left alone), --subs
+ *           subscribers of one topic at --qos, one publisher;
+ *   fanin   --pubs publishers, one subscriber, QoS 0.
+ *
+ * Payloads are loadgen's: "B" + publisher (4 hex) + sequence (8 hex) + CLOCK_MONOTONIC send time in
+ * ns (16 hex), padded to --payload bytes. A publisher keeps at most --window messages not yet
+ * received by every subscriber. CPU is getrusage(RUSAGE_SELF) over the measured window only
+ * (set-up and teardown excluded), divided by messages delivered (each subscriber's copy counts).
+ * One JSON line on stdout.
+ */
+#include <MQTTAsync.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PUBS     64
+#define MAX_WINDOW   100   /* Paho's default maxBufferedMessages: more queued sends fail */
+#define RING         1024u /* per-publisher delivery counters; well above MAX_WINDOW */
+#define LAT_CAP      (1u << 20)
+#define PAYLOAD_HEAD 29
+#define KEEPALIVE_S  600 /* no PINGREQ is due during a run */
+/* Connects in flight at once. Paho's receive thread notices new sockets only when its poll (up to
+ * 1 s) ends, so each batch costs two such rounds, ~2 s, whatever its size; but one batch's
+ * connects are handled a packet at a time, each walking Paho's lists, and a large batch costs
+ * more than its share. 5,000 idle clients took ~35 s to set up in one batch, 10-16 s in batches
+ * of 1,000 to 2,000, ~45 s in batches of 250 (2 cores). */
+#define BATCH           2000
+#define BATCH_TIMEOUT_S 60
+#define WARMUP_NS       (10 * 1000000000LL)
+#define STALL_NS        (3 * 1000000000LL)
+#define DRAIN_NS        (5 * 1000000000LL)
+#define TEARDOWN_S      60
+
+enum role { R_PUB, R_SUB, R_IDLE };
+
+/* What one subscriber saw of one publisher. */
+struct track {
+	uint32_t last;
+	uint8_t *seen; /* bitmap by sequence number, grown on demand */
+	size_t nbytes;
+};
+
+struct client {
+	MQTTAsync h;
+	struct probe *p;
+	enum role role;
+	int idx;
+	bool made;
+	bool connected; /* under the probe's lock: CONNACK seen, teardown sends a DISCONNECT */
+	bool warm;      /* under the probe's lock: a warm-up probe arrived (subscribers) */
+	char topic[96]; /* what it subscribes to */
+	struct track *tracks; /* subscriber: one per publisher */
+};
+
+/*
+ * Everything below the lock is shared by the main thread and Paho's threads (messageArrived on
+ * the receive thread, connect/subscribe/publish answers on either): all of it under @lock. Paho
+ * calls back with its own global mutex held, so Paho is never called with @lock held.
+ */
+struct probe {
+	const char *url;
+	int npubs, nsubs, nidle, qos, window, duration_s, payload;
+	int refill; /* the main thread is woken when a window has this much room */
+	char topic[64];
+	/* One array in creation order (Paho keeps its clients in a list in that order): the idle
+	 * ones, then the subscribers, then the publishers. */
+	struct client *all, *idle, *subs, *pubs;
+	int nall;
+	/* Written by the main thread only, read under @lock by deliver() while @waiting. */
+	uint32_t sent[MAX_PUBS];
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int answered, failed; /* set-up and teardown: clients done, clients that failed */
+	const char *errmsg;
+	bool running; /* the measured window has started */
+	bool waiting; /* the main thread sleeps on @cond until a window opens */
+	int nwarm;
+	uint16_t *cnt[MAX_PUBS]; /* subscribers holding each sequence, by seq % RING */
+	uint32_t done[MAX_PUBS]; /* every sequence up to this one reached every subscriber */
+	uint64_t delivered, dups, reorders, foreign, errors;
+	int64_t acks_pending; /* publishes Paho has not yet confirmed (written, or PUBACKed) */
+	int64_t t_last;       /* last delivery */
+	uint64_t *lat;
+	size_t nlat;
+	unsigned lat_stride, lat_tick;
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static double thread_cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void cpu_s(double *user, double *sys)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	*user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+	*sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Waits on @cond until @deadline (CLOCK_MONOTONIC, see main()); @lock held. */
+static bool wait_until(struct probe *p, const struct timespec *deadline)
+{
+	return pthread_cond_timedwait(&p->cond, &p->lock, deadline) != ETIMEDOUT;
+}
+
+static struct timespec deadline_in(int64_t ns)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ns += ts.tv_nsec;
+	ts.tv_sec += (time_t)(ns / 1000000000LL);
+	ts.tv_nsec = (long)(ns % 1000000000LL);
+	return ts;
+}
+
+/*
+ * The bridge sets TCP_NODELAY on Paho's sockets (bridge/nodelay.c: Paho leaves Nagle on, which
+ * held small PUBLISHes back for the broker's delayed ACK). Without it this probe would measure
+ * Nagle, not Paho: the same interposition, here for every TCP socket of the probe. Only Paho's
+ * send thread connects, so the lazy lookup does not race.
+ */
+int connect(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
+{
+	static int (*real_connect)(int, __CONST_SOCKADDR_ARG, socklen_t);
+	const struct sockaddr *addr = arg.__sockaddr__;
+	int type = 0, one = 1;
+	socklen_t tlen = sizeof(type);
+
+	if (!real_connect) {
+		/* memcpy: POSIX's way round C's ban on object-to-function pointer conversion. */
+		void *sym = dlsym(RTLD_NEXT, "connect");
+		if (!sym) {
+			errno = ENOSYS;
+			return -1;
+		}
+		memcpy(&real_connect, &sym, sizeof(sym));
+	}
+	if (addr && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6) &&
+	    !getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) && type == SOCK_STREAM)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return real_connect(fd, arg, len);
+}
+
+/* ---- payloads (loadgen's format) ---- */
+
+static void payload_make(char *out, int size, unsigned pub, uint32_t seq, int64_t ts)
+{
+	char head[PAYLOAD_HEAD + 1];
+	snprintf(head, sizeof(head), "B%04x%08" PRIx32 "%016" PRIx64, pub & 0xffff, seq,
+		 (uint64_t)ts);
+	memcpy(out, head, PAYLOAD_HEAD);
+	memset(out + PAYLOAD_HEAD, 'x', (size_t)(size - PAYLOAD_HEAD));
+}
+
+static bool hexval(const char *s, int n, uint64_t *v)
+{
+	uint64_t r = 0;
+	for (int i = 0; i < n; i++) {
+		char ch = s[i];
+		unsigned d;
+		if (ch >= '0' && ch <= '9')
+			d = (unsigned)(ch - '0');
+		else if (ch >= 'a' && ch <= 'f')
+			d = (unsigned)(ch - 'a') + 10u;
+		else
+			return false;
+		r = r << 4 | d;
+	}
+	*v = r;
+	return true;
+}
+
+static bool payload_parse(const char *s, int len, unsigned *pub, uint32_t *seq, int64_t *ts)
+{
+	uint64_t a, b, t;
+	if (len < PAYLOAD_HEAD || s[0] != 'B' || !hexval(s + 1, 4, &a) || !hexval(s + 5, 8, &b) ||
+	    !hexval(s + 13, 16, &t))
+		return false;
+	*pub = (unsigned)a;
+	*seq = (uint32_t)b;
+	*ts = (int64_t)t;
+	return true;
+}
+
+/* ---- receiving (Paho's receive thread) ---- */
+
+static void lat_add(struct probe *p, uint64_t ns)
+{
+	/* Uniform decimation: when full, keep every other sample, and take half as many after. */
+	if (++p->lat_tick < p->lat_stride)
+		return;
+	p->lat_tick = 0;
+	if (p->nlat == LAT_CAP) {
+		for (size_t i = 0; i < LAT_CAP / 2; i++)
+			p->lat[i] = p->lat[2 * i];
+		p->nlat = LAT_CAP / 2;
+		p->lat_stride *= 2;
+	}
+	p->lat[p->nlat++] = ns;
+}
+
+static bool track_seen(struct track *t, uint32_t seq)
+{
+	size_t byte = seq / 8;
+	if (byte >= t->nbytes) {
+		size_t n = t->nbytes ? t->nbytes : 4096;
+		while (n <= byte)
+			n *= 2;
+		uint8_t *bits = realloc(t->seen, n);
+		if (!bits)
+			abort(); /* a benchmark tool: no sensible way on without its bookkeeping */
+		memset(bits + t->nbytes, 0, n - t->nbytes);
+		t->seen = bits;
+		t->nbytes = n;
+	}
+	bool was = t->seen[byte] & (1u << (seq & 7));
+	t->seen[byte] |= (uint8_t)(1u << (seq & 7));
+	return was;
+}
+
+/* @lock held. */
+static void deliver(struct probe *p, struct client *c, unsigned pub, uint32_t seq, int64_t ts,
+		    int64_t now)
+{
+	struct track *t = &c->tracks[pub];
+	if (track_seen(t, seq)) {
+		p->dups++;
+		return;
+	}
+	if (seq < t->last)
+		p->reorders++;
+	else
+		t->last = seq;
+	p->delivered++;
+	p->t_last = now;
+	lat_add(p, (uint64_t)(now - ts));
+	uint16_t *cnt = p->cnt[pub];
+	if (++cnt[seq % RING] == p->nsubs && seq == p->done[pub] + 1) {
+		while (cnt[(p->done[pub] + 1) % RING] == p->nsubs) {
+			cnt[(p->done[pub] + 1) % RING] = 0;
+			p->done[pub]++;
+		}
+		/* @sent is the main thread's, but stable while it waits (@waiting). */
+		if (p->waiting && p->sent[pub] - p->done[pub] <= (uint32_t)(p->window - p->refill))
+			pthread_cond_signal(&p->cond);
+	}
+}
+
+static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
+{
+	struct client *c = ctx;
+	struct probe *p = c->p;
+	int64_t now = now_ns();
+	unsigned pub;
+	uint32_t seq;
+	int64_t ts;
+	bool ours = c->role == R_SUB && payload_parse(m->payload, m->payloadlen, &pub, &seq, &ts) &&
+		    (int)pub < p->npubs;
+
+	(void)topic_len;
+	pthread_mutex_lock(&p->lock);
+	if (!ours) {
+		p->foreign++;
+	} else if (seq == 0) { /* warm-up probe */
+		if (!c->warm) {
+			c->warm = true;
+			p->nwarm++;
+			pthread_cond_signal(&p->cond);
+		}
+	} else if (p->running) {
+		deliver(p, c, pub, seq, ts, now);
+	}
+	pthread_mutex_unlock(&p->lock);
+	MQTTAsync_freeMessage(&m);
+	MQTTAsync_free(topic);
+	return 1;
+}
+
+static void on_connection_lost(void *ctx, char *cause)
+{
+	struct client *c = ctx;
+	struct probe *p = c->p;
+
+	(void)cause;
+	pthread_mutex_lock(&p->lock);
+	p->errors++;
+	p->errmsg = p->errmsg ? p->errmsg : "a connection was lost";
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void on_published(void *ctx, MQTTAsync_successData *d)
+{
+	struct probe *p = ctx;
+
+	(void)d;
+	pthread_mutex_lock(&p->lock);
+	if (--p->acks_pending == 0) /* only the warm-up and the drain wait for it */
+		pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void on_publish_failed(void *ctx, MQTTAsync_failureData *d)
+{
+	struct probe *p = ctx;
+
+	(void)d;
+	pthread_mutex_lock(&p->lock);
+	p->acks_pending--;
+	p->errors++;
+	p->errmsg = p->errmsg ? p->errmsg : "a publish failed";
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- set-up and teardown (answers counted in answered/failed) ---- */
+
+static void answer(struct client *c, const char *failure)
+{
+	struct probe *p = c->p;
+
+	pthread_mutex_lock(&p->lock);
+	p->answered++;
+	if (failure) {
+		p->failed++;
+		p->errmsg = p->errmsg ? p->errmsg : failure;
+	}
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Paho reports a refused subscription (SUBACK 0x80) through onFailure. */
+static void on_subscribed(void *ctx, MQTTAsync_successData *d)
+{
+	(void)d;
+	answer(ctx, NULL);
+}
+
+static void on_setup_failed(void *ctx, MQTTAsync_failureData *d)
+{
+	(void)d;
+	answer(ctx, "connect or subscribe failed");
+}
+
+static void on_connected(void *ctx, MQTTAsync_successData *d)
+{
+	struct client *c = ctx;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+
+	(void)d;
+	pthread_mutex_lock(&c->p->lock);
+	c->connected = true;
+	pthread_mutex_unlock(&c->p->lock);
+	if (c->role == R_PUB) {
+		answer(c, NULL);
+		return;
+	}
+	ro.onSuccess = on_subscribed;
+	ro.onFailure = on_setup_failed;
+	ro.context = c;
+	if (MQTTAsync_subscribe(c->h, c->topic, c->role == R_SUB ? c->p->qos : 0, &ro) !=
+	    MQTTASYNC_SUCCESS)
+		answer(c, "subscribe refused");
+}
+
+static int client_start(struct probe *p, struct client *c)
+{
+	MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
+	MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
+	static const char roles[] = {'p', 's', 'i'};
+	char id[64];
+
+	snprintf(id, sizeof(id), "pahoprobe-%d-%c%d", (int)getpid(), roles[c->role], c->idx);
+	/* As bridge/upstream.c makes its clients: default create options, 3.1.1, no persistence. */
+	if (MQTTAsync_createWithOptions(&c->h, p->url, id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
+					&create) != MQTTASYNC_SUCCESS)
+		return -1;
+	c->made = true;
+	if (MQTTAsync_setCallbacks(c->h, c, on_connection_lost, on_message, NULL) !=
+	    MQTTASYNC_SUCCESS)
+		return -1;
+	opts.MQTTVersion = MQTTVERSION_3_1_1;
+	opts.cleansession = 1;
+	opts.keepAliveInterval = KEEPALIVE_S;
+	opts.connectTimeout = BATCH_TIMEOUT_S / 2;
+	opts.automaticReconnect = 0;
+	opts.onSuccess = on_connected;
+	opts.onFailure = on_setup_failed;
+	opts.context = c;
+	return MQTTAsync_connect(c->h, &opts) == MQTTASYNC_SUCCESS ? 0 : -1;
+}
+
+/* Connects (and subscribes) every client, BATCH at a time, each batch waited for. */
+static int clients_start(struct probe *p)
+{
+	struct client *cs = p->all;
+	int n = p->nall;
+
+	for (int first = 0; first < n; first += BATCH) {
+		int end = first + BATCH < n ? first + BATCH : n, target;
+		pthread_mutex_lock(&p->lock);
+		target = p->answered + (end - first);
+		pthread_mutex_unlock(&p->lock);
+		for (int i = first; i < end; i++)
+			if (client_start(p, &cs[i]))
+				answer(&cs[i], "create or connect refused");
+		struct timespec dl = deadline_in(BATCH_TIMEOUT_S * 1000000000LL);
+		pthread_mutex_lock(&p->lock);
+		while (p->answered < target && wait_until(p, &dl))
+			;
+		int rc = p->answered < target ? -ETIMEDOUT : p->failed ? -EIO : 0;
+		if (rc == -ETIMEDOUT && !p->errmsg)
+			p->errmsg = "set-up timed out";
+		pthread_mutex_unlock(&p->lock);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void on_disconnected(void *ctx, MQTTAsync_successData *d)
+{
+	(void)d;
+	answer(ctx, NULL);
+}
+
+static void on_disconnect_failed(void *ctx, MQTTAsync_failureData *d)
+{
+	(void)d;
+	answer(ctx, "disconnect failed");
+}
+
+/* DISCONNECT for every connected client (answers waited for, bounded), then destroy them all. */
+static void clients_stop(struct probe *p)
+{
+	int target = 0;
+
+	pthread_mutex_lock(&p->lock);
+	p->answered = p->failed = 0;
+	pthread_mutex_unlock(&p->lock);
+	for (int i = 0; i < p->nall; i++) {
+		struct client *c = &p->all[i];
+		MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
+		pthread_mutex_lock(&p->lock);
+		bool connected = c->connected;
+		pthread_mutex_unlock(&p->lock);
+		if (!c->made || !connected)
+			continue;
+		o.timeout = 0; /* nothing is in flight any more */
+		o.onSuccess = on_disconnected;
+		o.onFailure = on_disconnect_failed;
+		o.context = c;
+		if (MQTTAsync_disconnect(c->h, &o) == MQTTASYNC_SUCCESS)
+			target++;
+	}
+	struct timespec dl = deadline_in(TEARDOWN_S * 1000000000LL);
+	pthread_mutex_lock(&p->lock);
+	while (p->answered < target && wait_until(p, &dl))
+		;
+	pthread_mutex_unlock(&p->lock);
+	for (int i = 0; i < p->nall; i++)
+		if (p->all[i].made)
+			MQTTAsync_destroy(&p->all[i].h);
+}
+
+/* ---- publishing (main thread) ---- */
+
+/* Never with @lock held: Paho may call back into on_published under its own locks meanwhile. */
+static int publish(struct probe *p, int pub, uint32_t seq)
+{
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	char payload[4096];
+
+	payload_make(payload, p->payload, (unsigned)pub, seq, now_ns());
+	m.payload = payload;
+	m.payloadlen = p->payload;
+	m.qos = p->qos;
+	/* As bridge/upstream.c: an answer for every publish. */
+	ro.onSuccess = on_published;
+	ro.onFailure = on_publish_failed;
+	ro.context = p;
+	pthread_mutex_lock(&p->lock);
+	p->acks_pending++;
+	pthread_mutex_unlock(&p->lock);
+	if (MQTTAsync_sendMessage(p->pubs[pub].h, p->topic, &m, &ro) == MQTTASYNC_SUCCESS)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	p->acks_pending--;
+	p->errors++;
+	p->errmsg = p->errmsg ? p->errmsg : "MQTTAsync_sendMessage refused";
+	pthread_mutex_unlock(&p->lock);
+	return -1;
+}
+
+/* Fills every publisher's window. */
+static void publish_windows(struct probe *p)
+{
+	for (int i = 0; i < p->npubs; i++) {
+		pthread_mutex_lock(&p->lock);
+		uint32_t room = (uint32_t)p->window - (p->sent[i] - p->done[i]);
+		pthread_mutex_unlock(&p->lock);
+		for (uint32_t k = 0; k < room && !publish(p, i, p->sent[i] + 1); k++)
+			p->sent[i]++;
+	}
+}
+
+static bool all_drained(struct probe *p)
+{
+	for (int i = 0; i < p->npubs; i++)
+		if (p->done[i] != p->sent[i])
+			return false;
+	return p->acks_pending == 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void fail_json(struct probe *p, const char *why, double setup_s)
+{
+	why = why ? why : "set-up failed";
+	printf("{\"ok\":false,\"error\":\"%s\",\"setup_s\":%.3f,\"errors\":%" PRIu64 "}\n", why,
+	       setup_s, p->errors);
+}
+
+static int run(struct probe *p)
+{
+	int64_t t0 = now_ns(), t_start, t_end;
+	double u0, s0, u1, s1, main0, setup_s;
+
+	if (clients_start(p)) {
+		fail_json(p, p->errmsg, (double)(now_ns() - t0) / 1e9);
+		return 1;
+	}
+	setup_s = (double)(now_ns() - t0) / 1e9;
+
+	/* Warm-up: a probe (sequence 0) from each publisher, once a second, until every subscriber
+	 * has one, so that the measured window starts with every path through Paho open. Then the
+	 * probes still on their way are let through: beside 5,000 idle clients Paho takes seconds
+	 * per window, and their work would be billed to the measured messages. */
+	int64_t warm_end = now_ns() + WARMUP_NS;
+	pthread_mutex_lock(&p->lock);
+	while (p->nwarm < p->nsubs && now_ns() < warm_end && !p->errors) {
+		pthread_mutex_unlock(&p->lock);
+		for (int i = 0; i < p->npubs; i++)
+			publish(p, i, 0);
+		pthread_mutex_lock(&p->lock);
+		struct timespec dl = deadline_in(1000000000LL);
+		while (p->nwarm < p->nsubs && wait_until(p, &dl))
+			;
+	}
+	while (p->acks_pending && now_ns() < warm_end && !p->errors) {
+		struct timespec dl = deadline_in(50000000LL);
+		wait_until(p, &dl);
+	}
+	bool warm = p->nwarm == p->nsubs && !p->acks_pending && !p->errors;
+	pthread_mutex_unlock(&p->lock);
+	struct timespec pause = {0, 100000000L}; /* the broker's copies of the last probes */
+	nanosleep(&pause, NULL);
+	if (!warm) {
+		fail_json(p, p->errmsg ? p->errmsg : "warm-up probes missed a subscriber", setup_s);
+		return 1;
+	}
+
+	/* The measured window: publish for --duration s, then drain. */
+	cpu_s(&u0, &s0);
+	main0 = thread_cpu_s();
+	t_start = now_ns();
+	pthread_mutex_lock(&p->lock);
+	p->running = true;
+	p->t_last = t_start;
+	pthread_mutex_unlock(&p->lock);
+	int64_t stop_at = t_start + (int64_t)p->duration_s * 1000000000LL;
+	for (;;) {
+		publish_windows(p);
+		int64_t now = now_ns();
+		pthread_mutex_lock(&p->lock);
+		bool stop = now >= stop_at || now - p->t_last > STALL_NS || p->errors;
+		if (!stop) {
+			/* Sleep until deliveries open a window (or 100 ms: the clock). */
+			struct timespec dl = deadline_in(100000000LL);
+			p->waiting = true;
+			bool full = true;
+			for (int i = 0; i < p->npubs && full; i++)
+				full = p->sent[i] - p->done[i] >= (uint32_t)p->window;
+			if (full)
+				wait_until(p, &dl);
+			p->waiting = false;
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (stop)
+			break;
+	}
+	int64_t drain_end = now_ns() + DRAIN_NS;
+	pthread_mutex_lock(&p->lock);
+	p->waiting = true;
+	while (!all_drained(p) && now_ns() < drain_end) {
+		struct timespec dl = deadline_in(50000000LL);
+		wait_until(p, &dl);
+	}
+	p->waiting = false;
+	bool drained = all_drained(p);
+	t_end = drained ? p->t_last : now_ns();
+	pthread_mutex_unlock(&p->lock);
+	cpu_s(&u1, &s1);
+	double main_cpu = thread_cpu_s() - main0;
+
+	/* Paho's threads may still call back (late duplicates): read the figures under the lock. */
+	pthread_mutex_lock(&p->lock);
+	uint64_t sent = 0;
+	for (int i = 0; i < p->npubs; i++)
+		sent += p->sent[i];
+	uint64_t expected = sent * (uint64_t)p->nsubs;
+	uint64_t lost = expected > p->delivered ? expected - p->delivered : 0;
+	double wall = (double)(t_end - t_start) / 1e9;
+	double cpu = (u1 - u0) + (s1 - s0);
+	qsort(p->lat, p->nlat, sizeof(uint64_t), cmp_u64);
+	double p50 = p->nlat ? (double)p->lat[p->nlat / 2] / 1e3 : -1;
+	double p99 = p->nlat ? (double)p->lat[p->nlat * 99 / 100] / 1e3 : -1;
+	double pmax = p->nlat ? (double)p->lat[p->nlat - 1] / 1e3 : -1;
+	bool ok = drained && !lost && !p->dups && !p->reorders && !p->errors;
+	printf("{\"ok\":%s,\"pubs\":%d,\"subs\":%d,\"idle\":%d,\"qos\":%d,\"sent\":%" PRIu64
+	       ",\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64
+	       ",\"dups\":%" PRIu64 ",\"reorders\":%" PRIu64 ",\"foreign\":%" PRIu64
+	       ",\"errors\":%" PRIu64 ",\"wall_s\":%.3f,\"msgs_per_s\":%.1f,\"cpu_s\":%.3f,"
+	       "\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"main_cpu_s\":%.3f,\"cpu_us_per_msg\":%.3f,"
+	       "\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,\"lat_max_us\":%.1f,\"setup_s\":%.3f",
+	       ok ? "true" : "false", p->npubs, p->nsubs, p->nidle, p->qos, sent, expected,
+	       p->delivered, lost, p->dups, p->reorders, p->foreign, p->errors, wall,
+	       wall > 0 ? (double)p->delivered / wall : 0, cpu, u1 - u0, s1 - s0, main_cpu,
+	       p->delivered ? cpu * 1e6 / (double)p->delivered : -1, p50, p99, pmax, setup_s);
+	if (!ok && !p->errmsg)
+		p->errmsg = drained ? "loss, duplicates or reordering" : "not drained";
+	if (!ok)
+		printf(",\"error\":\"%s\"", p->errmsg);
+	printf("}\n");
+	pthread_mutex_unlock(&p->lock);
+	return ok ? 0 : 1;
+}
+
+/* ---- main ---- */
+
+static void usage(void)
+{
+	fputs("usage: pahoprobe fanout --broker tcp://IP:PORT [--subs 50] [--idle 0] [--qos 0|1]\n"
+	      "                        [--window 64] [--duration 5] [--payload 64]\n"
+	      "       pahoprobe fanin --broker tcp://IP:PORT [--pubs 10] [--window 16]\n"
+	      "                       [--duration 5] [--payload 64]\n",
+	      stderr);
+}
+
+/* Idle clients first, as in bench.py's "beside" scenario: the busy ones come last in Paho's list
+ * of clients, which it walks to find the owner of every packet. */
+static int clients_new(struct probe *p)
+{
+	p->nall = p->nidle + p->nsubs + p->npubs;
+	p->all = calloc((size_t)p->nall, sizeof(struct client));
+	if (!p->all)
+		return -ENOMEM;
+	p->idle = p->all;
+	p->subs = p->idle + p->nidle;
+	p->pubs = p->subs + p->nsubs;
+	for (int i = 0; i < p->nall; i++) {
+		struct client *c = &p->all[i];
+		c->p = p;
+		c->role = i < p->nidle ? R_IDLE : i < p->nidle + p->nsubs ? R_SUB : R_PUB;
+		c->idx = c->role == R_IDLE ? i : c->role == R_SUB ? i - p->nidle
+								 : i - p->nidle - p->nsubs;
+		if (c->role == R_IDLE)
+			snprintf(c->topic, sizeof(c->topic), "pahoprobe/%d/i%d", (int)getpid(), i);
+		else
+			snprintf(c->topic, sizeof(c->topic), "%s", p->topic);
+		if (c->role == R_SUB && !(c->tracks = calloc((size_t)p->npubs, sizeof(*c->tracks))))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void clients_free(struct probe *p)
+{
+	for (int i = 0; p->all && i < p->nall; i++) {
+		if (p->all[i].tracks)
+			for (int k = 0; k < p->npubs; k++)
+				free(p->all[i].tracks[k].seen);
+		free(p->all[i].tracks);
+	}
+	free(p->all);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"broker", required_argument, 0, 'b'}, {"subs", required_argument, 0, 's'},
+	    {"pubs", required_argument, 0, 'p'},   {"idle", required_argument, 0, 'i'},
+	    {"qos", required_argument, 0, 'q'},    {"window", required_argument, 0, 'w'},
+	    {"duration", required_argument, 0, 'd'}, {"payload", required_argument, 0, 'l'},
+	    {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+	struct probe p = {.duration_s = 5, .payload = 64, .lat_stride = 1};
+	bool fanin;
+	int o, rc = 2;
+
+	if (argc < 2 || (strcmp(argv[1], "fanout") && strcmp(argv[1], "fanin"))) {
+		usage();
+		return 2;
+	}
+	fanin = !strcmp(argv[1], "fanin");
+	p.npubs = fanin ? 10 : 1;
+	p.nsubs = fanin ? 1 : 50;
+	p.window = fanin ? 16 : 64;
+	optind = 2;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'b': p.url = optarg; break;
+		case 's': p.nsubs = atoi(optarg); break;
+		case 'p': p.npubs = atoi(optarg); break;
+		case 'i': p.nidle = atoi(optarg); break;
+		case 'q': p.qos = atoi(optarg); break;
+		case 'w': p.window = atoi(optarg); break;
+		case 'd': p.duration_s = atoi(optarg); break;
+		case 'l': p.payload = atoi(optarg); break;
+		default: usage(); return 2;
+		}
+	}
+	/* fan-out has one publisher, fan-in one subscriber at QoS 0 (loadgen's scenarios). */
+	if (fanin ? p.nsubs != 1 || p.qos != 0 : p.npubs != 1) {
+		usage();
+		return 2;
+	}
+	if (!p.url || p.npubs < 1 || p.npubs > MAX_PUBS || p.nsubs < 1 || p.nsubs > 65535 ||
+	    p.nidle < 0 || p.qos < 0 || p.qos > 1 || p.window < 1 || p.window > MAX_WINDOW ||
+	    p.payload < PAYLOAD_HEAD || p.payload > 4096 || p.duration_s < 1) {
+		fputs("pahoprobe: --broker is missing or an option is out of range\n", stderr);
+		return 2;
+	}
+
+	/* One descriptor per client: 5,000 idle ones need more than the usual soft limit. */
+	struct rlimit rl;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/* Waking the publisher for every delivery would bill a futex round trip per message to
+	 * Paho; a quarter window at a time keeps the pipe full at a fraction of that. */
+	p.refill = p.window / 4 > 1 ? p.window / 4 : 1;
+	/* As the bridge at start (upstream_init()): Paho's trace formatting costs half its CPU. */
+	MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	snprintf(p.topic, sizeof(p.topic), "pahoprobe/%d/t", (int)getpid());
+	p.lat = malloc(LAT_CAP * sizeof(uint64_t));
+	bool oom = clients_new(&p) || !p.lat;
+	for (int i = 0; i < p.npubs && !oom; i++)
+		oom = !(p.cnt[i] = calloc(RING, sizeof(uint16_t)));
+	if (oom) {
+		fail_json(&p, "out of memory", 0);
+		rc = 1;
+	} else {
+		rc = run(&p);
+	}
+	fflush(stdout);
+	clients_stop(&p);
+	clients_free(&p);
+	for (int i = 0; i < MAX_PUBS; i++)
+		free(p.cnt[i]);
+	free(p.lat);
+	pthread_cond_destroy(&p.cond);
+	pthread_mutex_destroy(&p.lock);
+	return rc;
+}
