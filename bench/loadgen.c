@@ -47,6 +47,7 @@
 
 #include "buf.h"
 #include "codec.h"
+#include "sample.h"
 
 #define MAX_PIDS      4
 #define MAX_PUBS      64
@@ -57,7 +58,6 @@
 #define DRAIN_NS      (5 * 1000000000LL)
 #define SETUP_NS      (120 * 1000000000LL)
 #define WS_KEY        "dGhlIHNhbXBsZSBub25jZQ=="
-#define PAYLOAD_HEAD  29
 
 enum kind { K_WS, K_TCP, K_HTTP, K_SSE };
 enum role { R_PUB, R_SUB, R_IDLE, R_CHURN };
@@ -72,12 +72,6 @@ struct endpoint {
 };
 
 /* What one subscriber saw of one publisher. */
-struct track {
-	uint32_t last;
-	uint8_t *seen; /* bitmap by sequence number, grown on demand */
-	size_t nbytes;
-};
-
 struct conn {
 	int fd;
 	enum kind kind;
@@ -124,9 +118,7 @@ struct lg {
 	uint32_t done[MAX_PUBS];
 	uint64_t delivered, dups, reorders, foreign, errors, closed;
 	int64_t t_start, t_end, t_last_progress, t_phase;
-	uint64_t *lat;
-	size_t nlat;
-	unsigned lat_stride, lat_tick;
+	struct latencies lat;
 	struct conn **dirty;
 	int ndirty;
 	struct buf scratch; /* one encoded packet on its way into a frame; reused */
@@ -406,80 +398,7 @@ static int mqtt_subscribe(struct lg *g, struct conn *c, const char *topic, int q
 	return rc;
 }
 
-static void payload_make(uint8_t *out, int size, unsigned pub, uint32_t seq, int64_t ts)
-{
-	char head[PAYLOAD_HEAD + 1];
-	snprintf(head, sizeof(head), "B%04x%08" PRIx32 "%016" PRIx64, pub & 0xffff, seq,
-		 (uint64_t)ts);
-	memcpy(out, head, PAYLOAD_HEAD);
-	memset(out + PAYLOAD_HEAD, 'x', (size_t)(size - PAYLOAD_HEAD));
-}
-
-static bool hexval(const uint8_t *p, int n, uint64_t *v)
-{
-	uint64_t r = 0;
-	for (int i = 0; i < n; i++) {
-		uint8_t ch = p[i];
-		unsigned d;
-		if (ch >= '0' && ch <= '9')
-			d = ch - '0';
-		else if (ch >= 'a' && ch <= 'f')
-			d = ch - 'a' + 10u;
-		else
-			return false;
-		r = r << 4 | d;
-	}
-	*v = r;
-	return true;
-}
-
-static bool payload_parse(const uint8_t *p, size_t len, unsigned *pub, uint32_t *seq, int64_t *ts)
-{
-	uint64_t a, b, t;
-	if (len < PAYLOAD_HEAD || p[0] != 'B' || !hexval(p + 1, 4, &a) || !hexval(p + 5, 8, &b) ||
-	    !hexval(p + 13, 16, &t))
-		return false;
-	*pub = (unsigned)a;
-	*seq = (uint32_t)b;
-	*ts = (int64_t)t;
-	return true;
-}
-
 /* ---- receiving ---- */
-
-static void lat_add(struct lg *g, uint64_t ns)
-{
-	/* Uniform decimation: when full, keep every other sample and take half as many from now on. */
-	if (++g->lat_tick < g->lat_stride)
-		return;
-	g->lat_tick = 0;
-	if (g->nlat == LAT_CAP) {
-		for (size_t i = 0; i < LAT_CAP / 2; i++)
-			g->lat[i] = g->lat[2 * i];
-		g->nlat = LAT_CAP / 2;
-		g->lat_stride *= 2;
-	}
-	g->lat[g->nlat++] = ns;
-}
-
-static bool track_seen(struct track *t, uint32_t seq)
-{
-	size_t byte = seq / 8;
-	if (byte >= t->nbytes) {
-		size_t n = t->nbytes ? t->nbytes : 4096;
-		while (n <= byte)
-			n *= 2;
-		uint8_t *bits = realloc(t->seen, n);
-		if (!bits)
-			abort(); /* a benchmark tool: no sensible way on without its bookkeeping */
-		memset(bits + t->nbytes, 0, n - t->nbytes);
-		t->seen = bits;
-		t->nbytes = n;
-	}
-	bool was = t->seen[byte] & (1u << (seq & 7));
-	t->seen[byte] |= (uint8_t)(1u << (seq & 7));
-	return was;
-}
 
 static void deliver(struct lg *g, struct conn *c, const uint8_t *payload, size_t len)
 {
@@ -509,7 +428,7 @@ static void deliver(struct lg *g, struct conn *c, const uint8_t *payload, size_t
 		t->last = seq;
 	g->delivered++;
 	g->t_last_progress = now;
-	lat_add(g, (uint64_t)(now - ts));
+	latencies_add(&g->lat, (uint64_t)(now - ts));
 	uint16_t *cnt = g->cnt[pub];
 	if (++cnt[seq % RING] == g->nsubs && seq == g->done[pub] + 1) {
 		while (cnt[(g->done[pub] + 1) % RING] == g->nsubs) {
@@ -559,7 +478,7 @@ static void on_mqtt(struct lg *g, struct conn *c, const struct mqtt_packet *p)
 			uint8_t pl[64];
 			struct mqtt_packet pub = {.type = MQTT_PUBLISH};
 			own_topic(g, c, topic, sizeof(topic));
-			payload_make(pl, (int)sizeof(pl), 0, 0, now_ns());
+			payload_make(pl, sizeof(pl), 0, 0, now_ns());
 			pub.u.publish.qos = 1;
 			pub.u.publish.packet_id = 1;
 			pub.u.publish.topic = (struct mqtt_bytes){(const uint8_t *)topic, strlen(topic)};
@@ -890,7 +809,7 @@ static int publish_one(struct lg *g, struct conn *c, uint32_t seq)
 	uint8_t pl[4096];
 	int64_t ts = now_ns();
 
-	payload_make(pl, g->payload, (unsigned)c->idx, seq, ts);
+	payload_make(pl, (size_t)g->payload, (unsigned)c->idx, seq, ts);
 	if (c->kind == K_HTTP) {
 		char head[512];
 		int n = snprintf(head, sizeof(head),
@@ -979,12 +898,6 @@ static bool all_drained(struct lg *g)
 		if (g->done[i] != g->pubs[i].sent || g->pubs[i].acks_pending)
 			return false;
 	return true;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
 }
 
 /* @setup (may be NULL): before any connection was opened, for the memory the connections cost. */
@@ -1093,10 +1006,8 @@ static int run_pubsub(struct lg *g)
 		sent += g->pubs[i].sent;
 	expected = sent * (uint64_t)g->nsubs;
 	double wall = (double)(g->t_end - g->t_start) / 1e9;
-	qsort(g->lat, g->nlat, sizeof(uint64_t), cmp_u64);
-	double p50 = g->nlat ? (double)g->lat[g->nlat / 2] / 1e3 : -1;
-	double p99 = g->nlat ? (double)g->lat[g->nlat * 99 / 100] / 1e3 : -1;
-	double pmax = g->nlat ? (double)g->lat[g->nlat - 1] / 1e3 : -1;
+	double p50, p99, pmax;
+	latencies_summary(&g->lat, &p50, &p99, &pmax);
 	uint64_t lost = expected > g->delivered ? expected - g->delivered : 0;
 	bool ok = !lost && !g->dups && !g->reorders && !g->errors;
 	printf("{\"ok\":%s,\"sent\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64
@@ -1344,7 +1255,6 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	g.rng = (uint32_t)now_ns() | 1u;
-	g.lat_stride = 1;
 	g.ep = epoll_create1(EPOLL_CLOEXEC);
 	g.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	struct epoll_event tev = {.events = EPOLLIN, .data.ptr = NULL};
@@ -1360,9 +1270,9 @@ int main(int argc, char **argv)
 		}
 		g.pubs = conns_new(g.npubs, R_PUB);
 		g.subs = conns_new(g.nsubs, R_SUB);
-		g.lat = malloc(LAT_CAP * sizeof(uint64_t));
+		int lat_failed = latencies_init(&g.lat, LAT_CAP);
 		g.dirty = calloc((size_t)(g.npubs + g.nsubs), sizeof(*g.dirty));
-		if (!g.pubs || !g.subs || !g.lat || !g.dirty)
+		if (!g.pubs || !g.subs || lat_failed || !g.dirty)
 			goto oom;
 		for (int i = 0; i < g.npubs; i++)
 			if (!(g.cnt[i] = calloc(RING, sizeof(uint16_t))))
@@ -1399,7 +1309,7 @@ out:
 	conns_free(g.idle, g.nidle, 0);
 	for (int i = 0; i < MAX_PUBS; i++)
 		free(g.cnt[i]);
-	free(g.lat);
+	latencies_free(&g.lat);
 	free(g.dirty);
 	buf_clear(&g.scratch);
 	close(g.tfd);

@@ -36,11 +36,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sample.h"
+
 #define MAX_PUBS     64
 #define MAX_WINDOW   100   /* Paho's default maxBufferedMessages: more queued sends fail */
 #define RING         1024u /* per-publisher delivery counters; well above MAX_WINDOW */
 #define LAT_CAP      (1u << 20)
-#define PAYLOAD_HEAD 29
 #define KEEPALIVE_S  600 /* no PINGREQ is due during a run */
 /* Connects in flight at once. Paho's receive thread notices new sockets only when its poll (up to
  * 1 s) ends, so each batch costs two such rounds, ~2 s, whatever its size; but one batch's
@@ -57,12 +58,6 @@
 enum role { R_PUB, R_SUB, R_IDLE };
 
 /* What one subscriber saw of one publisher. */
-struct track {
-	uint32_t last;
-	uint8_t *seen; /* bitmap by sequence number, grown on demand */
-	size_t nbytes;
-};
-
 struct client {
 	MQTTAsync h;
 	struct probe *p;
@@ -104,9 +99,7 @@ struct probe {
 	uint64_t delivered, dups, reorders, foreign, errors;
 	int64_t acks_pending; /* publishes Paho has not yet confirmed (written, or PUBACKed) */
 	int64_t t_last;       /* last delivery */
-	uint64_t *lat;
-	size_t nlat;
-	unsigned lat_stride, lat_tick;
+	struct latencies lat;
 };
 
 static int64_t now_ns(void)
@@ -177,80 +170,7 @@ int connect(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
 
 /* ---- payloads (loadgen's format) ---- */
 
-static void payload_make(char *out, int size, unsigned pub, uint32_t seq, int64_t ts)
-{
-	char head[PAYLOAD_HEAD + 1];
-	snprintf(head, sizeof(head), "B%04x%08" PRIx32 "%016" PRIx64, pub & 0xffff, seq,
-		 (uint64_t)ts);
-	memcpy(out, head, PAYLOAD_HEAD);
-	memset(out + PAYLOAD_HEAD, 'x', (size_t)(size - PAYLOAD_HEAD));
-}
-
-static bool hexval(const char *s, int n, uint64_t *v)
-{
-	uint64_t r = 0;
-	for (int i = 0; i < n; i++) {
-		char ch = s[i];
-		unsigned d;
-		if (ch >= '0' && ch <= '9')
-			d = (unsigned)(ch - '0');
-		else if (ch >= 'a' && ch <= 'f')
-			d = (unsigned)(ch - 'a') + 10u;
-		else
-			return false;
-		r = r << 4 | d;
-	}
-	*v = r;
-	return true;
-}
-
-static bool payload_parse(const char *s, int len, unsigned *pub, uint32_t *seq, int64_t *ts)
-{
-	uint64_t a, b, t;
-	if (len < PAYLOAD_HEAD || s[0] != 'B' || !hexval(s + 1, 4, &a) || !hexval(s + 5, 8, &b) ||
-	    !hexval(s + 13, 16, &t))
-		return false;
-	*pub = (unsigned)a;
-	*seq = (uint32_t)b;
-	*ts = (int64_t)t;
-	return true;
-}
-
 /* ---- receiving (Paho's receive thread) ---- */
-
-static void lat_add(struct probe *p, uint64_t ns)
-{
-	/* Uniform decimation: when full, keep every other sample, and take half as many after. */
-	if (++p->lat_tick < p->lat_stride)
-		return;
-	p->lat_tick = 0;
-	if (p->nlat == LAT_CAP) {
-		for (size_t i = 0; i < LAT_CAP / 2; i++)
-			p->lat[i] = p->lat[2 * i];
-		p->nlat = LAT_CAP / 2;
-		p->lat_stride *= 2;
-	}
-	p->lat[p->nlat++] = ns;
-}
-
-static bool track_seen(struct track *t, uint32_t seq)
-{
-	size_t byte = seq / 8;
-	if (byte >= t->nbytes) {
-		size_t n = t->nbytes ? t->nbytes : 4096;
-		while (n <= byte)
-			n *= 2;
-		uint8_t *bits = realloc(t->seen, n);
-		if (!bits)
-			abort(); /* a benchmark tool: no sensible way on without its bookkeeping */
-		memset(bits + t->nbytes, 0, n - t->nbytes);
-		t->seen = bits;
-		t->nbytes = n;
-	}
-	bool was = t->seen[byte] & (1u << (seq & 7));
-	t->seen[byte] |= (uint8_t)(1u << (seq & 7));
-	return was;
-}
 
 /* @lock held. */
 static void deliver(struct probe *p, struct client *c, unsigned pub, uint32_t seq, int64_t ts,
@@ -267,7 +187,7 @@ static void deliver(struct probe *p, struct client *c, unsigned pub, uint32_t se
 		t->last = seq;
 	p->delivered++;
 	p->t_last = now;
-	lat_add(p, (uint64_t)(now - ts));
+	latencies_add(&p->lat, (uint64_t)(now - ts));
 	uint16_t *cnt = p->cnt[pub];
 	if (++cnt[seq % RING] == p->nsubs && seq == p->done[pub] + 1) {
 		while (cnt[(p->done[pub] + 1) % RING] == p->nsubs) {
@@ -506,7 +426,7 @@ static int publish(struct probe *p, int pub, uint32_t seq)
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	char payload[4096];
 
-	payload_make(payload, p->payload, (unsigned)pub, seq, now_ns());
+	payload_make(payload, (size_t)p->payload, (unsigned)pub, seq, now_ns());
 	m.payload = payload;
 	m.payloadlen = p->payload;
 	m.qos = p->qos;
@@ -545,12 +465,6 @@ static bool all_drained(struct probe *p)
 		if (p->done[i] != p->sent[i])
 			return false;
 	return p->acks_pending == 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
 }
 
 static void fail_json(struct probe *p, const char *why, double setup_s)
@@ -651,10 +565,8 @@ static int run(struct probe *p)
 	uint64_t lost = expected > p->delivered ? expected - p->delivered : 0;
 	double wall = (double)(t_end - t_start) / 1e9;
 	double cpu = (u1 - u0) + (s1 - s0);
-	qsort(p->lat, p->nlat, sizeof(uint64_t), cmp_u64);
-	double p50 = p->nlat ? (double)p->lat[p->nlat / 2] / 1e3 : -1;
-	double p99 = p->nlat ? (double)p->lat[p->nlat * 99 / 100] / 1e3 : -1;
-	double pmax = p->nlat ? (double)p->lat[p->nlat - 1] / 1e3 : -1;
+	double p50, p99, pmax;
+	latencies_summary(&p->lat, &p50, &p99, &pmax);
 	bool ok = drained && !lost && !p->dups && !p->reorders && !p->errors;
 	printf("{\"ok\":%s,\"pubs\":%d,\"subs\":%d,\"idle\":%d,\"qos\":%d,\"sent\":%" PRIu64
 	       ",\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64
@@ -732,7 +644,7 @@ int main(int argc, char **argv)
 	    {"qos", required_argument, 0, 'q'},    {"window", required_argument, 0, 'w'},
 	    {"duration", required_argument, 0, 'd'}, {"payload", required_argument, 0, 'l'},
 	    {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-	struct probe p = {.duration_s = 5, .payload = 64, .lat_stride = 1};
+	struct probe p = {.duration_s = 5, .payload = 64};
 	bool fanin;
 	int o, rc = 2;
 
@@ -788,8 +700,7 @@ int main(int argc, char **argv)
 	pthread_cond_init(&p.cond, &ca);
 	pthread_condattr_destroy(&ca);
 	snprintf(p.topic, sizeof(p.topic), "pahoprobe/%d/t", (int)getpid());
-	p.lat = malloc(LAT_CAP * sizeof(uint64_t));
-	bool oom = clients_new(&p) || !p.lat;
+	bool oom = latencies_init(&p.lat, LAT_CAP) || clients_new(&p);
 	for (int i = 0; i < p.npubs && !oom; i++)
 		oom = !(p.cnt[i] = calloc(RING, sizeof(uint16_t)));
 	if (oom) {
@@ -803,7 +714,7 @@ int main(int argc, char **argv)
 	clients_free(&p);
 	for (int i = 0; i < MAX_PUBS; i++)
 		free(p.cnt[i]);
-	free(p.lat);
+	latencies_free(&p.lat);
 	pthread_cond_destroy(&p.cond);
 	pthread_mutex_destroy(&p.lock);
 	return rc;
