@@ -240,6 +240,8 @@ struct lws_protocols web_ws_protocol(const char *name)
 	p.name = name;
 	p.callback = callback_mqtt;
 	p.per_session_data_size = sizeof(struct ws_conn);
-	p.rx_buffer_size = 16384;
+	/* Each connection holds one: 4 KiB (lws's page-sized default) rather than 16 saves ~0.9 KiB
+	 * of RSS per idle browser; a bigger frame just arrives in more callbacks. */
+	p.rx_buffer_size = 4096;
 	return p;
 }
