@@ -28,11 +28,6 @@
 #define OPS_RESUME_AT 128
 /* How long a 3.1/3.1.1 session's emulated will may take to reach the broker. */
 #define WILL_WAIT_MS 2000
-/* Paho looks at its keepalive timers about once a second, so with a keepalive under ~4 s its
- * PINGREQ can come after the broker's 1.5 x limit and the broker drops a healthy link. The
- * browser's own keepalive is still enforced by the bridge (io->deadline); only the link to the
- * broker is kept with at least this. */
-#define UPSTREAM_KEEPALIVE_MIN_S 5
 
 /* msg->state for messages towards the browser. */
 enum {
@@ -1086,9 +1081,7 @@ static int on_connect(struct session *s, const struct mqtt_connect *c)
 	uc.version = c->version;
 	uc.client_id = s->client_id;
 	uc.clean_start = c->clean_start;
-	uc.keepalive_s = c->keepalive && c->keepalive < UPSTREAM_KEEPALIVE_MIN_S
-				 ? UPSTREAM_KEEPALIVE_MIN_S
-				 : c->keepalive;
+	uc.keepalive_s = c->keepalive;
 	uc.props = c->props;
 	uc.will = c->will;
 	uc.will_topic = will_topic;

@@ -19,6 +19,8 @@
 
 /* Enough for two or three OpenSSL reasons with a file name. */
 #define TLS_ERROR_MAX 256
+/* The shortest keepalive a Paho link is given (0, none, stays 0); see upstream_new(). */
+#define KEEPALIVE_MIN_S 5
 
 struct upstream {
 	MQTTAsync client;
@@ -688,7 +690,11 @@ struct upstream *upstream_new(const struct upstream_env *env, const struct upstr
 		opts.onFailure = on_connect_failed3;
 	}
 	opts.MQTTVersion = paho_version(c->version);
-	opts.keepAliveInterval = c->keepalive_s;
+	/* Paho looks at its keepalive timers about once a second, so under ~4 s its PINGREQ can come
+	 * after the broker's 1.5 x limit and the broker drops a healthy link. A browser's own
+	 * keepalive is enforced by the bridge on the WebSocket side regardless. */
+	opts.keepAliveInterval = c->keepalive_s && c->keepalive_s < KEEPALIVE_MIN_S ? KEEPALIVE_MIN_S
+										     : c->keepalive_s;
 	opts.connectTimeout = env->connect_timeout_s;
 	opts.automaticReconnect = 0;
 	opts.context = u;

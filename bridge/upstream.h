@@ -35,7 +35,7 @@ struct upstream_connect {
 	int version; /* 3, 4 or 5 */
 	const char *client_id;
 	bool clean_start;
-	int keepalive_s;
+	int keepalive_s; /* 1..4 become 5: Paho checks its timers about once a second */
 	struct mqtt_bytes props; /* v5 CONNECT properties, validated */
 	bool will;
 	const char *will_topic;
