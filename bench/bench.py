@@ -529,6 +529,17 @@ def raise_nofile():
     return want
 
 
+def log_run(rnd, name, who, r, servers, tmp, extra):
+    """One progress line per measurement; a server that died ends the run."""
+    log(f"round {rnd + 1} {name:16s} {who:6s} ok={r.get('ok')} "
+        f"msg/s={fmt(r.get('msgs_per_s'), 0)} "
+        f"cpu_us/msg={fmt(r.get('server_cpu_us_per_msg'), 2)} {extra} "
+        f"p50={fmt(r.get('lat_p50_us'))} settle={r.get('settle_s')}s"
+        + ("" if r.get("ok") else f" raw={json.dumps(r.get('raw'))[:300]}"))
+    if not servers.alive():
+        raise SystemExit("bench: a server died; logs in " + tmp)
+
+
 def run_bench(a):
     q = {"duration": a.duration, "fanout_subs": 50, "rate": 1000, "idle_small": 2000,
          "idle_large": 10000, "idle_beside": 5000, "sse_subs": 1000}
@@ -562,14 +573,8 @@ def run_bench(a):
                 for t in ("mosq", "bridge"):
                     r = run_one(name, kind, argv_of, targets[t], servers, q)
                     results[name][t].append(r)
-                    log(f"round {rnd + 1} {name:12s} {t:6s} ok={r.get('ok')} "
-                        f"msg/s={fmt(r.get('msgs_per_s'), 0)} "
-                        f"cpu_us/msg={fmt(r.get('server_cpu_us_per_msg'), 2)} "
-                        f"rss/conn={fmt(r.get('server_rss_kb_per_conn'), 2)} "
-                        f"p50={fmt(r.get('lat_p50_us'))} settle={r.get('settle_s')}s"
-                        + ("" if r.get("ok") else f" raw={json.dumps(r.get('raw'))[:300]}"))
-                    if not servers.alive():
-                        raise SystemExit("bench: a server died; logs in " + tmp)
+                    log_run(rnd, name, t, r, servers, tmp,
+                            f"rss/conn={fmt(r.get('server_rss_kb_per_conn'), 2)}")
         t_paho = time.time()
         for rnd in range(a.rounds):
             for name, desc, argv in paho_scenarios(q):
@@ -577,14 +582,7 @@ def run_bench(a):
                     continue
                 r = run_paho(argv, servers)
                 results[name]["paho"].append(r)
-                log(f"round {rnd + 1} {name:16s} paho   ok={r.get('ok')} "
-                    f"msg/s={fmt(r.get('msgs_per_s'), 0)} "
-                    f"cpu_us/msg={fmt(r.get('server_cpu_us_per_msg'), 2)} "
-                    f"p50={fmt(r.get('lat_p50_us'))} setup={r.get('setup_s')}s "
-                    f"settle={r.get('settle_s')}s"
-                    + ("" if r.get("ok") else f" raw={json.dumps(r.get('raw'))[:300]}"))
-                if not servers.alive():
-                    raise SystemExit("bench: a server died; logs in " + tmp)
+                log_run(rnd, name, "paho", r, servers, tmp, f"setup={r.get('setup_s')}s")
         info["paho_s"] = round(time.time() - t_paho, 1)
     finally:
         servers.stop()

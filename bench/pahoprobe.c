@@ -230,6 +230,15 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 	return 1;
 }
 
+/* @lock held. Counts an error; the first one's words are the ones reported. */
+static void probe_error(struct probe *p, const char *why)
+{
+	p->errors++;
+	if (!p->errmsg)
+		p->errmsg = why;
+	pthread_cond_signal(&p->cond);
+}
+
 static void on_connection_lost(void *ctx, char *cause)
 {
 	struct client *c = ctx;
@@ -237,9 +246,7 @@ static void on_connection_lost(void *ctx, char *cause)
 
 	(void)cause;
 	pthread_mutex_lock(&p->lock);
-	p->errors++;
-	p->errmsg = p->errmsg ? p->errmsg : "a connection was lost";
-	pthread_cond_signal(&p->cond);
+	probe_error(p, "a connection was lost");
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -261,9 +268,7 @@ static void on_publish_failed(void *ctx, MQTTAsync_failureData *d)
 	(void)d;
 	pthread_mutex_lock(&p->lock);
 	p->acks_pending--;
-	p->errors++;
-	p->errmsg = p->errmsg ? p->errmsg : "a publish failed";
-	pthread_cond_signal(&p->cond);
+	probe_error(p, "a publish failed");
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -441,8 +446,7 @@ static int publish(struct probe *p, int pub, uint32_t seq)
 		return 0;
 	pthread_mutex_lock(&p->lock);
 	p->acks_pending--;
-	p->errors++;
-	p->errmsg = p->errmsg ? p->errmsg : "MQTTAsync_sendMessage refused";
+	probe_error(p, "MQTTAsync_sendMessage refused");
 	pthread_mutex_unlock(&p->lock);
 	return -1;
 }
