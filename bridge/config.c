@@ -34,6 +34,7 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL}
 static const char *const auth_modes[] = {"none", "tokens", NULL};
 static const char *const metrics_modes[] = {"open", "token", NULL};
 static const char *const credential_modes[] = {"passthrough", "bridge", NULL};
+static const char *const session_modes[] = {"auto", "dedicated", NULL};
 
 #define STR(sec, key, field) {sec, key, KIND_STRING, offsetof(struct config, field), 0, 0, NULL}
 #define INT(sec, key, field, lo, hi) {sec, key, KIND_INT, offsetof(struct config, field), lo, hi, NULL}
@@ -58,6 +59,7 @@ static const struct key keys[] = {
 	CHOICE("auth", "mode", auth.mode, auth_modes),
 	CHOICE("auth", "metrics", auth.metrics, metrics_modes),
 	CHOICE(NULL, "mqtt_credentials", mqtt_credentials, credential_modes),
+	CHOICE(NULL, "mqtt_sessions", mqtt_sessions, session_modes),
 	INT("limits", "max_connections", limits.max_connections, 1, 1000000),
 	INT("limits", "max_packet_bytes", limits.max_packet_bytes, 16, 268435460),
 	INT("limits", "max_body_bytes", limits.max_body_bytes, 1, 268435456),
@@ -185,6 +187,7 @@ int config_init(struct config *cfg)
 	cfg->auth.mode = AUTH_NONE;
 	cfg->auth.metrics = METRICS_OPEN;
 	cfg->mqtt_credentials = CREDENTIALS_PASSTHROUGH;
+	cfg->mqtt_sessions = SESSIONS_AUTO;
 	cfg->limits.max_connections = 10000;
 	cfg->limits.max_packet_bytes = 1048576;
 	cfg->limits.max_body_bytes = 1048576;

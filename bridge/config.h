@@ -22,6 +22,12 @@ enum mqtt_credentials {
 	CREDENTIALS_BRIDGE = 1,
 };
 
+/* Which browser sessions the bridge serves from its shared broker clients (DESIGN §2). */
+enum mqtt_sessions {
+	SESSIONS_AUTO = 0,      /* shared where the session allows it */
+	SESSIONS_DEDICATED = 1, /* every browser gets its own Paho client */
+};
+
 struct config_token {
 	char *name;
 	uint8_t sha256[32];
@@ -60,6 +66,7 @@ struct config {
 		size_t ntokens;
 	} auth;
 	int mqtt_credentials; /* enum mqtt_credentials */
+	int mqtt_sessions;    /* enum mqtt_sessions */
 	char **allowed_origins;
 	size_t nallowed_origins;
 	char **trusted_proxies; /* addresses and CIDR ranges, each checked by netaddr_parse_range */

@@ -106,6 +106,7 @@ static void print_settings(const struct config *cfg, const char *path)
 	printf("auth.metrics=%s\n", cfg->auth.metrics == METRICS_TOKEN ? "token" : "open");
 	printf("mqtt_credentials=%s\n",
 	       cfg->mqtt_credentials == CREDENTIALS_BRIDGE ? "bridge" : "passthrough");
+	printf("mqtt_sessions=%s\n", cfg->mqtt_sessions == SESSIONS_DEDICATED ? "dedicated" : "auto");
 	printf("allowed_origins=");
 	for (size_t i = 0; i < cfg->nallowed_origins; i++)
 		printf("%s%s", i ? "," : "", cfg->allowed_origins[i]);

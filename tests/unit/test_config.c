@@ -55,6 +55,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.auth.ntokens, 0);
 	assert_int_equal(cfg.auth.metrics, METRICS_OPEN);
 	assert_int_equal(cfg.mqtt_credentials, CREDENTIALS_PASSTHROUGH);
+	assert_int_equal(cfg.mqtt_sessions, SESSIONS_AUTO);
 	assert_int_equal(cfg.nallowed_origins, 1);
 	assert_string_equal(cfg.allowed_origins[0], "*");
 	assert_int_equal(cfg.ntrusted_proxies, 0);
@@ -137,7 +138,7 @@ static void test_values_read(void **state)
 		"  \"00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF\","
 		"  \"publish\": [\"cmd/{name}/#\"], \"subscribe\": [\"sensors/#\", \"+/status\"]}],"
 		"  \"metrics\": \"token\"},"
-		" \"mqtt_credentials\": \"bridge\","
+		" \"mqtt_credentials\": \"bridge\", \"mqtt_sessions\": \"dedicated\","
 		" \"trusted_proxies\": [\"127.0.0.1\", \"10.0.0.0/8\", \"fd00::/8\"]}";
 
 	(void)state;
@@ -168,6 +169,7 @@ static void test_values_read(void **state)
 	assert_int_equal(cfg.auth.tokens[0].nsubscribe, 2);
 	assert_string_equal(cfg.auth.tokens[0].subscribe[1], "+/status");
 	assert_int_equal(cfg.mqtt_credentials, CREDENTIALS_BRIDGE);
+	assert_int_equal(cfg.mqtt_sessions, SESSIONS_DEDICATED);
 	assert_int_equal(cfg.ntrusted_proxies, 3);
 	assert_string_equal(cfg.trusted_proxies[2], "fd00::/8");
 	config_clear(&cfg);
