@@ -1,11 +1,14 @@
 /*
- * bridge/hub.c — one link for everything that is not a browser's own MQTT session.
+ * bridge/hub.c — one link for everything that is not a dedicated browser session.
  *
- * Each distinct filter is one broker subscription with its own MQTT 5 Subscription Identifier.
- * When filters overlap, a broker may send one copy of a message per matching subscription; the
- * hub handles only the copy that carries the lowest identifier among the filters that match
- * locally, so a message becomes exactly one event. Identifiers only grow, so the lowest one
- * belongs to the oldest filter, whose broker subscription is surely active.
+ * Each distinct filter is one broker subscription with its own MQTT 5 Subscription Identifier,
+ * retain-as-published (receivers decide about the flag themselves) and no retained messages on
+ * subscribe (receivers read those on their own, retained.h). When filters overlap, a broker may
+ * send one copy of a message per matching subscription; the hub handles only the copy that
+ * carries the lowest identifier among the non-shared filters that match locally, so a message
+ * becomes exactly one event. Identifiers only grow, so the lowest one belongs to the oldest
+ * filter, whose broker subscription is surely active. A shared subscription ("$share/G/F") is
+ * its own copy: it goes to one of the filter's members.
  */
 #include "hub.h"
 
@@ -27,26 +30,43 @@
 
 #define REPLY_SUB_ID 1
 #define CORRELATION_LEN 16
-/* Live subscriptions: QoS 2 so events carry the publisher's QoS; no retained messages on
- * subscribe (streams ask for those explicitly with ?retained=true). */
-#define LIVE_OPTIONS (2 | (2 << 4))
+/* Live subscriptions: retain as published, no retained messages on subscribe (streams ask for
+ * those with ?retained=true, browsers get them through retained.h). */
+#define LIVE_OPTIONS (MQTT_SUBOPT_RETAIN_AS_PUB | (2 << 4))
+/* Streams want the publisher's QoS in their events. */
+#define STREAM_QOS 2
 /* A filter whose last stream left stays subscribed this long, so that a stream that reconnects
  * (EventSource retries after 2 s) finds what came in between in the replay ring. */
 #define FILTER_LINGER_MS 60000
+/* A filter only browsers used stays subscribed this long: a dashboard that reloads finds it. */
+#define MEMBER_LINGER_MS 5000
 
-struct filter {
-	char *text;
+struct hub_filter {
+	char *text; /* as subscribed at the broker, "$share/G/F" included */
 	size_t len;
+	const char *match; /* what topics are matched against: F of a shared subscription */
+	size_t match_len;
+	bool shared;
+	bool had_stream; /* events are formatted and kept for resume; the long linger applies */
 	uint32_t sub_id;
-	uint64_t idle_since_ms; /* 0 while a stream uses it */
+	uint64_t idle_since_ms; /* 0 while a stream or member uses it */
+	/* At the broker: the active subscription's QoS and grant, and the SUBSCRIBE in flight. */
+	bool active;
+	uint8_t up_qos;
+	uint8_t granted;
+	int token; /* 0: none in flight */
+	uint8_t asking_qos;
 	struct hub_sub **subs;
 	size_t nsubs, cap;
+	struct hub_member **members;
+	size_t nmembers, mcap;
+	size_t next_member; /* shared: the member the next message goes to */
 };
 
 struct hub_sub {
 	hub_deliver_fn fn;
 	void *user;
-	struct filter **filters;
+	struct hub_filter **filters;
 	size_t n;
 	uint64_t last_seq; /* the last event delivered: at most once per message */
 };
@@ -63,6 +83,8 @@ struct hub_req {
 	bool acked;
 	uint8_t correlation[CORRELATION_LEN];
 	hub_done_fn done;
+	hub_ack_fn ack; /* instead of done, for tagged publishes */
+	uint32_t tag;
 	void *user;
 };
 
@@ -71,8 +93,13 @@ struct hub {
 	char instance[17];
 	char *client_id;
 	char reply_prefix[64];
+	struct buf broker_props;
+	void (*down_fn)(void *user);
+	void *down_user;
 	struct hmap *by_text;
-	struct filter **filters;
+	struct hub_filter **matched; /* scratch: the filters a message matched */
+	size_t matched_cap;
+	struct hub_filter **filters;
 	size_t nfilters, cap;
 	uint32_t next_sub_id;
 	struct hub_req *reqs;
@@ -111,6 +138,8 @@ void hub_event_unref(struct hub_event *ev)
 {
 	if (!ev || --ev->refs)
 		return;
+	for (int i = 0; i < HUB_EVENT_ENCODINGS; i++)
+		buf_clear(&ev->pub[i]);
 	free(ev->msg);
 	free(ev->block);
 	free(ev);
@@ -133,12 +162,16 @@ static void finish_req(struct hub *h, struct hub_req *r, enum hub_status status,
 		       const struct msg *reply)
 {
 	hub_done_fn done = r->done;
+	hub_ack_fn ack = r->ack;
+	uint32_t tag = r->tag;
 	void *user = r->user;
 
 	unlink_req(h, r);
 	free(r);
 	if (done)
 		done(user, status, reason, reply);
+	else if (ack)
+		ack(user, tag, status, reason);
 }
 
 /* Publishes complete in order; QoS 0 ones all have token 0, so the oldest is the one. */
@@ -180,11 +213,113 @@ static struct hub_req *add_req(struct hub *h, enum req_kind kind, int token, hub
 
 /* ---- subscriptions at the broker ---- */
 
-/* While the link is down nothing is sent: on_up() restores every filter. */
-static void broker_subscribe(struct hub *h, const char *filter, size_t len, uint32_t sub_id,
-			     enum mqtt_type type)
+static uint64_t filter_linger_ms(const struct hub_filter *f)
 {
-	link_subscribe(h->link, type, filter, len, LIVE_OPTIONS, sub_id);
+	return f->had_stream ? FILTER_LINGER_MS : MEMBER_LINGER_MS;
+}
+
+/* The QoS the broker subscription should have: the highest any stream or member asks for. */
+static uint8_t wanted_qos(const struct hub_filter *f)
+{
+	uint8_t qos = f->nsubs || f->had_stream ? STREAM_QOS : 0;
+
+	for (size_t i = 0; i < f->nmembers; i++)
+		qos = f->members[i]->qos > qos ? f->members[i]->qos : qos;
+	return qos;
+}
+
+/*
+ * Subscribes @f at the broker when it is not, or at a lower QoS than wanted. One SUBSCRIBE at a
+ * time per filter: its answer looks again. While the link is down nothing is sent: on_up()
+ * restores every filter. -EIO when the SUBSCRIBE could not be made.
+ */
+static int filter_subscribe(struct hub *h, struct hub_filter *f)
+{
+	struct upstream *up = link_upstream(h->link);
+	struct buf entries = BUF_INIT, props = BUF_INIT;
+	uint8_t qos = wanted_qos(f);
+	int token, rc;
+
+	if (f->token || !up || (f->active && f->up_qos >= qos))
+		return 0;
+	rc = codec_put_entry(&entries, MQTT_SUBSCRIBE, f->text, f->len, LIVE_OPTIONS | qos);
+	if (!rc && hub_version(h) == MQTT_V5)
+		rc = props_put_int(&props, MQTT_PROP_SUBSCRIPTION_ID, f->sub_id);
+	if (!rc)
+		rc = upstream_subscribe(up, MQTT_SUBSCRIBE, (struct mqtt_bytes){entries.data, entries.len},
+					1, (struct mqtt_bytes){props.data, props.len}, &token);
+	buf_clear(&entries);
+	buf_clear(&props);
+	if (rc) {
+		log_msg(LOG_WARN, "hub", "subscribe-failed rc=%d", rc);
+		return -EIO;
+	}
+	f->token = token;
+	f->asking_qos = qos;
+	return 0;
+}
+
+static void filter_unsubscribe(struct hub *h, struct hub_filter *f)
+{
+	if (f->active || f->token)
+		link_subscribe(h->link, MQTT_UNSUBSCRIBE, f->text, f->len, 0, 0);
+}
+
+static void remove_member(struct hub_filter *f, struct hub_member *m)
+{
+	size_t i = m->index;
+
+	f->members[i] = f->members[--f->nmembers];
+	f->members[i]->index = i;
+	m->f = NULL;
+	m->waiting = false;
+	if (!f->nmembers && !f->nsubs)
+		f->idle_since_ms = mono_ms();
+}
+
+/*
+ * The broker answered @f's SUBSCRIBE with @code. Members that waited for that QoS get their
+ * grant one at a time: a receiver may leave or join filters from its callback, so the scan
+ * starts again after each (the filter itself is freed only by hub_tick()).
+ */
+static void on_subscribed(struct hub *h, struct hub_filter *f, uint8_t code)
+{
+	uint8_t asked = f->asking_qos;
+
+	f->token = 0;
+	if (code < 0x80) {
+		f->active = true;
+		f->up_qos = asked;
+		f->granted = code;
+	} else {
+		log_msg(LOG_INFO, "hub", "subscribe-refused filter_len=%zu code=0x%02x", f->len, code);
+	}
+	for (;;) {
+		struct hub_member *m = NULL;
+		uint8_t grant;
+		for (size_t i = 0; i < f->nmembers && !m; i++) {
+			if (f->members[i]->waiting && f->members[i]->qos <= asked)
+				m = f->members[i];
+		}
+		if (!m)
+			break;
+		if (code >= 0x80) {
+			grant = code;
+			remove_member(f, m);
+		} else {
+			grant = m->qos < f->granted ? m->qos : f->granted;
+			m->waiting = false;
+		}
+		m->rcv->granted(m->rcv, m, grant);
+	}
+	/* Someone asked for more meanwhile, or the answer was a refusal others still wait on. */
+	for (size_t i = 0; i < f->nmembers; i++) {
+		if (f->members[i]->waiting) {
+			if (filter_subscribe(h, f))
+				on_subscribed(h, f, MQTT_RC_UNSPECIFIED);
+			break;
+		}
+	}
 }
 
 static void on_up(void *user, struct mqtt_bytes props)
@@ -192,17 +327,33 @@ static void on_up(void *user, struct mqtt_bytes props)
 	struct hub *h = user;
 	char reply_filter[80];
 
-	(void)props;
+	h->broker_props.len = 0;
+	if (props.len && buf_append(&h->broker_props, props.data, props.len))
+		h->broker_props.len = 0;
 	snprintf(reply_filter, sizeof(reply_filter), "%s/#", h->reply_prefix);
-	broker_subscribe(h, reply_filter, strlen(reply_filter), REPLY_SUB_ID, MQTT_SUBSCRIBE);
-	for (size_t i = 0; i < h->nfilters; i++)
-		broker_subscribe(h, h->filters[i]->text, h->filters[i]->len, h->filters[i]->sub_id,
-				 MQTT_SUBSCRIBE);
+	link_subscribe(h->link, MQTT_SUBSCRIBE, reply_filter, strlen(reply_filter), 0,
+		       REPLY_SUB_ID);
+	for (size_t i = 0; i < h->nfilters; i++) {
+		struct hub_filter *f = h->filters[i];
+		f->active = false;
+		f->token = 0;
+		if (filter_subscribe(h, f))
+			on_subscribed(h, f, MQTT_RC_UNSPECIFIED);
+	}
 }
 
 static void on_down(void *user)
 {
-	fail_all(user, HUB_DOWN);
+	struct hub *h = user;
+
+	h->broker_props.len = 0;
+	for (size_t i = 0; i < h->nfilters; i++) {
+		h->filters[i]->active = false;
+		h->filters[i]->token = 0;
+	}
+	fail_all(h, HUB_DOWN);
+	if (h->down_fn)
+		h->down_fn(h->down_user);
 }
 
 /* ---- messages ---- */
@@ -262,72 +413,153 @@ static void ring_push(struct hub *h, struct hub_event *ev)
 	hub_event_ref(ev);
 }
 
-static struct hub_event *make_event(struct hub *h, struct msg *m)
+static struct hub_event *event_new(struct hub *h, struct msg *m)
 {
 	struct hub_event *ev = calloc(1, sizeof(*ev));
-	struct buf sse = BUF_INIT;
-	char id[48];
 
 	if (!ev)
 		return NULL;
 	ev->refs = 1;
 	ev->seq = ++h->seq;
 	ev->ts_ms = wall_ms();
-	snprintf(id, sizeof(id), "%s-%" PRIu64, h->instance, ev->seq);
-	/* The writer's room comes first, so every stream writes the one copy in place. */
-	if (buf_reserve(&sse, h->headroom + m->payload.len * 2 + 256)) {
-		free(ev);
-		return NULL;
-	}
-	memset(sse.data, 0, h->headroom);
-	sse.len = h->headroom;
-	if (jsonmsg_sse(&sse, id, m, ev->ts_ms)) {
-		buf_clear(&sse);
-		free(ev);
-		return NULL;
-	}
-	ev->block = buf_steal(&sse, &ev->sse_len);
-	ev->sse = (char *)ev->block + h->headroom;
-	ev->sse_len -= h->headroom;
 	ev->msg = m;
 	return ev;
 }
 
-static void on_message(struct hub *h, struct msg *m)
+/*
+ * The SSE text of @ev, made when a stream's filter matched. The writer's room comes first, so
+ * every stream writes the one copy in place. Live events say retain false, as a subscription
+ * without retain-as-published would; over 3.1.1 (no such option) the flag is what came.
+ */
+static int event_format_sse(struct hub *h, struct hub_event *ev)
+{
+	struct buf sse = BUF_INIT;
+	bool retain = ev->msg->retain;
+	char id[48];
+	int rc;
+
+	snprintf(id, sizeof(id), "%s-%" PRIu64, h->instance, ev->seq);
+	if (buf_reserve(&sse, h->headroom + ev->msg->payload.len * 2 + 256))
+		return -ENOMEM;
+	memset(sse.data, 0, h->headroom);
+	sse.len = h->headroom;
+	if (hub_version(h) == MQTT_V5)
+		ev->msg->retain = false;
+	rc = jsonmsg_sse(&sse, id, ev->msg, ev->ts_ms);
+	ev->msg->retain = retain;
+	if (rc) {
+		buf_clear(&sse);
+		return rc;
+	}
+	ev->block = buf_steal(&sse, &ev->sse_len);
+	ev->sse = (char *)ev->block + h->headroom;
+	ev->sse_len -= h->headroom;
+	return 0;
+}
+
+static bool filter_matches(const struct hub_filter *f, const struct msg *m)
+{
+	return topic_matches(f->match, f->match_len, (const char *)m->topic.data, m->topic.len);
+}
+
+/*
+ * Which filters a message is for, into h->matched: the non-shared ones that match when this is
+ * the copy of the lowest such identifier (or the broker sends none: 3.1.1), and the shared
+ * subscription whose identifier it carries. Returns how many; -ENOMEM.
+ */
+static long match_filters(struct hub *h, const struct msg *m)
 {
 	uint32_t lowest = UINT32_MAX;
+	bool any, normal;
+	size_t n = 0;
+
+	if (h->matched_cap < h->nfilters) {
+		struct hub_filter **more = realloc(h->matched, h->nfilters * sizeof(*more));
+		if (!more)
+			return -ENOMEM;
+		h->matched = more;
+		h->matched_cap = h->nfilters;
+	}
+	for (size_t i = 0; i < h->nfilters; i++) {
+		struct hub_filter *f = h->filters[i];
+		if (!f->shared && f->sub_id < lowest && filter_matches(f, m))
+			lowest = f->sub_id;
+	}
+	has_sub_id(m, 0, &any);
+	normal = lowest != UINT32_MAX && (!any || has_sub_id(m, lowest, &any));
+	for (size_t i = 0; i < h->nfilters; i++) {
+		struct hub_filter *f = h->filters[i];
+		if (f->shared ? (any ? has_sub_id(m, f->sub_id, &any) && filter_matches(f, m)
+				     : !normal && !n && filter_matches(f, m))
+			      : normal && filter_matches(f, m))
+			h->matched[n++] = f;
+	}
+	return (long)n;
+}
+
+/* Chains @m onto its receiver's matches for the event @seq; the first touch lists it. */
+static void touch(struct hub_member *m, uint64_t seq, struct hub_receiver **touched)
+{
+	struct hub_receiver *r = m->rcv;
+
+	if (r->seq != seq) {
+		r->seq = seq;
+		r->matches = NULL;
+		r->next_touched = *touched;
+		*touched = r;
+	}
+	m->next_match = r->matches;
+	r->matches = m;
+}
+
+/* The next member of a shared subscription that is not waiting for its SUBACK, or NULL. */
+static struct hub_member *next_member(struct hub_filter *f)
+{
+	for (size_t tries = 0; tries < f->nmembers; tries++) {
+		struct hub_member *m = f->members[f->next_member++ % f->nmembers];
+		if (!m->waiting)
+			return m;
+	}
+	return NULL;
+}
+
+static void on_message(struct hub *h, struct msg *m)
+{
+	struct hub_receiver *touched = NULL, *r;
 	struct hub_event *ev;
-	bool any;
+	bool any, sse = false;
+	long n;
 
 	h->stats.messages_in++;
-	if (has_sub_id(m, REPLY_SUB_ID, &any) || (!any && link_version(h->link) != MQTT_V5)) {
+	if (has_sub_id(m, REPLY_SUB_ID, &any) || (!any && hub_version(h) != MQTT_V5)) {
 		if (on_reply(h, m) && any) {
 			free(m);
 			return;
 		}
 	}
-	for (size_t i = 0; i < h->nfilters; i++) {
-		struct filter *f = h->filters[i];
-		if (f->sub_id < lowest && topic_matches(f->text, f->len, (const char *)m->topic.data,
-							m->topic.len))
-			lowest = f->sub_id;
-	}
-	/* No stream wants it (any more), or it is another subscription's copy of it. */
-	if (lowest == UINT32_MAX || (any && !has_sub_id(m, lowest, &any))) {
+	n = match_filters(h, m);
+	/* No one wants it (any more), or it is another subscription's copy of it. */
+	if (n <= 0) {
+		if (n < 0)
+			log_msg(LOG_WARN, "hub", "message-dropped reason=out-of-memory");
 		free(m);
 		return;
 	}
-	ev = make_event(h, m);
+	ev = event_new(h, m);
 	if (!ev) {
 		log_msg(LOG_WARN, "hub", "event-dropped reason=out-of-memory");
 		free(m);
 		return;
 	}
-	for (size_t i = 0; i < h->nfilters; i++) {
-		struct filter *f = h->filters[i];
-		if (!topic_matches(f->text, f->len, (const char *)m->topic.data, m->topic.len))
-			continue;
-		for (size_t j = 0; j < f->nsubs; j++) {
+	for (long i = 0; i < n; i++)
+		sse |= h->matched[i]->nsubs || h->matched[i]->had_stream;
+	if (sse && event_format_sse(h, ev)) {
+		log_msg(LOG_WARN, "hub", "event-unformatted reason=out-of-memory");
+		sse = false;
+	}
+	for (long i = 0; i < n; i++) {
+		struct hub_filter *f = h->matched[i];
+		for (size_t j = 0; sse && j < f->nsubs; j++) {
 			struct hub_sub *s = f->subs[j];
 			if (s->last_seq == ev->seq)
 				continue;
@@ -335,23 +567,59 @@ static void on_message(struct hub *h, struct msg *m)
 			h->stats.events_delivered++;
 			s->fn(s->user, ev);
 		}
+		/* Over 3.1.1 a retained message on the live link is a replay of a SUBSCRIBE:
+		 * browsers get their retained messages on their own. */
+		if (m->retain && hub_version(h) != MQTT_V5)
+			continue;
+		if (f->shared) {
+			struct hub_member *mb = next_member(f);
+			if (mb)
+				touch(mb, ev->seq, &touched);
+			continue;
+		}
+		for (size_t j = 0; j < f->nmembers; j++) {
+			if (!f->members[j]->waiting)
+				touch(f->members[j], ev->seq, &touched);
+		}
 	}
-	ring_push(h, ev);
+	/* A receiver's callback may change filters and members, never another receiver's chain. */
+	while ((r = touched)) {
+		touched = r->next_touched;
+		h->stats.mqtt_deliveries++;
+		r->deliver(r, ev, r->matches);
+	}
+	if (ev->sse)
+		ring_push(h, ev);
 	hub_event_unref(ev);
+}
+
+static struct hub_filter *find_subscribing(struct hub *h, int token)
+{
+	for (size_t i = 0; i < h->nfilters; i++) {
+		if (h->filters[i]->token == token)
+			return h->filters[i];
+	}
+	return NULL;
 }
 
 static void on_done(struct hub *h, struct upstream_event *ev)
 {
 	struct hub_req *r = find_by_token(h, ev->token);
+	struct hub_filter *f;
 
+	if (!r && ev->token && (f = find_subscribing(h, ev->token))) {
+		on_subscribed(h, f, ev->failed || ev->codes.len != 1 ? MQTT_RC_UNSPECIFIED
+								    : ev->codes.data[0]);
+		return;
+	}
 	if (!r)
 		return;
 	if (ev->failed) {
 		finish_req(h, r, HUB_DOWN, 0, NULL);
 	} else if (ev->code >= 0x80) {
 		finish_req(h, r, HUB_REFUSED, ev->code, NULL);
-	} else if (r->kind == REQ_PUBLISH || !r->done) {
-		h->stats.publishes += r->kind == REQ_PUBLISH;
+	} else if (r->kind == REQ_PUBLISH || (!r->done && !r->ack)) {
+		h->stats.publishes += r->kind == REQ_PUBLISH && !r->ack;
 		finish_req(h, r, HUB_OK, ev->code, NULL);
 	} else {
 		r->acked = true; /* now the reply is awaited */
@@ -372,7 +640,7 @@ static void on_event(void *user, struct upstream_event *ev)
 	upstream_event_free(ev);
 }
 
-static void filter_free(struct hub *h, struct filter *f);
+static void filter_free(struct hub *h, struct hub_filter *f);
 
 /* ---- public ---- */
 
@@ -438,12 +706,31 @@ void hub_free(struct hub *h)
 	for (size_t i = 0; i < h->nfilters; i++) {
 		free(h->filters[i]->text);
 		free(h->filters[i]->subs);
+		free(h->filters[i]->members);
 		free(h->filters[i]);
 	}
 	free(h->filters);
+	free(h->matched);
 	hmap_free(h->by_text);
+	buf_clear(&h->broker_props);
 	free(h->client_id);
 	free(h);
+}
+
+void hub_set_down_fn(struct hub *h, void (*fn)(void *user), void *user)
+{
+	h->down_fn = fn;
+	h->down_user = user;
+}
+
+struct mqtt_bytes hub_broker_props(const struct hub *h)
+{
+	return (struct mqtt_bytes){h->broker_props.data, h->broker_props.len};
+}
+
+int hub_version(const struct hub *h)
+{
+	return link_version(h->link);
 }
 
 bool hub_connected(const struct hub *h)
@@ -472,8 +759,9 @@ void hub_tick(struct hub *h)
 
 	link_tick(h->link);
 	for (size_t i = 0; i < h->nfilters;) {
-		struct filter *f = h->filters[i];
-		if (!f->nsubs && f->idle_since_ms && now - f->idle_since_ms >= FILTER_LINGER_MS)
+		struct hub_filter *f = h->filters[i];
+		if (!f->nsubs && !f->nmembers && f->idle_since_ms &&
+		    now - f->idle_since_ms >= filter_linger_ms(f))
 			filter_free(h, f); /* shifts the array: look at i again */
 		else
 			i++;
@@ -487,13 +775,16 @@ void hub_get_stats(const struct hub *h, struct hub_stats *out)
 	out->reconnects = link_reconnects(h->link);
 	out->filters = h->nfilters;
 	out->subscribers = h->nsubs;
+	out->members = 0;
+	for (size_t i = 0; i < h->nfilters; i++)
+		out->members += h->filters[i]->nmembers;
 	out->pending = h->nreqs;
 }
 
-static struct filter *filter_get(struct hub *h, const char *text)
+/* The filter @text[0..len), made (and subscribed at the broker) when new. */
+static struct hub_filter *filter_get(struct hub *h, const char *text, size_t len)
 {
-	size_t len = strlen(text);
-	struct filter *f = hmap_get(h->by_text, text, len);
+	struct hub_filter *f = hmap_get(h->by_text, text, len);
 
 	if (f) {
 		f->idle_since_ms = 0;
@@ -501,29 +792,33 @@ static struct filter *filter_get(struct hub *h, const char *text)
 	}
 	if (h->nfilters == h->cap) {
 		size_t cap = h->cap ? h->cap * 2 : 16;
-		struct filter **more = realloc(h->filters, cap * sizeof(*more));
+		struct hub_filter **more = realloc(h->filters, cap * sizeof(*more));
 		if (!more)
 			return NULL;
 		h->filters = more;
 		h->cap = cap;
 	}
 	f = calloc(1, sizeof(*f));
-	if (!f || !(f->text = strdup(text)) || hmap_put(h->by_text, text, len, f)) {
+	if (!f || !(f->text = strndup(text, len)) || hmap_put(h->by_text, f->text, len, f)) {
 		if (f)
 			free(f->text);
 		free(f);
 		return NULL;
 	}
 	f->len = len;
+	f->shared = topic_filter_is_shared(f->text, len, &f->match, &f->match_len);
+	if (!f->shared) {
+		f->match = f->text;
+		f->match_len = len;
+	}
 	f->sub_id = h->next_sub_id++;
 	h->filters[h->nfilters++] = f;
-	broker_subscribe(h, f->text, f->len, f->sub_id, MQTT_SUBSCRIBE);
 	return f;
 }
 
-static void filter_free(struct hub *h, struct filter *f)
+static void filter_free(struct hub *h, struct hub_filter *f)
 {
-	broker_subscribe(h, f->text, f->len, f->sub_id, MQTT_UNSUBSCRIBE);
+	filter_unsubscribe(h, f);
 	hmap_remove(h->by_text, f->text, f->len);
 	for (size_t i = 0; i < h->nfilters; i++) {
 		if (h->filters[i] == f) {
@@ -534,11 +829,12 @@ static void filter_free(struct hub *h, struct filter *f)
 		}
 	}
 	free(f->subs);
+	free(f->members);
 	free(f->text);
 	free(f);
 }
 
-static void filter_drop_sub(struct hub *h, struct filter *f, struct hub_sub *s)
+static void filter_drop_sub(struct hub *h, struct hub_filter *f, struct hub_sub *s)
 {
 	(void)h;
 	for (size_t i = 0; i < f->nsubs; i++) {
@@ -548,8 +844,50 @@ static void filter_drop_sub(struct hub *h, struct filter *f, struct hub_sub *s)
 		}
 	}
 	/* The last stream left: the broker subscription lingers (FILTER_LINGER_MS). */
-	if (!f->nsubs)
+	if (!f->nsubs && !f->nmembers)
 		f->idle_since_ms = mono_ms();
+}
+
+int hub_join(struct hub *h, struct hub_member *m, const char *filter, size_t len)
+{
+	struct hub_filter *f;
+
+	if (!link_is_up(h->link))
+		return -ENOTCONN;
+	f = filter_get(h, filter, len);
+	if (!f)
+		return -ENOMEM;
+	if (f->nmembers == f->mcap) {
+		size_t cap = f->mcap ? f->mcap * 2 : 4;
+		struct hub_member **more = realloc(f->members, cap * sizeof(*more));
+		if (!more) {
+			if (!f->nmembers && !f->nsubs)
+				f->idle_since_ms = mono_ms();
+			return -ENOMEM;
+		}
+		f->members = more;
+		f->mcap = cap;
+	}
+	m->f = f;
+	m->index = f->nmembers;
+	m->waiting = false;
+	m->next_match = NULL;
+	f->members[f->nmembers++] = m;
+	if (f->active && !f->token && f->up_qos >= m->qos)
+		return m->qos < f->granted ? m->qos : f->granted;
+	m->waiting = true;
+	if (filter_subscribe(h, f)) {
+		remove_member(f, m);
+		return -EIO;
+	}
+	return HUB_JOIN_WAIT;
+}
+
+void hub_leave(struct hub *h, struct hub_member *m)
+{
+	(void)h;
+	if (m->f)
+		remove_member(m->f, m);
 }
 
 struct hub_sub *hub_subscribe(struct hub *h, const char *const *filters, size_t n,
@@ -566,9 +904,12 @@ struct hub_sub *hub_subscribe(struct hub *h, const char *const *filters, size_t 
 	s->last_seq = h->seq;
 	h->nsubs++;
 	for (size_t i = 0; i < n; i++) {
-		struct filter *f = filter_get(h, filters[i]);
+		struct hub_filter *f = filter_get(h, filters[i], strlen(filters[i]));
 		bool dup = false;
 		if (!f)
+			goto fail;
+		f->had_stream = true;
+		if (filter_subscribe(h, f))
 			goto fail;
 		for (size_t j = 0; j < s->n; j++)
 			dup |= s->filters[j] == f;
@@ -608,8 +949,7 @@ void hub_unsubscribe(struct hub *h, struct hub_sub *s)
 static bool sub_matches(const struct hub_sub *s, const struct msg *m)
 {
 	for (size_t i = 0; i < s->n; i++) {
-		if (topic_matches(s->filters[i]->text, s->filters[i]->len,
-				  (const char *)m->topic.data, m->topic.len))
+		if (filter_matches(s->filters[i], m))
 			return true;
 	}
 	return false;
@@ -657,6 +997,19 @@ struct hub_req *hub_publish(struct hub *h, const char *topic, struct mqtt_bytes 
 	r = add_req(h, REQ_PUBLISH, token, done, user);
 	if (!r)
 		log_msg(LOG_WARN, "hub", "publish-untracked reason=out-of-memory");
+	return r;
+}
+
+struct hub_req *hub_publish_tagged(struct hub *h, const char *topic, struct mqtt_bytes payload,
+				   int qos, bool retain, struct mqtt_bytes props, hub_ack_fn ack,
+				   void *user, uint32_t tag)
+{
+	struct hub_req *r = hub_publish(h, topic, payload, qos, retain, props, NULL, user);
+
+	if (r) {
+		r->ack = ack;
+		r->tag = tag;
+	}
 	return r;
 }
 
@@ -709,5 +1062,6 @@ void hub_cancel(struct hub *h, struct hub_req *r)
 		return;
 	}
 	r->done = NULL;
+	r->ack = NULL;
 	r->user = NULL;
 }

@@ -1,11 +1,13 @@
 /*
- * bridge/hub.h — the bridge's own broker connection, shared by REST publishes, request/response
- * and every SSE stream (DESIGN §3, the hub).
+ * bridge/hub.h — the bridge's own broker connection, shared by REST publishes, request/response,
+ * every SSE stream and every shared MQTT session (DESIGN §3, the hub).
  *
- * Subscriptions are counted per filter: a thousand streams of one filter are one subscription at
- * the broker. A message is matched once against the distinct filters and formatted once as an SSE
- * event (struct hub_event), which every receiving stream shares by reference. The last events
- * are kept for streams that resume with Last-Event-ID. Service thread only.
+ * Subscriptions are counted per filter: a thousand streams or browsers of one filter are one
+ * subscription at the broker, at the highest QoS any of them asked for. A message is matched once
+ * against the distinct filters; SSE streams get it formatted once as an event (struct hub_event),
+ * MQTT receivers get the event with the list of their own subscriptions it matched, once per
+ * receiver, and share its PUBLISH encodings. The last events of SSE filters are kept for streams
+ * that resume with Last-Event-ID. Service thread only.
  */
 #pragma once
 #include <stdbool.h>
@@ -19,16 +21,57 @@ struct hub;
 struct hub_sub;
 struct hub_req;
 
+/* PUBLISH encodings an event keeps: by protocol (3.1.1 or 5), retain flag and QoS. */
+#define HUB_EVENT_ENCODINGS 12
+
 /* A message from the broker, formatted once for every receiver. Reference counted. */
 struct hub_event {
 	unsigned refs;
 	uint64_t seq;
 	uint64_t ts_ms;
-	struct msg *msg;
-	char *sse;      /* "id: <instance>-<seq>\ndata: <json>\n\n", after headroom bytes */
+	struct msg *msg; /* retain: as the publisher set it (subscriptions are retain-as-published) */
+	char *sse;      /* "id: <instance>-<seq>\ndata: <json>\n\n", after headroom bytes; NULL
+			 * when no stream's filter matched */
 	size_t sse_len;
 	void *block;    /* the allocation sse points into */
+	/* The PUBLISH packet as MQTT receivers without per-browser properties get it, encoded by
+	 * the first that needed it (packet id 1 for QoS 1/2: the writer patches its own in). */
+	struct buf pub[HUB_EVENT_ENCODINGS];
 };
+
+/*
+ * MQTT receivers (shared sessions). A receiver has members, one per filter it subscribed to,
+ * embedded in the owner's own records. The hub fills the fields marked "hub's".
+ */
+struct hub_member;
+
+struct hub_receiver {
+	/** A message matched @matches (chained by next_match): one call per message and receiver. */
+	void (*deliver)(struct hub_receiver *r, struct hub_event *ev, struct hub_member *matches);
+	/**
+	 * The broker answered the subscription @m waited for: @code is the QoS granted to @m
+	 * (the lower of what it asked and what the broker granted) or a failure code >= 0x80,
+	 * after which @m is no longer joined.
+	 */
+	void (*granted)(struct hub_receiver *r, struct hub_member *m, uint8_t code);
+	/* hub's */
+	uint64_t seq;
+	struct hub_member *matches;
+	struct hub_receiver *next_touched;
+};
+
+struct hub_member {
+	struct hub_receiver *rcv; /* set by the owner */
+	uint8_t qos;              /* set by the owner: the QoS it asks for */
+	/* hub's */
+	bool waiting;             /* for the broker's SUBACK */
+	struct hub_filter *f;
+	size_t index;             /* in f->members */
+	struct hub_member *next_match;
+};
+
+/* hub_join(): the broker's answer is awaited; receiver->granted() follows. */
+#define HUB_JOIN_WAIT 0x100
 
 struct hub_config {
 	const struct upstream_env *env;
@@ -62,6 +105,8 @@ typedef void (*hub_done_fn)(void *user, enum hub_status status, uint8_t reason,
 
 struct hub_stats {
 	bool connected;
+	size_t members;            /* MQTT subscriptions of shared sessions */
+	uint64_t mqtt_deliveries;  /* message x MQTT receiver */
 	uint64_t reconnects;
 	uint64_t messages_in;      /* from the broker */
 	uint64_t events_delivered; /* event x stream */
@@ -73,6 +118,33 @@ struct hub_stats {
 
 /** Starts the connection. NULL when out of memory. */
 struct hub *hub_new(const struct hub_config *cfg);
+
+/**
+ * @fn is called when the broker connection goes down (after pending requests ended with
+ * HUB_DOWN), so that shared sessions end as a broker outage would end them.
+ */
+void hub_set_down_fn(struct hub *h, void (*fn)(void *user), void *user);
+
+/**
+ * The broker's CONNACK properties of the current connection (empty while down or on 3.1.1);
+ * valid until the next call into the hub.
+ */
+struct mqtt_bytes hub_broker_props(const struct hub *h);
+
+/** The protocol level of the broker connection: 5, or 4 after the broker refused 5. */
+int hub_version(const struct hub *h);
+
+/**
+ * Joins @m (rcv and qos set by the caller) to the valid filter @filter[0..len), a shared
+ * subscription "$share/G/F" included. The broker is subscribed when the filter is new to the
+ * bridge, and again when @m asks for a higher QoS than it has. Returns the QoS granted to @m at
+ * once (0..2), HUB_JOIN_WAIT when the broker's answer is awaited (then rcv->granted() follows,
+ * unless hub_leave() came first), -ENOTCONN while the broker is down, -ENOMEM.
+ */
+int hub_join(struct hub *h, struct hub_member *m, const char *filter, size_t len);
+
+/** @m leaves its filter (nothing after this reaches it); a filter left by all lingers. */
+void hub_leave(struct hub *h, struct hub_member *m);
 
 /** Disconnects cleanly; pending requests end with HUB_DOWN; subscribers must be gone. */
 void hub_free(struct hub *h);
@@ -122,6 +194,17 @@ struct hub_req *hub_publish(struct hub *h, const char *topic, struct mqtt_bytes 
  */
 struct hub_req *hub_request(struct hub *h, const char *topic, struct mqtt_bytes payload, int qos,
 			    struct mqtt_bytes props, hub_done_fn done, void *user);
+
+/** How a tagged publish ended (hub_publish_tagged); @reason is the broker's code. */
+typedef void (*hub_ack_fn)(void *user, uint32_t tag, enum hub_status status, uint8_t reason);
+
+/**
+ * As hub_publish(), for a browser's PUBLISH: @ack gets @tag back. NULL @ack: nothing is told
+ * (QoS 0). NULL when the broker is down or the publish could not be made.
+ */
+struct hub_req *hub_publish_tagged(struct hub *h, const char *topic, struct mqtt_bytes payload,
+				   int qos, bool retain, struct mqtt_bytes props, hub_ack_fn ack,
+				   void *user, uint32_t tag);
 
 /** Request/response needs MQTT 5 at the broker. */
 bool hub_can_request(const struct hub *h);
