@@ -351,9 +351,10 @@ static void on_down(void *user)
 		h->filters[i]->active = false;
 		h->filters[i]->token = 0;
 	}
-	fail_all(h, HUB_DOWN);
+	/* Shared sessions first, so each gets its DISCONNECT before its publishes fail. */
 	if (h->down_fn)
 		h->down_fn(h->down_user);
+	fail_all(h, HUB_DOWN);
 }
 
 /* ---- messages ---- */
@@ -497,6 +498,24 @@ static long match_filters(struct hub *h, const struct msg *m)
 	return (long)n;
 }
 
+/* The hub's own subscription identifiers are nobody else's business: they go, in place. */
+static void strip_sub_ids(struct msg *m)
+{
+	static const uint8_t drop[] = {MQTT_PROP_SUBSCRIPTION_ID};
+	struct buf kept = BUF_INIT;
+	bool any;
+
+	has_sub_id(m, 0, &any);
+	if (!any)
+		return;
+	if (!props_copy_except(&kept, m->props.data, m->props.len, drop, sizeof(drop))) {
+		if (kept.len)
+			memcpy((uint8_t *)m->props.data, kept.data, kept.len);
+		m->props.len = kept.len;
+	}
+	buf_clear(&kept);
+}
+
 /* Chains @m onto its receiver's matches for the event @seq; the first touch lists it. */
 static void touch(struct hub_member *m, uint64_t seq, struct hub_receiver **touched)
 {
@@ -545,6 +564,7 @@ static void on_message(struct hub *h, struct msg *m)
 		free(m);
 		return;
 	}
+	strip_sub_ids(m);
 	ev = event_new(h, m);
 	if (!ev) {
 		log_msg(LOG_WARN, "hub", "event-dropped reason=out-of-memory");

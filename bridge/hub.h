@@ -120,7 +120,7 @@ struct hub_stats {
 struct hub *hub_new(const struct hub_config *cfg);
 
 /**
- * @fn is called when the broker connection goes down (after pending requests ended with
+ * @fn is called when the broker connection goes down (before pending requests end with
  * HUB_DOWN), so that shared sessions end as a broker outage would end them.
  */
 void hub_set_down_fn(struct hub *h, void (*fn)(void *user), void *user);

@@ -373,10 +373,19 @@ static void on_signal(void *user)
 	}
 }
 
+/* The hub lost the broker: shared sessions go as a broker outage would end them. */
+static void on_broker_down(void *user)
+{
+	struct app *app = user;
+
+	sessions_broker_down(app->sessions);
+}
+
 static void on_tick(void *user)
 {
 	struct app *app = user;
 
+	sessions_tick(app->sessions);
 	if (++app->ticks % EXPIRE_EVERY_S == 0)
 		sessions_expire(app->sessions);
 	hub_tick(app->hub);
@@ -508,6 +517,10 @@ int main(int argc, char **argv)
 	app.waker = waker_new();
 	app.env.waker = app.waker;
 
+	/* The hub first: shared sessions are served from it. */
+	if (start_hub(&app))
+		goto out;
+
 	memset(&scfg, 0, sizeof(scfg));
 	scfg.env = &app.env;
 	scfg.max_packet_bytes = (size_t)app.cfg.limits.max_packet_bytes;
@@ -518,13 +531,15 @@ int main(int argc, char **argv)
 	scfg.bridge_credentials = app.cfg.mqtt_credentials == CREDENTIALS_BRIDGE;
 	scfg.broker_username = app.cfg.broker.username;
 	scfg.broker_password = app.cfg.broker.password;
+	scfg.shared_sessions = app.cfg.mqtt_sessions == SESSIONS_AUTO;
+	scfg.auth_none = app.cfg.auth.mode == AUTH_NONE;
+	scfg.hub = app.hub;
+	scfg.retained = app.retained;
 	app.sessions = sessions_new(&scfg);
 	if (!app.sessions)
 		goto out;
 	sessions_set_auth(app.sessions, app.auth);
-
-	if (start_hub(&app))
-		goto out;
+	hub_set_down_fn(app.hub, on_broker_down, &app);
 
 	hooks.wake = on_wake;
 	hooks.tick = on_tick;

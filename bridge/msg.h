@@ -13,6 +13,7 @@ struct msg {
 	bool retain;
 	uint8_t state; /* the owner's delivery state */
 	size_t size;   /* bytes allocated, for queue accounting */
+	uint64_t queued_ms; /* when it started waiting for a browser (message expiry); 0: not */
 	struct mqtt_bytes topic; /* NUL-terminated after len */
 	struct mqtt_bytes payload;
 	struct mqtt_bytes props; /* v5 property bytes, without the length prefix */

@@ -1,5 +1,7 @@
 /*
- * bridge/session.c — a browser's MQTT session translated onto its own upstream Paho client.
+ * bridge/session.c — a browser's MQTT session: the browser side (packets, acks in order, QoS 1/2
+ * towards the browser) for both modes, and the dedicated mode, translated onto its own upstream
+ * Paho client. Shared sessions do their broker side in shared.c.
  *
  * The browser side is a byte stream decoded by codec.c; the broker side is upstream.c. Acks are
  * end to end: the browser's PUBACK / PUBREC / SUBACK / UNSUBACK go out only when the broker has
@@ -7,6 +9,7 @@
  * persistent session can get them again (DUP set) when it comes back (store.h).
  */
 #include "session.h"
+#include "session_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,147 +22,10 @@
 #include "hmap.h"
 #include "log.h"
 #include "props.h"
+#include "shared.h"
 #include "store.h"
 
-/* Topic aliases the bridge accepts from a v5 browser; it resolves them itself. */
-#define TOPIC_ALIAS_MAX 32
-/* Requests waiting for the broker before the bridge stops reading from that browser. */
-#define OPS_PAUSE_AT 256
-#define OPS_RESUME_AT 128
-/* How long a 3.1/3.1.1 session's emulated will may take to reach the broker. */
-#define WILL_WAIT_MS 2000
-
-/* msg->state for messages towards the browser. */
-enum {
-	MSG_QUEUED = 0,   /* waiting for room under the browser's receive maximum */
-	MSG_SENT = 1,     /* PUBLISH sent, PUBACK / PUBREC awaited */
-	MSG_RELEASED = 2, /* QoS 2: PUBREL sent, PUBCOMP awaited */
-	MSG_STATE = 3,
-	MSG_WAS_SENT = 4, /* sent on an earlier connection: DUP on the next send */
-};
-
-enum op_kind {
-	OP_PUB0,
-	OP_PUB1,
-	OP_PUB2,
-	OP_SUB,
-	OP_UNSUB,
-};
-
-/* In struct sub_op's codes: this filter went to the broker, whose code fills it in. */
-#define CODE_FORWARDED 0xff
-
-/*
- * A SUBSCRIBE as the browser sent it: the filters the bridge refused itself (ACL, quota) have
- * their code already, the others went to the broker. The SUBACK merges both, in order.
- */
-struct sub_op {
-	uint32_t mark;      /* what this SUBSCRIBE stored in s->subs for the filters it added */
-	size_t count;       /* filters in the browser's packet */
-	struct buf entries; /* the entries that went to the broker */
-	uint8_t codes[];
-};
-
-/*
- * A request to the broker waiting for its answer, or (local) an answer of the bridge's own that
- * waits for the requests before it: acks go out in the order the browser's packets came.
- */
-struct op {
-	int token;
-	uint8_t kind;
-	bool local;
-	uint8_t code; /* local PUBLISH: the reason code of its PUBACK / PUBREC */
-	uint16_t packet_id;
-	uint16_t count;
-	struct sub_op *sub; /* SUBSCRIBE: owned */
-};
-
-/* A QoS 2 PUBLISH from the browser, by packet id. */
-struct qos2_in {
-	uint16_t packet_id;
-	bool received; /* false: at the broker's side still; true: PUBREC sent, PUBREL awaited */
-};
-
-enum up_state {
-	UP_NONE,       /* no upstream (yet, or never) */
-	UP_CONNECTING, /* waiting for the broker's CONNACK */
-	UP_CONNECTED,
-	UP_CLOSING,    /* upstream_disconnect() sent, UPSTREAM_CLOSED awaited */
-	UP_GONE,
-};
-
-enum end_kind {
-	END_NONE,     /* still going, or the browser vanished */
-	END_CLEAN,    /* the browser sent DISCONNECT */
-	END_UPSTREAM, /* the broker ended it */
-	END_ERROR,    /* the bridge ended it: protocol error, too slow, broker refused */
-	END_SHUTDOWN,
-};
-
-struct session {
-	struct session *prev, *next; /* in sessions.all */
-	struct sessions *ss;
-	const struct session_io *io;
-	void *conn; /* NULL once detached */
-	char peer[64];
-
-	/* From CONNECT. */
-	uint8_t version; /* 0 until CONNECT */
-	char *client_id;
-	bool id_assigned;
-	bool clean_start;
-	uint16_t keepalive;
-	uint32_t session_expiry; /* seconds; 3.1.1: UINT32_MAX for clean session 0 */
-	uint16_t browser_receive_max;
-	uint32_t browser_max_packet; /* 0: no limit */
-	struct msg *will;            /* 3.1/3.1.1 only: published by the bridge on an abrupt end */
-
-	enum up_state up_state;
-	struct upstream *up;
-	enum end_kind end;
-	bool closing; /* the browser connection is being closed: ignore its input */
-	bool held;    /* input waits for the broker's CONNACK */
-	bool paused;
-
-	struct buf in;    /* unhandled input: a partial packet, or packets held until CONNACK */
-	struct buf out;   /* scratch for encoding */
-	struct buf topic; /* scratch for a NUL-terminated topic */
-
-	/* Towards the browser: QoS 1/2 messages in order, from the oldest. */
-	struct msg *out_head, *out_tail;
-	size_t out_inflight;
-	size_t out_bytes;
-	uint16_t last_packet_id;
-
-	/* From the browser. */
-	struct op *ops;
-	size_t nops, cap_ops;
-	struct qos2_in *q2;
-	size_t nq2, cap_q2;
-	uint16_t receive_max; /* what the CONNACK told the browser (the broker's) */
-	char *aliases[TOPIC_ALIAS_MAX + 1];
-
-	/* The filters subscribed on this connection (or on their way), for max_subscriptions:
-	 * filter -> the mark of the SUBSCRIBE that added it. NULL until the first SUBSCRIBE. */
-	struct hmap *subs;
-	uint32_t last_mark;
-
-	/* Bridge credentials: the CONNECT's token and a reference on its table. */
-	struct auth *auth;
-	const struct auth_token *token;
-};
-
-struct sessions {
-	struct sessions_config cfg;
-	struct session *all;
-	size_t count;
-	struct hmap *live; /* client id -> connected, attached session */
-	struct store *store;
-	struct auth *auth; /* a reference; NULL: every token is unknown */
-	struct sessions_stats stats;
-};
-
-static uint64_t now_ms(void)
+uint64_t session_now_ms(void)
 {
 	struct timespec ts;
 
@@ -167,16 +33,25 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static const char *cid(const struct session *s)
+const char *session_cid(const struct session *s)
 {
 	return s->client_id ? s->client_id : "-";
 }
 
 /* ---- writing to the browser ---- */
 
-static void slow_disconnect(struct session *s);
+static const struct mqtt_bytes no_props = {NULL, 0};
+static const struct mqtt_bytes no_codes = {NULL, 0};
 
-static int send_packet(struct session *s, const struct mqtt_packet *p)
+/* The browser has its CONNACK: it may be sent a DISCONNECT. */
+static bool established(const struct session *s)
+{
+	return s->mode == MODE_SHARED || s->up_state == UP_CONNECTED;
+}
+
+void session_slow(struct session *s);
+
+int session_send_packet(struct session *s, const struct mqtt_packet *p)
 {
 	int rc;
 
@@ -185,19 +60,19 @@ static int send_packet(struct session *s, const struct mqtt_packet *p)
 	s->out.len = 0;
 	rc = codec_encode(&s->out, s->version ? s->version : MQTT_V311, p);
 	if (rc) {
-		log_msg(LOG_WARN, "session", "encode-failed client_id=%s type=%s rc=%d", cid(s),
+		log_msg(LOG_WARN, "session", "encode-failed client_id=%s type=%s rc=%d", session_cid(s),
 			codec_type_name(p->type), rc);
 		return rc;
 	}
 	rc = s->io->write(s->conn, s->out.data, s->out.len);
 	if (rc == -ENOBUFS)
-		slow_disconnect(s);
+		session_slow(s);
 	else if (!rc)
 		s->ss->stats.bytes_to_browser += s->out.len;
 	return rc;
 }
 
-static void close_browser(struct session *s, enum end_kind why)
+void session_close(struct session *s, enum end_kind why)
 {
 	if (s->end == END_NONE)
 		s->end = why;
@@ -207,7 +82,7 @@ static void close_browser(struct session *s, enum end_kind why)
 	}
 }
 
-static void send_disconnect(struct session *s, uint8_t reason, struct mqtt_bytes props)
+void session_send_disconnect(struct session *s, uint8_t reason, struct mqtt_bytes props)
 {
 	struct mqtt_packet p = {.type = MQTT_DISCONNECT};
 
@@ -215,31 +90,31 @@ static void send_disconnect(struct session *s, uint8_t reason, struct mqtt_bytes
 		return;
 	p.u.disconnect.reason = reason;
 	p.u.disconnect.props = props;
-	send_packet(s, &p);
+	session_send_packet(s, &p);
 }
 
-static int protocol_error(struct session *s, uint8_t reason, const char *why)
+int session_protocol_error(struct session *s, uint8_t reason, const char *why)
 {
 	s->ss->stats.protocol_errors++;
 	log_msg(LOG_INFO, "session", "protocol-error client_id=%s peer=%s reason=0x%02x why=\"%s\"",
-		cid(s), s->peer, reason, why);
-	if (s->up_state == UP_CONNECTED)
-		send_disconnect(s, reason, (struct mqtt_bytes){NULL, 0});
-	close_browser(s, END_ERROR);
+		session_cid(s), s->peer, reason, why);
+	if (established(s))
+		session_send_disconnect(s, reason, no_props);
+	session_close(s, END_ERROR);
 	return -EPROTO;
 }
 
-static void slow_disconnect(struct session *s)
+void session_slow(struct session *s)
 {
 	if (s->closing)
 		return;
 	s->ss->stats.slow_disconnects++;
-	log_msg(LOG_WARN, "session", "slow-browser client_id=%s peer=%s queued=%zu", cid(s),
+	log_msg(LOG_WARN, "session", "slow-browser client_id=%s peer=%s queued=%zu", session_cid(s),
 		s->peer, s->conn ? s->io->queued(s->conn) : 0);
-	close_browser(s, END_ERROR);
+	session_close(s, END_ERROR);
 }
 
-static void send_ack(struct session *s, enum mqtt_type type, uint16_t packet_id, uint8_t reason,
+void session_send_ack(struct session *s, enum mqtt_type type, uint16_t packet_id, uint8_t reason,
 		     struct mqtt_bytes props)
 {
 	struct mqtt_packet p = {.type = type};
@@ -247,15 +122,13 @@ static void send_ack(struct session *s, enum mqtt_type type, uint16_t packet_id,
 	p.u.ack.packet_id = packet_id;
 	p.u.ack.reason = reason;
 	p.u.ack.props = props;
-	send_packet(s, &p);
+	session_send_packet(s, &p);
 }
 
-static const struct mqtt_bytes no_props = {NULL, 0};
-static const struct mqtt_bytes no_codes = {NULL, 0};
 
 /* ---- flow control towards the broker ---- */
 
-static void update_pause(struct session *s)
+void session_update_pause(struct session *s)
 {
 	bool pause = s->held || s->nops >= OPS_PAUSE_AT || (s->paused && s->nops > OPS_RESUME_AT);
 
@@ -265,7 +138,7 @@ static void update_pause(struct session *s)
 	}
 }
 
-static int push_op(struct session *s, const struct op *op)
+int session_push_op(struct session *s, const struct op *op)
 {
 	if (s->nops == s->cap_ops) {
 		size_t cap = s->cap_ops ? s->cap_ops * 2 : 8;
@@ -276,7 +149,7 @@ static int push_op(struct session *s, const struct op *op)
 		s->cap_ops = cap;
 	}
 	s->ops[s->nops++] = *op;
-	update_pause(s);
+	session_update_pause(s);
 	return 0;
 }
 
@@ -284,12 +157,12 @@ static int add_op(struct session *s, int token, enum op_kind kind, uint16_t pack
 		  size_t count)
 {
 	struct op op = {.token = token, .kind = (uint8_t)kind, .packet_id = packet_id,
-			.count = (uint16_t)count};
+			.count = count};
 
-	return push_op(s, &op);
+	return session_push_op(s, &op);
 }
 
-static void sub_op_free(struct sub_op *sub)
+void session_sub_op_free(struct sub_op *sub)
 {
 	if (sub) {
 		buf_clear(&sub->entries);
@@ -298,14 +171,14 @@ static void sub_op_free(struct sub_op *sub)
 }
 
 /* Paho answers in order, so the op is nearly always the first one. */
-static bool take_op(struct session *s, int token, struct op *out)
+bool session_take_op(struct session *s, int token, struct op *out)
 {
 	for (size_t i = 0; i < s->nops; i++) {
 		if (!s->ops[i].local && s->ops[i].token == token) {
 			*out = s->ops[i];
 			memmove(&s->ops[i], &s->ops[i + 1], (s->nops - i - 1) * sizeof(*s->ops));
 			s->nops--;
-			update_pause(s);
+			session_update_pause(s);
 			return true;
 		}
 	}
@@ -321,7 +194,7 @@ static struct qos2_in *find_q2(struct session *s, uint16_t packet_id)
 	return NULL;
 }
 
-static int add_q2(struct session *s, uint16_t packet_id, bool received)
+int session_add_q2(struct session *s, uint16_t packet_id, bool received)
 {
 	if (s->nq2 == s->cap_q2) {
 		size_t cap = s->cap_q2 ? s->cap_q2 * 2 : 8;
@@ -355,7 +228,7 @@ static bool packet_id_in_use(const struct session *s, uint16_t id)
 	return false;
 }
 
-static uint16_t next_packet_id(struct session *s)
+uint16_t session_next_packet_id(struct session *s)
 {
 	/* At most 65535 ids can be in use and in-flight is bounded far below that. */
 	for (int tries = 0; tries < 65536; tries++) {
@@ -367,7 +240,7 @@ static uint16_t next_packet_id(struct session *s)
 }
 
 /* Encodes and queues a PUBLISH; false when the browser's Maximum Packet Size forbids it. */
-static bool send_publish(struct session *s, const struct msg *m, uint16_t packet_id, bool dup)
+bool session_send_publish(struct session *s, const struct msg *m, uint16_t packet_id, bool dup)
 {
 	struct mqtt_packet p = {.type = MQTT_PUBLISH};
 
@@ -380,11 +253,11 @@ static bool send_publish(struct session *s, const struct msg *m, uint16_t packet
 	p.u.publish.props = m->props;
 	if (s->browser_max_packet && codec_encoded_len(s->version, &p) > s->browser_max_packet)
 		return false;
-	send_packet(s, &p);
+	session_send_packet(s, &p);
 	return true;
 }
 
-static void unlink_out(struct session *s, struct msg *prev, struct msg *m)
+void session_unlink_out(struct session *s, struct msg *prev, struct msg *m)
 {
 	if (prev)
 		prev->next = m->next;
@@ -396,8 +269,40 @@ static void unlink_out(struct session *s, struct msg *prev, struct msg *m)
 	free(m);
 }
 
+/*
+ * Sends @m with its Message Expiry Interval less the time it waited for the browser (MQTT 5
+ * §3.3.2.3.3); false when it expired meanwhile or is too large for the browser.
+ */
+static bool send_unexpired(struct session *s, struct msg *m)
+{
+	static const uint8_t drop[] = {MQTT_PROP_MESSAGE_EXPIRY};
+	struct mqtt_prop expiry;
+	struct buf props = BUF_INIT;
+	struct msg copy;
+	uint64_t waited_s;
+	bool sent;
+
+	if (!m->queued_ms || !props_find(m->props.data, m->props.len, MQTT_PROP_MESSAGE_EXPIRY, &expiry))
+		return session_send_publish(s, m, m->packet_id, m->state & MSG_WAS_SENT);
+	waited_s = (session_now_ms() - m->queued_ms) / 1000u;
+	if (waited_s >= expiry.value)
+		return false;
+	if (!waited_s)
+		return session_send_publish(s, m, m->packet_id, m->state & MSG_WAS_SENT);
+	if (props_copy_except(&props, m->props.data, m->props.len, drop, sizeof(drop)) ||
+	    props_put_int(&props, MQTT_PROP_MESSAGE_EXPIRY, expiry.value - (uint32_t)waited_s)) {
+		buf_clear(&props);
+		return session_send_publish(s, m, m->packet_id, m->state & MSG_WAS_SENT);
+	}
+	memcpy(&copy, m, sizeof(copy));
+	copy.props = (struct mqtt_bytes){props.data, props.len};
+	sent = session_send_publish(s, &copy, m->packet_id, m->state & MSG_WAS_SENT);
+	buf_clear(&props);
+	return sent;
+}
+
 /* Sends queued QoS 1/2 messages while the browser's receive maximum leaves room. */
-static void pump(struct session *s)
+void session_pump(struct session *s)
 {
 	struct msg *prev = NULL, *m = s->out_head, *next;
 
@@ -408,10 +313,11 @@ static void pump(struct session *s)
 			continue;
 		}
 		if (!m->packet_id)
-			m->packet_id = next_packet_id(s);
-		if (!send_publish(s, m, m->packet_id, m->state & MSG_WAS_SENT)) {
-			/* Too large for this browser: the spec says to discard it as if sent. */
-			unlink_out(s, prev, m);
+			m->packet_id = session_next_packet_id(s);
+		if (!send_unexpired(s, m)) {
+			/* Expired while it waited, or too large for this browser: the spec says
+			 * to discard it (as if sent). */
+			session_unlink_out(s, prev, m);
 			continue;
 		}
 		m->state = MSG_SENT;
@@ -421,7 +327,7 @@ static void pump(struct session *s)
 }
 
 /* Appends a QoS 1/2 message to the messages towards the browser, not sent yet. */
-static void queue_out(struct session *s, struct msg *m)
+void session_queue_out(struct session *s, struct msg *m)
 {
 	m->state = MSG_QUEUED;
 	m->packet_id = 0;
@@ -434,7 +340,7 @@ static void queue_out(struct session *s, struct msg *m)
 	s->out_bytes += m->size;
 }
 
-static void deliver(struct session *s, struct msg *m)
+void session_deliver(struct session *s, struct msg *m)
 {
 	size_t limit = s->ss->cfg.max_queue_bytes;
 
@@ -444,16 +350,17 @@ static void deliver(struct session *s, struct msg *m)
 		if (s->io->queued(s->conn) > limit / 2)
 			s->ss->stats.qos0_dropped++;
 		else
-			send_publish(s, m, 0, false);
+			session_send_publish(s, m, 0, false);
 		free(m);
 		return;
 	}
-	queue_out(s, m);
+	m->queued_ms = session_now_ms();
+	session_queue_out(s, m);
 	if (s->out_bytes + s->io->queued(s->conn) > limit) {
-		slow_disconnect(s);
+		session_slow(s);
 		return;
 	}
-	pump(s);
+	session_pump(s);
 }
 
 static struct msg *find_out(struct session *s, uint16_t packet_id, struct msg **prev_out)
@@ -513,7 +420,7 @@ static void end_upstream_abruptly(struct session *s)
 		s->up_state = UP_CLOSING;
 }
 
-static uint32_t prop_u32(struct mqtt_bytes props, uint8_t id, uint32_t dflt)
+uint32_t session_prop_u32(struct mqtt_bytes props, uint8_t id, uint32_t dflt)
 {
 	struct mqtt_prop p;
 
@@ -528,7 +435,7 @@ static void send_connack(struct session *s, bool session_present, uint8_t code,
 	p.u.connack.session_present = session_present;
 	p.u.connack.code = code;
 	p.u.connack.props = props;
-	send_packet(s, &p);
+	session_send_packet(s, &p);
 }
 
 /* The broker's CONNACK properties, with what the bridge itself decides put in. */
@@ -536,7 +443,7 @@ static int connack_props(struct session *s, struct mqtt_bytes broker, struct buf
 {
 	static const uint8_t ours[] = {MQTT_PROP_TOPIC_ALIAS_MAXIMUM, MQTT_PROP_MAXIMUM_PACKET_SIZE,
 				       MQTT_PROP_ASSIGNED_CLIENT_ID};
-	uint32_t max_packet = prop_u32(broker, MQTT_PROP_MAXIMUM_PACKET_SIZE, 0);
+	uint32_t max_packet = session_prop_u32(broker, MQTT_PROP_MAXIMUM_PACKET_SIZE, 0);
 	size_t ours_max = s->ss->cfg.max_packet_bytes;
 	int rc;
 
@@ -570,7 +477,7 @@ static void on_connected(struct session *s, struct upstream_event *ev)
 	}
 	if (s->version == MQTT_V5 && connack_props(s, ev->props, &props)) {
 		buf_clear(&props);
-		close_browser(s, END_ERROR);
+		session_close(s, END_ERROR);
 		end_upstream_abruptly(s);
 		return;
 	}
@@ -578,22 +485,22 @@ static void on_connected(struct session *s, struct upstream_event *ev)
 	buf_clear(&props);
 	log_msg(LOG_INFO, "session",
 		"connected client_id=%s peer=%s version=%u clean_start=%d session_present=%d",
-		cid(s), s->peer, s->version, s->clean_start, ev->session_present);
+		session_cid(s), s->peer, s->version, s->clean_start, ev->session_present);
 
 	if (hmap_put(s->ss->live, s->client_id, strlen(s->client_id), s))
-		log_msg(LOG_WARN, "session", "untracked client_id=%s reason=out-of-memory", cid(s));
+		log_msg(LOG_WARN, "session", "untracked client_id=%s reason=out-of-memory", session_cid(s));
 	lo = store_take(s->ss->store, s->client_id);
 	if (lo && ev->session_present && !s->clean_start)
 		session_handoff(s, lo);
 	else
 		leftovers_free(lo);
 
-	keepalive = prop_u32(ev->props, MQTT_PROP_SERVER_KEEP_ALIVE, s->keepalive);
+	keepalive = session_prop_u32(ev->props, MQTT_PROP_SERVER_KEEP_ALIVE, s->keepalive);
 	/* MQTT: the server may drop a client silent for one and a half keepalive periods. */
 	s->io->deadline(s->conn, keepalive * 1500u);
-	s->receive_max = (uint16_t)prop_u32(ev->props, MQTT_PROP_RECEIVE_MAXIMUM, 65535);
+	s->receive_max = (uint16_t)session_prop_u32(ev->props, MQTT_PROP_RECEIVE_MAXIMUM, 65535);
 	s->held = false;
-	update_pause(s);
+	session_update_pause(s);
 	/* Packets the browser sent right after CONNECT are handled now. */
 	if (s->in.len)
 		drain_input(s);
@@ -613,9 +520,9 @@ static void on_connect_failed(struct session *s, struct upstream_event *ev)
 	else
 		code = code >= 1 && code <= 5 ? code : MQTT_CONNACK_UNAVAILABLE;
 	log_msg(LOG_INFO, "session", "connect-refused client_id=%s peer=%s code=0x%02x broker=%s",
-		cid(s), s->peer, code, ev->code ? "answered" : "unreachable");
+		session_cid(s), s->peer, code, ev->code ? "answered" : "unreachable");
 	send_connack(s, false, code, ev->props);
-	close_browser(s, END_ERROR);
+	session_close(s, END_ERROR);
 }
 
 /*
@@ -623,7 +530,7 @@ static void on_connect_failed(struct session *s, struct upstream_event *ev)
  * token's messages from another's: a client id resumed under another token still carries the
  * first one's subscriptions. So what reaches the browser is checked against its token too.
  */
-static bool may_read(const struct session *s, const struct msg *m)
+bool session_may_read(const struct session *s, const struct msg *m)
 {
 	return !s->token || auth_may_subscribe(s->token, (const char *)m->topic.data, m->topic.len);
 }
@@ -633,8 +540,8 @@ static void on_message(struct session *s, struct upstream_event *ev)
 	struct msg *m = ev->msg;
 
 	ev->msg = NULL;
-	if (!may_read(s, m)) {
-		log_msg(LOG_DEBUG, "session", "message-denied client_id=%s token=%s", cid(s),
+	if (!session_may_read(s, m)) {
+		log_msg(LOG_DEBUG, "session", "message-denied client_id=%s token=%s", session_cid(s),
 			s->token->name);
 		free(m);
 		return;
@@ -642,14 +549,14 @@ static void on_message(struct session *s, struct upstream_event *ev)
 	if (!s->conn || s->closing) {
 		/* Kept for a persistent session's return; see finalize(). */
 		if (m->qos > 0)
-			queue_out(s, m);
+			session_queue_out(s, m);
 		else
 			free(m);
 		return;
 	}
-	deliver(s, m);
+	session_deliver(s, m);
 	if (ev->overflow)
-		slow_disconnect(s);
+		session_slow(s);
 }
 
 /* @filter no longer counts against max_subscriptions, unless a later SUBSCRIBE added it again. */
@@ -664,7 +571,7 @@ static void forget_sub(struct session *s, struct mqtt_bytes filter, uint32_t mar
  * filters that went to it (all 0x80 when its answer does not fit them). A filter the broker
  * refused does not count against max_subscriptions.
  */
-static void send_suback(struct session *s, uint16_t packet_id, struct sub_op *sub,
+void session_send_suback(struct session *s, uint16_t packet_id, struct sub_op *sub,
 			struct mqtt_bytes broker, struct mqtt_bytes props)
 {
 	struct mqtt_packet p = {.type = MQTT_SUBACK};
@@ -686,45 +593,63 @@ static void send_suback(struct session *s, uint16_t packet_id, struct sub_op *su
 	p.u.suback.packet_id = packet_id;
 	p.u.suback.props = props;
 	p.u.suback.codes = (struct mqtt_bytes){sub->codes, sub->count};
-	send_packet(s, &p);
+	session_send_packet(s, &p);
+}
+
+/* UNSUBACK with @codes, one per filter: 3.1.1 has none, and a v5 broker's without any means
+ * they all succeeded. */
+static void send_unsuback(struct session *s, uint16_t packet_id, struct mqtt_bytes codes,
+			  struct mqtt_bytes props)
+{
+	struct mqtt_packet p = {.type = MQTT_UNSUBACK};
+
+	p.u.suback.packet_id = packet_id;
+	p.u.suback.props = props;
+	p.u.suback.codes = s->version == MQTT_V5 ? codes : no_codes;
+	session_send_packet(s, &p);
 }
 
 /* Sends the bridge's own answers that no request to the broker is ahead of any more. */
-static void answer_local(struct session *s)
+void session_answer_local(struct session *s)
 {
 	while (s->nops && s->ops[0].local) {
 		struct op op = s->ops[0];
 		memmove(&s->ops[0], &s->ops[1], (s->nops - 1) * sizeof(*s->ops));
 		s->nops--;
 		if (op.kind == OP_PUB1)
-			send_ack(s, MQTT_PUBACK, op.packet_id, op.code, no_props);
+			session_send_ack(s, MQTT_PUBACK, op.packet_id, op.code, no_props);
 		else if (op.kind == OP_PUB2)
-			send_ack(s, MQTT_PUBREC, op.packet_id, op.code, no_props);
+			session_send_ack(s, MQTT_PUBREC, op.packet_id, op.code, no_props);
 		else if (op.kind == OP_SUB)
-			send_suback(s, op.packet_id, op.sub, no_codes, no_props);
-		sub_op_free(op.sub);
+			session_send_suback(s, op.packet_id, op.sub, no_codes, no_props);
+		else if (op.kind == OP_UNSUB)
+			send_unsuback(s, op.packet_id, (struct mqtt_bytes){op.sub->codes, op.sub->count},
+				      no_props);
+		if (op.kind == OP_SUB && s->mode == MODE_SHARED)
+			shared_suback_sent(s, op.sub);
+		session_sub_op_free(op.sub);
 	}
-	update_pause(s);
+	session_update_pause(s);
 }
 
 /* Queues an answer of the bridge's own (it owns @sub); it goes out after the requests before it. */
-static int add_local(struct session *s, enum op_kind kind, uint16_t packet_id, uint8_t code,
+int session_add_local(struct session *s, enum op_kind kind, uint16_t packet_id, uint8_t code,
 		     struct sub_op *sub)
 {
 	struct op op = {.kind = (uint8_t)kind, .local = true, .code = code, .packet_id = packet_id,
 			.sub = sub};
-	int rc = push_op(s, &op);
+	int rc = session_push_op(s, &op);
 
 	if (rc) {
-		sub_op_free(sub);
+		session_sub_op_free(sub);
 		return rc;
 	}
-	answer_local(s);
+	session_answer_local(s);
 	return 0;
 }
 
 /* The broker answered @op: the browser gets its ack. */
-static void answer_op(struct session *s, struct op op, struct upstream_event *ev)
+void session_answer_op(struct session *s, struct op op, struct upstream_event *ev)
 {
 	struct qos2_in *q;
 
@@ -733,38 +658,39 @@ static void answer_op(struct session *s, struct op op, struct upstream_event *ev
 	/* Paho gave up without the broker's answer: the browser must not think it was acked.
 	 * Closing makes it send again when it reconnects. */
 	if (ev->failed) {
-		log_msg(LOG_INFO, "session", "request-failed client_id=%s packet_id=%u", cid(s),
+		log_msg(LOG_INFO, "session", "request-failed client_id=%s packet_id=%u", session_cid(s),
 			op.packet_id);
-		close_browser(s, END_ERROR);
+		session_close(s, END_ERROR);
 		return;
 	}
 	switch (op.kind) {
 	case OP_PUB1:
-		send_ack(s, MQTT_PUBACK, op.packet_id, ev->code, ev->props);
+		session_send_ack(s, MQTT_PUBACK, op.packet_id, ev->code, ev->props);
 		break;
 	case OP_PUB2:
 		q = find_q2(s, op.packet_id);
-		send_ack(s, MQTT_PUBREC, op.packet_id, ev->code, ev->props);
+		session_send_ack(s, MQTT_PUBREC, op.packet_id, ev->code, ev->props);
 		if (q && ev->code >= 0x80)
 			remove_q2(s, q);
 		else if (q)
 			q->received = true;
 		break;
 	case OP_SUB:
-		send_suback(s, op.packet_id, op.sub, ev->codes, ev->props);
+		session_send_suback(s, op.packet_id, op.sub, ev->codes, ev->props);
 		break;
 	case OP_UNSUB: {
-		struct mqtt_packet p = {.type = MQTT_UNSUBACK};
-		uint8_t codes[256];
-		p.u.suback.packet_id = op.packet_id;
-		p.u.suback.props = ev->props;
-		p.u.suback.codes = ev->codes;
-		/* 3.1.1 UNSUBACK has no codes; a v5 one with none means all succeeded. */
-		if (ev->codes.len != op.count && s->version == MQTT_V5) {
-			memset(codes, 0, sizeof(codes));
-			p.u.suback.codes = (struct mqtt_bytes){codes, op.count};
+		uint8_t *ok = NULL;
+		if (ev->codes.len == op.count || s->version != MQTT_V5) {
+			send_unsuback(s, op.packet_id, ev->codes, ev->props);
+			break;
 		}
-		send_packet(s, &p);
+		ok = calloc(op.count ? op.count : 1, 1);
+		if (!ok) {
+			session_close(s, END_ERROR);
+			break;
+		}
+		send_unsuback(s, op.packet_id, (struct mqtt_bytes){ok, op.count}, ev->props);
+		free(ok);
 		break;
 	}
 	}
@@ -774,11 +700,11 @@ static void on_done(struct session *s, struct upstream_event *ev)
 {
 	struct op op;
 
-	if (!take_op(s, ev->token, &op))
+	if (!session_take_op(s, ev->token, &op))
 		return;
-	answer_op(s, op, ev);
-	sub_op_free(op.sub);
-	answer_local(s);
+	session_answer_op(s, op, ev);
+	session_sub_op_free(op.sub);
+	session_answer_local(s);
 }
 
 static void on_upstream_end(struct session *s, struct upstream_event *ev)
@@ -790,11 +716,11 @@ static void on_upstream_end(struct session *s, struct upstream_event *ev)
 		maybe_finalize(s);
 		return;
 	}
-	log_msg(LOG_INFO, "session", "upstream-ended client_id=%s peer=%s reason=%s", cid(s),
+	log_msg(LOG_INFO, "session", "upstream-ended client_id=%s peer=%s reason=%s", session_cid(s),
 		s->peer, told ? "broker-disconnect" : "connection-lost");
 	if (told)
-		send_disconnect(s, ev->code, ev->props);
-	close_browser(s, END_UPSTREAM);
+		session_send_disconnect(s, ev->code, ev->props);
+	session_close(s, END_UPSTREAM);
 }
 
 static void on_upstream_event(void *owner, struct upstream_event *ev)
@@ -869,7 +795,7 @@ static struct leftovers *take_leftovers(struct session *s)
 	s->out_inflight = 0;
 	lo->expires_ms = s->session_expiry == UINT32_MAX
 				 ? UINT64_MAX
-				 : now_ms() + (uint64_t)s->session_expiry * 1000u;
+				 : session_now_ms() + (uint64_t)s->session_expiry * 1000u;
 	return lo;
 }
 
@@ -886,7 +812,7 @@ static void session_handoff(struct session *to, struct leftovers *lo)
 	for (m = lo->msgs; m; m = next) {
 		next = m->next;
 		m->next = NULL;
-		if ((m->state & MSG_STATE) != MSG_RELEASED && !may_read(to, m)) {
+		if ((m->state & MSG_STATE) != MSG_RELEASED && !session_may_read(to, m)) {
 			free(m);
 			continue;
 		}
@@ -902,7 +828,7 @@ static void session_handoff(struct session *to, struct leftovers *lo)
 		to->out_bytes += m->size;
 		if ((m->state & MSG_STATE) == MSG_RELEASED) {
 			to->out_inflight++;
-			send_ack(to, MQTT_PUBREL, m->packet_id, 0, no_props);
+			session_send_ack(to, MQTT_PUBREL, m->packet_id, 0, no_props);
 		} else {
 			/* Sent before: it goes again with DUP under the same packet id. */
 			m->state = (m->state & MSG_WAS_SENT) | MSG_QUEUED;
@@ -911,12 +837,12 @@ static void session_handoff(struct session *to, struct leftovers *lo)
 	lo->msgs = NULL;
 	for (size_t i = 0; i < lo->nqos2_received; i++) {
 		if (!find_q2(to, lo->qos2_received[i]))
-			add_q2(to, lo->qos2_received[i], true);
+			session_add_q2(to, lo->qos2_received[i], true);
 	}
 	log_msg(LOG_INFO, "session", "session-resumed client_id=%s messages=%zu qos2_pending=%zu",
-		cid(to), count, lo->nqos2_received);
+		session_cid(to), count, lo->nqos2_received);
 	leftovers_free(lo);
-	pump(to);
+	session_pump(to);
 }
 
 static void finalize(struct session *s)
@@ -924,6 +850,10 @@ static void finalize(struct session *s)
 	struct sessions *ss = s->ss;
 	struct leftovers *lo = NULL;
 
+	if (s->mode == MODE_SHARED)
+		shared_end(s);
+	else if (s->mode == MODE_DEDICATED)
+		ss->dedicated_count--;
 	if (persistent(s)) {
 		/* A connection of the same client id that took over gets them at once, unless it
 		 * started clean; otherwise they wait in the store. */
@@ -951,13 +881,13 @@ static void finalize(struct session *s)
 		s->next->prev = s->prev;
 	ss->count--;
 	ss->stats.sessions_active = ss->count;
-	log_msg(LOG_DEBUG, "session", "ended client_id=%s peer=%s", cid(s), s->peer);
+	log_msg(LOG_DEBUG, "session", "ended client_id=%s peer=%s", session_cid(s), s->peer);
 	for (int i = 0; i <= TOPIC_ALIAS_MAX; i++)
 		free(s->aliases[i]);
 	free(s->will);
 	free(s->client_id);
 	for (size_t i = 0; i < s->nops; i++)
-		sub_op_free(s->ops[i].sub);
+		session_sub_op_free(s->ops[i].sub);
 	free(s->ops);
 	hmap_free(s->subs);
 	auth_unref(s->auth);
@@ -970,11 +900,11 @@ static void finalize(struct session *s)
 
 /* ---- packets from the browser ---- */
 
-static int refuse_connect(struct session *s, uint8_t code_v3, uint8_t code_v5, const char *why)
+int session_refuse_connect(struct session *s, uint8_t code_v3, uint8_t code_v5, const char *why)
 {
 	log_msg(LOG_INFO, "session", "connect-refused peer=%s why=\"%s\"", s->peer, why);
 	send_connack(s, false, s->version == MQTT_V5 ? code_v5 : code_v3, no_props);
-	close_browser(s, END_ERROR);
+	session_close(s, END_ERROR);
 	return -EPROTO;
 }
 
@@ -1011,16 +941,35 @@ static int accept_token(struct session *s, const struct mqtt_connect *c)
 	if (table && c->has_password)
 		t = auth_find(table, (const char *)c->password.data, c->password.len);
 	if (!t)
-		return refuse_connect(s, MQTT_CONNACK_NOT_AUTHORIZED, MQTT_RC_BAD_CREDENTIALS,
+		return session_refuse_connect(s, MQTT_CONNACK_NOT_AUTHORIZED, MQTT_RC_BAD_CREDENTIALS,
 				      c->has_password ? "unknown token" : "no token (password)");
 	if (c->will && !auth_may_publish(t, (const char *)c->will_topic.data, c->will_topic.len))
-		return refuse_connect(s, MQTT_CONNACK_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
+		return session_refuse_connect(s, MQTT_CONNACK_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
 				      "will topic outside the token's publish ACL");
 	s->auth = auth_ref(table);
 	s->token = t;
-	log_msg(LOG_DEBUG, "session", "token-accepted client_id=%s peer=%s token=%s", cid(s),
+	log_msg(LOG_DEBUG, "session", "token-accepted client_id=%s peer=%s token=%s", session_cid(s),
 		s->peer, t->name);
 	return 0;
+}
+
+/*
+ * A new connection with the client id of a connected one. The broker ends the old one when both
+ * are dedicated; when either is shared the broker never sees the pair, so the bridge does as a
+ * broker does: the old connection gets DISCONNECT 0x8E (v5) and is closed.
+ */
+void session_take_over(struct session *s, bool shared)
+{
+	struct session *old = hmap_get(s->ss->live, s->client_id, strlen(s->client_id));
+
+	if (!old || old == s || (!shared && old->mode != MODE_SHARED))
+		return;
+	log_msg(LOG_INFO, "session", "taken-over client_id=%s peer=%s by=%s", session_cid(old),
+		old->peer, s->peer);
+	hmap_remove(s->ss->live, s->client_id, strlen(s->client_id));
+	if (established(old))
+		session_send_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER, no_props);
+	session_close(old, END_ERROR);
 }
 
 static int on_connect(struct session *s, const struct mqtt_connect *c)
@@ -1034,10 +983,10 @@ static int on_connect(struct session *s, const struct mqtt_connect *c)
 	s->keepalive = c->keepalive;
 	s->browser_receive_max = 65535;
 	if (c->version == MQTT_V5) {
-		s->session_expiry = prop_u32(c->props, MQTT_PROP_SESSION_EXPIRY, 0);
+		s->session_expiry = session_prop_u32(c->props, MQTT_PROP_SESSION_EXPIRY, 0);
 		s->browser_receive_max =
-			(uint16_t)prop_u32(c->props, MQTT_PROP_RECEIVE_MAXIMUM, 65535);
-		s->browser_max_packet = prop_u32(c->props, MQTT_PROP_MAXIMUM_PACKET_SIZE, 0);
+			(uint16_t)session_prop_u32(c->props, MQTT_PROP_RECEIVE_MAXIMUM, 65535);
+		s->browser_max_packet = session_prop_u32(c->props, MQTT_PROP_MAXIMUM_PACKET_SIZE, 0);
 	} else {
 		s->session_expiry = c->clean_start ? 0 : UINT32_MAX;
 	}
@@ -1045,7 +994,7 @@ static int on_connect(struct session *s, const struct mqtt_connect *c)
 	if (c->client_id.len == 0) {
 		/* As a broker does: 3.1 has no empty ids; 3.1.1 only with a clean session. */
 		if (c->version == MQTT_V31 || (c->version == MQTT_V311 && !c->clean_start))
-			return refuse_connect(s, MQTT_CONNACK_ID_REJECTED, MQTT_RC_CLIENT_ID_INVALID,
+			return session_refuse_connect(s, MQTT_CONNACK_ID_REJECTED, MQTT_RC_CLIENT_ID_INVALID,
 					      "empty client id without clean session");
 		s->client_id = assign_client_id();
 		s->id_assigned = true;
@@ -1063,6 +1012,10 @@ static int on_connect(struct session *s, const struct mqtt_connect *c)
 			s->client_id = NULL;
 		free(own);
 	}
+	if (s->client_id && shared_eligible(s, c))
+		return shared_connect(s);
+	if (s->client_id)
+		session_take_over(s, false);
 	/* The browser's own username goes to the broker only in passthrough. */
 	own_user = c->has_username && !s->token;
 	if (own_user)
@@ -1103,19 +1056,21 @@ static int on_connect(struct session *s, const struct mqtt_connect *c)
 	free(username);
 	free(will_topic);
 	if (!s->up)
-		return refuse_connect(s, MQTT_CONNACK_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
+		return session_refuse_connect(s, MQTT_CONNACK_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
 				      "upstream client could not be created");
+	s->mode = MODE_DEDICATED;
+	s->ss->dedicated_count++;
 	s->up_state = UP_CONNECTING;
 	/* Nothing more is read until the broker has answered; the CONNECT deadline no longer
 	 * applies while the broker takes its time. */
 	s->held = true;
-	update_pause(s);
+	session_update_pause(s);
 	s->io->deadline(s->conn, 0);
 	return 0;
 unavailable:
 	free(username);
 	free(will_topic);
-	return refuse_connect(s, MQTT_CONNACK_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
+	return session_refuse_connect(s, MQTT_CONNACK_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
 			      "out of memory");
 }
 
@@ -1130,12 +1085,12 @@ static int deny_publish(struct session *s, const struct mqtt_publish *p)
 	int rc = 0;
 
 	s->ss->stats.denied_publish++;
-	log_msg(LOG_DEBUG, "session", "publish-denied client_id=%s token=%s qos=%u", cid(s),
+	log_msg(LOG_DEBUG, "session", "publish-denied client_id=%s token=%s qos=%u", session_cid(s),
 		s->token->name, p->qos);
 	if (p->qos)
-		rc = add_local(s, p->qos == 1 ? OP_PUB1 : OP_PUB2, p->packet_id, code, NULL);
+		rc = session_add_local(s, p->qos == 1 ? OP_PUB1 : OP_PUB2, p->packet_id, code, NULL);
 	if (rc)
-		close_browser(s, END_ERROR);
+		session_close(s, END_ERROR);
 	return rc;
 }
 
@@ -1149,47 +1104,49 @@ static int on_publish(struct session *s, const struct mqtt_publish *p)
 	if (s->version == MQTT_V5 &&
 	    props_find(p->props.data, p->props.len, MQTT_PROP_TOPIC_ALIAS, &alias)) {
 		if (alias.value == 0 || alias.value > TOPIC_ALIAS_MAX)
-			return protocol_error(s, MQTT_RC_TOPIC_ALIAS_INVALID,
+			return session_protocol_error(s, MQTT_RC_TOPIC_ALIAS_INVALID,
 					      "topic alias out of range");
 		if (topic.len) {
 			char *copy = strndup((const char *)topic.data, topic.len);
 			if (!copy)
-				return protocol_error(s, MQTT_RC_IMPL_SPECIFIC, "out of memory");
+				return session_protocol_error(s, MQTT_RC_IMPL_SPECIFIC, "out of memory");
 			free(s->aliases[alias.value]);
 			s->aliases[alias.value] = copy;
 		} else if (s->aliases[alias.value]) {
 			topic.data = (const uint8_t *)s->aliases[alias.value];
 			topic.len = strlen(s->aliases[alias.value]);
 		} else {
-			return protocol_error(s, MQTT_RC_PROTOCOL_ERROR, "unknown topic alias");
+			return session_protocol_error(s, MQTT_RC_PROTOCOL_ERROR, "unknown topic alias");
 		}
 	}
 	if (p->qos == 2 && (q = find_q2(s, p->packet_id))) {
 		/* A re-sent QoS 2 PUBLISH is answered, not delivered again. */
 		if (q->received)
-			send_ack(s, MQTT_PUBREC, p->packet_id, 0, no_props);
+			session_send_ack(s, MQTT_PUBREC, p->packet_id, 0, no_props);
 		return 0;
 	}
 	/* QoS 2 exchanges hold state until PUBREL, so their number is held to Receive Maximum
 	 * (MQTT 5 §4.9). QoS 1 is not counted: Mosquitto acknowledges it at once and clients
 	 * rely on that, while the bridge waits for the broker. */
 	if (p->qos == 2 && s->version == MQTT_V5 && s->nq2 >= s->receive_max)
-		return protocol_error(s, MQTT_RC_RECEIVE_MAX_EXCEEDED, "receive maximum exceeded");
+		return session_protocol_error(s, MQTT_RC_RECEIVE_MAX_EXCEEDED, "receive maximum exceeded");
 	if (s->token && !auth_may_publish(s->token, (const char *)topic.data, topic.len))
 		return deny_publish(s, p);
 	s->topic.len = 0;
 	if (buf_append(&s->topic, topic.data, topic.len) || buf_put_u8(&s->topic, 0))
-		return protocol_error(s, MQTT_RC_IMPL_SPECIFIC, "out of memory");
+		return session_protocol_error(s, MQTT_RC_IMPL_SPECIFIC, "out of memory");
+	if (s->mode == MODE_SHARED)
+		return shared_publish(s, (const char *)s->topic.data, p);
 	rc = upstream_publish(s->up, (const char *)s->topic.data, p->payload, p->qos, p->retain,
 			      p->props, &token);
 	if (!rc)
 		rc = add_op(s, token, p->qos == 0 ? OP_PUB0 : p->qos == 1 ? OP_PUB1 : OP_PUB2,
 			    p->packet_id, 0);
 	if (!rc && p->qos == 2)
-		rc = add_q2(s, p->packet_id, false);
+		rc = session_add_q2(s, p->packet_id, false);
 	if (rc) {
-		log_msg(LOG_INFO, "session", "publish-failed client_id=%s rc=%d", cid(s), rc);
-		close_browser(s, END_ERROR);
+		log_msg(LOG_INFO, "session", "publish-failed client_id=%s rc=%d", session_cid(s), rc);
+		session_close(s, END_ERROR);
 		return rc;
 	}
 	s->ss->stats.messages_from_browser++;
@@ -1205,26 +1162,26 @@ static void on_browser_ack(struct session *s, enum mqtt_type type, const struct 
 	case MQTT_PUBACK:
 		m = find_out(s, a->packet_id, &prev);
 		if (m && m->qos == 1) {
-			unlink_out(s, prev, m);
+			session_unlink_out(s, prev, m);
 			s->out_inflight--;
 		}
 		break;
 	case MQTT_PUBREC:
 		m = find_out(s, a->packet_id, &prev);
 		if (m && m->qos == 2 && (m->state & MSG_STATE) == MSG_SENT && a->reason >= 0x80) {
-			unlink_out(s, prev, m);
+			session_unlink_out(s, prev, m);
 			s->out_inflight--;
 			break;
 		}
 		if (m && m->qos == 2)
 			m->state = MSG_RELEASED;
-		send_ack(s, MQTT_PUBREL, a->packet_id,
+		session_send_ack(s, MQTT_PUBREL, a->packet_id,
 			 m || s->version != MQTT_V5 ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND, no_props);
 		break;
 	case MQTT_PUBCOMP:
 		m = find_out(s, a->packet_id, &prev);
 		if (m && (m->state & MSG_STATE) == MSG_RELEASED) {
-			unlink_out(s, prev, m);
+			session_unlink_out(s, prev, m);
 			s->out_inflight--;
 		}
 		break;
@@ -1235,13 +1192,13 @@ static void on_browser_ack(struct session *s, enum mqtt_type type, const struct 
 			break;
 		if (q)
 			remove_q2(s, q);
-		send_ack(s, MQTT_PUBCOMP, a->packet_id,
+		session_send_ack(s, MQTT_PUBCOMP, a->packet_id,
 			 q || s->version != MQTT_V5 ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND, no_props);
 		break;
 	default:
 		break;
 	}
-	pump(s);
+	session_pump(s);
 }
 
 static uint32_t next_mark(struct session *s)
@@ -1290,6 +1247,9 @@ static int on_subscribe(struct session *s, const struct mqtt_subscribe *sub)
 	size_t i = 0, forwarded = 0;
 	int token, rc = -ENOMEM;
 
+	if (s->mode == MODE_SHARED)
+		return shared_subscribe(s, sub);
+
 	if (!s->subs && !(s->subs = hmap_new()))
 		goto fail;
 	so = calloc(1, sizeof(*so) + sub->count);
@@ -1311,9 +1271,9 @@ static int on_subscribe(struct session *s, const struct mqtt_subscribe *sub)
 	if (forwarded < sub->count)
 		log_msg(LOG_INFO, "session",
 			"subscribe-refused client_id=%s packet_id=%u refused=%zu filters=%zu",
-			cid(s), sub->packet_id, sub->count - forwarded, sub->count);
+			session_cid(s), sub->packet_id, sub->count - forwarded, sub->count);
 	if (!forwarded) {
-		rc = add_local(s, OP_SUB, sub->packet_id, 0, so);
+		rc = session_add_local(s, OP_SUB, sub->packet_id, 0, so);
 		so = NULL; /* add_local owns it either way */
 		if (rc)
 			goto fail;
@@ -1325,15 +1285,15 @@ static int on_subscribe(struct session *s, const struct mqtt_subscribe *sub)
 	if (!rc) {
 		struct op op = {.token = token, .kind = OP_SUB, .packet_id = sub->packet_id,
 				.count = (uint16_t)sub->count, .sub = so};
-		rc = push_op(s, &op);
+		rc = session_push_op(s, &op);
 	}
 	if (rc)
 		goto fail;
 	return 0;
 fail:
-	sub_op_free(so);
-	log_msg(LOG_INFO, "session", "subscribe-failed client_id=%s rc=%d", cid(s), rc);
-	close_browser(s, END_ERROR);
+	session_sub_op_free(so);
+	log_msg(LOG_INFO, "session", "subscribe-failed client_id=%s rc=%d", session_cid(s), rc);
+	session_close(s, END_ERROR);
 	return rc;
 }
 
@@ -1343,6 +1303,8 @@ static int on_unsubscribe(struct session *s, const struct mqtt_subscribe *sub)
 	struct codec_entry e;
 	int token, rc;
 
+	if (s->mode == MODE_SHARED)
+		return shared_unsubscribe(s, sub);
 	/* Counted out now: the broker handles this before any later SUBSCRIBE of the filter. */
 	while (s->subs && codec_next_entry(&cursor, MQTT_UNSUBSCRIBE, &e))
 		hmap_remove(s->subs, e.filter.data, e.filter.len);
@@ -1351,8 +1313,8 @@ static int on_unsubscribe(struct session *s, const struct mqtt_subscribe *sub)
 	if (!rc)
 		rc = add_op(s, token, OP_UNSUB, sub->packet_id, sub->count);
 	if (rc) {
-		log_msg(LOG_INFO, "session", "unsubscribe-failed client_id=%s rc=%d", cid(s), rc);
-		close_browser(s, END_ERROR);
+		log_msg(LOG_INFO, "session", "unsubscribe-failed client_id=%s rc=%d", session_cid(s), rc);
+		session_close(s, END_ERROR);
 	}
 	return rc;
 }
@@ -1364,13 +1326,17 @@ static void on_disconnect(struct session *s, const struct mqtt_disconnect *d)
 	if (s->version == MQTT_V5 &&
 	    props_find(d->props.data, d->props.len, MQTT_PROP_SESSION_EXPIRY, &expiry))
 		s->session_expiry = expiry.value;
-	log_msg(LOG_DEBUG, "session", "disconnect client_id=%s reason=0x%02x", cid(s), d->reason);
+	log_msg(LOG_DEBUG, "session", "disconnect client_id=%s reason=0x%02x", session_cid(s), d->reason);
+	if (s->mode == MODE_SHARED) {
+		session_close(s, END_CLEAN);
+		return;
+	}
 	/* The broker gets the browser's own DISCONNECT: with 0x04 it publishes the will. */
 	if (upstream_disconnect(s->up, d->reason, d->props, 0))
 		upstream_gone(s);
 	else
 		s->up_state = UP_CLOSING;
-	close_browser(s, END_CLEAN);
+	session_close(s, END_CLEAN);
 }
 
 static int handle_packet(struct session *s, const uint8_t *data, size_t len)
@@ -1385,20 +1351,20 @@ static int handle_packet(struct session *s, const uint8_t *data, size_t len)
 			/* The level is unknown, so answer in 3.1.1's format, as brokers do. */
 			send_connack(s, false, MQTT_CONNACK_BAD_VERSION, no_props);
 			s->ss->stats.protocol_errors++;
-			close_browser(s, END_ERROR);
+			session_close(s, END_ERROR);
 			return -EPROTO;
 		}
 		if (rc || p.type != MQTT_CONNECT) {
 			s->ss->stats.protocol_errors++;
 			log_msg(LOG_INFO, "session", "protocol-error peer=%s why=\"%s\"", s->peer,
 				rc ? err.msg : "the first packet must be CONNECT");
-			close_browser(s, END_ERROR);
+			session_close(s, END_ERROR);
 			return -EPROTO;
 		}
 		return on_connect(s, &p.u.connect);
 	}
 	if (rc)
-		return protocol_error(s, err.reason ? err.reason : MQTT_RC_MALFORMED,
+		return session_protocol_error(s, err.reason ? err.reason : MQTT_RC_MALFORMED,
 				      err.msg ? err.msg : "malformed packet");
 	switch (p.type) {
 	case MQTT_PUBLISH:
@@ -1415,19 +1381,19 @@ static int handle_packet(struct session *s, const uint8_t *data, size_t len)
 		return on_unsubscribe(s, &p.u.sub);
 	case MQTT_PINGREQ: {
 		struct mqtt_packet pong = {.type = MQTT_PINGRESP};
-		send_packet(s, &pong);
+		session_send_packet(s, &pong);
 		return 0;
 	}
 	case MQTT_DISCONNECT:
 		on_disconnect(s, &p.u.disconnect);
 		return 0;
 	case MQTT_CONNECT:
-		return protocol_error(s, MQTT_RC_PROTOCOL_ERROR, "second CONNECT");
+		return session_protocol_error(s, MQTT_RC_PROTOCOL_ERROR, "second CONNECT");
 	case MQTT_AUTH:
-		return protocol_error(s, MQTT_RC_PROTOCOL_ERROR,
+		return session_protocol_error(s, MQTT_RC_PROTOCOL_ERROR,
 				      "AUTH without an authentication method");
 	default:
-		return protocol_error(s, MQTT_RC_PROTOCOL_ERROR, "a server's packet type from a client");
+		return session_protocol_error(s, MQTT_RC_PROTOCOL_ERROR, "a server's packet type from a client");
 	}
 }
 
@@ -1444,12 +1410,12 @@ static int process(struct session *s, const uint8_t *data, size_t len, size_t *u
 			break;
 		}
 		if (rc) {
-			rc = protocol_error(s, MQTT_RC_MALFORMED, "bad remaining length");
+			rc = session_protocol_error(s, MQTT_RC_MALFORMED, "bad remaining length");
 			break;
 		}
 		/* Refused on its header: an oversized packet is never buffered. */
 		if (packet_len > s->ss->cfg.max_packet_bytes) {
-			rc = protocol_error(s, MQTT_RC_PACKET_TOO_LARGE, "packet over max_packet_bytes");
+			rc = session_protocol_error(s, MQTT_RC_PACKET_TOO_LARGE, "packet over max_packet_bytes");
 			break;
 		}
 		if (packet_len > len - pos)
@@ -1494,9 +1460,9 @@ int session_feed(struct session *s, const uint8_t *data, size_t len)
 		len -= used;
 	}
 	if (len > cap - s->in.len)
-		return protocol_error(s, MQTT_RC_PACKET_TOO_LARGE, "too much input held");
+		return session_protocol_error(s, MQTT_RC_PACKET_TOO_LARGE, "too much input held");
 	if (buf_append(&s->in, data, len))
-		return protocol_error(s, MQTT_RC_IMPL_SPECIFIC, "out of memory");
+		return session_protocol_error(s, MQTT_RC_IMPL_SPECIFIC, "out of memory");
 	return drain_input(s);
 }
 
@@ -1558,9 +1524,9 @@ void sessions_shutdown(struct sessions *ss)
 	for (struct session *s = ss->all; s; s = s->next) {
 		if (!s->conn || s->closing)
 			continue;
-		if (s->up_state == UP_CONNECTED)
-			send_disconnect(s, MQTT_RC_SERVER_SHUTTING_DOWN, no_props);
-		close_browser(s, END_SHUTDOWN);
+		if (established(s))
+			session_send_disconnect(s, MQTT_RC_SERVER_SHUTTING_DOWN, no_props);
+		session_close(s, END_SHUTDOWN);
 	}
 }
 
@@ -1571,7 +1537,7 @@ size_t sessions_count(const struct sessions *ss)
 
 void sessions_expire(struct sessions *ss)
 {
-	size_t n = store_expire(ss->store, now_ms());
+	size_t n = store_expire(ss->store, session_now_ms());
 
 	if (n)
 		log_msg(LOG_DEBUG, "session", "stored-sessions-expired count=%zu", n);
@@ -1603,20 +1569,48 @@ size_t sessions_set_auth(struct sessions *ss, struct auth *table)
 		if (session_reauth(s, table) || !s->conn || s->closing)
 			continue;
 		/* The token was revoked: its ACL no longer holds, so neither does the session. */
-		log_msg(LOG_INFO, "session", "token-revoked client_id=%s peer=%s token=%s", cid(s),
+		log_msg(LOG_INFO, "session", "token-revoked client_id=%s peer=%s token=%s", session_cid(s),
 			s->peer, s->token->name);
-		if (s->up_state == UP_CONNECTED)
-			send_disconnect(s, MQTT_RC_NOT_AUTHORIZED, no_props);
-		close_browser(s, END_ERROR);
+		if (established(s))
+			session_send_disconnect(s, MQTT_RC_NOT_AUTHORIZED, no_props);
+		session_close(s, END_ERROR);
 		closed++;
 	}
 	auth_unref(old);
 	return closed;
 }
 
+void sessions_tick(struct sessions *ss)
+{
+	uint64_t now = session_now_ms();
+
+	for (struct session *s = ss->all; s; s = s->next) {
+		if (s->mode == MODE_SHARED)
+			shared_tick(s, now);
+	}
+}
+
+void sessions_broker_down(struct sessions *ss)
+{
+	size_t closed = 0;
+
+	for (struct session *s = ss->all; s; s = s->next) {
+		if (s->mode != MODE_SHARED || !s->conn || s->closing)
+			continue;
+		session_send_disconnect(s, MQTT_RC_SERVER_UNAVAILABLE, no_props);
+		session_close(s, END_UPSTREAM);
+		closed++;
+	}
+	if (closed)
+		log_msg(LOG_INFO, "session", "shared-sessions-closed reason=broker-down count=%zu",
+			closed);
+}
+
 void sessions_get_stats(const struct sessions *ss, struct sessions_stats *out)
 {
 	*out = ss->stats;
+	out->sessions_shared = ss->shared_count;
+	out->sessions_dedicated = ss->dedicated_count;
 	out->stored_sessions = store_count(ss->store);
 }
 

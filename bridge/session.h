@@ -1,6 +1,8 @@
 /*
  * bridge/session.h — one browser's MQTT session: the state machine between the bytes of its
- * WebSocket and its own upstream Paho client (DESIGN §2, MQTT over WebSocket).
+ * WebSocket and the broker (DESIGN §2, MQTT over WebSocket). A session is shared (served from the
+ * hub's broker connection, shared.c) when it allows it, else dedicated (its own upstream Paho
+ * client).
  *
  * Everything here runs on the service thread. A session lives from the browser's first bytes
  * until both sides are done: the browser connection may go first (then the session still closes
@@ -15,6 +17,8 @@
 #include "upstream.h"
 
 struct auth;
+struct hub;
+struct retained;
 struct session;
 struct sessions;
 
@@ -45,12 +49,22 @@ struct sessions_config {
 	bool bridge_credentials;
 	const char *broker_username;
 	const char *broker_password;
+	/* Shared sessions: mqtt_sessions "auto" gives them to sessions that allow it, served from
+	 * @hub, with retained messages read through @retained (both borrowed; NULL hub: none).
+	 * @auth_none: auth.mode "none", where a CONNECT without credentials may be shared. */
+	bool shared_sessions;
+	bool auth_none;
+	struct hub *hub;
+	struct retained *retained;
 };
 
 /* Counters for /metrics and logs. */
 struct sessions_stats {
 	uint64_t sessions_total;
 	uint64_t sessions_active;
+	uint64_t sessions_shared;    /* connected and served from the hub */
+	uint64_t sessions_dedicated; /* with their own upstream client */
+	uint64_t shared_held;        /* live messages held for retained ones, to shared browsers */
 	uint64_t messages_to_browser;
 	uint64_t messages_from_browser;
 	uint64_t bytes_to_browser;   /* MQTT packet bytes */
@@ -76,6 +90,15 @@ size_t sessions_count(const struct sessions *ss);
 
 /** Drops stored sessions that expired; call now and then. */
 void sessions_expire(struct sessions *ss);
+
+/** About once a second: retained reads of shared sessions that take too long are cut short. */
+void sessions_tick(struct sessions *ss);
+
+/**
+ * The hub's broker connection went down: shared sessions end as a broker outage ends a broker's
+ * own (v5: DISCONNECT 0x88), so their clients reconnect and subscribe again.
+ */
+void sessions_broker_down(struct sessions *ss);
 
 void sessions_get_stats(const struct sessions *ss, struct sessions_stats *out);
 
