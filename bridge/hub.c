@@ -748,6 +748,11 @@ struct mqtt_bytes hub_broker_props(const struct hub *h)
 	return (struct mqtt_bytes){h->broker_props.data, h->broker_props.len};
 }
 
+int hub_max_keepalive(const struct hub *h)
+{
+	return link_max_keepalive(h->link);
+}
+
 int hub_version(const struct hub *h)
 {
 	return link_version(h->link);

@@ -131,6 +131,9 @@ void hub_set_down_fn(struct hub *h, void (*fn)(void *user), void *user);
  */
 struct mqtt_bytes hub_broker_props(const struct hub *h);
 
+/** The broker's longest allowed keepalive (Server Keep Alive), 0 when it set none. */
+int hub_max_keepalive(const struct hub *h);
+
 /** The protocol level of the broker connection: 5, or 4 after the broker refused 5. */
 int hub_version(const struct hub *h);
 

@@ -15,6 +15,7 @@ struct link {
 	const struct upstream_env *env;
 	char *client_id, *username, *password, *name;
 	int keepalive_s;
+	int max_keepalive_s; /* the broker's Server Keep Alive, once it said one; 0: none */
 	int version;
 	struct link_ops ops;
 	void *user;
@@ -85,9 +86,23 @@ static void lost(struct link *l, const char *why, int code, const char *error)
 static void on_event(void *owner, struct upstream_event *ev)
 {
 	struct link *l = owner;
+	struct mqtt_prop ka;
 
 	switch ((enum upstream_event_kind)ev->item.kind) {
 	case UPSTREAM_CONNECTED:
+		/* Paho keeps the keepalive it connected with, so a broker that allows less (its
+		 * Server Keep Alive) would drop the link: connect again with the broker's. */
+		if (props_find(ev->props.data, ev->props.len, MQTT_PROP_SERVER_KEEP_ALIVE, &ka) &&
+		    (ka.value < (uint32_t)l->keepalive_s || !l->keepalive_s) && ka.value) {
+			log_msg(LOG_INFO, l->name, "broker-keepalive keepalive_s=%u was=%d",
+				ka.value, l->keepalive_s);
+			l->keepalive_s = (int)ka.value;
+			l->max_keepalive_s = (int)ka.value;
+			upstream_free(l->up);
+			l->up = NULL;
+			l->retry_at_ms = 0;
+			break;
+		}
 		l->connected = true;
 		l->backoff_s = 1;
 		if (l->was_up)
@@ -161,6 +176,11 @@ bool link_is_up(const struct link *l)
 int link_version(const struct link *l)
 {
 	return l->version;
+}
+
+int link_max_keepalive(const struct link *l)
+{
+	return l->max_keepalive_s;
 }
 
 uint64_t link_reconnects(const struct link *l)

@@ -1,9 +1,9 @@
 /*
  * bridge/link.h — a broker connection of the bridge's own that comes back by itself.
  *
- * The hub (REST, SSE) and the retained-message reader each keep one. A link connects with MQTT 5
- * (3.1.1 when the broker refuses 5) and a clean start, reconnects with exponential backoff (1 s doubling to 30 s) when the broker
- * refuses, is unreachable or drops it, and tells its owner when it is up (so the owner restores
+ * The hub (REST, SSE, shared sessions) and the retained-message reader each keep one. A link
+ * connects with MQTT 5 (3.1.1 when the broker refuses 5) and a clean start, reconnects with
+ * exponential backoff (1 s doubling to 30 s) when the broker refuses, is unreachable or drops it, and tells its owner when it is up (so the owner restores
  * its subscriptions) and when it is down (so the owner fails what was waiting). Service thread.
  */
 #pragma once
@@ -42,6 +42,12 @@ bool link_is_up(const struct link *l);
 
 /** The protocol level in use: 5, or 4 after a broker refused MQTT 5. */
 int link_version(const struct link *l);
+
+/**
+ * The longest keepalive the broker allows, learnt from its Server Keep Alive (the link then
+ * connected again with it, as Paho cannot change it on a connection); 0 while it said none.
+ */
+int link_max_keepalive(const struct link *l);
 
 /** How many times the connection came back after going down. */
 uint64_t link_reconnects(const struct link *l);

@@ -26,6 +26,9 @@ struct fetch {
 	size_t len;
 	uint32_t sub_id;
 	uint64_t marker;
+	int marker_token;   /* the marker's publish, until Paho answers it */
+	int sync_token;     /* the UNSUBSCRIBE that ends a read whose marker was refused */
+	bool unsubscribed;
 	struct msg **msgs;
 	size_t n, cap, bytes;
 	bool truncated;
@@ -83,7 +86,8 @@ static void fetch_free(struct retained *r, struct fetch *f)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = f->next;
-	request(r, MQTT_UNSUBSCRIBE, f->filter, f->len, 0);
+	if (!f->unsubscribed)
+		request(r, MQTT_UNSUBSCRIBE, f->filter, f->len, 0);
 	for (size_t i = 0; i < f->n; i++)
 		free(f->msgs[i]);
 	free(f->msgs);
@@ -174,12 +178,49 @@ static void on_message(struct retained *r, struct msg *m)
 	f->bytes += m->size;
 }
 
+/*
+ * A broker whose ACL refuses the marker (its PUBREC says so) still answered in order: the
+ * retained messages went out before that PUBREC, and Paho acknowledged them before it saw it.
+ * An UNSUBSCRIBE sent now is answered after the broker has released them, so its UNSUBACK
+ * ends the read instead of the marker.
+ */
+static void on_done(struct retained *r, struct upstream_event *ev)
+{
+	struct upstream *up = link_upstream(r->link);
+	struct buf entries = BUF_INIT;
+	struct fetch *f;
+
+	for (f = r->fetches; f; f = f->next) {
+		if (f->sync_token && f->sync_token == ev->token) {
+			fetch_end(r, f, true, true);
+			return;
+		}
+		if (f->marker_token && f->marker_token == ev->token)
+			break;
+	}
+	if (!f)
+		return;
+	f->marker_token = 0;
+	if (!ev->failed && ev->code < 0x80)
+		return; /* the marker itself will come back */
+	log_msg(LOG_DEBUG, "retained", "marker-refused code=0x%02x sync=unsubscribe", ev->code);
+	if (!up || codec_put_entry(&entries, MQTT_UNSUBSCRIBE, f->filter, f->len, 0) ||
+	    upstream_subscribe(up, MQTT_UNSUBSCRIBE, (struct mqtt_bytes){entries.data, entries.len},
+			       1, (struct mqtt_bytes){NULL, 0}, &f->sync_token))
+		f->sync_token = 0;
+	else
+		f->unsubscribed = true;
+	buf_clear(&entries);
+}
+
 static void on_event(void *user, struct upstream_event *ev)
 {
 	if (ev->item.kind == UPSTREAM_MESSAGE) {
 		struct msg *m = ev->msg;
 		ev->msg = NULL;
 		on_message(user, m);
+	} else if (ev->item.kind == UPSTREAM_DONE) {
+		on_done(user, ev);
 	}
 	upstream_event_free(ev);
 }
@@ -266,6 +307,8 @@ static struct fetch *fetch_start(struct retained *r, const char *filter)
 			     (struct mqtt_bytes){(const uint8_t *)&f->marker, sizeof(f->marker)}, 2,
 			     false, (struct mqtt_bytes){NULL, 0}, &token))
 		log_msg(LOG_WARN, "retained", "marker-failed filter_len=%zu", f->len);
+	else
+		f->marker_token = token;
 	return f;
 }
 

@@ -531,7 +531,8 @@ bool shared_eligible(const struct session *s, const struct mqtt_connect *c)
  * identifiers, topic aliases, packet size) is the bridge's; what it passes on (QoS, retain,
  * wildcards, shared subscriptions, receive maximum) is the broker's.
  */
-static int connack_props(struct session *s, struct mqtt_bytes broker, struct buf *out)
+static int connack_props(struct session *s, struct mqtt_bytes broker, uint16_t keepalive,
+			 struct buf *out)
 {
 	uint32_t max_packet = session_prop_u32(broker, MQTT_PROP_MAXIMUM_PACKET_SIZE, 0);
 	uint32_t max_qos = session_prop_u32(broker, MQTT_PROP_MAXIMUM_QOS, 2);
@@ -560,6 +561,8 @@ static int connack_props(struct session *s, struct mqtt_bytes broker, struct buf
 	if (!rc && s->id_assigned)
 		rc = props_put_bytes(out, MQTT_PROP_ASSIGNED_CLIENT_ID, s->client_id,
 				     strlen(s->client_id));
+	if (!rc && s->keepalive != keepalive)
+		rc = props_put_int(out, MQTT_PROP_SERVER_KEEP_ALIVE, keepalive);
 	return rc;
 }
 
@@ -569,6 +572,7 @@ int shared_connect(struct session *s)
 	struct mqtt_bytes broker = hub_broker_props(hub);
 	struct mqtt_packet p = {.type = MQTT_CONNACK};
 	struct buf props = BUF_INIT;
+	uint16_t keepalive;
 
 	if (!hub_connected(hub))
 		return session_refuse_connect(s, MQTT_CONNACK_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
@@ -579,7 +583,12 @@ int shared_connect(struct session *s)
 	s->rcv.deliver = deliver;
 	s->rcv.granted = granted;
 	s->receive_max = (uint16_t)session_prop_u32(broker, MQTT_PROP_RECEIVE_MAXIMUM, 65535);
-	if (s->version == MQTT_V5 && connack_props(s, broker, &props)) {
+	/* A broker that allows less than the hub asked for says so; its limit is the browser's
+	 * too (MQTT 5 §3.2.2.3.14). 3.1.1 has no way to say it: the browser's own stands. */
+	keepalive = (uint16_t)hub_max_keepalive(hub);
+	if (!keepalive || s->version != MQTT_V5 || (s->keepalive && s->keepalive < keepalive))
+		keepalive = s->keepalive;
+	if (s->version == MQTT_V5 && connack_props(s, broker, keepalive, &props)) {
 		buf_clear(&props);
 		return session_refuse_connect(s, MQTT_CONNACK_UNAVAILABLE,
 					      MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
@@ -591,7 +600,7 @@ int shared_connect(struct session *s)
 		log_msg(LOG_WARN, "session", "untracked client_id=%s reason=out-of-memory",
 			session_cid(s));
 	/* MQTT: the server may drop a client silent for one and a half keepalive periods. */
-	s->io->deadline(s->conn, (uint32_t)s->keepalive * 1500u);
+	s->io->deadline(s->conn, (uint32_t)keepalive * 1500u);
 	log_msg(LOG_INFO, "session", "connected client_id=%s peer=%s version=%u mode=shared",
 		session_cid(s), s->peer, s->version);
 	return 0;

@@ -845,8 +845,27 @@ void rest_metrics(struct http_conn *c)
 	rc |= sample(&b, "mwb_connections", "kind=\"sse\"", (double)ctx->sse_streams);
 	rc |= sample(&b, "mwb_connections", "kind=\"http\"",
 		     (double)(ctx->http_open - ctx->sse_streams));
-	rc |= metric(&b, "mwb_sessions", "gauge", "MQTT sessions alive (browser or upstream side).");
-	rc |= sample(&b, "mwb_sessions", NULL, (double)ss.sessions_active);
+	rc |= metric(&b, "mwb_sessions", "gauge",
+		     "MQTT sessions alive by mode: shared (served from the hub), dedicated (their own "
+		     "broker client), connecting (no CONNACK yet, or closing).");
+	rc |= sample(&b, "mwb_sessions", "mode=\"shared\"", (double)ss.sessions_shared);
+	rc |= sample(&b, "mwb_sessions", "mode=\"dedicated\"", (double)ss.sessions_dedicated);
+	rc |= sample(&b, "mwb_sessions", "mode=\"connecting\"",
+		     (double)(ss.sessions_active - ss.sessions_shared - ss.sessions_dedicated));
+	rc |= metric(&b, "mwb_hub_filters", "gauge",
+		     "Distinct filters the hub has subscribed at the broker (SSE streams and shared "
+		     "sessions together).");
+	rc |= sample(&b, "mwb_hub_filters", NULL, (double)hs.filters);
+	rc |= metric(&b, "mwb_hub_subscriptions", "gauge",
+		     "Local subscriptions on the hub's filters, by kind.");
+	rc |= sample(&b, "mwb_hub_subscriptions", "kind=\"mqtt\"", (double)hs.members);
+	rc |= sample(&b, "mwb_hub_subscriptions", "kind=\"sse\"", (double)hs.subscribers);
+	rc |= metric(&b, "mwb_shared_fanout_total", "counter",
+		     "Messages the hub handed to shared sessions (message x browser).");
+	rc |= sample(&b, "mwb_shared_fanout_total", NULL, (double)hs.mqtt_deliveries);
+	rc |= metric(&b, "mwb_shared_held_total", "counter",
+		     "Live messages to shared browsers that waited for their SUBACK or retained ones.");
+	rc |= sample(&b, "mwb_shared_held_total", NULL, (double)ss.shared_held);
 	rc |= metric(&b, "mwb_stored_sessions", "gauge",
 		     "Persistent sessions whose unacknowledged messages the bridge keeps.");
 	rc |= sample(&b, "mwb_stored_sessions", NULL, (double)ss.stored_sessions);
