@@ -166,6 +166,7 @@ void session_sub_op_free(struct sub_op *sub)
 {
 	if (sub) {
 		buf_clear(&sub->entries);
+		free(sub->ssubs);
 		free(sub);
 	}
 }
