@@ -29,6 +29,9 @@
 #include "topic.h"
 
 #define REPLY_SUB_ID 1
+/* Topics of the bridge's own links: retained-read markers, request/response replies. */
+#define SYNC_PREFIX "mqtt-web-bridge/sync/"
+#define REPLY_PREFIX "mqtt-web-bridge/reply/"
 #define CORRELATION_LEN 16
 /* Live subscriptions: retain as published, no retained messages on subscribe (streams ask for
  * those with ?retained=true, browsers get them through retained.h). */
@@ -465,12 +468,16 @@ static bool filter_matches(const struct hub_filter *f, const struct msg *m)
 
 /*
  * Which filters a message is for, into h->matched: the non-shared ones that match when this is
- * the copy of the lowest such identifier (or the broker sends none: 3.1.1), and the shared
- * subscription whose identifier it carries. Returns how many; -ENOMEM.
+ * the copy of the one chosen among them (or the broker sends none: 3.1.1), and the shared
+ * subscription whose identifier it carries. The copy chosen is that of the subscription with
+ * the highest QoS at the broker, the oldest among equals: it carries the message at the QoS
+ * every receiver may get, and the broker surely sends it (the SUBACK came first). Returns how
+ * many; -ENOMEM.
  */
 static long match_filters(struct hub *h, const struct msg *m)
 {
 	uint32_t lowest = UINT32_MAX;
+	int best = -1;
 	bool any, normal;
 	size_t n = 0;
 
@@ -483,8 +490,13 @@ static long match_filters(struct hub *h, const struct msg *m)
 	}
 	for (size_t i = 0; i < h->nfilters; i++) {
 		struct hub_filter *f = h->filters[i];
-		if (!f->shared && f->sub_id < lowest && filter_matches(f, m))
+		int rank = f->active ? f->granted : -1;
+		if (f->shared || !filter_matches(f, m))
+			continue;
+		if (rank > best || (rank == best && f->sub_id < lowest)) {
+			best = rank;
 			lowest = f->sub_id;
+		}
 	}
 	has_sub_id(m, 0, &any);
 	normal = lowest != UINT32_MAX && (!any || has_sub_id(m, lowest, &any));
@@ -496,6 +508,13 @@ static long match_filters(struct hub *h, const struct msg *m)
 			h->matched[n++] = f;
 	}
 	return (long)n;
+}
+
+static bool has_prefix(const struct msg *m, const char *prefix)
+{
+	size_t len = strlen(prefix);
+
+	return m->topic.len > len && !memcmp(m->topic.data, prefix, len);
 }
 
 /* The hub's own subscription identifiers are nobody else's business: they go, in place. */
@@ -546,7 +565,7 @@ static void on_message(struct hub *h, struct msg *m)
 {
 	struct hub_receiver *touched = NULL, *r;
 	struct hub_event *ev;
-	bool any, sse = false;
+	bool any, internal, sse = false;
 	long n;
 
 	h->stats.messages_in++;
@@ -556,6 +575,7 @@ static void on_message(struct hub *h, struct msg *m)
 			return;
 		}
 	}
+	internal = has_prefix(m, SYNC_PREFIX) || has_prefix(m, REPLY_PREFIX);
 	n = match_filters(h, m);
 	/* No one wants it (any more), or it is another subscription's copy of it. */
 	if (n <= 0) {
@@ -588,8 +608,9 @@ static void on_message(struct hub *h, struct msg *m)
 			s->fn(s->user, ev);
 		}
 		/* Over 3.1.1 a retained message on the live link is a replay of a SUBSCRIBE:
-		 * browsers get their retained messages on their own. */
-		if (m->retain && hub_version(h) != MQTT_V5)
+		 * browsers get their retained messages on their own. The bridge's own plumbing
+		 * (retained-read markers, request replies) is not theirs to see either. */
+		if ((m->retain && hub_version(h) != MQTT_V5) || internal)
 			continue;
 		if (f->shared) {
 			struct hub_member *mb = next_member(f);
@@ -680,7 +701,7 @@ struct hub *hub_new(const struct hub_config *cfg)
 	}
 	for (int i = 0; i < 8; i++)
 		snprintf(h->instance + 2 * i, 3, "%02x", r[i]);
-	snprintf(h->reply_prefix, sizeof(h->reply_prefix), "mqtt-web-bridge/reply/%s", h->instance);
+	snprintf(h->reply_prefix, sizeof(h->reply_prefix), REPLY_PREFIX "%s", h->instance);
 	if (*cfg->client_id) {
 		h->client_id = strdup(cfg->client_id);
 	} else {

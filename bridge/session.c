@@ -485,7 +485,8 @@ static void on_connected(struct session *s, struct upstream_event *ev)
 	send_connack(s, ev->session_present, 0, (struct mqtt_bytes){props.data, props.len});
 	buf_clear(&props);
 	log_msg(LOG_INFO, "session",
-		"connected client_id=%s peer=%s version=%u clean_start=%d session_present=%d",
+		"connected client_id=%s peer=%s version=%u clean_start=%d session_present=%d "
+		"mode=dedicated",
 		session_cid(s), s->peer, s->version, s->clean_start, ev->session_present);
 
 	if (hmap_put(s->ss->live, s->client_id, strlen(s->client_id), s))
@@ -1325,8 +1326,15 @@ static void on_disconnect(struct session *s, const struct mqtt_disconnect *d)
 	struct mqtt_prop expiry;
 
 	if (s->version == MQTT_V5 &&
-	    props_find(d->props.data, d->props.len, MQTT_PROP_SESSION_EXPIRY, &expiry))
+	    props_find(d->props.data, d->props.len, MQTT_PROP_SESSION_EXPIRY, &expiry)) {
+		/* A session that said 0 at CONNECT may not ask to be kept now (MQTT 5 §3.14.2.2.2). */
+		if (!s->session_expiry && expiry.value) {
+			session_protocol_error(s, MQTT_RC_PROTOCOL_ERROR,
+					       "session expiry set at DISCONNECT after 0 at CONNECT");
+			return;
+		}
 		s->session_expiry = expiry.value;
+	}
 	log_msg(LOG_DEBUG, "session", "disconnect client_id=%s reason=0x%02x", session_cid(s), d->reason);
 	if (s->mode == MODE_SHARED) {
 		session_close(s, END_CLEAN);
@@ -1598,7 +1606,9 @@ void sessions_broker_down(struct sessions *ss)
 	for (struct session *s = ss->all; s; s = s->next) {
 		if (s->mode != MODE_SHARED || !s->conn || s->closing)
 			continue;
-		session_send_disconnect(s, MQTT_RC_SERVER_UNAVAILABLE, no_props);
+		/* 0x88 "server unavailable" is not a DISCONNECT reason (MQTT 5 §3.14.2.1); "busy"
+		 * says the same: not now, try again. The reconnect gets CONNACK 0x88. */
+		session_send_disconnect(s, MQTT_RC_SERVER_BUSY, no_props);
 		session_close(s, END_UPSTREAM);
 		closed++;
 	}

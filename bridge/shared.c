@@ -10,7 +10,8 @@
  *
  * Retained messages come from retained.h after the SUBACK, for that browser only. Until they
  * have come, live messages for the browser wait in order (s->held): so a retained message never
- * follows a live one, and one that a held live message replaced is not sent at all.
+ * follows a live one. When a held live message set a topic's retained value meanwhile, that
+ * one goes with RETAIN=1 in place of the older value the read found.
  *
  * The broker cannot apply no-local: every browser publishes through the hub, which receives its
  * own messages back. So a browser with a no-local subscription remembers what it published
@@ -440,13 +441,19 @@ static void granted(struct hub_receiver *r, struct hub_member *m, uint8_t code)
 
 /* ---- retained messages on subscribe ---- */
 
-/* Is a live message that set @topic's retained value waiting already? It is the newer one. */
-static bool held_replaces(const struct session *s, struct mqtt_bytes topic)
+/*
+ * A live message waiting for this browser that set @topic's retained value: it is newer than
+ * what the read found (or the same), so it goes as the retained message instead, as a broker
+ * that took the SUBSCRIBE a moment later would have sent it. true when there was one.
+ */
+static bool held_replaces(struct session *s, struct mqtt_bytes topic)
 {
-	for (const struct msg *m = s->held_head; m; m = m->next) {
+	for (struct msg *m = s->held_head; m; m = m->next) {
 		if ((m->state & HELD_RETAINED) && m->topic.len == topic.len &&
-		    !memcmp(m->topic.data, topic.data, topic.len))
+		    !memcmp(m->topic.data, topic.data, topic.len)) {
+			m->retain = true;
 			return true;
+		}
 	}
 	return false;
 }
