@@ -919,7 +919,7 @@ int hub_join(struct hub *h, struct hub_member *m, const char *filter, size_t len
 	m->waiting = false;
 	m->next_match = NULL;
 	f->members[f->nmembers++] = m;
-	if (f->active && !f->token && f->up_qos >= m->qos)
+	if (f->active && f->up_qos >= m->qos)
 		return m->qos < f->granted ? m->qos : f->granted;
 	m->waiting = true;
 	if (filter_subscribe(h, f)) {

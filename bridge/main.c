@@ -411,9 +411,10 @@ static int setup_signals(void)
 }
 
 /*
- * A browser's WebSocket costs two descriptors (its socket and its Paho client's), and lws sizes
- * its table from the limit when the server starts: the soft limit goes up to the hard one, and
- * a limit that cannot hold limits.max_connections is said at once rather than found at runtime.
+ * A dedicated browser session costs two descriptors (its socket and its Paho client's; a shared
+ * one only its socket), and lws sizes its table from the limit when the server starts: the soft
+ * limit goes up to the hard one, and a limit that cannot hold limits.max_connections dedicated
+ * sessions is said at once rather than found at runtime.
  */
 static void raise_fd_limit(long max_connections)
 {
