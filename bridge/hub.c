@@ -1046,6 +1046,18 @@ struct hub_req *hub_publish(struct hub *h, const char *topic, struct mqtt_bytes 
 	return r;
 }
 
+int hub_publish_qos0(struct hub *h, const char *topic, struct mqtt_bytes payload, bool retain,
+		     struct mqtt_bytes props)
+{
+	struct upstream *up = link_upstream(h->link);
+
+	if (!up)
+		return -ENOTCONN;
+	if (hub_version(h) != MQTT_V5)
+		props = (struct mqtt_bytes){NULL, 0};
+	return upstream_publish(up, topic, payload, 0, retain, props, NULL);
+}
+
 struct hub_req *hub_publish_tagged(struct hub *h, const char *topic, struct mqtt_bytes payload,
 				   int qos, bool retain, struct mqtt_bytes props, hub_ack_fn ack,
 				   void *user, uint32_t tag)

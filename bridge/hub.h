@@ -209,6 +209,13 @@ struct hub_req *hub_publish_tagged(struct hub *h, const char *topic, struct mqtt
 				   int qos, bool retain, struct mqtt_bytes props, hub_ack_fn ack,
 				   void *user, uint32_t tag);
 
+/**
+ * A QoS 0 publish nobody waits for (a browser's): handed to the connection, nothing follows.
+ * 0, -ENOTCONN while the broker is down, or another negative errno.
+ */
+int hub_publish_qos0(struct hub *h, const char *topic, struct mqtt_bytes payload, bool retain,
+		     struct mqtt_bytes props);
+
 /** Request/response needs MQTT 5 at the broker. */
 bool hub_can_request(const struct hub *h);
 

@@ -677,29 +677,38 @@ int shared_publish(struct session *s, const char *topic, const struct mqtt_publi
 			session_close(s, END_ERROR);
 		return rc;
 	}
+	if (!p->qos) {
+		rc = hub_publish_qos0(s->ss->cfg.hub, topic, p->payload, p->retain, p->props);
+		if (rc) {
+			log_msg(LOG_INFO, "session", "publish-failed client_id=%s rc=%d",
+				session_cid(s), rc);
+			session_close(s, END_ERROR);
+			return rc;
+		}
+		goto sent;
+	}
 	tag = ++s->last_tag ? s->last_tag : ++s->last_tag; /* 0 is no tag */
 	req = hub_publish_tagged(s->ss->cfg.hub, topic, p->payload, p->qos, p->retain, p->props,
-				 p->qos ? on_ack : NULL, s, tag);
+				 on_ack, s, tag);
 	if (!req) {
 		log_msg(LOG_INFO, "session", "publish-failed client_id=%s reason=broker-down",
 			session_cid(s));
 		session_close(s, END_ERROR);
 		return -ENOTCONN;
 	}
-	if (p->qos) {
-		op.token = (int)tag;
-		op.kind = p->qos == 1 ? OP_PUB1 : OP_PUB2;
-		op.packet_id = p->packet_id;
-		op.req = req;
-		rc = session_push_op(s, &op);
-		if (!rc && p->qos == 2)
-			rc = session_add_q2(s, p->packet_id, false);
-		if (rc) {
-			hub_cancel(s->ss->cfg.hub, req);
-			session_close(s, END_ERROR);
-			return rc;
-		}
+	op.token = (int)tag;
+	op.kind = p->qos == 1 ? OP_PUB1 : OP_PUB2;
+	op.packet_id = p->packet_id;
+	op.req = req;
+	rc = session_push_op(s, &op);
+	if (!rc && p->qos == 2)
+		rc = session_add_q2(s, p->packet_id, false);
+	if (rc) {
+		hub_cancel(s->ss->cfg.hub, req);
+		session_close(s, END_ERROR);
+		return rc;
 	}
+sent:
 	if (s->nolocal_subs)
 		echo_add(s, topic, p->payload);
 	s->ss->stats.messages_from_browser++;

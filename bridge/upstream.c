@@ -775,14 +775,16 @@ int upstream_publish(struct upstream *u, const char *topic, struct mqtt_bytes pa
 	m.qos = qos;
 	m.retained = retain;
 	ro.context = u;
-	if (u->version == MQTT_V5) {
-		if (props_to_paho(props, publish_drop, sizeof(publish_drop), &m.properties)) {
-			MQTTProperties_free(&m.properties);
-			return -ENOMEM;
-		}
+	if (u->version == MQTT_V5 &&
+	    props_to_paho(props, publish_drop, sizeof(publish_drop), &m.properties)) {
+		MQTTProperties_free(&m.properties);
+		return -ENOMEM;
+	}
+	/* Without @token nobody waits for the outcome: no callback, no event. */
+	if (token && u->version == MQTT_V5) {
 		ro.onSuccess5 = on_published5;
 		ro.onFailure5 = on_publish_failed5;
-	} else {
+	} else if (token) {
 		ro.onSuccess = on_published3;
 		ro.onFailure = on_publish_failed3;
 	}
@@ -793,7 +795,8 @@ int upstream_publish(struct upstream *u, const char *topic, struct mqtt_bytes pa
 		log_msg(LOG_DEBUG, "upstream", "publish-refused rc=%d", rc);
 		return rc == MQTTASYNC_DISCONNECTED ? -ENOTCONN : -EIO;
 	}
-	*token = ro.token;
+	if (token)
+		*token = ro.token;
 	return 0;
 }
 
