@@ -20,7 +20,7 @@ struct shared_echoes;
 /* Topic aliases the bridge accepts from a v5 browser; it resolves them itself. */
 #define TOPIC_ALIAS_MAX 32
 /* Requests waiting for the broker before the bridge stops reading from that browser. */
-#define OPS_PAUSE_AT 256
+#define OPS_PAUSE_AT  256
 #define OPS_RESUME_AT 128
 /* How long a 3.1/3.1.1 session's emulated will may take to reach the broker. */
 #define WILL_WAIT_MS 2000
@@ -65,7 +65,7 @@ struct sub_op {
  * waits for the requests before it: acks go out in the order the browser's packets came.
  */
 struct op {
-	int token;    /* dedicated: Paho's token; shared: the tag of the hub publish */
+	int token; /* dedicated: Paho's token; shared: the tag of the hub publish */
 	uint8_t kind;
 	bool local;
 	uint8_t code; /* local PUBLISH: the reason code of its PUBACK / PUBREC */
@@ -85,7 +85,7 @@ enum up_state {
 	UP_NONE,       /* no upstream (yet, or never) */
 	UP_CONNECTING, /* waiting for the broker's CONNACK */
 	UP_CONNECTED,
-	UP_CLOSING,    /* upstream_disconnect() sent, UPSTREAM_CLOSED awaited */
+	UP_CLOSING, /* upstream_disconnect() sent, UPSTREAM_CLOSED awaited */
 	UP_GONE,
 };
 
@@ -155,7 +155,7 @@ struct session {
 
 	/* Shared mode (shared.c). */
 	struct hub_receiver rcv;
-	size_t holding;      /* subscriptions whose SUBACK or retained messages are still to come */
+	size_t holding; /* subscriptions whose SUBACK or retained messages are still to come */
 	struct msg *held_head, *held_tail; /* live messages waiting for them, in order */
 	size_t held_bytes;
 	size_t nolocal_subs;
@@ -185,10 +185,10 @@ uint32_t session_prop_u32(struct mqtt_bytes props, uint8_t id, uint32_t dflt);
 /* Writing to the browser. */
 int session_send_packet(struct session *s, const struct mqtt_packet *p);
 void session_send_ack(struct session *s, enum mqtt_type type, uint16_t packet_id, uint8_t reason,
-		      struct mqtt_bytes props);
+                      struct mqtt_bytes props);
 void session_send_disconnect(struct session *s, uint8_t reason, struct mqtt_bytes props);
 void session_send_suback(struct session *s, uint16_t packet_id, struct sub_op *sub,
-			 struct mqtt_bytes broker, struct mqtt_bytes props);
+                         struct mqtt_bytes broker, struct mqtt_bytes props);
 /** false when the browser's Maximum Packet Size forbids @m. */
 bool session_send_publish(struct session *s, const struct msg *m, uint16_t packet_id, bool dup);
 void session_close(struct session *s, enum end_kind why);
@@ -201,7 +201,7 @@ void session_update_pause(struct session *s);
 int session_push_op(struct session *s, const struct op *op);
 bool session_take_op(struct session *s, int token, struct op *out);
 int session_add_local(struct session *s, enum op_kind kind, uint16_t packet_id, uint8_t code,
-		      struct sub_op *sub);
+                      struct sub_op *sub);
 void session_answer_local(struct session *s);
 void session_answer_op(struct session *s, struct op op, struct upstream_event *ev);
 void session_sub_op_free(struct sub_op *sub);

@@ -34,11 +34,11 @@
 #include "utf8.h"
 
 /* Own publishes remembered for no-local, and for how long (a lost one must not stay). */
-#define ECHO_MAX 64
+#define ECHO_MAX    64
 #define ECHO_TTL_MS 30000
 /* Retained messages a subscription may wait for, and how many it gets. */
 #define RETAINED_WAIT_MS 5000
-#define RETAINED_LIMIT 10000
+#define RETAINED_LIMIT   10000
 /* msg->state of a held message: the publisher set retain (its retained value replaces any). */
 #define HELD_RETAINED 1
 
@@ -107,7 +107,8 @@ static void echo_add(struct session *s, const char *topic, struct mqtt_bytes pay
 		e->n--;
 	}
 	slot = (e->head + e->n++) % ECHO_MAX;
-	e->e[slot].hash = echo_hash((const uint8_t *)topic, strlen(topic), payload.data, payload.len);
+	e->e[slot].hash =
+	    echo_hash((const uint8_t *)topic, strlen(topic), payload.data, payload.len);
 	e->e[slot].expires_ms = session_now_ms() + ECHO_TTL_MS;
 }
 
@@ -153,14 +154,14 @@ static int browser_props(struct buf *out, struct mqtt_bytes props, const uint32_
 
 /* A copy of @m as this browser gets it. NULL when out of memory. */
 static struct msg *copy_for(const struct msg *m, uint8_t qos, bool retain, const uint32_t *ids,
-			    size_t nids)
+                            size_t nids)
 {
 	struct buf props = BUF_INIT;
 	struct msg *out = NULL;
 
 	if (!browser_props(&props, m->props, ids, nids))
-		out = msg_new(m->topic.data, m->topic.len, m->payload.data, m->payload.len, props.data,
-			      props.len, qos, retain);
+		out = msg_new(m->topic.data, m->topic.len, m->payload.data, m->payload.len,
+		              props.data, props.len, qos, retain);
 	buf_clear(&props);
 	return out;
 }
@@ -218,8 +219,7 @@ static void release_hold(struct shared_sub *ss)
 }
 
 /* The event's encoding for this browser's protocol, @retain and @qos; encoded on first use. */
-static const struct buf *encoding(struct session *s, struct hub_event *ev, uint8_t qos,
-				  bool retain)
+static const struct buf *encoding(struct session *s, struct hub_event *ev, uint8_t qos, bool retain)
 {
 	size_t i = ((size_t)(s->version == MQTT_V5) * 2 + retain) * 3 + qos;
 	struct buf *b = &ev->pub[i];
@@ -355,12 +355,13 @@ static void deliver(struct hub_receiver *r, struct hub_event *ev, struct hub_mem
 		return;
 	if (ids_cut)
 		log_msg(LOG_DEBUG, "shared", "subscription-ids-cut client_id=%s kept=%zu",
-			session_cid(s), nids);
+		        session_cid(s), nids);
 	if (nids || s->holding) {
 		struct msg *copy = copy_for(m, (uint8_t)qos, rap && m->retain, ids, nids);
 		if (!copy) {
-			log_msg(LOG_WARN, "shared", "message-dropped client_id=%s reason=out-of-memory",
-				session_cid(s));
+			log_msg(LOG_WARN, "shared",
+			        "message-dropped client_id=%s reason=out-of-memory",
+			        session_cid(s));
 			return;
 		}
 		if (s->holding)
@@ -466,13 +467,14 @@ static void on_retained(void *user, bool ok, bool complete, struct msg *const *m
 	ss->read = NULL;
 	if (!complete)
 		log_msg(LOG_DEBUG, "shared", "retained-incomplete client_id=%s ok=%d count=%zu",
-			session_cid(s), ok, n);
+		        session_cid(s), ok, n);
 	for (size_t i = 0; ok && i < n && s->conn && !s->closing; i++) {
 		const struct msg *m = msgs[i];
 		struct msg *copy;
 		if (!session_may_read(s, m) || held_replaces(s, m->topic))
 			continue;
-		copy = copy_for(m, min_qos(m->qos, ss->granted), true, &ss->sub_id, ss->sub_id ? 1 : 0);
+		copy = copy_for(m, min_qos(m->qos, ss->granted), true, &ss->sub_id,
+		                ss->sub_id ? 1 : 0);
 		if (copy)
 			session_deliver(s, copy);
 	}
@@ -489,12 +491,13 @@ void shared_suback_sent(struct session *s, struct sub_op *so)
 		ss->op = NULL;
 		if (ss->want_retained && s->conn && !s->closing) {
 			ss->read = retained_get(s->ss->cfg.retained, ss->filter, RETAINED_LIMIT,
-						on_retained, ss);
+			                        on_retained, ss);
 			if (ss->read) {
 				ss->read_since_ms = session_now_ms();
 				continue;
 			}
-			log_msg(LOG_INFO, "shared", "retained-unavailable client_id=%s", session_cid(s));
+			log_msg(LOG_INFO, "shared", "retained-unavailable client_id=%s",
+			        session_cid(s));
 		}
 		release_hold(ss);
 	}
@@ -539,7 +542,7 @@ bool shared_eligible(const struct session *s, const struct mqtt_connect *c)
  * wildcards, shared subscriptions, receive maximum) is the broker's.
  */
 static int connack_props(struct session *s, struct mqtt_bytes broker, uint16_t keepalive,
-			 struct buf *out)
+                         struct buf *out)
 {
 	uint32_t max_packet = session_prop_u32(broker, MQTT_PROP_MAXIMUM_PACKET_SIZE, 0);
 	uint32_t max_qos = session_prop_u32(broker, MQTT_PROP_MAXIMUM_QOS, 2);
@@ -552,22 +555,22 @@ static int connack_props(struct session *s, struct mqtt_bytes broker, uint16_t k
 		rc = props_put_int(out, MQTT_PROP_MAXIMUM_QOS, max_qos);
 	if (!rc)
 		rc = props_put_int(out, MQTT_PROP_RETAIN_AVAILABLE,
-				   session_prop_u32(broker, MQTT_PROP_RETAIN_AVAILABLE, 1));
+		                   session_prop_u32(broker, MQTT_PROP_RETAIN_AVAILABLE, 1));
 	if (!rc)
 		rc = props_put_int(out, MQTT_PROP_WILDCARD_SUB_AVAILABLE,
-				   session_prop_u32(broker, MQTT_PROP_WILDCARD_SUB_AVAILABLE, 1));
+		                   session_prop_u32(broker, MQTT_PROP_WILDCARD_SUB_AVAILABLE, 1));
 	if (!rc)
 		rc = props_put_int(out, MQTT_PROP_SUB_ID_AVAILABLE, 1);
 	if (!rc)
 		rc = props_put_int(out, MQTT_PROP_SHARED_SUB_AVAILABLE,
-				   session_prop_u32(broker, MQTT_PROP_SHARED_SUB_AVAILABLE, 1));
+		                   session_prop_u32(broker, MQTT_PROP_SHARED_SUB_AVAILABLE, 1));
 	if (!rc)
 		rc = props_put_int(out, MQTT_PROP_TOPIC_ALIAS_MAXIMUM, TOPIC_ALIAS_MAX);
 	if (!rc)
 		rc = props_put_int(out, MQTT_PROP_MAXIMUM_PACKET_SIZE, max_packet);
 	if (!rc && s->id_assigned)
 		rc = props_put_bytes(out, MQTT_PROP_ASSIGNED_CLIENT_ID, s->client_id,
-				     strlen(s->client_id));
+		                     strlen(s->client_id));
 	if (!rc && s->keepalive != keepalive)
 		rc = props_put_int(out, MQTT_PROP_SERVER_KEEP_ALIVE, keepalive);
 	return rc;
@@ -582,8 +585,8 @@ int shared_connect(struct session *s)
 	uint16_t keepalive;
 
 	if (!hub_connected(hub))
-		return session_refuse_connect(s, MQTT_CONNACK_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
-					      "broker down");
+		return session_refuse_connect(s, MQTT_CONNACK_UNAVAILABLE,
+		                              MQTT_RC_SERVER_UNAVAILABLE, "broker down");
 	session_take_over(s, true);
 	s->mode = MODE_SHARED;
 	s->ss->shared_count++;
@@ -598,18 +601,18 @@ int shared_connect(struct session *s)
 	if (s->version == MQTT_V5 && connack_props(s, broker, keepalive, &props)) {
 		buf_clear(&props);
 		return session_refuse_connect(s, MQTT_CONNACK_UNAVAILABLE,
-					      MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
+		                              MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
 	}
 	p.u.connack.props = (struct mqtt_bytes){props.data, props.len};
 	session_send_packet(s, &p);
 	buf_clear(&props);
 	if (hmap_put(s->ss->live, s->client_id, strlen(s->client_id), s))
 		log_msg(LOG_WARN, "session", "untracked client_id=%s reason=out-of-memory",
-			session_cid(s));
+		        session_cid(s));
 	/* MQTT: the server may drop a client silent for one and a half keepalive periods. */
 	s->io->deadline(s->conn, (uint32_t)keepalive * 1500u);
 	log_msg(LOG_INFO, "session", "connected client_id=%s peer=%s version=%u mode=shared",
-		session_cid(s), s->peer, s->version);
+	        session_cid(s), s->peer, s->version);
 	return 0;
 }
 
@@ -643,15 +646,15 @@ static int check_publish(struct session *s, const char *topic, const struct mqtt
 
 	if (p->qos > session_prop_u32(broker, MQTT_PROP_MAXIMUM_QOS, 2))
 		return session_protocol_error(s, MQTT_RC_QOS_NOT_SUPPORTED,
-					      "QoS over the broker's maximum");
+		                              "QoS over the broker's maximum");
 	if (p->retain && !session_prop_u32(broker, MQTT_PROP_RETAIN_AVAILABLE, 1))
 		return session_protocol_error(s, MQTT_RC_RETAIN_NOT_SUPPORTED,
-					      "retain not available at the broker");
+		                              "retain not available at the broker");
 	pkt.u.publish = *p;
 	pkt.u.publish.topic = (struct mqtt_bytes){(const uint8_t *)topic, strlen(topic)};
 	if (max_packet && codec_encoded_len(MQTT_V5, &pkt) > max_packet)
 		return session_protocol_error(s, MQTT_RC_PACKET_TOO_LARGE,
-					      "packet over the broker's maximum packet size");
+		                              "packet over the broker's maximum packet size");
 	if (props_find(p->props.data, p->props.len, MQTT_PROP_PAYLOAD_FORMAT, &format) &&
 	    format.value == 1 && !utf8_valid(p->payload.data, p->payload.len))
 		return 1;
@@ -672,7 +675,7 @@ int shared_publish(struct session *s, const char *topic, const struct mqtt_publi
 		if (!p->qos)
 			return 0;
 		rc = session_add_local(s, p->qos == 1 ? OP_PUB1 : OP_PUB2, p->packet_id,
-				       MQTT_RC_PAYLOAD_FORMAT_INVALID, NULL);
+		                       MQTT_RC_PAYLOAD_FORMAT_INVALID, NULL);
 		if (rc)
 			session_close(s, END_ERROR);
 		return rc;
@@ -681,7 +684,7 @@ int shared_publish(struct session *s, const char *topic, const struct mqtt_publi
 		rc = hub_publish_qos0(s->ss->cfg.hub, topic, p->payload, p->retain, p->props);
 		if (rc) {
 			log_msg(LOG_INFO, "session", "publish-failed client_id=%s rc=%d",
-				session_cid(s), rc);
+			        session_cid(s), rc);
 			session_close(s, END_ERROR);
 			return rc;
 		}
@@ -689,10 +692,10 @@ int shared_publish(struct session *s, const char *topic, const struct mqtt_publi
 	}
 	tag = ++s->last_tag ? s->last_tag : ++s->last_tag; /* 0 is no tag */
 	req = hub_publish_tagged(s->ss->cfg.hub, topic, p->payload, p->qos, p->retain, p->props,
-				 on_ack, s, tag);
+	                         on_ack, s, tag);
 	if (!req) {
 		log_msg(LOG_INFO, "session", "publish-failed client_id=%s reason=broker-down",
-			session_cid(s));
+		        session_cid(s));
 		session_close(s, END_ERROR);
 		return -ENOTCONN;
 	}
@@ -738,7 +741,7 @@ static struct shared_sub *sub_new(struct session *s, struct codec_entry *e, uint
 
 /* The code for one filter of a SUBSCRIBE, or CODE_FORWARDED when the hub will answer. */
 static uint8_t subscribe_one(struct session *s, struct sub_op *so, size_t i, struct codec_entry *e,
-			     uint32_t sub_id)
+                             uint32_t sub_id)
 {
 	bool v5 = s->version == MQTT_V5;
 	size_t max = s->ss->cfg.max_subscriptions;
@@ -746,7 +749,8 @@ static uint8_t subscribe_one(struct session *s, struct sub_op *so, size_t i, str
 	unsigned rh = MQTT_SUBOPT_RETAIN_HANDLING(e->options);
 	int rc;
 
-	if (s->token && !auth_may_subscribe(s->token, (const char *)e->filter.data, e->filter.len)) {
+	if (s->token &&
+	    !auth_may_subscribe(s->token, (const char *)e->filter.data, e->filter.len)) {
 		s->ss->stats.denied_subscribe++;
 		return v5 ? MQTT_RC_NOT_AUTHORIZED : MQTT_RC_UNSPECIFIED;
 	}
@@ -765,7 +769,7 @@ static uint8_t subscribe_one(struct session *s, struct sub_op *so, size_t i, str
 	if (old)
 		sub_destroy(old);
 	ss->want_retained = (rh == 0 || (rh == 1 && !old)) &&
-			    !topic_filter_is_shared(ss->filter, ss->len, NULL, NULL);
+	                    !topic_filter_is_shared(ss->filter, ss->len, NULL, NULL);
 	rc = hub_join(s->ss->cfg.hub, &ss->member, ss->filter, ss->len);
 	if (rc >= 0 && rc < HUB_JOIN_WAIT) {
 		ss->granted = (uint8_t)rc;
@@ -846,8 +850,8 @@ int shared_unsubscribe(struct session *s, const struct mqtt_subscribe *sub)
 	}
 	so->count = sub->count;
 	while (i < sub->count && codec_next_entry(&cursor, MQTT_UNSUBSCRIBE, &e)) {
-		struct shared_sub *ss = s->subs ? hmap_remove(s->subs, e.filter.data, e.filter.len)
-						: NULL;
+		struct shared_sub *ss =
+		    s->subs ? hmap_remove(s->subs, e.filter.data, e.filter.len) : NULL;
 		so->codes[i++] = ss ? MQTT_RC_SUCCESS : MQTT_RC_NO_SUBSCRIPTION_EXISTED;
 		if (ss)
 			sub_destroy(ss);
