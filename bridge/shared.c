@@ -303,15 +303,9 @@ static void send_shared(struct session *s, struct hub_event *ev, uint8_t qos, bo
 	s->out.data[at] = (uint8_t)(id >> 8);
 	s->out.data[at + 1] = (uint8_t)id;
 	/* Only the packet id is kept until the ack: a clean session never sends it again. */
+	session_queue_out(s, stub);
 	stub->packet_id = id;
 	stub->state = MSG_SENT;
-	stub->next = NULL;
-	if (s->out_tail)
-		s->out_tail->next = stub;
-	else
-		s->out_head = stub;
-	s->out_tail = stub;
-	s->out_bytes += stub->size;
 	s->out_inflight++;
 	rc = s->io->write(s->conn, s->out.data, s->out.len);
 	if (rc == -ENOBUFS || s->out_bytes + s->io->queued(s->conn) > limit)
