@@ -97,8 +97,8 @@ struct hub {
 	char *client_id;
 	char reply_prefix[64];
 	struct buf broker_props;
-	void (*down_fn)(void *user);
-	void *down_user;
+	void (*state_fn)(void *user, bool up);
+	void *state_user;
 	struct hmap *by_text;
 	struct hub_filter **matched; /* scratch: the filters a message matched */
 	size_t matched_cap;
@@ -343,6 +343,8 @@ static void on_up(void *user, struct mqtt_bytes props)
 		if (filter_subscribe(h, f))
 			on_subscribed(h, f, MQTT_RC_UNSPECIFIED);
 	}
+	if (h->state_fn)
+		h->state_fn(h->state_user, true);
 }
 
 static void on_down(void *user)
@@ -355,9 +357,17 @@ static void on_down(void *user)
 		h->filters[i]->token = 0;
 	}
 	/* Shared sessions first, so each gets its DISCONNECT before its publishes fail. */
-	if (h->down_fn)
-		h->down_fn(h->down_user);
+	if (h->state_fn)
+		h->state_fn(h->state_user, false);
 	fail_all(h, HUB_DOWN);
+}
+
+static void on_failed(void *user)
+{
+	struct hub *h = user;
+
+	if (h->state_fn)
+		h->state_fn(h->state_user, false);
 }
 
 /* ---- messages ---- */
@@ -687,7 +697,7 @@ static void filter_free(struct hub *h, struct hub_filter *f);
 
 struct hub *hub_new(const struct hub_config *cfg)
 {
-	static const struct link_ops ops = {on_up, on_down, on_event};
+	static const struct link_ops ops = {on_up, on_down, on_failed, on_event};
 	struct link_config lc;
 	struct hub *h = calloc(1, sizeof(*h));
 	uint8_t r[8];
@@ -758,10 +768,15 @@ void hub_free(struct hub *h)
 	free(h);
 }
 
-void hub_set_down_fn(struct hub *h, void (*fn)(void *user), void *user)
+void hub_set_state_fn(struct hub *h, void (*fn)(void *user, bool up), void *user)
 {
-	h->down_fn = fn;
-	h->down_user = user;
+	h->state_fn = fn;
+	h->state_user = user;
+}
+
+bool hub_connecting(const struct hub *h)
+{
+	return link_is_connecting(h->link);
 }
 
 struct mqtt_bytes hub_broker_props(const struct hub *h)

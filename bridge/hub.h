@@ -120,10 +120,14 @@ struct hub_stats {
 struct hub *hub_new(const struct hub_config *cfg);
 
 /**
- * @fn is called when the broker connection goes down (before pending requests end with
- * HUB_DOWN), so that shared sessions end as a broker outage would end them.
+ * @fn is called with @up true when the broker connection comes up, false when it goes down
+ * (before pending requests end with HUB_DOWN, so that shared sessions end as a broker outage
+ * would end them) or an attempt to connect fails.
  */
-void hub_set_down_fn(struct hub *h, void (*fn)(void *user), void *user);
+void hub_set_state_fn(struct hub *h, void (*fn)(void *user, bool up), void *user);
+
+/** An attempt to connect to the broker is under way. */
+bool hub_connecting(const struct hub *h);
 
 /**
  * The broker's CONNACK properties of the current connection (empty while down or on 3.1.1);

@@ -81,6 +81,8 @@ static void lost(struct link *l, const char *why, int code, const char *error)
 	schedule_retry(l);
 	if (was)
 		l->ops.down(l->user);
+	else if (l->ops.failed)
+		l->ops.failed(l->user);
 }
 
 static void on_event(void *owner, struct upstream_event *ev)
@@ -100,7 +102,7 @@ static void on_event(void *owner, struct upstream_event *ev)
 			l->max_keepalive_s = (int)ka.value;
 			upstream_free(l->up);
 			l->up = NULL;
-			l->retry_at_ms = 0;
+			attempt(l);
 			break;
 		}
 		l->connected = true;
@@ -176,6 +178,11 @@ bool link_is_up(const struct link *l)
 int link_version(const struct link *l)
 {
 	return l->version;
+}
+
+bool link_is_connecting(const struct link *l)
+{
+	return l->up && !l->connected;
 }
 
 int link_max_keepalive(const struct link *l)

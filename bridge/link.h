@@ -28,6 +28,8 @@ struct link_ops {
 	void (*up)(void *user, struct mqtt_bytes props);
 	/** The connection went down (it was up). Requests in flight will not be answered. */
 	void (*down)(void *user);
+	/** An attempt to connect failed (the connection was not up); may be NULL. */
+	void (*failed)(void *user);
 	/** UPSTREAM_MESSAGE and UPSTREAM_DONE events; the callee owns @ev. */
 	void (*event)(void *user, struct upstream_event *ev);
 };
@@ -39,6 +41,9 @@ struct link *link_new(const struct link_config *cfg, const struct link_ops *ops,
 struct upstream *link_upstream(const struct link *l);
 
 bool link_is_up(const struct link *l);
+
+/** An attempt to connect is under way (its answer has not come). */
+bool link_is_connecting(const struct link *l);
 
 /** The protocol level in use: 5, or 4 after a broker refused MQTT 5. */
 int link_version(const struct link *l);

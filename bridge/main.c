@@ -373,12 +373,13 @@ static void on_signal(void *user)
 	}
 }
 
-/* The hub lost the broker: shared sessions go as a broker outage would end them. */
-static void on_broker_down(void *user)
+/* Shared sessions follow the hub: a broker outage ends them, and CONNECTs that came while the
+ * hub was connecting get their answer. */
+static void on_broker_state(void *user, bool up)
 {
 	struct app *app = user;
 
-	sessions_broker_down(app->sessions);
+	sessions_broker_state(app->sessions, up);
 }
 
 static void on_tick(void *user)
@@ -540,7 +541,7 @@ int main(int argc, char **argv)
 	if (!app.sessions)
 		goto out;
 	sessions_set_auth(app.sessions, app.auth);
-	hub_set_down_fn(app.hub, on_broker_down, &app);
+	hub_set_state_fn(app.hub, on_broker_state, &app);
 
 	hooks.wake = on_wake;
 	hooks.tick = on_tick;

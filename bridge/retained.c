@@ -227,7 +227,7 @@ static void on_event(void *user, struct upstream_event *ev)
 
 struct retained *retained_new(const struct retained_config *cfg)
 {
-	static const struct link_ops ops = {on_up, on_down, on_event};
+	static const struct link_ops ops = {on_up, on_down, NULL, on_event};
 	struct link_config lc;
 	struct retained *r = calloc(1, sizeof(*r));
 	uint8_t rnd[8] = {0};

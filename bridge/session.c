@@ -1599,12 +1599,22 @@ void sessions_tick(struct sessions *ss)
 	}
 }
 
-void sessions_broker_down(struct sessions *ss)
+void sessions_broker_state(struct sessions *ss, bool up)
 {
 	size_t closed = 0;
 
 	for (struct session *s = ss->all; s; s = s->next) {
-		if (s->mode != MODE_SHARED || !s->conn || s->closing)
+		if (s->awaiting_hub && s->conn && !s->closing) {
+			s->awaiting_hub = false;
+			if (shared_connect(s))
+				continue;
+			s->held = false;
+			session_update_pause(s);
+			if (s->in.len)
+				drain_input(s);
+			continue;
+		}
+		if (up || s->mode != MODE_SHARED || !s->conn || s->closing)
 			continue;
 		/* 0x88 "server unavailable" is not a DISCONNECT reason (MQTT 5 §3.14.2.1); "busy"
 		 * says the same: not now, try again. The reconnect gets CONNACK 0x88. */

@@ -95,10 +95,12 @@ void sessions_expire(struct sessions *ss);
 void sessions_tick(struct sessions *ss);
 
 /**
- * The hub's broker connection went down: shared sessions end as a broker outage ends a broker's
- * own (v5: DISCONNECT 0x88), so their clients reconnect and subscribe again.
+ * The hub's broker connection came up (@up), or went down or failed to come up. Shared CONNECTs
+ * that waited for it get their CONNACK (or "server unavailable"); going down, shared sessions end
+ * as a broker outage ends a broker's own (v5: DISCONNECT 0x89), so their clients reconnect and
+ * subscribe again.
  */
-void sessions_broker_down(struct sessions *ss);
+void sessions_broker_state(struct sessions *ss, bool up);
 
 void sessions_get_stats(const struct sessions *ss, struct sessions_stats *out);
 

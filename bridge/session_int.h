@@ -106,6 +106,7 @@ enum session_mode {
 struct session {
 	struct session *prev, *next; /* in sessions.all */
 	struct sessions *ss;
+	bool awaiting_hub; /* a shared CONNECT waits for the hub's first connect */
 	enum session_mode mode;
 	const struct session_io *io;
 	void *conn; /* NULL once detached */

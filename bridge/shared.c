@@ -578,6 +578,14 @@ int shared_connect(struct session *s)
 	struct buf props = BUF_INIT;
 	uint16_t keepalive;
 
+	if (!hub_connected(hub) && hub_connecting(hub)) {
+		/* Starting, or reconnecting: the answer is a moment away (sessions_broker_state). */
+		s->awaiting_hub = true;
+		s->held = true;
+		session_update_pause(s);
+		s->io->deadline(s->conn, 0);
+		return 0;
+	}
 	if (!hub_connected(hub))
 		return session_refuse_connect(s, MQTT_CONNACK_UNAVAILABLE,
 		                              MQTT_RC_SERVER_UNAVAILABLE, "broker down");
