@@ -7,6 +7,16 @@ tests themselves are validated: every behaviour the bridge shares with a broker 
 Tests that only make sense for the bridge are decorated with @bridge_only and are skipped ONLY for
 MWB_TARGET=mosquitto.
 
+MWB_SESSIONS=auto (default) or dedicated: the bridge's session mode. Every bridge started here gets
+it as "mqtt_sessions" in its config file, unless the test's own config sets "mqtt_sessions". In
+auto a session that allows it is shared (served by the hub: clean start, session expiry 0, no
+will, and an identity the bridge vouches for: mqtt_credentials "bridge", or auth.mode "none" and
+no username or password); every other session, and every session in dedicated, has its own
+upstream client the broker sees. SHARED says whether such sessions are shared in this run (and
+IntegrationCase.shared for a class's own bridge_config); IntegrationCase.dedicated_will() gives a
+will that makes a session dedicated in every mode; a test that rewrites a bridge's config file
+(SIGHUP) keeps the mode with with_sessions() or Bridge.write_config().
+
 Every process started here is stopped by its PID (SIGTERM, bounded wait, SIGKILL) from a cleanup that
 runs also when a test fails. Every wait is bounded.
 """
@@ -46,6 +56,29 @@ REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TARGET = os.environ.get("MWB_TARGET", "bridge")
 if TARGET not in ("bridge", "mosquitto"):
     raise SystemExit("MWB_TARGET must be 'bridge' or 'mosquitto', not %r" % TARGET)
+
+SESSIONS = os.environ.get("MWB_SESSIONS", "auto")
+if SESSIONS not in ("auto", "dedicated"):
+    raise SystemExit("MWB_SESSIONS must be 'auto' or 'dedicated', not %r" % SESSIONS)
+
+# True when the endpoint under test serves a session that allows it (clean, no will, vouched-for
+# identity) from the hub: no broker client per browser. False for Mosquitto and for dedicated.
+SHARED = TARGET == "bridge" and SESSIONS == "auto"
+
+
+def with_sessions(config):
+    """A copy of the bridge config @config (a dict, or None) with "mqtt_sessions" from
+    MWB_SESSIONS, unless @config sets it. Tests that write a bridge's config file themselves (for
+    a SIGHUP) write this."""
+    out = dict(config or {})
+    out.setdefault("mqtt_sessions", SESSIONS)
+    return out
+
+
+def shared_sessions(config):
+    """Whether a bridge started with @config serves shareable sessions from its hub."""
+    return TARGET == "bridge" and with_sessions(config)["mqtt_sessions"] == "auto"
+
 
 V311 = mqtt.MQTTv311
 V5 = mqtt.MQTTv5
@@ -290,13 +323,32 @@ class Bridge:
         self.start()
 
     def command(self):
+        """The command line; the config file (always written: MWB_SESSIONS goes into it) is
+        .config with "mqtt_sessions" added unless it has one (with_sessions())."""
         cmd = [self.binary, "--listen", "%s:%d" % (HOST, self.port), "--broker", self.broker_url]
-        if self.config is not None:
-            path = os.path.join(self.dir, "config.json")
-            with open(path, "w") as f:
-                json.dump(self.config, f)
-            cmd += ["--config", path]
+        path = os.path.join(self.dir, "config.json")
+        with open(path, "w") as f:
+            json.dump(with_sessions(self.config), f)
+        cmd += ["--config", path]
         return cmd + ["-v"] + self.extra_args
+
+    @property
+    def config_path(self):
+        return os.path.join(self.dir, "config.json")
+
+    def write_config(self, config):
+        """Replaces the config file (for a SIGHUP) with with_sessions(@config), written aside and
+        renamed, so that the bridge never reads half a file; @config becomes .config. A str is
+        written as it is (a broken file)."""
+        tmp = self.config_path + ".new"
+        with open(tmp, "w") as f:
+            if isinstance(config, str):
+                f.write(config)
+            else:
+                json.dump(with_sessions(config), f)
+        os.rename(tmp, self.config_path)
+        if not isinstance(config, str):
+            self.config = config
 
     def start(self):
         for attempt in range(5):
@@ -670,6 +722,22 @@ class IntegrationCase(unittest.TestCase):
         _unique[0] += 1
         return "mwbtest/%s/%d-%04x/%s" % (self._testMethodName[-24:], _unique[0],
                                           random.getrandbits(16), leaf)
+
+    # session modes ----------------------------------------------------------------------
+
+    @property
+    def shared(self):
+        """Whether this class's endpoint serves a shareable session (clean start, session expiry
+        0, no will, an identity the bridge vouches for) from the bridge's hub, so that the
+        broker never sees its client id: the bridge in mqtt_sessions "auto" (MWB_SESSIONS and
+        the class's bridge_config). False for Mosquitto's own listener and for "dedicated"."""
+        return shared_sessions(type(self).bridge_config)
+
+    def dedicated_will(self):
+        """A will (for paho's and raw()'s will=) on a topic nobody watches: a session with a
+        will has its own upstream client in every mode, so the broker sees its client id,
+        takes it over, and ends or keeps its session as it would a client of its own."""
+        return dict(topic=self.topic("dedicated-will"), payload=b"")
 
     # clients ----------------------------------------------------------------------------
 

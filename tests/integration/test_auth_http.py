@@ -406,7 +406,7 @@ class ReloadStreamsTest(AuthCase):
     def reload(self, token_list):
         cfg = dict(self.bridge_config, auth={"mode": "tokens", "tokens": token_list})
         with open(os.path.join(self.stack.bridge.dir, "config.json"), "w") as f:
-            json.dump(cfg, f)
+            json.dump(h.with_sessions(cfg), f)   # MWB_SESSIONS stays
         os.kill(self.stack.bridge.pid, signal.SIGHUP)
 
     def test_sighup_moves_or_closes_streams(self):

@@ -6,7 +6,6 @@ anonymous clients, for MQTT 3.1.1 and 5.0."""
 
 import base64
 import hashlib
-import json
 import os
 import re
 import signal
@@ -103,24 +102,38 @@ class BridgeCredentialsTest(CredentialsCase):
     # CONNECT ------------------------------------------------------------------------------
 
     def test_good_token_connects_as_the_bridge(self):
+        # a session with a will (inside alice's publish ACL) has its own upstream client in
+        # every mode; a plain clean one in mqtt_sessions "auto" is shared: served by the hub,
+        # which logged in as broker.username, and the broker never sees the browser's client id
         for version in h.VERSIONS:
-            with self.subTest(version=version):
-                cid = self.uid()
-                c = self.alice(version, client_id=cid)
-                self.assertEqual(c.connack_result[0], 0)
-                # Mosquitto refuses anonymous clients: the upstream logged in with
-                # broker.username, never with the browser's username or the token
-                deadline = time.monotonic() + h.TIMEOUT
-                # under "TOKEN/ID", so that tokens cannot take over each other's client ids
-                pattern = re.compile(r" as %s \(.*u'%s'\)" % (re.escape("alice/" + cid),
-                                                             re.escape(BROKER_USER)))
-                while not pattern.search(self.broker_log()):
-                    self.assertLess(time.monotonic(), deadline,
-                                    "broker log has no login of %s as %s\n%s"
-                                    % (cid, BROKER_USER, self.stack.broker.log()))
-                    time.sleep(0.05)
-                self.assertNotIn("u'whoever'", self.broker_log())
-                c.disconnect()
+            for will in (True, False):
+                with self.subTest(version=version, will=will):
+                    self.check_connects_as_the_bridge(version, will)
+
+    def check_connects_as_the_bridge(self, version, will):
+        cid = self.uid()
+        c = self.alice(version, client_id=cid,
+                       will=dict(topic="devices/alice/will", payload=b"") if will else None)
+        self.assertEqual(c.connack_result[0], 0)
+        if self.shared and not will:
+            self.assert_broker_never_saw("alice/" + cid)
+            self.assert_broker_never_saw(cid)
+            self.assertNotIn("u'whoever'", self.broker_log())
+            c.disconnect()
+            return
+        # Mosquitto refuses anonymous clients: the upstream logged in with
+        # broker.username, never with the browser's username or the token
+        deadline = time.monotonic() + h.TIMEOUT
+        # under "TOKEN/ID", so that tokens cannot take over each other's client ids
+        pattern = re.compile(r" as %s \(.*u'%s'\)" % (re.escape("alice/" + cid),
+                                                     re.escape(BROKER_USER)))
+        while not pattern.search(self.broker_log()):
+            self.assertLess(time.monotonic(), deadline,
+                            "broker log has no login of %s as %s\n%s"
+                            % (cid, BROKER_USER, self.stack.broker.log()))
+            time.sleep(0.05)
+        self.assertNotIn("u'whoever'", self.broker_log())
+        c.disconnect()
 
     def test_username_is_ignored(self):
         # any username, or none at all in v5 (3.1.1 has no password without a username)
@@ -441,9 +454,7 @@ class BridgeReloadTest(CredentialsCase):
         carol5 = self.raw(r.V5, username="c", password=REVOKED)
         carol3 = self.raw(r.V311, username="c", password=REVOKED)
         alice = self.paho(V5, username="a", password=ALICE)
-        self.stack.bridge.config = bridge_config([ALICE_TOKEN, BOB_TOKEN])
-        with open(os.path.join(self.stack.bridge.dir, "config.json"), "w") as f:
-            json.dump(self.stack.bridge.config, f)
+        self.stack.bridge.write_config(bridge_config([ALICE_TOKEN, BOB_TOKEN]))
         os.kill(self.stack.bridge.pid, signal.SIGHUP)
         disc = self.assert_closed(carol5, v5_disconnect=True)
         self.assertEqual(disc.rc, 0x87)

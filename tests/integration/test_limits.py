@@ -260,6 +260,8 @@ class RateLimitByAddressTest(LimitsCase):
         self.assertEqual(self.http("GET", "/api/v1/health").status, 200)
 
 
+@h.unittest.skipIf(h.SESSIONS == "dedicated", "no MQTT session is made here: the run in the "
+                   "default mqtt_sessions covers it")
 class SlowClientTest(LimitsCase):
     """Three slow clients side by side, each fed a byte a second: all are cut off after about
     10 s, while others are served meanwhile."""

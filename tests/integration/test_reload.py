@@ -103,7 +103,7 @@ class ReloadTest(h.ApiCase):
             if isinstance(cfg, str):
                 f.write(cfg)
             else:
-                json.dump(cfg, f)
+                json.dump(h.with_sessions(cfg), f)   # MWB_SESSIONS stays
         os.rename(tmp, self.config_path())
 
     def sighup_and_wait(self, marker):
