@@ -4,11 +4,10 @@
  * Each distinct filter is one broker subscription with its own MQTT 5 Subscription Identifier,
  * retain-as-published (receivers decide about the flag themselves) and no retained messages on
  * subscribe (receivers read those on their own, retained.h). When filters overlap, a broker may
- * send one copy of a message per matching subscription; the hub handles only the copy that
- * carries the lowest identifier among the non-shared filters that match locally, so a message
- * becomes exactly one event. Identifiers only grow, so the lowest one belongs to the oldest
- * filter, whose broker subscription is surely active. A shared subscription ("$share/G/F") is
- * its own copy: it goes to one of the filter's members.
+ * send one copy of a message per matching subscription; the hub handles only the copy of one
+ * of the non-shared filters that match locally (match_filters(): the highest QoS at the broker,
+ * the oldest among equals), so a message becomes exactly one event. A shared subscription
+ * ("$share/G/F") is its own copy: it goes to one of the filter's members.
  */
 #include "hub.h"
 

@@ -121,7 +121,7 @@ static void on_event(void *owner, struct upstream_event *ev)
 			l->up = NULL;
 			l->version = MQTT_V311;
 			log_msg(LOG_WARN, l->name, "broker-refused-mqtt5 fallback=3.1.1");
-			l->retry_at_ms = 0;
+			attempt(l);
 			break;
 		}
 		lost(l, ev->code ? "refused" : "unreachable", ev->code, ev->error);

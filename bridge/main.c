@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,8 @@ struct app {
 	struct hub *hub;
 	struct retained *retained;
 	struct web_server *web;
+	/* What Paho's threads wake: set once the web server exists (main thread), read by them. */
+	_Atomic(struct web_server *) wake_target;
 	int signal_fd;
 	bool stopping;
 	bool done;
@@ -253,9 +256,10 @@ static void load_config(struct app *app, int argc, char **argv)
 static void wake_service(void *user)
 {
 	struct app *app = user;
+	struct web_server *web = atomic_load(&app->wake_target);
 
-	if (app->web)
-		web_server_wake(app->web);
+	if (web)
+		web_server_wake(web);
 }
 
 static void drain_events(struct app *app)
@@ -555,6 +559,10 @@ int main(int argc, char **argv)
 	app.web = web_server_new(&app.cfg, &deps, &hooks, app.signal_fd);
 	if (!app.web)
 		goto out;
+	/* The hub's links may have pushed events already, their wake-up lost (nobody to wake
+	 * yet, and the evq wakes once per batch): one wake-up now takes them. */
+	atomic_store(&app.wake_target, app.web);
+	web_server_wake(app.web);
 	log_msg(LOG_INFO, "main", "listening url=%s://%s%s%s:%d/ mqtt=%s://%s%s%s:%d/mqtt broker=%s",
 		*app.cfg.tls.cert_file ? "https" : "http",
 		strchr(app.cfg.listen_host, ':') ? "[" : "", display_host(app.cfg.listen_host),
@@ -573,6 +581,7 @@ int main(int argc, char **argv)
 	status = 0;
 out:
 	/* Closing the web server detaches what is left; then the upstreams go. */
+	atomic_store(&app.wake_target, NULL);
 	web_server_free(app.web);
 	app.web = NULL;
 	if (app.evq)

@@ -313,15 +313,16 @@ static struct fetch *fetch_start(struct retained *r, const char *filter)
 }
 
 struct retained_req *retained_get(struct retained *r, const char *filter, size_t limit,
-				  retained_fn fn, void *user)
+				  bool fresh, retained_fn fn, void *user)
 {
 	struct retained_req *q;
-	struct fetch *f;
+	struct fetch *f = NULL;
 
 	if (!link_upstream(r->link))
 		return NULL;
-	for (f = r->fetches; f && strcmp(f->filter, filter); f = f->next)
-		;
+	if (!fresh)
+		for (f = r->fetches; f && strcmp(f->filter, filter); f = f->next)
+			;
 	if (!f && !(f = fetch_start(r, filter)))
 		return NULL;
 	q = calloc(1, sizeof(*q));

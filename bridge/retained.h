@@ -46,11 +46,13 @@ bool retained_connected(const struct retained *r);
 void retained_tick(struct retained *r);
 
 /**
- * Starts a read of the valid filter @filter returning at most @limit messages. NULL when the link
- * is down (then @fn is not called).
+ * Starts a read of the valid filter @filter returning at most @limit messages. A read of the same
+ * filter under way is shared, unless @fresh: then the read starts now, so it sees every
+ * retained value set before this call (a shared session's, whose live messages start now).
+ * NULL when the link is down (then @fn is not called).
  */
 struct retained_req *retained_get(struct retained *r, const char *filter, size_t limit,
-				  retained_fn fn, void *user);
+				  bool fresh, retained_fn fn, void *user);
 
 /** Ends @q now with what has arrived (@complete false); the handle is gone afterwards. */
 void retained_finish(struct retained *r, struct retained_req *q);

@@ -355,7 +355,8 @@ void session_deliver(struct session *s, struct msg *m)
 		free(m);
 		return;
 	}
-	m->queued_ms = session_now_ms();
+	if (!m->queued_ms)
+		m->queued_ms = session_now_ms();
 	session_queue_out(s, m);
 	if (s->out_bytes + s->io->queued(s->conn) > limit) {
 		session_slow(s);

@@ -169,6 +169,7 @@ static struct msg *copy_for(const struct msg *m, uint8_t qos, bool retain, const
 static void hold(struct session *s, struct msg *m, bool published_retained)
 {
 	m->state = published_retained ? HELD_RETAINED : 0;
+	m->queued_ms = session_now_ms(); /* message expiry counts from now */
 	m->next = NULL;
 	if (s->held_tail)
 		s->held_tail->next = m;
@@ -446,7 +447,9 @@ static bool held_replaces(struct session *s, struct mqtt_bytes topic)
 	for (struct msg *m = s->held_head; m; m = m->next) {
 		if ((m->state & HELD_RETAINED) && m->topic.len == topic.len &&
 		    !memcmp(m->topic.data, topic.data, topic.len)) {
-			m->retain = true;
+			/* An empty one cleared the value: there is none to send. */
+			if (m->payload.len)
+				m->retain = true;
 			return true;
 		}
 	}
@@ -484,7 +487,7 @@ void shared_suback_sent(struct session *s, struct sub_op *so)
 		so->ssubs[i] = NULL;
 		ss->op = NULL;
 		if (ss->want_retained && s->conn && !s->closing) {
-			ss->read = retained_get(s->ss->cfg.retained, ss->filter, RETAINED_LIMIT,
+			ss->read = retained_get(s->ss->cfg.retained, ss->filter, RETAINED_LIMIT, true,
 			                        on_retained, ss);
 			if (ss->read) {
 				ss->read_since_ms = session_now_ms();

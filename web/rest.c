@@ -582,7 +582,7 @@ static void read_retained(struct http_conn *c, const char *filter, size_t limit,
 	}
 	j->single_topic = single;
 	c->job = j;
-	j->rreq = retained_get(c->ctx->deps.retained, filter, limit, on_retained, c);
+	j->rreq = retained_get(c->ctx->deps.retained, filter, limit, false, on_retained, c);
 	if (!j->rreq) {
 		c->job = NULL;
 		job_free(j);
@@ -847,7 +847,8 @@ void rest_metrics(struct http_conn *c)
 		     (double)(ctx->http_open - ctx->sse_streams));
 	rc |= metric(&b, "mwb_sessions", "gauge",
 		     "MQTT sessions alive by mode: shared (served from the hub), dedicated (their own "
-		     "broker client), connecting (no CONNACK yet, or closing).");
+		     "broker client, connecting or connected), connecting (no mode yet: waiting for "
+		     "CONNECT, or for the hub).");
 	rc |= sample(&b, "mwb_sessions", "mode=\"shared\"", (double)ss.sessions_shared);
 	rc |= sample(&b, "mwb_sessions", "mode=\"dedicated\"", (double)ss.sessions_dedicated);
 	rc |= sample(&b, "mwb_sessions", "mode=\"connecting\"",

@@ -378,7 +378,8 @@ void sse_start(struct http_conn *c)
 		for (size_t i = 0; s->reads && i < s->nfilters; i++) {
 			s->reads[i].s = s;
 			s->reads[i].req = retained_get(ctx->deps.retained, s->filters[i],
-						       RETAINED_LIMIT, on_retained, &s->reads[i]);
+						       RETAINED_LIMIT, false, on_retained,
+						       &s->reads[i]);
 			s->rpending += s->reads[i].req != NULL;
 		}
 		if (s->rpending)
