@@ -55,6 +55,7 @@ struct shared_sub {
 	struct sub_op *op; /* the SUBSCRIBE whose SUBACK has not gone out yet */
 	size_t op_index;
 	struct retained_req *read;
+	bool read_wanted; /* the reader was not up yet: shared_tick() tries again */
 	uint64_t read_since_ms;
 };
 
@@ -478,6 +479,14 @@ static void on_retained(void *user, bool ok, bool complete, struct msg *const *m
 	release_hold(ss);
 }
 
+/* Starts @ss's retained read; false while the reader's link is not up (tried again on ticks). */
+static bool start_read(struct shared_sub *ss)
+{
+	ss->read = retained_get(ss->s->ss->cfg.retained, ss->filter, RETAINED_LIMIT, true,
+	                        on_retained, ss);
+	return ss->read != NULL;
+}
+
 void shared_suback_sent(struct session *s, struct sub_op *so)
 {
 	for (size_t i = 0; i < so->count; i++) {
@@ -486,17 +495,15 @@ void shared_suback_sent(struct session *s, struct sub_op *so)
 			continue;
 		so->ssubs[i] = NULL;
 		ss->op = NULL;
-		if (ss->want_retained && s->conn && !s->closing) {
-			ss->read = retained_get(s->ss->cfg.retained, ss->filter, RETAINED_LIMIT, true,
-			                        on_retained, ss);
-			if (ss->read) {
-				ss->read_since_ms = session_now_ms();
-				continue;
-			}
-			log_msg(LOG_INFO, "shared", "retained-unavailable client_id=%s",
-			        session_cid(s));
+		if (!ss->want_retained || !s->conn || s->closing) {
+			release_hold(ss);
+			continue;
 		}
-		release_hold(ss);
+		/* Without the reader (it connects beside the hub), live messages wait for it up to
+		 * RETAINED_WAIT_MS too: a dashboard reconnecting as the bridge starts gets its
+		 * retained values. */
+		ss->read_since_ms = session_now_ms();
+		ss->read_wanted = !start_read(ss);
 	}
 }
 
@@ -504,11 +511,20 @@ static bool tick_sub(const void *key, size_t len, void *value, void *user)
 {
 	struct shared_sub *ss = value;
 	uint64_t now = *(const uint64_t *)user;
+	bool late = now - ss->read_since_ms >= RETAINED_WAIT_MS;
 
 	(void)key;
 	(void)len;
-	if (ss->read && now - ss->read_since_ms >= RETAINED_WAIT_MS)
+	if (ss->read_wanted && (start_read(ss) || late)) {
+		ss->read_wanted = false;
+		if (!ss->read) {
+			log_msg(LOG_INFO, "shared", "retained-unavailable client_id=%s",
+			        session_cid(ss->s));
+			release_hold(ss);
+		}
+	} else if (ss->read && late) {
 		retained_finish(ss->s->ss->cfg.retained, ss->read); /* calls on_retained */
+	}
 	return true;
 }
 
