@@ -312,17 +312,22 @@ static struct fetch *fetch_start(struct retained *r, const char *filter)
 	return f;
 }
 
+uint64_t retained_mark(const struct retained *r)
+{
+	return r->next_marker;
+}
+
 struct retained_req *retained_get(struct retained *r, const char *filter, size_t limit,
-				  bool fresh, retained_fn fn, void *user)
+				  uint64_t since, retained_fn fn, void *user)
 {
 	struct retained_req *q;
-	struct fetch *f = NULL;
+	struct fetch *f;
 
 	if (!link_upstream(r->link))
 		return NULL;
-	if (!fresh)
-		for (f = r->fetches; f && strcmp(f->filter, filter); f = f->next)
-			;
+	/* Markers count up as reads start: a larger one started later. */
+	for (f = r->fetches; f && (f->marker <= since || strcmp(f->filter, filter)); f = f->next)
+		;
 	if (!f && !(f = fetch_start(r, filter)))
 		return NULL;
 	q = calloc(1, sizeof(*q));

@@ -47,12 +47,15 @@ void retained_tick(struct retained *r);
 
 /**
  * Starts a read of the valid filter @filter returning at most @limit messages. A read of the same
- * filter under way is shared, unless @fresh: then the read starts now, so it sees every
- * retained value set before this call (a shared session's, whose live messages start now).
- * NULL when the link is down (then @fn is not called).
+ * filter under way is shared when it started after @since (a retained_mark(); 0: any): a shared
+ * session passes the mark of when its live messages started, so its read sees every retained
+ * value set before. NULL when the link is down (then @fn is not called).
  */
 struct retained_req *retained_get(struct retained *r, const char *filter, size_t limit,
-				  bool fresh, retained_fn fn, void *user);
+				  uint64_t since, retained_fn fn, void *user);
+
+/** Now, as retained_get() compares it: reads started from now on are after it. */
+uint64_t retained_mark(const struct retained *r);
 
 /** Ends @q now with what has arrived (@complete false); the handle is gone afterwards. */
 void retained_finish(struct retained *r, struct retained_req *q);

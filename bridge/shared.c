@@ -56,6 +56,7 @@ struct shared_sub {
 	size_t op_index;
 	struct retained_req *read;
 	bool read_wanted; /* the reader was not up yet: shared_tick() tries again */
+	uint64_t joined;  /* retained_mark() when its live messages started */
 	uint64_t read_since_ms;
 };
 
@@ -482,7 +483,7 @@ static void on_retained(void *user, bool ok, bool complete, struct msg *const *m
 /* Starts @ss's retained read; false while the reader's link is not up (tried again on ticks). */
 static bool start_read(struct shared_sub *ss)
 {
-	ss->read = retained_get(ss->s->ss->cfg.retained, ss->filter, RETAINED_LIMIT, true,
+	ss->read = retained_get(ss->s->ss->cfg.retained, ss->filter, RETAINED_LIMIT, ss->joined,
 	                        on_retained, ss);
 	return ss->read != NULL;
 }
@@ -791,6 +792,7 @@ static uint8_t subscribe_one(struct session *s, struct sub_op *so, size_t i, str
 		sub_destroy(old);
 	ss->want_retained = (rh == 0 || (rh == 1 && !old)) &&
 	                    !topic_filter_is_shared(ss->filter, ss->len, NULL, NULL);
+	ss->joined = retained_mark(s->ss->cfg.retained);
 	rc = hub_join(s->ss->cfg.hub, &ss->member, ss->filter, ss->len);
 	if (rc >= 0 && rc < HUB_JOIN_WAIT) {
 		ss->granted = (uint8_t)rc;

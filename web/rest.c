@@ -582,7 +582,7 @@ static void read_retained(struct http_conn *c, const char *filter, size_t limit,
 	}
 	j->single_topic = single;
 	c->job = j;
-	j->rreq = retained_get(c->ctx->deps.retained, filter, limit, false, on_retained, c);
+	j->rreq = retained_get(c->ctx->deps.retained, filter, limit, 0, on_retained, c);
 	if (!j->rreq) {
 		c->job = NULL;
 		job_free(j);

@@ -378,7 +378,7 @@ void sse_start(struct http_conn *c)
 		for (size_t i = 0; s->reads && i < s->nfilters; i++) {
 			s->reads[i].s = s;
 			s->reads[i].req = retained_get(ctx->deps.retained, s->filters[i],
-						       RETAINED_LIMIT, false, on_retained,
+						       RETAINED_LIMIT, 0, on_retained,
 						       &s->reads[i]);
 			s->rpending += s->reads[i].req != NULL;
 		}
