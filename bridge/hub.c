@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "filtertree.h"
 #include "hmap.h"
 #include "jsonmsg.h"
 #include "link.h"
@@ -99,8 +100,9 @@ struct hub {
 	void (*state_fn)(void *user, bool up);
 	void *state_user;
 	struct hmap *by_text;
+	struct filtertree *tree; /* every filter, under what it matches */
 	struct hub_filter **matched; /* scratch: the filters a message matched */
-	size_t matched_cap;
+	size_t nmatched, matched_cap;
 	struct hub_filter **filters;
 	size_t nfilters, cap;
 	uint32_t next_sub_id;
@@ -483,6 +485,14 @@ static bool filter_matches(const struct hub_filter *f, const struct msg *m)
  * every receiver may get, and the broker surely sends it (the SUBACK came first). Returns how
  * many; -ENOMEM.
  */
+static void collect(void *value, void *user)
+{
+	struct hub *h = user;
+
+	if (h->nmatched < h->matched_cap)
+		h->matched[h->nmatched++] = value;
+}
+
 static long match_filters(struct hub *h, const struct msg *m)
 {
 	uint32_t lowest = UINT32_MAX;
@@ -490,6 +500,7 @@ static long match_filters(struct hub *h, const struct msg *m)
 	bool any, normal;
 	size_t n = 0;
 
+	/* No more can match than there are filters. */
 	if (h->matched_cap < h->nfilters) {
 		struct hub_filter **more = realloc(h->matched, h->nfilters * sizeof(*more));
 		if (!more)
@@ -497,23 +508,22 @@ static long match_filters(struct hub *h, const struct msg *m)
 		h->matched = more;
 		h->matched_cap = h->nfilters;
 	}
-	for (size_t i = 0; i < h->nfilters; i++) {
-		struct hub_filter *f = h->filters[i];
+	h->nmatched = 0;
+	if (filtertree_match(h->tree, (const char *)m->topic.data, m->topic.len, collect, h))
+		return -ENOMEM;
+	for (size_t i = 0; i < h->nmatched; i++) {
+		struct hub_filter *f = h->matched[i];
 		int rank = f->active ? f->granted : -1;
-		if (f->shared || !filter_matches(f, m))
-			continue;
-		if (rank > best || (rank == best && f->sub_id < lowest)) {
+		if (!f->shared && (rank > best || (rank == best && f->sub_id < lowest))) {
 			best = rank;
 			lowest = f->sub_id;
 		}
 	}
 	has_sub_id(m, 0, &any);
 	normal = lowest != UINT32_MAX && (!any || has_sub_id(m, lowest, &any));
-	for (size_t i = 0; i < h->nfilters; i++) {
-		struct hub_filter *f = h->filters[i];
-		if (f->shared ? (any ? has_sub_id(m, f->sub_id, &any) && filter_matches(f, m)
-				     : !normal && !n && filter_matches(f, m))
-			      : normal && filter_matches(f, m))
+	for (size_t i = 0; i < h->nmatched; i++) {
+		struct hub_filter *f = h->matched[i];
+		if (f->shared ? (any ? has_sub_id(m, f->sub_id, &any) : !normal && !n) : normal)
 			h->matched[n++] = f;
 	}
 	return (long)n;
@@ -721,13 +731,14 @@ struct hub *hub_new(const struct hub_config *cfg)
 		h->client_id = strdup(id);
 	}
 	h->by_text = hmap_new();
+	h->tree = filtertree_new();
 	h->ring_cap = cfg->replay_events;
 	h->ring_max_bytes = cfg->replay_bytes;
 	h->headroom = cfg->headroom;
 	if (h->ring_cap)
 		h->ring = calloc(h->ring_cap, sizeof(*h->ring));
 	h->next_sub_id = REPLY_SUB_ID + 1;
-	if (!h->client_id || !h->by_text || (h->ring_cap && !h->ring))
+	if (!h->client_id || !h->by_text || !h->tree || (h->ring_cap && !h->ring))
 		goto fail;
 	lc.env = cfg->env;
 	lc.client_id = h->client_id;
@@ -761,6 +772,7 @@ void hub_free(struct hub *h)
 	}
 	free(h->filters);
 	free(h->matched);
+	filtertree_free(h->tree);
 	hmap_free(h->by_text);
 	buf_clear(&h->broker_props);
 	free(h->client_id);
@@ -859,27 +871,35 @@ static struct hub_filter *filter_get(struct hub *h, const char *text, size_t len
 		h->cap = cap;
 	}
 	f = calloc(1, sizeof(*f));
-	if (!f || !(f->text = strndup(text, len)) || hmap_put(h->by_text, f->text, len, f)) {
-		if (f)
-			free(f->text);
-		free(f);
-		return NULL;
-	}
+	if (!f || !(f->text = strndup(text, len)))
+		goto fail;
 	f->len = len;
 	f->shared = topic_filter_is_shared(f->text, len, &f->match, &f->match_len);
 	if (!f->shared) {
 		f->match = f->text;
 		f->match_len = len;
 	}
+	if (hmap_put(h->by_text, f->text, len, f))
+		goto fail;
+	if (filtertree_add(h->tree, f->match, f->match_len, f)) {
+		hmap_remove(h->by_text, f->text, len);
+		goto fail;
+	}
 	f->sub_id = h->next_sub_id++;
 	h->filters[h->nfilters++] = f;
 	return f;
+fail:
+	if (f)
+		free(f->text);
+	free(f);
+	return NULL;
 }
 
 static void filter_free(struct hub *h, struct hub_filter *f)
 {
 	filter_unsubscribe(h, f);
 	hmap_remove(h->by_text, f->text, f->len);
+	filtertree_remove(h->tree, f->match, f->match_len, f);
 	for (size_t i = 0; i < h->nfilters; i++) {
 		if (h->filters[i] == f) {
 			memmove(&h->filters[i], &h->filters[i + 1],

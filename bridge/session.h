@@ -70,6 +70,7 @@ struct sessions_stats {
 	uint64_t bytes_to_browser;   /* MQTT packet bytes */
 	uint64_t bytes_from_browser;
 	uint64_t qos0_dropped;   /* slow browser or backlog */
+	uint64_t qos0_upstream_dropped; /* shared browsers' QoS 0 publishes the hub could not take */
 	uint64_t qos12_lost;     /* could not be kept for a persistent session */
 	uint64_t protocol_errors;
 	uint64_t slow_disconnects;

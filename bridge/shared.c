@@ -704,6 +704,11 @@ int shared_publish(struct session *s, const char *topic, const struct mqtt_publi
 	}
 	if (!p->qos) {
 		rc = hub_publish_qos0(s->ss->cfg.hub, topic, p->payload, p->retain, p->props);
+		if (rc == -ENOBUFS) {
+			/* The broker link is backed up: QoS 0 may be lost, as at a busy broker. */
+			s->ss->stats.qos0_upstream_dropped++;
+			return 0;
+		}
 		if (rc) {
 			log_msg(LOG_INFO, "session", "publish-failed client_id=%s rc=%d",
 			        session_cid(s), rc);

@@ -19,6 +19,8 @@
 
 /* Enough for two or three OpenSSL reasons with a file name. */
 #define TLS_ERROR_MAX 256
+/* Publishes a client may have waiting in Paho for its send thread. */
+#define MAX_BUFFERED 10000
 /* The shortest keepalive a Paho link is given (0, none, stays 0); see upstream_new(). */
 #define KEEPALIVE_MIN_S 5
 
@@ -662,6 +664,9 @@ struct upstream *upstream_new(const struct upstream_env *env, const struct upstr
 	atomic_init(&u->refs, 1);
 
 	create.MQTTVersion = v5 ? MQTTVERSION_5 : MQTTVERSION_DEFAULT;
+	/* Paho counts every publish not yet written against this, connected or not (default 100):
+	 * the hub carries every shared browser's publishes, so a burst must fit. */
+	create.maxBufferedMessages = MAX_BUFFERED;
 	rc = MQTTAsync_createWithOptions(&u->client, env->url, c->client_id,
 					 MQTTCLIENT_PERSISTENCE_NONE, NULL, &create);
 	if (rc != MQTTASYNC_SUCCESS) {
@@ -793,6 +798,8 @@ int upstream_publish(struct upstream *u, const char *topic, struct mqtt_bytes pa
 	MQTTProperties_free(&m.properties);
 	if (rc != MQTTASYNC_SUCCESS) {
 		log_msg(LOG_DEBUG, "upstream", "publish-refused rc=%d", rc);
+		if (rc == MQTTASYNC_MAX_BUFFERED_MESSAGES)
+			return -ENOBUFS;
 		return rc == MQTTASYNC_DISCONNECTED ? -ENOTCONN : -EIO;
 	}
 	if (token)

@@ -106,7 +106,8 @@ void upstream_event_free(struct upstream_event *ev);
 /**
  * Service thread. Publishes; *@token identifies the UPSTREAM_DONE that follows (for QoS 0 too,
  * when the message has been written). NULL @token: no UPSTREAM_DONE follows (for a QoS 0
- * publish nobody waits for). 0, or a negative errno when Paho refused it.
+ * publish nobody waits for). 0, -ENOBUFS when Paho holds too many unwritten publishes already,
+ * or another negative errno when Paho refused it.
  */
 int upstream_publish(struct upstream *u, const char *topic, struct mqtt_bytes payload, int qos,
 		     bool retain, struct mqtt_bytes props, int *token);

@@ -884,6 +884,8 @@ void rest_metrics(struct http_conn *c)
 	rc |= sample(&b, "mwb_bytes_total", "path=\"bridge_to_browser\"", (double)ss.bytes_to_browser);
 	rc |= metric(&b, "mwb_dropped_total", "counter", "Messages dropped, by reason.");
 	rc |= sample(&b, "mwb_dropped_total", "reason=\"slow_browser_qos0\"", (double)ss.qos0_dropped);
+	rc |= sample(&b, "mwb_dropped_total", "reason=\"broker_link_busy_qos0\"",
+		     (double)ss.qos0_upstream_dropped);
 	rc |= sample(&b, "mwb_dropped_total", "reason=\"slow_sse\"", (double)ws->sse_dropped);
 	rc |= sample(&b, "mwb_dropped_total", "reason=\"session_store\"", (double)ss.qos12_lost);
 	rc |= metric(&b, "mwb_disconnects_total", "counter", "Connections the bridge ended, by reason.");
