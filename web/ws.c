@@ -244,5 +244,8 @@ struct lws_protocols web_ws_protocol(const char *name)
 	 * default saves 3 KiB of RSS per idle browser (bench: idle shared browsers). A bigger frame
 	 * just arrives in more callbacks, and MQTT packets cross frames anyway (session_feed()). */
 	p.rx_buffer_size = 1024;
+	/* Without it lws would also cut every send() to rx_buffer_size: one chunk of the outq
+	 * (16 KiB, many packets) goes in one. Nothing is allocated for it per connection. */
+	p.tx_packet_size = 65536;
 	return p;
 }
