@@ -1,21 +1,36 @@
 #!/usr/bin/python3
-"""bench/bench.py — the benchmark of issue 7: the bridge beside Mosquitto's own WebSocket listener.
+"""bench/bench.py — the benchmark of issues 7 and 12: the bridge beside Mosquitto's own WebSocket
+listener, with browser sessions shared and dedicated.
 
 One command (from the repository root):  bench/bench.py
   builds build-bench/ (release, with bench/loadgen), starts a private Mosquitto (a TCP and a
   WebSocket listener) and the bridge in front of it on free loopback ports, runs every scenario
-  against (a) Mosquitto's WebSocket listener and (b) the bridge, interleaved, twice, prints a table
-  and writes bench/results/latest.json. A few minutes. Never part of the test command.
+  against (a) Mosquitto's WebSocket listener, (b) the bridge with "mqtt_sessions": "auto" (rows
+  "shared": the load generator's clean, will-less, credential-less sessions are served from the
+  hub's shared Paho client) and (c) the bridge with "mqtt_sessions": "dedicated" (one Paho client
+  per browser), interleaved, twice, prints a table and writes bench/results/latest.json. The SSE
+  and HTTP publish scenarios do not depend on the mode and run once, with the default ("auto").
+  About 12 minutes.
 
   bench/bench.py --quick          small scales and short runs, for development
-  bench/bench.py --soak [--minutes 10]
+  bench/bench.py --modes shared   only these bridge modes (shared, dedicated) beside Mosquitto-WS
+  bench/bench.py --soak [--minutes 10] [--mode auto|dedicated]
                                   clients connecting and leaving; RSS at the end vs after warm-up
-  bench/bench.py --syscalls       system calls per message (strace -c) of the latency scenario,
+  bench/bench.py --syscalls [--mode auto|dedicated]
+                                  system calls per message (strace -c) of the latency scenario,
                                   for Mosquitto-WS, the bridge and the broker behind it
   bench/bench.py --paho           only the probes of Paho alone (bench/pahoprobe.c: MQTTAsync
                                   clients in one process against Mosquitto's TCP listener, none
                                   of the bridge), which the full run also does after the rest;
                                   writes bench/results/paho.json
+  bench/bench.py --paho-hp DIR [--paho-ref DIR]
+                                  the Paho probes also against another build of the same Paho
+                                  (DIR holds its libpaho-mqtt3as.so.1, loaded through
+                                  LD_LIBRARY_PATH), interleaved with Debian's, same run: DIR a
+                                  PAHO_HIGH_PERFORMANCE=ON build made outside the repository, the
+                                  optional reference one of the same source and flags with
+                                  PAHO_HIGH_PERFORMANCE=OFF, as Debian builds it (the options each
+                                  was made with are read from its CMakeCache.txt)
 
 Python 3 standard library only. Every process it starts is stopped by its PID.
 """
@@ -31,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build-bench")
@@ -95,12 +111,17 @@ def settle(pids, limit=40.0):
     return time.time() - t0
 
 
-class Servers:
-    """The private Mosquitto and the bridge in front of it."""
+# The bridge's session modes under test: the row label and the config's "mqtt_sessions".
+MODES = {"shared": "auto", "dedicated": "dedicated"}
 
-    def __init__(self, tmp):
+
+class Servers:
+    """The private Mosquitto and the bridge in front of it, in one session mode at a time."""
+
+    def __init__(self, tmp, mode="auto"):
         self.tmp = tmp
         self.procs = []
+        self.mode = mode
         self.p_tcp, self.p_ws, self.p_bridge = free_port(), free_port(), free_port()
         conf = os.path.join(tmp, "broker.conf")
         with open(conf, "w") as f:
@@ -118,16 +139,24 @@ class Servers:
                 f"listener {self.p_tcp} 127.0.0.1\n"
                 f"listener {self.p_ws} 127.0.0.1\nprotocol websockets\n")
         self.conf = conf
-        cfg = self.cfg = os.path.join(tmp, "bridge.json")
-        with open(cfg, "w") as f:
-            json.dump({
-                "listen": f"127.0.0.1:{self.p_bridge}",
-                "broker": {"url": f"mqtt://127.0.0.1:{self.p_tcp}"},
-                "static_dir": os.path.join(ROOT, "static"),
-                "log_level": "warn",
-                # 10,000 idle WebSocket connections plus the scenario's own ones.
-                "limits": {"max_connections": 30000},
-            }, f)
+        # One config per session mode, the same port: the targets' URLs do not change.
+        self.cfgs = {}
+        for m in ("auto", "dedicated"):
+            cfg = self.cfgs[m] = os.path.join(tmp, f"bridge-{m}.json")
+            with open(cfg, "w") as f:
+                json.dump({
+                    "listen": f"127.0.0.1:{self.p_bridge}",
+                    "broker": {"url": f"mqtt://127.0.0.1:{self.p_tcp}"},
+                    "static_dir": os.path.join(ROOT, "static"),
+                    "log_level": "warn",
+                    # "auto": the load generator's sessions (clean, no will, no username or
+                    # password, under auth "none") are shared; "dedicated": a Paho client each.
+                    "auth": {"mode": "none", "metrics": "open"},
+                    "mqtt_credentials": "passthrough",
+                    "mqtt_sessions": m,
+                    # 10,000 idle WebSocket connections plus the scenario's own ones.
+                    "limits": {"max_connections": 30000},
+                }, f)
         # A private name for our broker: other work on this machine may stop "mosquitto"
         # processes by name, and must not stop this one mid-run.
         self.broker_exe = os.path.join(tmp, "bench-broker")
@@ -139,13 +168,26 @@ class Servers:
         self.mosq = self._start([self.broker_exe, "-c", self.conf], "broker.log")
         wait_port(self.p_tcp, self.mosq, "mosquitto")
         wait_port(self.p_ws, self.mosq, "mosquitto")
-        self.bridge = self._start([BRIDGE, "--config", self.cfg], "bridge.log")
+        self._start_bridge()
+
+    def _start_bridge(self):
+        self.bridge = self._start([BRIDGE, "--config", self.cfgs[self.mode]], "bridge.log")
         wait_port(self.p_bridge, self.bridge, "the bridge")
         time.sleep(0.5)  # the hub's own broker connections
 
-    def restart(self):
+    def restart(self, mode=None):
         self.stop()
+        self.mode = mode or self.mode
         self.start()
+
+    def use(self, mode):
+        """The bridge in @mode ("auto" or "dedicated"): restarted alone if it runs in the other."""
+        if mode == self.mode and self.bridge.poll() is None:
+            return
+        self._stop(self.bridge)
+        self.procs.remove(self.bridge)
+        self.mode = mode
+        self._start_bridge()
 
     def _start(self, argv, logname):
         out = open(os.path.join(self.tmp, logname), "a")
@@ -157,15 +199,19 @@ class Servers:
     def alive(self):
         return all(p.poll() is None for p in self.procs)
 
+    @staticmethod
+    def _stop(p):
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGTERM)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
+
     def stop(self):
         for p in reversed(self.procs):
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    os.kill(p.pid, signal.SIGKILL)
-                    p.wait()
+            self._stop(p)
 
     def log_tail(self, name, n=5):
         try:
@@ -174,13 +220,32 @@ class Servers:
         except OSError:
             return ""
 
+    def sessions(self):
+        """The bridge's mwb_sessions and mwb_hub_* samples ({name{labels}: value}), or None if
+        /metrics did not answer: which mode the sessions of a scenario got."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.p_bridge}/metrics",
+                                        timeout=5) as r:
+                text = r.read().decode("utf-8", "replace")
+        except OSError:
+            return None
+        out = {}
+        for line in text.splitlines():
+            if line.startswith(("mwb_sessions{", "mwb_sessions ", "mwb_hub_")):
+                key, _, val = line.rpartition(" ")
+                try:
+                    out[key] = float(val)
+                except ValueError:
+                    pass
+        return out
+
 
 # ---- running the load generator ----
 
-def loadgen(args, timeout=300, exe=None):
+def loadgen(args, timeout=300, exe=None, env=None):
     exe = exe or LOADGEN
     r = subprocess.run([exe] + [str(a) for a in args], capture_output=True, text=True,
-                       timeout=timeout)
+                       timeout=timeout, env=env)
     line = r.stdout.strip().splitlines()[-1:] or ["{}"]
     try:
         res = json.loads(line[0])
@@ -231,8 +296,14 @@ def summarise(res, kind):
             subs = res.get("subs") or 1
             if "rss_kb_setup" in p:
                 out[name + "_rss_kb_per_sub"] = (p["rss_kb_before"] - p["rss_kb_setup"]) / subs
+    # What a message or a connection costs the bridge and the broker behind it together (for
+    # Mosquitto-WS, Mosquitto alone): issue 12's yardstick.
+    for k in ("cpu_us_per_msg", "rss_kb_per_conn"):
+        vals = [out.get(n + "_" + k) for n in names]
+        if vals and all(isinstance(v, (int, float)) for v in vals):
+            out["total_" + k] = sum(vals)
     for k in ("msgs_per_s", "lat_p50_us", "lat_p99_us", "lost", "dups", "reorders",
-              "loadgen_cpu_s", "wall_s", "connect_s"):
+              "loadgen_cpu_s", "wall_s", "connect_s", "conns"):
         if k in res:
             out[k] = res[k]
     if kind != "idle" and res.get("wall_s"):
@@ -243,36 +314,43 @@ def summarise(res, kind):
 
 # ---- scenarios ----
 
+# Who runs each scenario: MQTT over WebSocket against Mosquitto-WS and the bridge in both session
+# modes; SSE and HTTP publish (the hub's, whatever the mode) against Mosquitto and the bridge once.
+MQTT_TARGETS = ("mosq", "shared", "dedicated")
+HUB_TARGETS = ("mosq", "bridge")
+
+
 def scenarios(q):
-    """Each: name, what a message is, and per target (mosq, bridge) how to run it."""
+    """Each: name, what a message is, kind, per target how to run it, which targets."""
     d = q["duration"]
     fan = ["pubsub", "--subs", q["fanout_subs"], "--window", 64, "--duration", d]
     return [
         ("fanout_q0", f"fan-out 1 -> {q['fanout_subs']} WS, QoS 0", "pubsub",
-         lambda t: fan + ["--pub", t.ws, "--sub", t.ws, "--qos", 0]),
+         lambda t: fan + ["--pub", t.ws, "--sub", t.ws, "--qos", 0], MQTT_TARGETS),
         ("fanout_q1", f"fan-out 1 -> {q['fanout_subs']} WS, QoS 1", "pubsub",
-         lambda t: fan + ["--pub", t.ws, "--sub", t.ws, "--qos", 1]),
+         lambda t: fan + ["--pub", t.ws, "--sub", t.ws, "--qos", 1], MQTT_TARGETS),
         ("fanin_q0", "fan-in 10 -> 1 WS, QoS 0", "pubsub",
          lambda t: ["pubsub", "--pubs", 10, "--subs", 1, "--window", 16, "--duration", d,
-                    "--pub", t.ws, "--sub", t.ws]),
+                    "--pub", t.ws, "--sub", t.ws], MQTT_TARGETS),
         ("latency", f"latency 1 -> 1 WS, QoS 0, {q['rate']} msg/s", "pubsub",
          lambda t: ["pubsub", "--rate", q["rate"], "--duration", d, "--pub", t.ws,
-                    "--sub", t.ws]),
+                    "--sub", t.ws], MQTT_TARGETS),
         ("idle_small", f"{q['idle_small']} idle WS connections", "idle",
-         lambda t: ["idle", "--conns", q["idle_small"], "--sub", t.ws]),
+         lambda t: ["idle", "--conns", q["idle_small"], "--sub", t.ws], MQTT_TARGETS),
         ("idle_large", f"{q['idle_large']} idle WS connections", "idle",
-         lambda t: ["idle", "--conns", q["idle_large"], "--sub", t.ws]),
+         lambda t: ["idle", "--conns", q["idle_large_of"].get(t.name, q["idle_large"]),
+                    "--sub", t.ws], MQTT_TARGETS),
         ("fanout_idle", f"fan-out 1 -> {q['fanout_subs']} QoS 0 beside {q['idle_beside']} idle",
-         "beside", lambda t: fan + ["--pub", t.ws, "--sub", t.ws, "--qos", 0]),
+         "beside", lambda t: fan + ["--pub", t.ws, "--sub", t.ws, "--qos", 0], MQTT_TARGETS),
         ("sse_fanout", f"fan-out 1 (TCP) -> {q['sse_subs']} streams (bridge SSE or Mosquitto WS)",
          "pubsub", lambda t: ["pubsub", "--subs", q["sse_subs"], "--window", 32, "--duration",
-                              d, "--pub", t.tcp, "--sub", t.sse]),
+                              d, "--pub", t.tcp, "--sub", t.sse], HUB_TARGETS),
         ("publish_q0", "publish 8 conns -> 1 TCP sub, QoS 0 (HTTP or MQTT/TCP)", "pubsub",
          lambda t: ["pubsub", "--pubs", 8, "--window", 8, "--duration", d, "--qos", 0,
-                    "--pub", t.publish, "--sub", t.tcp]),
+                    "--pub", t.publish, "--sub", t.tcp], HUB_TARGETS),
         ("publish_q1", "publish 8 conns -> 1 TCP sub, QoS 1 (HTTP or MQTT/TCP)", "pubsub",
          lambda t: ["pubsub", "--pubs", 8, "--window", 8, "--duration", d, "--qos", 1,
-                    "--pub", t.publish, "--sub", t.tcp]),
+                    "--pub", t.publish, "--sub", t.tcp], HUB_TARGETS),
     ]
 
 
@@ -296,10 +374,20 @@ PAHO_OF = {"paho_fanout_q0": "fanout_q0", "paho_fanout_q1": "fanout_q1",
            "paho_fanin_q0": "fanin_q0", "paho_fanout_idle": "fanout_idle"}
 
 
+# Builds of Paho the probes run against: the Debian package, and with --paho-hp / --paho-ref a
+# scratch build of the same version (its directory loaded first through LD_LIBRARY_PATH).
+PAHO_BUILDS = {"paho": "Debian's libpaho-mqtt", "paho_hp": "PAHO_HIGH_PERFORMANCE build",
+               "paho_ref": "reference build (not HIGH_PERFORMANCE)"}
+
+
 class Target:
+    """mosq: Mosquitto's WebSocket listener. shared / dedicated: the bridge with that session
+    mode. bridge: the bridge in the default mode, for what does not depend on it (SSE, HTTP)."""
+
     def __init__(self, name, servers):
         s = self.servers = servers
         self.name = name
+        self.mode = None if name == "mosq" else MODES.get(name, "auto")
         self.tcp = f"tcp://127.0.0.1:{s.p_tcp}"
         if name == "mosq":
             self.ws = f"ws://127.0.0.1:{s.p_ws}/mqtt"
@@ -318,25 +406,41 @@ class Target:
 
 
 def run_one(name, kind, argv_of, target, servers, q):
+    mode = target.mode or servers.mode  # Mosquitto-WS: whichever bridge runs stays idle
     if kind == "idle" or name == "sse_fanout":
         # Memory is measured as growth: fresh processes, so that what earlier scenarios freed
         # (and malloc kept) does not hide it.
-        servers.restart()
+        servers.restart(mode)
+    else:
+        servers.use(mode)
     waited = settle([servers.bridge.pid, servers.mosq.pid])
     pid_args = [a for p in target.pids for a in ("--pid", p)]
-    holder = None
+    holder = sessions = None
     if kind == "beside":
         holder = Holder(["idle", "--conns", q["idle_beside"], "--sub", target.ws, "--hold"]
                         + pid_args)
         if not holder.result.get("ok"):
             holder.close()
             return {"ok": False, "raw": holder.result, "error": "idle connections failed"}
+        if target.mode:
+            sessions = servers.sessions()
         settle(target.pids)
-    res = loadgen(argv_of(target) + pid_args)
+    if kind == "idle":
+        # Held open while /metrics says which mode the sessions got, then closed.
+        h = Holder(argv_of(target) + ["--hold"] + pid_args)
+        res = h.result
+        if target.mode and res.get("ok"):
+            sessions = servers.sessions()
+        h.close()
+    else:
+        res = loadgen(argv_of(target) + pid_args)
     if holder:
         holder.close()
     out = summarise(res, "idle" if kind == "idle" else "pubsub")
     out["settle_s"] = round(waited, 1)
+    out["bridge_mode"] = servers.mode
+    if sessions is not None:
+        out["sessions"] = sessions
     if not servers.alive():
         out["ok"] = False
         out["error"] = "a server died: " + servers.log_tail("broker.log") + servers.log_tail(
@@ -344,22 +448,79 @@ def run_one(name, kind, argv_of, target, servers, q):
     return out
 
 
-def run_paho(argv, servers):
-    """One probe: its CPU is the probe process's own (what Paho costs), over the measured window."""
+def paho_env(lib_dir):
+    """The probe's environment: @lib_dir's Paho first, or the system's (None)."""
+    if not lib_dir:
+        return None
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = lib_dir + (":" + env["LD_LIBRARY_PATH"]
+                                        if env.get("LD_LIBRARY_PATH") else "")
+    return env
+
+
+def run_paho(argv, servers, lib_dir=None):
+    """One probe: its CPU is the probe process's own (what Paho costs), over the measured window.
+    With @lib_dir, against the Paho build there instead of the system's."""
     waited = settle([servers.bridge.pid, servers.mosq.pid])
-    res = loadgen(argv + ["--broker", f"tcp://127.0.0.1:{servers.p_tcp}"], exe=PAHOPROBE)
+    res = loadgen(argv + ["--broker", f"tcp://127.0.0.1:{servers.p_tcp}"], exe=PAHOPROBE,
+                  env=paho_env(lib_dir))
     # "server": the probe is the process measured, as the server is in the other rows.
     out = {"ok": bool(res.get("ok")), "raw": res,
            "server_cpu_us_per_msg": res.get("cpu_us_per_msg")}
     for k in ("msgs_per_s", "lat_p50_us", "lat_p99_us", "lost", "dups", "reorders", "wall_s",
-              "setup_s"):
+              "setup_s", "paho_lib", "paho_version"):
         if k in res:
             out[k] = res[k]
     out["settle_s"] = round(waited, 1)
+    lib = os.path.realpath(res.get("paho_lib", "?"))
+    if lib_dir and res.get("ok") and not lib.startswith(os.path.realpath(lib_dir) + "/"):
+        out["ok"] = False
+        out["error"] = f"the probe loaded {lib}, not the build in {lib_dir}"
     if not servers.alive():
         out["ok"] = False
         out["error"] = "a server died: " + servers.log_tail("broker.log")
     return out
+
+
+def debian_paho():
+    """The system's Paho the probes load by default: its package and file."""
+    try:
+        r = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}",
+                            "libpaho-mqtt1.3"], capture_output=True, text=True)
+        package = r.stdout.strip() if r.returncode == 0 else "?"
+    except OSError:
+        package = "?"
+    lib = "?"
+    for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"):
+        if os.path.exists(os.path.join(d, "libpaho-mqtt3as.so.1")):
+            lib = os.path.realpath(os.path.join(d, "libpaho-mqtt3as.so.1"))
+            break
+    return {"package": package, "lib": lib}
+
+
+def paho_build_info(lib_dir):
+    """What the build in @lib_dir was made with: its CMakeCache's Paho options and C flags, and
+    the version its paho-build.txt records, if there is one."""
+    info = {"lib_dir": lib_dir}
+    d = os.path.abspath(lib_dir)
+    for _ in range(3):
+        cache = os.path.join(d, "CMakeCache.txt")
+        if os.path.exists(cache):
+            with open(cache) as f:
+                for line in f:
+                    k, _, v = line.strip().partition("=")
+                    name = k.split(":")[0]
+                    if name.startswith("PAHO_") or name in ("CMAKE_BUILD_TYPE", "CMAKE_C_FLAGS",
+                                                            "CMAKE_SHARED_LINKER_FLAGS"):
+                        info[name] = v
+            rec = os.path.join(d, "paho-build.txt")
+            if os.path.exists(rec):
+                with open(rec) as f:
+                    info["record"] = dict(line.strip().split("=", 1) for line in f
+                                                 if "=" in line)
+            break
+        d = os.path.dirname(d)
+    return info
 
 
 # ---- the table ----
@@ -381,118 +542,243 @@ def fmt(v, nd=1):
     return f"{v:.{nd}f}"
 
 
+LABEL = {"mosq": "Mosquitto-WS", "shared": "bridge, shared", "dedicated": "bridge, dedicated",
+         "bridge": "bridge"}
+
+
+def status_of(runs):
+    n_ok = sum(1 for r in runs if r.get("ok"))
+    bad = [r for r in runs if not r.get("ok")]
+    why = "error"
+    if bad:
+        raw = bad[0].get("raw") or {}
+        why = bad[0].get("error") or raw.get("error") or "error"
+        if any(r.get("lost") for r in bad):
+            why = f"{sum(r.get('lost') or 0 for r in bad)} lost, {why}"
+    return "yes" if runs and n_ok == len(runs) else (
+        f"{n_ok} of {len(runs)} ({why})" if runs else "-")
+
+
+def each_round(runs, key, nd=0):
+    """Each round's value: their mean would hide a bimodal server."""
+    vals = [r.get(key) for r in runs if r.get("ok") and r.get(key) is not None]
+    return " / ".join(fmt(v, nd) for v in vals) if vals else "-"
+
+
 def p50s(runs):
-    """Each round's p50: their mean would hide a bimodal server."""
-    vals = [r.get("lat_p50_us") for r in runs if r.get("ok") and r.get("lat_p50_us") is not None]
-    return " / ".join(fmt(v, 0) for v in vals) if vals else "-"
+    return each_round(runs, "lat_p50_us")
 
 
 def build_table(results, q):
-    """results[scenario][target] = list of runs. Returns (lines, targets)."""
-    lines = []
-    hdr = ("| scenario | target | msg/s | CPU µs/msg | broker µs/msg | p50 µs (each round) | p99 µs | "
-           "RSS/conn KiB | gen CPU | ok |")
-    lines += [hdr, "|" + "---|" * 10]
-    label = {"mosq": "Mosquitto-WS", "bridge": "bridge"}
-    main = [s for s in scenarios(q) if s[0] in results]
-    for name, desc, kind, _ in main:
-        for t in ("mosq", "bridge"):
-            runs = results[name][t]
-            ok = bool(runs) and all(r.get("ok") for r in runs)
-            tl = label[t]
+    """results[scenario][target] = list of runs. Returns (lines, targets, notes)."""
+    lines, notes = [], []
+    hdr = ("| scenario | target | msg/s | CPU µs/msg | broker µs/msg | bridge + broker µs/msg | "
+           "p50 µs (each round) | p99 µs | RSS/conn KiB | set-up s (each round) | gen CPU | ok |")
+    lines += [hdr, "|" + "---|" * 12]
+    main = [s for s in scenarios(q) if any(results.get(s[0], {}).values())]
+    for name, desc, kind, _, _ in main:
+        for t, runs in results[name].items():
+            if not runs:
+                continue
+            tl = LABEL[t]
             if name.startswith("publish"):
                 tl = "MQTT/TCP" if t == "mosq" else "bridge HTTP"
             if name == "sse_fanout":
                 tl = "Mosquitto-WS" if t == "mosq" else "bridge SSE"
+            if kind == "idle" and name == "idle_large":
+                n = q["idle_large_of"].get(t, q["idle_large"])
+                if n != q["idle_large"]:
+                    tl += f" ({n})"
             rss = agg(runs, "server_rss_kb_per_conn") if kind == "idle" else (
                 agg(runs, "server_rss_kb_per_sub") if name == "sse_fanout" else None)
-            n_ok = sum(1 for r in runs if r.get("ok"))
-            why = "loss" if any(r.get("lost") for r in runs) else "error"
-            status = "yes" if ok else f"{n_ok} of {len(runs)} ({why})" if runs else "-"
-            broker = agg(runs, "broker_cpu_us_per_msg") if t == "bridge" else None
-            if kind == "idle" and t == "bridge":
+            bridge = t != "mosq"
+            if kind == "idle" and bridge:
                 b = agg(runs, "broker_rss_kb_per_conn")
+                tot = agg(runs, "total_rss_kb_per_conn")
                 broker_txt = "-" if b is None else f"{b:.2f} KiB/conn"
+                total_txt = "-" if tot is None else f"{tot:.2f} KiB/conn"
+            elif bridge:
+                broker_txt = fmt(agg(runs, "broker_cpu_us_per_msg"), 2)
+                total_txt = fmt(agg(runs, "total_cpu_us_per_msg"), 2)
             else:
-                broker_txt = fmt(broker, 2)
+                broker_txt = total_txt = "-"
             gen = agg(runs, "loadgen_cpu_share")
             lines.append(
                 f"| {desc} | {tl} | {fmt(agg(runs, 'msgs_per_s'), 0)} | "
-                f"{fmt(agg(runs, 'server_cpu_us_per_msg'), 2)} | "
-                f"{broker_txt} | "
-                f"{p50s(runs)} | {fmt(agg(runs, 'lat_p99_us'))} | "
-                f"{fmt(rss, 2)} | {'-' if gen is None else f'{gen * 100:.0f} %'} | "
-                f"{status} |")
-    paho = [s for s in paho_scenarios(q) if s[0] in results]
+                f"{fmt(agg(runs, 'server_cpu_us_per_msg'), 2)} | {broker_txt} | {total_txt} | "
+                f"{p50s(runs)} | {fmt(agg(runs, 'lat_p99_us'))} | {fmt(rss, 2)} | "
+                f"{each_round(runs, 'connect_s', 1) if kind == 'idle' else '-'} | "
+                f"{'-' if gen is None else f'{gen * 100:.0f} %'} | {status_of(runs)} |")
+    paho = [s for s in paho_scenarios(q) if any(results.get(s[0], {}).values())]
     for name, desc, _ in paho:
-        runs = results[name]["paho"]
-        n_ok = sum(1 for r in runs if r.get("ok"))
-        why = "loss" if any(r.get("lost") for r in runs) else "error"
-        status = "yes" if runs and n_ok == len(runs) else (
-            f"{n_ok} of {len(runs)} ({why})" if runs else "-")
-        lines.append(
-            f"| {desc} | Paho alone (pahoprobe) | {fmt(agg(runs, 'msgs_per_s'), 0)} | "
-            f"{fmt(agg(runs, 'server_cpu_us_per_msg'), 2)} | - | {p50s(runs)} | "
-            f"{fmt(agg(runs, 'lat_p99_us'))} | - | - | {status} |")
+        for build, runs in results[name].items():
+            if not runs:
+                continue
+            who = "Paho alone (pahoprobe)" + ("" if build == "paho" else
+                                              ", " + PAHO_BUILDS[build])
+            lines.append(
+                f"| {desc} | {who} | {fmt(agg(runs, 'msgs_per_s'), 0)} | "
+                f"{fmt(agg(runs, 'server_cpu_us_per_msg'), 2)} | - | - | {p50s(runs)} | "
+                f"{fmt(agg(runs, 'lat_p99_us'))} | - | "
+                f"{each_round(runs, 'setup_s', 1) if 'idle' in name else '-'} | - | "
+                f"{status_of(runs)} |")
 
-    def both(name, key):
-        return agg(results[name]["bridge"], key), agg(results[name]["mosq"], key)
+    def get(name, t, key):
+        return agg(results.get(name, {}).get(t, []), key)
 
     def ratio(a, b):
         return a / b if a is not None and b else None
 
+    def has(t):
+        return any(results[s[0]].get(t) for s in main)
+
     targets = []
 
-    def add(what, value, limit, passed, unit=""):
+    def add(what, value, limit, passed, unit="x"):
         targets.append({"target": what, "value": value, "limit": limit,
-                        "pass": passed if value is not None else None, "unit": unit})
+                        "pass": (bool(passed) if passed is not None else None)
+                        if value is not None else None, "unit": unit})
 
-    if main:
-        for name in ("fanout_q0", "fanout_q1", "fanin_q0"):
-            r = ratio(*both(name, "server_cpu_us_per_msg"))
-            add(f"passthrough CPU/msg, {name}: bridge / Mosquitto-WS", r, "<= 1.3",
-                r is not None and r <= 1.3, "x")
-        b, m = both("latency", "lat_p50_us")
-        added = b - m if b is not None and m is not None else None
-        add("latency p50 added by the bridge", added, "<= 60 µs",
-            added is not None and added <= 60, "µs")
+    def limit(value, lim, op="<="):
+        if value is None:
+            return None
+        return value <= lim if op == "<=" else value >= lim
+
+    def per_conn_connect(t):
+        runs = [r for r in results["idle_large"].get(t, []) if r.get("ok")]
+        return mean([r["connect_s"] / r["conns"] for r in runs
+                     if r.get("connect_s") is not None and r.get("conns")])
+
+    def added_latency(t):
+        b, m = get("latency", t, "lat_p50_us"), get("latency", "mosq", "lat_p50_us")
+        return b - m if b is not None and m is not None else None
+
+    subs, beside = q["fanout_subs"], q["idle_beside"]
+    if main and has("shared"):
+        # Issue 12: the bridge with shared sessions.
+        for name, qos in (("fanout_q0", 0), ("fanout_q1", 1)):
+            r = ratio(get(name, "shared", "total_cpu_us_per_msg"),
+                      get(name, "mosq", "server_cpu_us_per_msg"))
+            add(f"shared: fan-out 1 -> {subs} QoS {qos}, CPU/msg of bridge + broker / "
+                "Mosquitto-WS", r, "<= 1.0", limit(r, 1.0))
+        r = ratio(get("fanout_idle", "shared", "server_cpu_us_per_msg"),
+                  get("fanout_q0", "shared", "server_cpu_us_per_msg"))
+        add(f"shared: fan-out CPU/msg of the bridge beside {beside} idle shared browsers / "
+            "without", r, "<= 1.2", limit(r, 1.2))
+        r = ratio(get("fanout_idle", "shared", "total_cpu_us_per_msg"),
+                  get("fanout_q0", "shared", "total_cpu_us_per_msg"))
+        add(f"shared: the same, bridge + broker (information)", r, "-", None)
+        r = ratio(per_conn_connect("shared"), per_conn_connect("mosq"))
+        add(f"shared: time to connect {q['idle_large']} browsers / Mosquitto-WS", r, "<= 1.0",
+            limit(r, 1.0))
         for name in ("idle_small", "idle_large"):
-            r = ratio(*both(name, "server_rss_kb_per_conn"))
-            add(f"RSS per idle connection, {name}: bridge / Mosquitto-WS", r, "<= 2",
-                r is not None and r <= 2, "x")
-        per = agg(results["sse_fanout"]["bridge"], "server_rss_kb_per_sub")
-        add("RSS per SSE stream", per, "<= 4 KiB", per is not None and per <= 4, "KiB")
-        r = ratio(*both("sse_fanout", "server_cpu_us_per_msg"))
-        add("SSE CPU/event: bridge / Mosquitto-WS CPU/msg", r, "<= 1.0",
-            r is not None and r <= 1.0, "x")
-        for t in ("bridge", "mosq"):
-            r = ratio(agg(results["fanout_idle"][t], "server_cpu_us_per_msg"),
-                      agg(results["fanout_q0"][t], "server_cpu_us_per_msg"))
-            who = "bridge" if t == "bridge" else "Mosquitto-WS (for reference)"
-            add(f"fan-out CPU/msg with {q['idle_beside']} idle / without, {who}", r, "<= 1.10",
-                r is not None and r <= 1.10, "x")
-        for name in ("publish_q0", "publish_q1"):
-            r = ratio(*both(name, "msgs_per_s"))
+            n = q[name]
+            r = ratio(get(name, "shared", "total_rss_kb_per_conn"),
+                      get(name, "mosq", "server_rss_kb_per_conn"))
+            add(f"shared: RSS per idle browser of bridge + broker / Mosquitto-WS, {n} browsers",
+                r, "<= 1.0", limit(r, 1.0))
+        r = ratio(get("fanin_q0", "shared", "total_cpu_us_per_msg"),
+                  get("fanin_q0", "dedicated", "total_cpu_us_per_msg"))
+        add("shared: fan-in 10 -> 1, CPU/msg of bridge + broker / dedicated's (no worse than "
+            "today)", r, "<= 1.0", limit(r, 1.0))
+        r = ratio(get("fanin_q0", "shared", "total_cpu_us_per_msg"),
+                  get("fanin_q0", "mosq", "server_cpu_us_per_msg"))
+        add("shared: fan-in 10 -> 1, CPU/msg of bridge + broker / Mosquitto-WS (information)",
+            r, "-", None)
+        sh, de = added_latency("shared"), added_latency("dedicated")
+        add("shared: latency p50 added by the bridge", sh, "<= 60 µs", limit(sh, 60), "µs")
+        if de is not None:
+            add("shared: latency p50 added by the bridge, vs dedicated's (no worse than today)",
+                sh, f"<= {de:.0f} µs", limit(sh, de), "µs")
+    if main and has("dedicated"):
+        # Issue 7's targets, a Paho client per browser, as before.
+        for name in ("fanout_q0", "fanout_q1", "fanin_q0"):
+            r = ratio(get(name, "dedicated", "server_cpu_us_per_msg"),
+                      get(name, "mosq", "server_cpu_us_per_msg"))
+            add(f"dedicated: passthrough CPU/msg, {name}: bridge / Mosquitto-WS", r, "<= 1.3",
+                limit(r, 1.3))
+        for name in ("fanout_q0", "fanout_q1"):
+            r = ratio(get(name, "dedicated", "total_cpu_us_per_msg"),
+                      get(name, "mosq", "server_cpu_us_per_msg"))
+            add(f"dedicated: CPU/msg, {name}: bridge + broker / Mosquitto-WS (information)", r,
+                "-", None)
+        de = added_latency("dedicated")
+        add("dedicated: latency p50 added by the bridge", de, "<= 60 µs", limit(de, 60), "µs")
+        for name in ("idle_small", "idle_large"):
+            r = ratio(get(name, "dedicated", "server_rss_kb_per_conn"),
+                      get(name, "mosq", "server_rss_kb_per_conn"))
+            add(f"dedicated: RSS per idle connection, {name}: bridge / Mosquitto-WS", r, "<= 2",
+                limit(r, 2))
+        r = ratio(per_conn_connect("dedicated"), per_conn_connect("mosq"))
+        add("dedicated: time to connect per browser, idle_large: bridge / Mosquitto-WS "
+            "(information)", r, "-", None)
+        r = ratio(get("fanout_idle", "dedicated", "server_cpu_us_per_msg"),
+                  get("fanout_q0", "dedicated", "server_cpu_us_per_msg"))
+        add(f"dedicated: fan-out CPU/msg with {beside} idle / without, bridge", r, "<= 1.10",
+            limit(r, 1.10))
+    if main and results["fanout_idle"].get("mosq"):
+        r = ratio(get("fanout_idle", "mosq", "server_cpu_us_per_msg"),
+                  get("fanout_q0", "mosq", "server_cpu_us_per_msg"))
+        add(f"fan-out CPU/msg with {beside} idle / without, Mosquitto-WS (for reference)", r,
+            "<= 1.10", limit(r, 1.10))
+    if main and results.get("sse_fanout", {}).get("bridge"):
+        per = get("sse_fanout", "bridge", "server_rss_kb_per_sub")
+        add("RSS per SSE stream", per, "<= 4 KiB", limit(per, 4), "KiB")
+        r = ratio(get("sse_fanout", "bridge", "server_cpu_us_per_msg"),
+                  get("sse_fanout", "mosq", "server_cpu_us_per_msg"))
+        add("SSE CPU/event: bridge / Mosquitto-WS CPU/msg", r, "<= 1.0", limit(r, 1.0))
+    for name in ("publish_q0", "publish_q1"):
+        if main and results.get(name, {}).get("bridge"):
+            r = ratio(get(name, "bridge", "msgs_per_s"), get(name, "mosq", "msgs_per_s"))
             add(f"HTTP publish msg/s / MQTT-over-TCP msg/s, {name[-2:].upper()}", r, ">= 0.5",
-                r is not None and r >= 0.5, "x")
+                limit(r, 0.5, ">="))
     if paho:
-        def probe(name):
-            return agg(results.get(name, {}).get("paho", []), "server_cpu_us_per_msg")
-        r = ratio(probe("paho_fanout_idle"), probe("paho_fanout_q0"))
-        add(f"fan-out CPU/msg with {q['idle_beside']} idle / without, Paho alone (pahoprobe)", r,
-            "<= 1.10", r is not None and r <= 1.10, "x")
+        r = ratio(get("paho_fanout_idle", "paho", "server_cpu_us_per_msg"),
+                  get("paho_fanout_q0", "paho", "server_cpu_us_per_msg"))
+        add(f"fan-out CPU/msg with {beside} idle / without, Paho alone (pahoprobe)", r,
+            "<= 1.10", limit(r, 1.10))
         for name, _, _ in paho:
             ws = PAHO_OF[name]
-            if ws in results:
-                # Information, no limit: how much of the bridge's CPU per message is Paho's.
-                r = ratio(probe(name), agg(results[ws]["bridge"], "server_cpu_us_per_msg"))
-                add(f"CPU/msg, {ws}: Paho alone / bridge", r, "-", None, "x")
+            if ws in results and results[ws].get("dedicated"):
+                # Information, no limit: how much of the dedicated bridge's CPU per message
+                # is Paho's.
+                r = ratio(get(name, "paho", "server_cpu_us_per_msg"),
+                          get(ws, "dedicated", "server_cpu_us_per_msg"))
+                add(f"CPU/msg, {ws}: Paho alone / bridge, dedicated", r, "-", None)
+        for build in ("paho_hp", "paho_ref"):
+            for name, _, _ in paho:
+                if results[name].get(build):
+                    # Information: what Debian's build (heap tracker, stack tracing) costs.
+                    r = ratio(get(name, "paho", "server_cpu_us_per_msg"),
+                              get(name, build, "server_cpu_us_per_msg"))
+                    add(f"Paho alone CPU/msg, {name}: Debian's / {PAHO_BUILDS[build]}", r, "-",
+                        None)
+    # Which mode the bridge gave the sessions, from its /metrics while they were held.
+    for t in ("shared", "dedicated"):
+        for name in ("idle_small", "idle_large", "fanout_idle"):
+            for r in results.get(name, {}).get(t, []):
+                ss = r.get("sessions")
+                if ss is None:
+                    continue
+                shared = sum(v for k, v in ss.items()
+                             if k.startswith("mwb_sessions{") and 'mode="shared"' in k)
+                labelled = any(k.startswith("mwb_sessions{") and "mode=" in k for k in ss)
+                n = (r.get("raw") or {}).get("ready") if name != "fanout_idle" else beside
+                if not labelled:
+                    notes.append(f"{t}, {name}: mwb_sessions has no mode label ({ss}); "
+                                 "which mode the sessions got is not known")
+                elif t == "shared" and n and shared < n:
+                    notes.append(f"shared, {name}: only {shared:.0f} of {n} held browsers were "
+                                 f"shared (mwb_sessions {ss})")
+                elif t == "dedicated" and shared:
+                    notes.append(f"dedicated, {name}: {shared:.0f} sessions were shared "
+                                 f"(mwb_sessions {ss})")
     lines += ["", "| target | value | limit | result |", "|---|---|---|---|"]
     for t in targets:
         res = "-" if t["pass"] is None else ("pass" if t["pass"] else "miss")
         v = "-" if t["value"] is None else f"{t['value']:.2f} {t['unit']}".strip()
         lines.append(f"| {t['target']} | {v} | {t['limit']} | {res} |")
-    return lines, targets
+    return lines, targets, sorted(set(notes))
 
 
 # ---- main ----
@@ -531,7 +817,7 @@ def raise_nofile():
 
 def log_run(rnd, name, who, r, servers, tmp, extra):
     """One progress line per measurement; a server that died ends the run."""
-    log(f"round {rnd + 1} {name:16s} {who:6s} ok={r.get('ok')} "
+    log(f"round {rnd + 1} {name:16s} {who:9s} ok={r.get('ok')} "
         f"msg/s={fmt(r.get('msgs_per_s'), 0)} "
         f"cpu_us/msg={fmt(r.get('server_cpu_us_per_msg'), 2)} {extra} "
         f"p50={fmt(r.get('lat_p50_us'))} settle={r.get('settle_s')}s"
@@ -546,57 +832,100 @@ def run_bench(a):
     if a.quick:
         q.update(duration=2, fanout_subs=10, idle_small=200, idle_large=1000, idle_beside=500,
                  sse_subs=100)
+    modes = [m for m in MODES if m in (a.modes or MODES)]
     nofile = raise_nofile()
     notes = []
-    # The bridge holds two descriptors per idle browser (its WebSocket and its broker connection).
-    fit = (nofile - 400) // 2
-    if fit < q["idle_large"] and not a.paho:
-        notes.append(f"the hard RLIMIT_NOFILE here is {nofile} (raising it needs "
-                     f"CAP_SYS_RESOURCE), and the bridge needs two descriptors per browser: the "
-                     f"{q['idle_large']} idle connections scenario ran with {fit}")
-        q["idle_large"] = fit
+    # A dedicated session holds two descriptors of the bridge (its WebSocket and its Paho
+    # client's broker connection), a shared one holds one; the load generator one per browser.
+    q["idle_large_of"] = {}
+    for t, per in (("dedicated", 2), ("shared", 1), ("mosq", 1)):
+        fit = (nofile - 400) // per
+        if fit < q["idle_large"] and not a.paho and (t == "mosq" or t in modes):
+            notes.append(f"the hard RLIMIT_NOFILE here is {nofile} (raising it needs "
+                         f"CAP_SYS_RESOURCE), and the bridge needs {per} descriptor(s) per "
+                         f"{t} browser: the {q['idle_large']} idle connections scenario ran "
+                         f"with {fit} for {LABEL[t]}")
+            q["idle_large_of"][t] = fit
     q["notes"] = notes
     info = machine()
+    paho_libs = {"paho": None}
+    for build, d in (("paho_hp", a.paho_hp), ("paho_ref", a.paho_ref)):
+        if d:
+            d = os.path.abspath(d)
+            if os.path.isdir(os.path.join(d, "src")) and not os.path.exists(
+                    os.path.join(d, "libpaho-mqtt3as.so.1")):
+                d = os.path.join(d, "src")  # the cmake build directory was given
+            if not os.path.exists(os.path.join(d, "libpaho-mqtt3as.so.1")):
+                raise SystemExit(f"bench: no libpaho-mqtt3as.so.1 in {d}")
+            paho_libs[build] = d
+            info.setdefault("paho_builds", {})[build] = paho_build_info(d)
+    if len(paho_libs) > 1:
+        info["paho_builds"]["paho"] = debian_paho()
     tmp = tempfile.mkdtemp(prefix="mwb-bench-")
-    servers = Servers(tmp)
+    servers = Servers(tmp, MODES[modes[0]] if modes else "auto")
     # --paho: only the probes of Paho alone, which otherwise follow the other scenarios.
     rounds = 0 if a.paho else a.rounds
-    results = {} if a.paho else {name: {"mosq": [], "bridge": []} for name, *_ in scenarios(q)}
-    results.update({name: {"paho": []} for name, *_ in paho_scenarios(q)})
+    results = {}
+    if not a.paho:
+        for name, _, _, _, targets in scenarios(q):
+            results[name] = {t: [] for t in targets if t not in MODES or t in modes}
+    results.update({name: {b: [] for b in paho_libs} for name, *_ in paho_scenarios(q)})
     t0 = time.time()
     try:
-        targets = {t: Target(t, servers) for t in ("mosq", "bridge")}
+        targets = {t: Target(t, servers) for t in ("mosq", "bridge") + tuple(MODES)}
         for rnd in range(rounds):
-            for name, desc, kind, argv_of in scenarios(q):
+            for name, desc, kind, argv_of, _ in scenarios(q):
                 if a.only and name not in a.only:
                     continue
-                for t in ("mosq", "bridge"):
+                # Mosquitto-WS first (beside whichever bridge runs, idle), then the bridge in the
+                # mode it already runs in, then the other: one restart of the bridge a scenario.
+                order = [t for t in results[name] if t not in MODES]
+                cur = [t for t in results[name] if MODES.get(t) == servers.mode]
+                order += cur + [t for t in results[name] if t in MODES and t not in cur]
+                for t in order:
                     r = run_one(name, kind, argv_of, targets[t], servers, q)
                     results[name][t].append(r)
                     log_run(rnd, name, t, r, servers, tmp,
-                            f"rss/conn={fmt(r.get('server_rss_kb_per_conn'), 2)}")
+                            f"total_us/msg={fmt(r.get('total_cpu_us_per_msg'), 2)} "
+                            f"rss/conn={fmt(r.get('server_rss_kb_per_conn'), 2)} "
+                            f"total_rss/conn={fmt(r.get('total_rss_kb_per_conn'), 2)} "
+                            f"connect={fmt(r.get('connect_s'), 2)}s"
+                            + (f" sessions={r['sessions']}" if "sessions" in r else ""))
         t_paho = time.time()
         for rnd in range(a.rounds):
             for name, desc, argv in paho_scenarios(q):
                 if a.only and name not in a.only:
                     continue
-                r = run_paho(argv, servers)
-                results[name]["paho"].append(r)
-                log_run(rnd, name, "paho", r, servers, tmp, f"setup={r.get('setup_s')}s")
+                for build, lib_dir in paho_libs.items():
+                    r = run_paho(argv, servers, lib_dir)
+                    results[name][build].append(r)
+                    log_run(rnd, name, build, r, servers, tmp,
+                            f"setup={r.get('setup_s')}s paho={r.get('paho_version')}")
         info["paho_s"] = round(time.time() - t_paho, 1)
     finally:
         servers.stop()
     info["loadavg_end"] = os.getloadavg()
     info["elapsed_s"] = round(time.time() - t0, 1)
-    lines, tgts = build_table(results, q)
+    info["commit"] = git_head()
+    lines, tgts, checks = build_table(results, q)
     head = (f"mqtt-web-bridge bench, {time.strftime('%Y-%m-%d %H:%M')}: {info['nproc']} cores, "
             f"{info['cpu']}, Linux {info['kernel']}, load average at start "
             f"{info['loadavg_start'][0]:.2f}, run {info['elapsed_s']} s, "
             f"{a.rounds} rounds (means), {q['duration']} s per measurement"
-            + (f", Paho alone {info['paho_s']} s of it" if "paho_s" in info else ""))
+            + (f", Paho alone {info['paho_s']} s of it" if info.get("paho_s", 0) >= 1 else "")
+            + (f", commit {info['commit']}" if info["commit"] else ""))
     print(head)
-    for n in notes:
+    for n in notes + checks:
         print("Note: " + n)
+    for build, b in info.get("paho_builds", {}).items():
+        if build == "paho":
+            print(f"Paho {PAHO_BUILDS[build]}: {b.get('package')}, {b.get('lib')}")
+            continue
+        keys = ("PAHO_HIGH_PERFORMANCE", "PAHO_WITH_SSL", "PAHO_BUILD_STATIC", "CMAKE_BUILD_TYPE",
+                "CMAKE_C_FLAGS")
+        version = b.get("record", {}).get("version", "?")
+        print(f"Paho {PAHO_BUILDS[build]} ({b['lib_dir']}): version {version}, "
+              + ", ".join(f"{k}={b[k]}" for k in keys if k in b))
     print()
     print("\n".join(lines))
     os.makedirs(RESULTS, exist_ok=True)
@@ -604,17 +933,29 @@ def run_bench(a):
                                 "paho.json" if a.paho else "latest.json")
     with open(out, "w") as f:
         json.dump({"machine": info, "scales": q, "results": results, "targets": tgts,
-                   "table": lines}, f, indent=1)
+                   "checks": checks, "table": lines}, f, indent=1)
     log(f"bench: wrote {out}")
     ok = all(r.get("ok") for s in results.values() for runs in s.values() for r in runs)
     return 0 if ok else 1
+
+
+def git_head():
+    """The commit measured (with "+" if the work tree differs from it), or None."""
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no",
+                                "--", "bridge", "web"], capture_output=True, text=True).stdout
+        return head + ("+" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def run_soak(a):
     raise_nofile()
     info = machine()
     tmp = tempfile.mkdtemp(prefix="mwb-soak-")
-    servers = Servers(tmp)
+    servers = Servers(tmp, a.mode)
     total = a.minutes * 60
     warm = min(60, total / 5)
     url = f"ws://127.0.0.1:{servers.p_bridge}/mqtt"
@@ -684,7 +1025,7 @@ def run_syscalls(a):
         raise SystemExit("bench: --syscalls needs strace (apt-get install strace)")
     raise_nofile()
     tmp = tempfile.mkdtemp(prefix="mwb-syscalls-")
-    servers = Servers(tmp)
+    servers = Servers(tmp, a.mode)
     columns = {}
     try:
         for name in ("mosq", "bridge"):
@@ -743,6 +1084,16 @@ def main():
                     help="system calls per message (strace) instead of the benchmark")
     ap.add_argument("--paho", action="store_true",
                     help="only the probes of Paho alone (bench/pahoprobe.c)")
+    ap.add_argument("--paho-hp", metavar="DIR",
+                    help="the Paho probes also against the build whose libpaho-mqtt3as.so.1 is "
+                         "in DIR (PAHO_HIGH_PERFORMANCE=ON)")
+    ap.add_argument("--paho-ref", metavar="DIR",
+                    help="and against this one (the same source and flags without "
+                         "PAHO_HIGH_PERFORMANCE)")
+    ap.add_argument("--modes", nargs="*", choices=list(MODES),
+                    help="bridge session modes to measure (default: shared and dedicated)")
+    ap.add_argument("--mode", choices=("auto", "dedicated"), default="auto",
+                    help="the bridge's mqtt_sessions for --soak and --syscalls")
     a = ap.parse_args()
     if not a.no_build:
         build()

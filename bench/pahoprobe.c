@@ -168,6 +168,28 @@ int connect(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
 	return real_connect(fd, arg, len);
 }
 
+/*
+ * Which Paho this run loaded (bench.py --paho-hp swaps the library with LD_LIBRARY_PATH): the file
+ * MQTTAsync_create came from and the version it reports, as JSON members.
+ */
+static void print_paho(void)
+{
+	Dl_info info;
+	void *sym;
+	const char *file = "?", *version = "?";
+	MQTTAsync_nameValue *nv = MQTTAsync_getVersionInfo();
+
+	/* memcpy: POSIX's way round C's ban on function-to-object pointer conversion. */
+	void (*fn)(void) = (void (*)(void))MQTTAsync_create;
+	memcpy(&sym, &fn, sizeof(sym));
+	if (dladdr(sym, &info) && info.dli_fname)
+		file = info.dli_fname;
+	for (; nv && nv->name; nv++)
+		if (!strcmp(nv->name, "Version"))
+			version = nv->value;
+	printf(",\"paho_lib\":\"%s\",\"paho_version\":\"%s\"", file, version);
+}
+
 /* ---- payloads (loadgen's format) ---- */
 
 /* ---- receiving (Paho's receive thread) ---- */
@@ -586,6 +608,7 @@ static int run(struct probe *p)
 		p->errmsg = drained ? "loss, duplicates or reordering" : "not drained";
 	if (!ok)
 		printf(",\"error\":\"%s\"", p->errmsg);
+	print_paho();
 	printf("}\n");
 	pthread_mutex_unlock(&p->lock);
 	return ok ? 0 : 1;
