@@ -96,20 +96,26 @@ static struct node *child(struct node *n, const char *level, size_t len, bool ma
 	return c;
 }
 
+/* Takes @n out of its parent and frees it; returns the parent. */
+static struct node *detach(struct node *n)
+{
+	struct node *p = n->parent;
+
+	if (p->plus == n)
+		p->plus = NULL;
+	else if (p->hash == n)
+		p->hash = NULL;
+	else if (hmap_remove(p->children, n->level, n->level_len))
+		p->nchildren--;
+	node_free(n);
+	return p;
+}
+
 /* Frees @n and the ancestors it leaves empty. */
 static void prune(struct filtertree *t, struct node *n)
 {
-	while (n != &t->root && node_empty(n)) {
-		struct node *p = n->parent;
-		if (p->plus == n)
-			p->plus = NULL;
-		else if (p->hash == n)
-			p->hash = NULL;
-		else if (hmap_remove(p->children, n->level, n->level_len))
-			p->nchildren--;
-		node_free(n);
-		n = p;
-	}
+	while (n != &t->root && node_empty(n))
+		n = detach(n);
 }
 
 int filtertree_add(struct filtertree *t, const char *filter, size_t len, void *value)
@@ -243,15 +249,7 @@ void filtertree_free(struct filtertree *t)
 		}
 		if (n == &t->root)
 			break;
-		c = n;
-		n = n->parent;
-		if (n->plus == c)
-			n->plus = NULL;
-		else if (n->hash == c)
-			n->hash = NULL;
-		else if (hmap_remove(n->children, c->level, c->level_len))
-			n->nchildren--;
-		node_free(c);
+		n = detach(n);
 	}
 	hmap_free(t->root.children);
 	free(t->root.values);
