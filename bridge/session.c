@@ -49,8 +49,6 @@ static bool established(const struct session *s)
 	return s->mode == MODE_SHARED || s->up_state == UP_CONNECTED;
 }
 
-void session_slow(struct session *s);
-
 int session_send_packet(struct session *s, const struct mqtt_packet *p)
 {
 	int rc;

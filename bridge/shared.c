@@ -272,6 +272,13 @@ static void send_shared(struct session *s, struct hub_event *ev, uint8_t qos, bo
 	/* Over the browser's Maximum Packet Size: discarded as if sent (MQTT 5 §3.1.2.24). */
 	if (s->browser_max_packet && enc->len > s->browser_max_packet)
 		return;
+	if (qos && ((s->out_tail && (s->out_tail->state & MSG_STATE) == MSG_QUEUED) ||
+	            s->out_inflight >= s->browser_receive_max)) {
+		struct msg *m = copy_for(ev->msg, qos, retain, NULL, 0);
+		if (m)
+			session_deliver(s, m); /* counts it */
+		return;
+	}
 	s->ss->stats.messages_to_browser++;
 	if (qos == 0) {
 		/* A slow browser loses QoS 0 messages first (DESIGN §3, backpressure). */
@@ -284,14 +291,6 @@ static void send_shared(struct session *s, struct hub_event *ev, uint8_t qos, bo
 			session_slow(s);
 		else if (!rc)
 			s->ss->stats.bytes_to_browser += enc->len;
-		return;
-	}
-	if ((s->out_tail && (s->out_tail->state & MSG_STATE) == MSG_QUEUED) ||
-	    s->out_inflight >= s->browser_receive_max) {
-		struct msg *m = copy_for(ev->msg, qos, retain, NULL, 0);
-		s->ss->stats.messages_to_browser--; /* session_deliver counts it */
-		if (m)
-			session_deliver(s, m);
 		return;
 	}
 	stub = msg_new(NULL, 0, NULL, 0, NULL, 0, qos, retain);
