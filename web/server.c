@@ -32,6 +32,12 @@ struct web_server {
 	void *foreign_loops[1];
 };
 
+/* No lws validity timer per connection: MQTT keepalive (ws.c's deadline wheel), SSE beats and
+ * timeout_secs cover liveness. lws keeps those timers in one sorted list, so each new
+ * WebSocket's +300 s entry walked every other connection's: O(connections) per connect. */
+static const lws_retry_bo_t no_validity_pings = {.secs_since_valid_ping = 0,
+						 .secs_since_valid_hangup = 0};
+
 /* protocols[0]: plain HTTP (static files), plus the server-wide events lws sends there. */
 static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 			 size_t len)
@@ -206,6 +212,7 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 	/* A slow client may hold a connection open only so long before its request is in. */
 	info.timeout_secs = 10;
 	info.ka_time = 0;
+	info.retry_and_idle_policy = &no_validity_pings;
 	if (*cfg->tls.cert_file) {
 		/* A TLS vhost refuses plain HTTP on its port: HTTPS and WSS only. */
 		if (web_tls_check(cfg->tls.cert_file, cfg->tls.key_file))
