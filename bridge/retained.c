@@ -19,14 +19,16 @@
 #define SUB_ID_MAX 268435455u
 /* QoS 2 so the envelope shows the QoS the message was retained with; send retained. */
 #define READ_OPTIONS 2
+/* Reads ended by one marker leave in UNSUBSCRIBEs of at most this many filters each. */
+#define UNSUB_BATCH 64
 
 struct fetch {
 	struct fetch *next;
 	char *filter;
 	size_t len;
 	uint32_t sub_id;
-	uint64_t marker;
-	int marker_token;   /* the marker's publish, until Paho answers it */
+	uint64_t seq;       /* when its SUBSCRIBE went out: retained_mark() */
+	uint64_t marker;    /* the marker that ends it; 0 until one went out behind its SUBSCRIBE */
 	int sync_token;     /* the UNSUBSCRIBE that ends a read whose marker was refused */
 	bool unsubscribed;
 	struct msg **msgs;
@@ -48,7 +50,11 @@ struct retained {
 	char *client_id;
 	char sync_topic[64];
 	uint32_t next_sub_id;
-	uint64_t next_marker;
+	uint64_t next_seq, next_marker;
+	/* One marker at a time: reads that start while it is out share the next one. Under a burst
+	 * of subscribes that is one marker for many reads, not a QoS 2 round trip each. */
+	uint64_t marker_out;
+	int marker_token; /* its publish, until Paho answers it */
 	struct fetch *fetches;
 	size_t max_messages, max_bytes;
 };
@@ -121,8 +127,93 @@ static void on_down(void *user)
 {
 	struct retained *r = user;
 
+	r->marker_out = 0;
+	r->marker_token = 0;
 	while (r->fetches)
 		fetch_end(r, r->fetches, false, false);
+}
+
+/* Publishes the marker that ends every read whose SUBSCRIBE went out without one yet. */
+static void send_marker(struct retained *r)
+{
+	struct upstream *up = link_upstream(r->link);
+	uint64_t marker = r->next_marker + 1;
+	bool any = false;
+	int token;
+
+	for (struct fetch *f = r->fetches; f; f = f->next)
+		any |= !f->marker && !f->unsubscribed;
+	if (!any || !up)
+		return;
+	/* QoS 2 like the subscriptions, so it queues behind the retained messages a broker holds
+	 * back for its in-flight window (a QoS 0 marker would overtake them). */
+	if (upstream_publish(up, r->sync_topic,
+			     (struct mqtt_bytes){(const uint8_t *)&marker, sizeof(marker)}, 2, false,
+			     (struct mqtt_bytes){NULL, 0}, &token)) {
+		log_msg(LOG_WARN, "retained", "marker-failed");
+		return; /* the next read to start tries again */
+	}
+	r->next_marker = marker;
+	r->marker_out = marker;
+	r->marker_token = token;
+	for (struct fetch *f = r->fetches; f; f = f->next)
+		if (!f->marker && !f->unsubscribed)
+			f->marker = marker;
+}
+
+static void unsubscribe_batch(struct retained *r, struct buf *entries, size_t count)
+{
+	struct upstream *up = link_upstream(r->link);
+	int token;
+
+	if (!up || upstream_subscribe(up, MQTT_UNSUBSCRIBE,
+				      (struct mqtt_bytes){entries->data, entries->len}, count,
+				      (struct mqtt_bytes){NULL, 0}, &token))
+		log_msg(LOG_WARN, "retained", "unsubscribe-failed count=%zu", count);
+	buf_clear(entries);
+}
+
+/* Ends the reads of @upto and every marker before it: one UNSUBSCRIBE for many filters. */
+static void markers_back(struct retained *r, uint64_t upto)
+{
+	struct fetch *done = NULL, **pp = &r->fetches;
+	struct buf entries = BUF_INIT;
+	size_t count = 0;
+
+	while (*pp) {
+		struct fetch *f = *pp;
+		if (f->marker && f->marker <= upto) {
+			*pp = f->next;
+			f->next = done;
+			done = f;
+		} else {
+			pp = &f->next;
+		}
+	}
+	if (upto >= r->marker_out)
+		r->marker_out = r->marker_token = 0;
+	/* The UNSUBSCRIBEs go before the answers: an answer may start a read of the same filter,
+	 * whose SUBSCRIBE must come after them. */
+	for (struct fetch *f = done; f; f = f->next) {
+		if (f->unsubscribed)
+			continue;
+		f->unsubscribed = !codec_put_entry(&entries, MQTT_UNSUBSCRIBE, f->filter, f->len, 0);
+		count += f->unsubscribed;
+		if (count == UNSUB_BATCH) {
+			unsubscribe_batch(r, &entries, count);
+			count = 0;
+		}
+	}
+	if (count)
+		unsubscribe_batch(r, &entries, count);
+	buf_clear(&entries);
+	while (done) {
+		struct fetch *f = done;
+		done = f->next;
+		fetch_end(r, f, true, true); /* no longer listed: fetch_free finds nothing to unlink */
+	}
+	if (!r->marker_out)
+		send_marker(r);
 }
 
 static uint32_t first_sub_id(const struct msg *m)
@@ -142,11 +233,9 @@ static void on_message(struct retained *r, struct msg *m)
 		uint64_t marker = 0;
 		if (m->payload.len == sizeof(marker))
 			memcpy(&marker, m->payload.data, sizeof(marker));
-		for (f = r->fetches; f && f->marker != marker; f = f->next)
-			;
 		free(m);
-		if (f)
-			fetch_end(r, f, true, true);
+		if (marker && marker <= r->next_marker)
+			markers_back(r, marker);
 		return;
 	}
 	/* Only what the broker keeps: live messages on the filter are not part of a read. */
@@ -195,22 +284,27 @@ static void on_done(struct retained *r, struct upstream_event *ev)
 			fetch_end(r, f, true, true);
 			return;
 		}
-		if (f->marker_token && f->marker_token == ev->token)
-			break;
 	}
-	if (!f)
+	if (!r->marker_token || r->marker_token != ev->token)
 		return;
-	f->marker_token = 0;
+	r->marker_token = 0;
 	if (!ev->failed && ev->code < 0x80)
 		return; /* the marker itself will come back */
 	log_msg(LOG_DEBUG, "retained", "marker-refused code=0x%02x sync=unsubscribe", ev->code);
-	if (!up || codec_put_entry(&entries, MQTT_UNSUBSCRIBE, f->filter, f->len, 0) ||
-	    upstream_subscribe(up, MQTT_UNSUBSCRIBE, (struct mqtt_bytes){entries.data, entries.len},
-			       1, (struct mqtt_bytes){NULL, 0}, &f->sync_token))
-		f->sync_token = 0;
-	else
-		f->unsubscribed = true;
-	buf_clear(&entries);
+	for (f = r->fetches; f; f = f->next) {
+		if (f->marker != r->marker_out || f->unsubscribed)
+			continue;
+		if (!up || codec_put_entry(&entries, MQTT_UNSUBSCRIBE, f->filter, f->len, 0) ||
+		    upstream_subscribe(up, MQTT_UNSUBSCRIBE,
+				       (struct mqtt_bytes){entries.data, entries.len}, 1,
+				       (struct mqtt_bytes){NULL, 0}, &f->sync_token))
+			f->sync_token = 0;
+		else
+			f->unsubscribed = true;
+		buf_clear(&entries);
+	}
+	r->marker_out = 0;
+	send_marker(r);
 }
 
 static void on_event(void *user, struct upstream_event *ev)
@@ -285,9 +379,7 @@ void retained_tick(struct retained *r)
 
 static struct fetch *fetch_start(struct retained *r, const char *filter)
 {
-	struct upstream *up = link_upstream(r->link);
 	struct fetch *f = calloc(1, sizeof(*f));
-	int token;
 
 	if (!f || !(f->filter = strdup(filter))) {
 		free(f);
@@ -296,25 +388,20 @@ static struct fetch *fetch_start(struct retained *r, const char *filter)
 	f->len = strlen(filter);
 	f->sub_id = r->next_sub_id;
 	r->next_sub_id = r->next_sub_id == SUB_ID_MAX ? SYNC_SUB_ID + 1 : r->next_sub_id + 1;
-	f->marker = ++r->next_marker;
+	f->seq = ++r->next_seq;
 	f->next = r->fetches;
 	r->fetches = f;
-	/* The marker goes out right behind the SUBSCRIBE, on the same connection. It is QoS 2 like
-	 * the subscription, so it queues behind the retained messages a broker holds back for its
-	 * in-flight window (a QoS 0 marker would overtake them). */
+	/* Its marker goes out behind the SUBSCRIBE on the same connection: now, or when the one
+	 * out comes back. */
 	request(r, MQTT_SUBSCRIBE, f->filter, f->len, f->sub_id);
-	if (upstream_publish(up, r->sync_topic,
-			     (struct mqtt_bytes){(const uint8_t *)&f->marker, sizeof(f->marker)}, 2,
-			     false, (struct mqtt_bytes){NULL, 0}, &token))
-		log_msg(LOG_WARN, "retained", "marker-failed filter_len=%zu", f->len);
-	else
-		f->marker_token = token;
+	if (!r->marker_out)
+		send_marker(r);
 	return f;
 }
 
 uint64_t retained_mark(const struct retained *r)
 {
-	return r->next_marker;
+	return r->next_seq;
 }
 
 struct retained_req *retained_get(struct retained *r, const char *filter, size_t limit,
@@ -325,8 +412,7 @@ struct retained_req *retained_get(struct retained *r, const char *filter, size_t
 
 	if (!link_upstream(r->link))
 		return NULL;
-	/* Markers count up as reads start: a larger one started later. */
-	for (f = r->fetches; f && (f->marker <= since || strcmp(f->filter, filter)); f = f->next)
+	for (f = r->fetches; f && (f->seq <= since || strcmp(f->filter, filter)); f = f->next)
 		;
 	if (!f && !(f = fetch_start(r, filter)))
 		return NULL;

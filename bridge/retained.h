@@ -3,10 +3,11 @@
  * opened with ?retained=true).
  *
  * A read subscribes to the filter on a link of its own, with a fresh MQTT 5 Subscription
- * Identifier, and at once publishes a marker to the link's own sync topic. Brokers send a
+ * Identifier, and publishes a marker to the link's own sync topic behind it. Brokers send a
  * subscription's retained messages before they handle the client's next packet, so when the
- * marker comes back the read is complete. Reads of the same filter at the same time share one
- * subscription. Service thread only.
+ * marker comes back the read is complete. One marker is out at a time; the reads that start
+ * meanwhile share the next one, and the reads one marker ends leave in one UNSUBSCRIBE. Reads of
+ * the same filter at the same time share one subscription. Service thread only.
  */
 #pragma once
 #include <stdbool.h>

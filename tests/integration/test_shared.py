@@ -683,6 +683,41 @@ class RetainedTest(SharedCase):
                 # (the first browser stays subscribed: the filter is held in the second round)
         stop.set()
 
+    def test_many_browsers_at_once_each_get_their_own_retained(self):
+        # browsers subscribe at the same moment to filters new to the bridge: their retained
+        # reads share markers and UNSUBSCRIBEs, and each still gets exactly the retained values
+        # of its own filter, RETAIN 1, byte for byte, and nothing else
+        base = self.topic("burst")
+        n = 120
+        obs = self.observer()
+        topics = ["%s/%d/v" % (base, k) for k in range(n)]
+        for k, topic in enumerate(topics):
+            obs.publish(topic, b"kept %d" % k, 1, retain=True)
+            self.addCleanup(obs.publish, topic, b"", 1, retain=True)
+        wildcard = base + "/+/v"
+        conns = []
+        for i in range(n):
+            version = r.V5 if i % 2 else r.V311
+            conn = r.MQTTConn(self.ws(), version)
+            conn.send(r.connect("", version=version) +
+                      r.subscribe(1, [(wildcard if i % 20 == 0 else topics[i], 1)],
+                                  version=version))
+            conns.append(conn)
+        for i, conn in enumerate(conns):
+            self.assertEqual(conn.expect(r.CONNACK).rc, 0, "browser %d" % i)
+            self.assertEqual(conn.expect(r.SUBACK).codes, [1], "browser %d" % i)
+        for i, conn in enumerate(conns):
+            want = list(range(n)) if i % 20 == 0 else [i]
+            got = sorted(self.collect(conn, len(want)), key=lambda p: p.topic)
+            self.assertEqual([(p.topic, p.payload, p.retain) for p in got],
+                             sorted((topics[k], b"kept %d" % k, True) for k in want),
+                             "browser %d" % i)
+            if i % 20:
+                self.assertEqual(got[0].raw, r.publish(topics[i], b"kept %d" % i, qos=1,
+                                                       pid=got[0].pid, retain=True,
+                                                       version=conn.version))
+        self.assert_quiet(conns)
+
     def test_retain_as_published_per_browser(self):
         obs = self.observer()
         topic = self.topic()
