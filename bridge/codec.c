@@ -804,6 +804,14 @@ int codec_put_entry(struct buf *entries, enum mqtt_type type, const void *filter
 	return type == MQTT_SUBSCRIBE ? buf_put_u8(entries, options) : 0;
 }
 
+const char *codec_version_name(int version)
+{
+	return version == MQTT_V5     ? "5"
+	       : version == MQTT_V311 ? "3.1.1"
+	       : version == MQTT_V31  ? "3.1"
+				      : "?";
+}
+
 const char *codec_type_name(int type)
 {
 	static const char *const names[] = {

@@ -240,3 +240,6 @@ int codec_put_entry(struct buf *entries, enum mqtt_type type, const void *filter
 
 /** Pure. "PUBLISH", "CONNACK", ...; "?" for anything else. */
 const char *codec_type_name(int type);
+
+/** Pure. "5", "3.1.1", "3.1" for protocol level 5, 4, 3; "?" for anything else. */
+const char *codec_version_name(int version);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "netaddr.h"
 #include "topic.h"
 
@@ -28,6 +29,7 @@ struct key {
 	size_t offset;
 	long min, max;             /* KIND_INT */
 	const char *const *choices; /* KIND_CHOICE, NULL-terminated */
+	const int *values;          /* KIND_CHOICE: stored for choices[i] instead of i, when set */
 };
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -35,11 +37,15 @@ static const char *const auth_modes[] = {"none", "tokens", NULL};
 static const char *const metrics_modes[] = {"open", "token", NULL};
 static const char *const credential_modes[] = {"passthrough", "bridge", NULL};
 static const char *const session_modes[] = {"auto", "dedicated", NULL};
+static const char *const mqtt_version_names[] = {"auto", "5", "3.1.1", "3.1", NULL};
+static const int mqtt_version_levels[] = {0, MQTT_V5, MQTT_V311, MQTT_V31};
 
 #define STR(sec, key, field) {sec, key, KIND_STRING, offsetof(struct config, field), 0, 0, NULL}
 #define INT(sec, key, field, lo, hi) {sec, key, KIND_INT, offsetof(struct config, field), lo, hi, NULL}
 #define BOOL(sec, key, field) {sec, key, KIND_BOOL, offsetof(struct config, field), 0, 0, NULL}
 #define CHOICE(sec, key, field, list) {sec, key, KIND_CHOICE, offsetof(struct config, field), 0, 0, list}
+#define CHOICE_VALUES(sec, key, field, list, values)                                               \
+	{sec, key, KIND_CHOICE, offsetof(struct config, field), 0, 0, list, values}
 
 /* The scalar keys; "listen", the lists and "auth.tokens" have their own readers. */
 static const struct key keys[] = {
@@ -54,6 +60,8 @@ static const struct key keys[] = {
 	STR("broker", "cert_file", broker.cert_file),
 	STR("broker", "key_file", broker.key_file),
 	BOOL("broker", "verify", broker.verify),
+	CHOICE_VALUES("broker", "mqtt_version", broker.mqtt_version, mqtt_version_names,
+		      mqtt_version_levels),
 	STR("tls", "cert_file", tls.cert_file),
 	STR("tls", "key_file", tls.key_file),
 	CHOICE("auth", "mode", auth.mode, auth_modes),
@@ -184,6 +192,7 @@ int config_init(struct config *cfg)
 	cfg->log_level = LOG_INFO;
 	cfg->broker.keepalive_s = 30;
 	cfg->broker.verify = true;
+	cfg->broker.mqtt_version = 0; /* "auto" */
 	cfg->auth.mode = AUTH_NONE;
 	cfg->auth.metrics = METRICS_OPEN;
 	cfg->mqtt_credentials = CREDENTIALS_PASSTHROUGH;
@@ -293,7 +302,7 @@ static int read_scalar(struct config *cfg, const struct key *k, json_t *v, const
 		if (json_is_string(v)) {
 			for (int i = 0; k->choices[i]; i++) {
 				if (!strcmp(json_string_value(v), k->choices[i])) {
-					*(int *)field = i;
+					*(int *)field = k->values ? k->values[i] : i;
 					return 0;
 				}
 			}
@@ -304,7 +313,9 @@ static int read_scalar(struct config *cfg, const struct key *k, json_t *v, const
 				strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
 				strncat(list, k->choices[i], sizeof(list) - strlen(list) - 1);
 			}
-			return fail(err, errlen, "'%s' must be one of: %s", path, list);
+			/* "mqtt_version": 5 is a number: say that a string is wanted. */
+			return fail(err, errlen, "'%s' must be %sone of: %s", path,
+				    json_is_string(v) ? "" : "a string, ", list);
 		}
 	}
 	return -EINVAL;
@@ -553,8 +564,14 @@ int config_load_text(struct config *cfg, const char *text, size_t len, const cha
 
 	/* Duplicate keys are refused: a second value silently winning hides mistakes. */
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root)
+	if (!root) {
+		/* jansson quotes the text "near" the error, which may be a password: the line
+		 * and column say where it is without showing it. */
+		char *near = strstr(jerr.text, " near '");
+		if (near)
+			*near = '\0';
 		return fail(err, errlen, "%s:%d:%d: %s", origin, jerr.line, jerr.column, jerr.text);
+	}
 	rc = read_root(cfg, root, inner, sizeof(inner));
 	json_decref(root);
 	if (rc == -EINVAL)
@@ -611,22 +628,242 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
 	return rc;
 }
 
-int config_check(const struct config *cfg, char *err, size_t errlen)
+const char *config_url_for_display(const char *url, char *buf, size_t cap)
+{
+	const char *start = strstr(url, "://"), *at = strrchr(url, '@'), *colon = NULL;
+
+	if (!cap)
+		return buf;
+	/* Without "://" before the last '@', all that precedes it may be user info. */
+	start = start && at && start + 3 <= at ? start + 3 : url;
+	if (at)
+		colon = memchr(start, ':', (size_t)(at - start));
+	/* A display cut short shows less, never more: truncation is accepted. */
+	if (colon && at - url < 4096)
+		snprintf(buf, cap, "%.*s***%s", (int)(colon + 1 - url), url, at);
+	else if (colon)
+		snprintf(buf, cap, "(a URL with a password)");
+	else
+		snprintf(buf, cap, "%s", url);
+	return buf;
+}
+
+void config_url_hide_password(char *url)
+{
+	char *start = strstr(url, "://"), *at = strrchr(url, '@'), *colon;
+	size_t rest, removed;
+
+	if (!at)
+		return;
+	start = start && start + 3 <= at ? start + 3 : url;
+	colon = memchr(start, ':', (size_t)(at - start));
+	if (!colon)
+		return;
+	rest = strlen(at) + 1;
+	removed = (size_t)(at - colon);
+	memmove(colon, at, rest);
+	memset(colon + rest, 0, removed);
+}
+
+/*
+ * Percent-decodes (RFC 3986) the @len bytes at @s, the @what ("user name", "password") of
+ * broker.url's user info, into a new string in *@out. A '%' without two hex digits, and %00,
+ * are refused; the message never quotes the text.
+ */
+static int decode_userinfo(const char *s, size_t len, const char *what, char **out, char *err,
+			   size_t errlen)
+{
+	char *d = malloc(len + 1);
+	size_t o = 0;
+	int rc = 0;
+
+	if (!d)
+		return -ENOMEM;
+	for (size_t i = 0; i < len && !rc; i++) {
+		int hi = len - i >= 3 ? hexval(s[i + 1]) : -1;
+		int lo = len - i >= 3 ? hexval(s[i + 2]) : -1;
+
+		if (s[i] != '%') {
+			d[o++] = s[i];
+			continue;
+		}
+		if (hi < 0 || lo < 0)
+			rc = fail(err, errlen,
+				  "'broker.url': the %s in the user info has a '%%' that does not "
+				  "start an escape %%XX (write '%%' itself as %%25)",
+				  what);
+		else if (hi == 0 && lo == 0)
+			rc = fail(err, errlen,
+				  "'broker.url': the %s in the user info holds %%00 (NUL), which "
+				  "cannot be sent",
+				  what);
+		else
+			d[o++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	if (rc) {
+		explicit_bzero(d, len + 1);
+		free(d);
+		return rc;
+	}
+	d[o] = '\0';
+	*out = d;
+	return 0;
+}
+
+/* Frees a string that held a secret, clearing it first. */
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+/*
+ * "scheme://user:password@host..." → broker.username "user", broker.password "password"
+ * (percent-decoded) and broker.url "scheme://host...", which is all that Paho, the log, health
+ * and --check ever see. The user info ends at the first '@' of the authority (before the first
+ * '/', '?' or '#'), so an '@' in a path or query is not one; "user@host" gives a user name only,
+ * ":password@host" a password only. Credentials in two places are refused rather than one
+ * silently winning.
+ */
+static int split_userinfo(struct config *cfg, char *err, size_t errlen)
+{
+	const char *url = cfg->broker.url, *auth = strstr(url, "://"), *at, *colon;
+	char *user = NULL, *pass = NULL, *bare = NULL;
+	size_t auth_len, info_len, prefix;
+	int rc;
+
+	if (!auth)
+		return 0;
+	auth += 3;
+	auth_len = strcspn(auth, "/?#");
+	at = memchr(auth, '@', auth_len);
+	if (!at)
+		return 0;
+	if (*cfg->broker.username || *cfg->broker.password) {
+		const char *keys_set = "'broker.username' and 'broker.password' are";
+		if (!*cfg->broker.password)
+			keys_set = "'broker.username' is";
+		else if (!*cfg->broker.username)
+			keys_set = "'broker.password' is";
+		return fail(err, errlen,
+			    "'broker.url' holds credentials (user info before '@') and %s set "
+			    "too: give them in one place only",
+			    keys_set);
+	}
+	info_len = (size_t)(at - auth);
+	colon = memchr(auth, ':', info_len);
+	rc = decode_userinfo(auth, colon ? (size_t)(colon - auth) : info_len, "user name", &user,
+			     err, errlen);
+	if (rc)
+		goto fail;
+	if (colon)
+		rc = decode_userinfo(colon + 1, (size_t)(at - colon - 1), "password", &pass, err,
+				     errlen);
+	else if (!(pass = strdup("")))
+		rc = -ENOMEM;
+	if (rc)
+		goto fail;
+	prefix = (size_t)(auth - url);
+	bare = malloc(prefix + strlen(at + 1) + 1);
+	if (!bare) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	memcpy(bare, url, prefix);
+	strcpy(bare + prefix, at + 1);
+	free_secret(cfg->broker.url);
+	cfg->broker.url = bare;
+	free(cfg->broker.username);
+	cfg->broker.username = user;
+	free_secret(cfg->broker.password);
+	cfg->broker.password = pass;
+	return 0;
+fail:
+	free(user);
+	free_secret(pass);
+	if (rc == -ENOMEM)
+		fail(err, errlen, "out of memory");
+	return rc;
+}
+
+/*
+ * What follows the scheme of a URL without user info: "host", "host:port", "[v6]" or
+ * "[v6]:port", then a path only for WebSocket. The URL is not quoted: a '/', '?', '#' or '@'
+ * left raw in a password ends the user info early, and the rest of the password is then here.
+ */
+static int check_host(const char *url, bool websocket, char *err, size_t errlen)
+{
+	static const char encode_hint[] = "(in a user name or password, write '/' '?' '#' '@' "
+					  "':' '%' as %2F %3F %23 %40 %3A %25)";
+	const char *host = strstr(url, "://") + 3, *port = NULL, *end;
+	size_t len = strcspn(host, "/?#");
+
+	end = host + len;
+	if (memchr(host, '@', len))
+		return fail(err, errlen, "'broker.url': its host holds a '@' %s", encode_hint);
+	if (*host == '[') {
+		const char *close = memchr(host, ']', len);
+		if (!close || close == host + 1 || (close + 1 < end && close[1] != ':'))
+			return fail(err, errlen,
+				    "'broker.url': an IPv6 address goes in brackets, then "
+				    "':port', as in mqtt://[::1]:1883");
+		if (close + 1 < end)
+			port = close + 2;
+	} else {
+		const char *colon = memchr(host, ':', len);
+		if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)))
+			return fail(err, errlen,
+				    "'broker.url': an IPv6 address goes in brackets, as in "
+				    "mqtt://[::1]:1883 %s",
+				    encode_hint);
+		if (colon == host || len == 0)
+			return fail(err, errlen, "'broker.url' names no host");
+		if (colon)
+			port = colon + 1;
+	}
+	if (port) {
+		long n = 0;
+		const char *p = port;
+		for (; p < end && *p >= '0' && *p <= '9' && n <= 65535; p++)
+			n = n * 10 + (*p - '0');
+		if (p != end || p == port || n < 1 || n > 65535)
+			return fail(err, errlen,
+				    "'broker.url': the port after the host must be 1..65535 %s",
+				    encode_hint);
+	}
+	if (!websocket && *end && strcmp(end, "/"))
+		return fail(err, errlen,
+			    "'broker.url': a path after the host is for ws:// and wss:// only %s",
+			    encode_hint);
+	return 0;
+}
+
+int config_check(struct config *cfg, char *err, size_t errlen)
 {
 	static const char *const schemes[] = {"mqtt://", "tcp://", "mqtts://", "ssl://", "ws://",
 					      "wss://"};
-	bool scheme_ok = false;
+	const char *scheme = NULL;
+	char shown[256];
+	int rc;
 
 	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
 		if (!strncmp(cfg->broker.url, schemes[i], strlen(schemes[i])) &&
 		    cfg->broker.url[strlen(schemes[i])])
-			scheme_ok = true;
+			scheme = schemes[i];
 	}
-	if (!scheme_ok)
+	/* The user info is still in the URL here: the message shows it without the password. */
+	if (!scheme)
 		return fail(err, errlen,
 			    "'broker.url' '%s' must start with mqtt://, tcp://, mqtts://, ssl://, "
 			    "ws:// or wss:// and name a host",
-			    cfg->broker.url);
+			    config_url_for_display(cfg->broker.url, shown, sizeof(shown)));
+	if ((rc = split_userinfo(cfg, err, errlen)))
+		return rc;
+	if ((rc = check_host(cfg->broker.url, !strncmp(scheme, "ws", 2), err, errlen)))
+		return rc;
 	if (!*cfg->tls.cert_file != !*cfg->tls.key_file)
 		return fail(err, errlen, "'tls.cert_file' and 'tls.key_file' go together: set both "
 					 "or neither");

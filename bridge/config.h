@@ -45,15 +45,19 @@ struct config {
 	char *static_dir;
 	int log_level; /* enum log_level */
 	struct {
-		char *url;
+		char *url; /* without user info after config_check(): the URL anything may show */
 		char *client_id;
 		char *username;
-		char *password;
+		char *password; /* never printed, logged or served */
 		long keepalive_s;
 		char *ca_file;
 		char *cert_file;
 		char *key_file;
 		bool verify;
+		/* The bridge's own links: 0 ("auto": MQTT 5 first, then older as the broker
+		 * refuses), else the level pinned, enum mqtt_version of codec.h: 5, 4 (3.1.1) or
+		 * 3 (3.1). */
+		int mqtt_version;
 	} broker;
 	struct {
 		char *cert_file;
@@ -111,8 +115,27 @@ int config_set_listen(struct config *cfg, const char *hostport, char *err, size_
 /** Replaces a string field (e.g. &cfg->broker.url) with a copy of @value. 0 or -ENOMEM. */
 int config_set_string(char **field, const char *value);
 
-/** Checks what spans keys (e.g. both TLS files or neither). 0 or -EINVAL with @err. */
-int config_check(const struct config *cfg, char *err, size_t errlen);
+/**
+ * Completes and checks what spans keys, once every source (file, command line) is applied:
+ * moves the user info of "scheme://user:password@host" out of broker.url into broker.username
+ * and broker.password (percent-decoded; refused when those keys are set too), then checks
+ * (broker.url's form, both TLS files or neither, ...). 0, or -EINVAL (-ENOMEM) with @err, which
+ * never holds the password. Running it again on its result changes nothing.
+ */
+int config_check(struct config *cfg, char *err, size_t errlen);
+
+/**
+ * @url for a message, with the password of its user info replaced by "***" (what follows the
+ * first ':' of what precedes the last '@' after "://", so that a malformed URL shows less, not
+ * more); cut to fit @cap bytes. Returns @buf.
+ */
+const char *config_url_for_display(const char *url, char *buf, size_t cap);
+
+/**
+ * Removes the password (and its ':') from the user info of @url in place, filling the freed
+ * tail with NULs: for the command line, which other users can read in /proc.
+ */
+void config_url_hide_password(char *url);
 
 /** Is @name a valid token name (letters, digits, '-', '_', '.'; not empty)? */
 bool config_token_name_valid(const char *name);

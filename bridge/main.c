@@ -18,6 +18,7 @@
 
 #include "auth.h"
 #include "buildconf.h"
+#include "codec.h"
 #include "config.h"
 #include "evq.h"
 #include "hub.h"
@@ -79,7 +80,8 @@ static void usage(FILE *out)
 		"                      else %s when it exists)\n"
 		"  -l, --listen ADDR   host:port to listen on (config key \"listen\")\n"
 		"  -b, --broker URL    broker URL, mqtt:// mqtts:// tcp:// ssl:// ws:// wss://\n"
-		"                      (config key \"broker.url\")\n"
+		"                      (config key \"broker.url\"); credentials as\n"
+		"                      mqtt://USER:PASSWORD@HOST:PORT, percent-encoded\n"
 		"  -s, --static DIR    browser files to serve (config key \"static_dir\")\n"
 		"  -v, --verbose       debug logging (config key \"log_level\": \"debug\")\n"
 		"      --check         check the configuration, print the effective settings, exit\n"
@@ -103,6 +105,8 @@ static void print_settings(const struct config *cfg, const char *path)
 	printf("broker.url=%s\n", cfg->broker.url);
 	printf("broker.username=%s\n", *cfg->broker.username ? "(set)" : "");
 	printf("broker.password=%s\n", *cfg->broker.password ? "(set)" : "");
+	printf("broker.mqtt_version=%s\n",
+	       cfg->broker.mqtt_version ? codec_version_name(cfg->broker.mqtt_version) : "auto");
 	printf("tls=%s\n", *cfg->tls.cert_file ? "on" : "off");
 	printf("auth.mode=%s\n", cfg->auth.mode == AUTH_TOKENS ? "tokens" : "none");
 	printf("auth.tokens=%zu\n", cfg->auth.ntokens);
@@ -158,6 +162,23 @@ static int new_token(const char *name)
 	return 0;
 }
 
+/*
+ * getopt's own messages would echo "--broker-url=mqtt://user:password@host" as typed: it is
+ * told to be quiet (opterr 0), and this says what it would, without the password.
+ */
+static void bad_option(int opt, char **argv)
+{
+	const char *arg = argv[optind - 1];
+	const char *what = opt == ':' ? "a value is missing after" : "unknown or ambiguous";
+	char shown[512];
+
+	if (strncmp(arg, "--", 2) && optopt > 0 && optopt < 128)
+		fprintf(stderr, "mqtt-web-bridge: %s option '-%c'\n", what, optopt);
+	else
+		fprintf(stderr, "mqtt-web-bridge: %s option '%s'\n", what,
+			config_url_for_display(arg, shown, sizeof(shown)));
+}
+
 static void load_config(struct app *app, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -167,12 +188,14 @@ static void load_config(struct app *app, int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},      {"check", no_argument, NULL, 'C'},
 		{"new-token", required_argument, NULL, OPT_NEW_TOKEN}, {NULL, 0, NULL, 0},
 	};
-	const char *config_path = NULL, *listen = NULL, *broker = NULL, *static_dir = NULL;
+	const char *config_path = NULL, *listen = NULL, *static_dir = NULL;
+	char *broker = NULL;
 	bool verbose = false, check = false;
-	char err[512];
+	char err[512], shown[512];
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "c:l:b:s:vhVC", options, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:l:b:s:vhVC", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
@@ -201,12 +224,15 @@ static void load_config(struct app *app, int argc, char **argv)
 			printf("mqtt-web-bridge %s\n", MWB_VERSION);
 			exit(0);
 		default:
+			bad_option(opt, argv);
 			usage(stderr);
 			exit(2);
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "mqtt-web-bridge: unexpected argument '%s'\n", argv[optind]);
+		/* "mqtt-web-bridge mqtt://user:password@host" forgets --broker. */
+		fprintf(stderr, "mqtt-web-bridge: unexpected argument '%s'\n",
+			config_url_for_display(argv[optind], shown, sizeof(shown)));
 		usage(stderr);
 		exit(2);
 	}
@@ -227,6 +253,9 @@ static void load_config(struct app *app, int argc, char **argv)
 		fprintf(stderr, "mqtt-web-bridge: configuration error: %s\n", err);
 		exit(2);
 	}
+	/* The copy is in the config now: what `ps` shows of the command line loses the password. */
+	if (broker)
+		config_url_hide_password(broker);
 	/*
 	 * The default static_dir names the repository's folder; an installed bridge runs elsewhere
 	 * (systemd: in /), so without that folder it serves the installed browser files. Any other
@@ -518,6 +547,7 @@ int main(int argc, char **argv)
 	app.env.cert_file = app.cfg.broker.cert_file;
 	app.env.key_file = app.cfg.broker.key_file;
 	app.env.verify = app.cfg.broker.verify;
+	app.env.mqtt_version = app.cfg.broker.mqtt_version;
 	app.env.connect_timeout_s = UPSTREAM_CONNECT_TIMEOUT_S;
 	app.env.max_backlog = (size_t)app.cfg.limits.max_queue_bytes;
 	app.waker = waker_new();

@@ -26,6 +26,8 @@ struct upstream_env {
 	const char *ca_file, *cert_file, *key_file; /* "" when unset */
 	bool verify;
 	int connect_timeout_s;
+	/* broker.mqtt_version: the version the bridge's own links speak; 0: negotiate (5 first) */
+	int mqtt_version;
 	/* Bytes of messages a client may have waiting in the evq before QoS 0 ones are dropped. */
 	size_t max_backlog;
 	struct waker *waker; /* may be NULL */
@@ -66,6 +68,9 @@ struct upstream_event {
 	bool failed;          /* DONE: Paho gave up without the broker's answer */
 	bool session_present; /* CONNECTED */
 	bool overflow;        /* MESSAGE: the owner's backlog is over env->max_backlog */
+	/* CONNECT_FAILED: the CONNECT went out and the connection closed without a CONNACK (what
+	 * some 3.1.1-only brokers answer to MQTT 5) */
+	bool no_connack;
 	uint8_t code;
 	struct msg *msg;         /* MESSAGE: owned by the event; take it by setting it to NULL */
 	struct mqtt_bytes props; /* v5 properties of the broker's packet */

@@ -5,13 +5,15 @@
  * input also checks that nothing leaks, whichever key an error stops at.
  *
  * Checked: errors are -EINVAL with one line naming the file; what loads keeps the promises of
- * config.h (strings never NULL, listen parsed, token filters valid); loading the same text again
- * over the result gives the same result.
+ * config.h (strings never NULL, listen parsed, token filters valid); what passes config_check has
+ * no user info left in broker.url (config_check moves it to broker.username and .password);
+ * loading the same text again over the result gives the same result.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 
+#include "codec.h"
 #include "config.h"
 #include "topic.h"
 
@@ -62,6 +64,8 @@ static void check_loaded(const struct config *cfg)
 	CHECK(cfg->mqtt_credentials == CREDENTIALS_PASSTHROUGH ||
 	      cfg->mqtt_credentials == CREDENTIALS_BRIDGE);
 	CHECK(cfg->broker.keepalive_s >= 0 && cfg->broker.keepalive_s <= 65535);
+	CHECK(cfg->broker.mqtt_version == 0 || cfg->broker.mqtt_version == MQTT_V5 ||
+	      cfg->broker.mqtt_version == MQTT_V311 || cfg->broker.mqtt_version == MQTT_V31);
 	CHECK(cfg->limits.max_connections >= 1 && cfg->limits.max_packet_bytes >= 16);
 	CHECK(cfg->publish_timeout_ms >= 1 && cfg->sse.heartbeat_s >= 1);
 	CHECK(cfg->allowed_origins || cfg->nallowed_origins == 0);
@@ -93,6 +97,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_loaded(&cfg);
 	rc = config_check(&cfg, check_err, sizeof check_err);
 	CHECK(rc == 0 || (rc == -EINVAL && check_err[0] && one_line(check_err)));
+	if (rc == 0) {
+		const char *auth = strstr(cfg.broker.url, "://") + 3;
+		CHECK(!memchr(auth, '@', strcspn(auth, "/?#")));
+		/* A second check finds nothing to move and no conflict. */
+		CHECK(config_check(&cfg, check_err2, sizeof check_err2) == 0);
+	}
 
 	/* Read over itself (what is replaced must be freed) and over the defaults: same result. */
 	CHECK(config_load_text(&cfg, (const char *)data, size, ORIGIN, err, sizeof err) == 0);

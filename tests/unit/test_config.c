@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "codec.h"
 #include "config.h"
 
 static const char *sample_path;
@@ -51,6 +52,7 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.broker.client_id, "");
 	assert_int_equal(cfg.broker.keepalive_s, 30);
 	assert_true(cfg.broker.verify);
+	assert_int_equal(cfg.broker.mqtt_version, 0);
 	assert_int_equal(cfg.auth.mode, AUTH_NONE);
 	assert_int_equal(cfg.auth.ntokens, 0);
 	assert_int_equal(cfg.auth.metrics, METRICS_OPEN);
@@ -86,6 +88,7 @@ static void test_sample_is_defaults(void **state)
 	sample.log_level = LOG_ERROR;
 	sample.broker.keepalive_s = 1;
 	sample.broker.verify = false;
+	sample.broker.mqtt_version = MQTT_V31;
 	sample.limits.max_connections = 1;
 	sample.limits.max_packet_bytes = 16;
 	sample.limits.max_body_bytes = 1;
@@ -112,6 +115,7 @@ static void test_sample_is_defaults(void **state)
 	assert_string_equal(sample.broker.url, def.broker.url);
 	assert_int_equal(sample.broker.keepalive_s, def.broker.keepalive_s);
 	assert_int_equal(sample.broker.verify, def.broker.verify);
+	assert_int_equal(sample.broker.mqtt_version, def.broker.mqtt_version);
 	assert_memory_equal(&sample.limits, &def.limits, sizeof(def.limits));
 	assert_int_equal(sample.auth.mode, def.auth.mode);
 	assert_int_equal(sample.auth.metrics, def.auth.metrics);
@@ -296,10 +300,234 @@ static void test_cross_checks(void **state)
 
 static void test_json_errors(void **state)
 {
+	struct config cfg;
+	char err[256];
+
 	(void)state;
 	expect_error("{\"listen\": \"a:1\",}", "test.json:1:");
 	expect_error("{\"listen\": \"a:1\", \"listen\": \"b:2\"}", "test.json:");
 	expect_error("", "test.json:");
+	/* jansson quotes the text near a syntax error, which may be a password. */
+	assert_int_equal(load(&cfg, "{\"broker\": {\"password\": \"s3cr3t", err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "test.json:1:"));
+	assert_null(strstr(err, "s3cr3t"));
+	config_clear(&cfg);
+	assert_int_equal(load(&cfg, "{\"broker\": {\"password\": s3cr3t}}", err, sizeof(err)),
+			 -EINVAL);
+	assert_null(strstr(err, "s3cr3t"));
+	config_clear(&cfg);
+}
+
+/* Sets broker.url to @url over @json (the other keys) and checks; the rc, message in @err. */
+static int check_url(struct config *cfg, const char *json, const char *url, char *err,
+		     size_t errlen)
+{
+	int rc = load(cfg, json, err, errlen);
+
+	if (rc)
+		fail_msg("%s", err);
+	assert_int_equal(config_set_string(&cfg->broker.url, url), 0);
+	return config_check(cfg, err, errlen);
+}
+
+static void test_url_credentials(void **state)
+{
+	static const struct {
+		const char *url, *bare, *username, *password;
+	} cases[] = {
+		/* The issue's example: '@' ':' '/' '%' in the password, percent-encoded. */
+		{"mqtt://user:p%40ss%3Aw%2Frd%25@127.0.0.1:1883", "mqtt://127.0.0.1:1883", "user",
+		 "p@ss:w/rd%"},
+		{"tcp://us%65r%20name:pw@broker", "tcp://broker", "user name", "pw"},
+		{"mqtts://u:%e2%82%ac@broker:8883/", "mqtts://broker:8883/", "u", "\xe2\x82\xac"},
+		/* A ':' after the first is the password's own. */
+		{"mqtt://u:pa:ss@h", "mqtt://h", "u", "pa:ss"},
+		{"mqtt://user@broker:1883", "mqtt://broker:1883", "user", ""},
+		{"mqtt://:secret@broker", "mqtt://broker", "", "secret"},
+		{"mqtt://user:@broker", "mqtt://broker", "user", ""},
+		{"mqtt://@broker", "mqtt://broker", "", ""},
+		{"mqtts://u:p@[::1]:8883", "mqtts://[::1]:8883", "u", "p"},
+		{"ws://u:p@[fe80::1%25eth0]:9001/mqtt", "ws://[fe80::1%25eth0]:9001/mqtt", "u",
+		 "p"},
+		{"wss://u:p@broker/mqtt@x?a=b@c", "wss://broker/mqtt@x?a=b@c", "u", "p"},
+		/* No user info: the URL is left as it is, the keys too. */
+		{"mqtt://127.0.0.1:1883", "mqtt://127.0.0.1:1883", "", ""},
+		{"mqtt://[::1]:1883", "mqtt://[::1]:1883", "", ""},
+		{"mqtt://[::1]", "mqtt://[::1]", "", ""},
+		{"ws://broker:9001/mqtt@x", "ws://broker:9001/mqtt@x", "", ""},
+		{"ws://broker?u=a:b@c", "ws://broker?u=a:b@c", "", ""},
+		{"ws://broker#a:b@c", "ws://broker#a:b@c", "", ""},
+	};
+	struct config cfg;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (check_url(&cfg, "{}", cases[i].url, err, sizeof(err)))
+			fail_msg("%s: %s", cases[i].url, err);
+		assert_string_equal(cfg.broker.url, cases[i].bare);
+		assert_string_equal(cfg.broker.username, cases[i].username);
+		assert_string_equal(cfg.broker.password, cases[i].password);
+		/* Checking the result again changes nothing (and finds no conflict). */
+		assert_int_equal(config_check(&cfg, err, sizeof(err)), 0);
+		assert_string_equal(cfg.broker.url, cases[i].bare);
+		assert_string_equal(cfg.broker.password, cases[i].password);
+		config_clear(&cfg);
+	}
+
+	/* From the file, and the keys alone as before. */
+	if (load(&cfg, "{\"broker\": {\"url\": \"mqtt://a%3Ab:c%2Fd@h:1\"}}", err, sizeof(err)) ||
+	    config_check(&cfg, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_string_equal(cfg.broker.url, "mqtt://h:1");
+	assert_string_equal(cfg.broker.username, "a:b");
+	assert_string_equal(cfg.broker.password, "c/d");
+	config_clear(&cfg);
+	if (load(&cfg,
+		 "{\"broker\": {\"url\": \"mqtt://h\", \"username\": \"k\", \"password\": \"v\"}}",
+		 err, sizeof(err)) ||
+	    config_check(&cfg, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_string_equal(cfg.broker.url, "mqtt://h");
+	assert_string_equal(cfg.broker.username, "k");
+	assert_string_equal(cfg.broker.password, "v");
+	config_clear(&cfg);
+}
+
+/* @url (over the keys of @json) is refused with a message holding @needle and not @secret. */
+static void expect_url_error(const char *json, const char *url, const char *needle,
+			     const char *secret)
+{
+	struct config cfg;
+	char err[512];
+
+	assert_int_equal(check_url(&cfg, json, url, err, sizeof(err)), -EINVAL);
+	if (!strstr(err, needle))
+		fail_msg("%s: message \"%s\" does not contain \"%s\"", url, err, needle);
+	if (secret && strstr(err, secret))
+		fail_msg("%s: message \"%s\" shows \"%s\"", url, err, secret);
+	config_clear(&cfg);
+}
+
+static void test_url_credentials_refused(void **state)
+{
+	(void)state;
+	/* Malformed escapes: named, never quoted. */
+	expect_url_error("{}", "mqtt://u:s3cr%4@h", "password in the user info has a '%'", "s3cr");
+	expect_url_error("{}", "mqtt://u:s3cr%zz@h", "does not start an escape", "s3cr");
+	expect_url_error("{}", "mqtt://u:s3cr%@h", "does not start an escape", "s3cr");
+	expect_url_error("{}", "mqtt://us%2@h", "user name in the user info has a '%'", "us%2");
+	expect_url_error("{}", "mqtt://u:s3cr%00et@h", "%00", "s3cr");
+	/* Credentials in the URL and in the keys. */
+	expect_url_error("{\"broker\": {\"username\": \"k\"}}", "mqtt://u:s3cret@h",
+			 "'broker.url' holds credentials (user info before '@') and "
+			 "'broker.username' is set too",
+			 "s3cret");
+	expect_url_error("{\"broker\": {\"password\": \"k3y\"}}", "mqtt://u:s3cret@h",
+			 "and 'broker.password' is set too", "s3cret");
+	expect_url_error("{\"broker\": {\"username\": \"k\", \"password\": \"k3y\"}}",
+			 "mqtt://u:s3cret@h",
+			 "'broker.username' and 'broker.password' are set too", "k3y");
+	expect_url_error("{\"broker\": {\"password\": \"k3y\"}}", "mqtt://user@h",
+			 "'broker.password' is set too", "k3y");
+	expect_url_error("{\"broker\": {\"username\": \"k\"}}", "mqtt://:s3cret@h",
+			 "'broker.username' is set too", "s3cret");
+	/* Characters left raw: the user info ends early and the rest must not be echoed. */
+	expect_url_error("{}", "mqtt://u:s3@cret@h", "its host holds a '@'", "cret");
+	expect_url_error("{}", "mqtt://u:s3/cret@h", "the port after the host must be", "s3");
+	expect_url_error("{}", "mqtt://u:12/cret@h", "a path after the host is for ws://",
+			 "cret");
+	expect_url_error("{}", "mqtt://u:s3?cret@h", "the port after the host must be", "cret");
+	expect_url_error("{}", "mqtt://u:s3:c/ret@h", "an IPv6 address goes in brackets", "s3");
+	/* A bad scheme is reported before the split: the URL shows without its password. */
+	expect_url_error("{}", "ftp://user:s3cret@host", "'ftp://user:***@host' must start with",
+			 "s3cret");
+	expect_url_error("{}", "user:s3cret@host", "'user:***@host' must start with", "s3cret");
+	expect_url_error("{}", "mqtt:/user:s3cret@host", "must start with", "s3cret");
+	/* The host and port of a URL without user info. */
+	expect_url_error("{}", "mqtt://u:s3cret@", "'broker.url' names no host", "s3cret");
+	expect_url_error("{}", "mqtt://u:s3cret@:1883", "'broker.url' names no host", "s3cret");
+	expect_url_error("{}", "mqtt://h:0", "the port after the host must be 1..65535", NULL);
+	expect_url_error("{}", "mqtt://h:65536", "the port after the host must be 1..65535", NULL);
+	expect_url_error("{}", "mqtt://h:", "the port after the host must be 1..65535", NULL);
+	expect_url_error("{}", "mqtt://::1:1883", "an IPv6 address goes in brackets", NULL);
+	expect_url_error("{}", "mqtt://[::1:1883", "an IPv6 address goes in brackets", NULL);
+	expect_url_error("{}", "mqtt://[]:1883", "an IPv6 address goes in brackets", NULL);
+	expect_url_error("{}", "mqtt://[::1]1883", "an IPv6 address goes in brackets", NULL);
+	expect_url_error("{}", "mqtt://h:1883/x", "a path after the host is for ws://", NULL);
+}
+
+static void test_url_display(void **state)
+{
+	static const struct {
+		const char *url, *shown, *hidden;
+	} cases[] = {
+		{"mqtt://u:s3cret@h:1", "mqtt://u:***@h:1", "mqtt://u@h:1"},
+		{"mqtt://u:p%40ss@h", "mqtt://u:***@h", "mqtt://u@h"},
+		{"mqtt://:pw@h", "mqtt://:***@h", "mqtt://@h"},
+		{"mqtt://u@h", "mqtt://u@h", "mqtt://u@h"},
+		{"mqtt://h:1883", "mqtt://h:1883", "mqtt://h:1883"},
+		/* Raw '@', '/' in the password: everything up to the last '@' is hidden. */
+		{"mqtt://u:s3@c/r@h", "mqtt://u:***@h", "mqtt://u@h"},
+		{"user:s3cret@h", "user:***@h", "user@h"},
+		{"mqtt:/u:s3cret@h", "mqtt:***@h", "mqtt@h"},
+		{"--broker-url=mqtt://u:s3cret@h", "--broker-url=mqtt://u:***@h",
+		 "--broker-url=mqtt://u@h"},
+		{"u:s3cret@h mqtt://x", "u:***@h mqtt://x", "u@h mqtt://x"},
+		{"", "", ""},
+	};
+	char buf[64], copy[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_ptr_equal(config_url_for_display(cases[i].url, buf, sizeof(buf)), buf);
+		assert_string_equal(buf, cases[i].shown);
+		memset(copy, 'x', sizeof(copy));
+		strcpy(copy, cases[i].url);
+		config_url_hide_password(copy);
+		assert_string_equal(copy, cases[i].hidden);
+		/* The bytes the password held are cleared, up to where the string ended. */
+		for (size_t j = strlen(copy); j <= strlen(cases[i].url); j++)
+			assert_int_equal(copy[j], 0);
+	}
+	/* Cut to fit: shorter, never the password. */
+	assert_string_equal(config_url_for_display("mqtt://user:s3cret@host", buf, 12),
+			    "mqtt://user");
+	assert_string_equal(config_url_for_display("mqtt://h", buf, 1), "");
+}
+
+static void test_mqtt_version(void **state)
+{
+	static const struct {
+		const char *value;
+		int level;
+	} good[] = {{"auto", 0}, {"5", MQTT_V5}, {"3.1.1", MQTT_V311}, {"3.1", MQTT_V31}};
+	static const char *const bad[] = {"\"4\"", "\"3\"", "\"v5\"", "\"5.0\"", "\"\"",
+					  "\"3.1.1 \"", "\"AUTO\"", "\"mqttv311\""};
+	struct config cfg;
+	char json[128], err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(json, sizeof(json), "{\"broker\": {\"mqtt_version\": \"%s\"}}",
+			 good[i].value);
+		if (load(&cfg, json, err, sizeof(err)) || config_check(&cfg, err, sizeof(err)))
+			fail_msg("%s: %s", good[i].value, err);
+		assert_int_equal(cfg.broker.mqtt_version, good[i].level);
+		config_clear(&cfg);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(json, sizeof(json), "{\"broker\": {\"mqtt_version\": %s}}", bad[i]);
+		expect_error(json, "'broker.mqtt_version' must be one of: auto, 5, 3.1.1, 3.1");
+	}
+	expect_error("{\"broker\": {\"mqtt_version\": 5}}",
+		     "'broker.mqtt_version' must be a string, one of: auto, 5, 3.1.1, 3.1");
+	expect_error("{\"broker\": {\"mqtt_version\": 3.1}}",
+		     "'broker.mqtt_version' must be a string");
+	expect_error("{\"broker\": {\"mqtt_version\": null}}",
+		     "'broker.mqtt_version' must be a string");
+	expect_error("{\"mqtt_version\": \"5\"}", "unknown key 'mqtt_version'");
 }
 
 static void test_missing_file(void **state)
@@ -322,7 +550,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_wrong_types),  cmocka_unit_test(test_ranges),
 		cmocka_unit_test(test_listen),       cmocka_unit_test(test_tokens),
 		cmocka_unit_test(test_cross_checks), cmocka_unit_test(test_json_errors),
-		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_missing_file), cmocka_unit_test(test_url_credentials),
+		cmocka_unit_test(test_url_credentials_refused), cmocka_unit_test(test_url_display),
+		cmocka_unit_test(test_mqtt_version),
 	};
 
 	if (argc < 2) {
