@@ -97,6 +97,11 @@ struct hub {
 	char *client_id;
 	char reply_prefix[64];
 	struct buf broker_props;
+	/* The highest QoS the broker takes a publish at: its v5 CONNACK's Maximum QoS, or over
+	 * 3.1.x what it grants a QoS 2 SUBSCRIBE (RabbitMQ 3.x grants 1, and answers a QoS 2
+	 * PUBLISH with a PUBACK that Paho would wait past for ever). */
+	uint8_t max_qos;
+	int qos_probe; /* that SUBSCRIBE's token, until its SUBACK */
 	void (*state_fn)(void *user, bool up);
 	void *state_user;
 	struct hmap *by_text;
@@ -241,7 +246,10 @@ static int filter_subscribe(struct hub *h, struct hub_filter *f)
 {
 	struct upstream *up = link_upstream(h->link);
 	struct buf entries = BUF_INIT, props = BUF_INIT;
-	uint8_t qos = wanted_qos(f);
+	/* Over 3.1.x every filter asks QoS 2 from the start: a raise would replay the retained
+	 * messages, and a broker may keep one queue per QoS (RabbitMQ 3.x does), so overlapping
+	 * filters of different QoS would each bring a copy that no subscription id tells apart. */
+	uint8_t qos = hub_version(h) == MQTT_V5 ? wanted_qos(f) : 2;
 	int token, rc;
 
 	if (f->token || !up || (f->active && f->up_qos >= qos))
@@ -266,7 +274,7 @@ static int filter_subscribe(struct hub *h, struct hub_filter *f)
 static void filter_unsubscribe(struct hub *h, struct hub_filter *f)
 {
 	if (f->active || f->token)
-		link_subscribe(h->link, MQTT_UNSUBSCRIBE, f->text, f->len, 0, 0);
+		link_subscribe(h->link, MQTT_UNSUBSCRIBE, f->text, f->len, 0, 0, NULL);
 }
 
 static void remove_member(struct hub_filter *f, struct hub_member *m)
@@ -331,12 +339,21 @@ static void on_up(void *user, struct mqtt_bytes props)
 	struct hub *h = user;
 	char reply_filter[80];
 
+	struct mqtt_prop max_qos;
+	bool v5 = hub_version(h) == MQTT_V5;
+
 	h->broker_props.len = 0;
 	if (props.len && buf_append(&h->broker_props, props.data, props.len))
 		h->broker_props.len = 0;
+	h->max_qos = 2;
+	if (props_find(props.data, props.len, MQTT_PROP_MAXIMUM_QOS, &max_qos) && max_qos.value < 2)
+		h->max_qos = (uint8_t)max_qos.value;
+	/* Replies come only over MQTT 5; over 3.1.x the same SUBSCRIBE asks QoS 2 to learn the
+	 * broker's highest. */
 	snprintf(reply_filter, sizeof(reply_filter), "%s/#", h->reply_prefix);
-	link_subscribe(h->link, MQTT_SUBSCRIBE, reply_filter, strlen(reply_filter), 0,
-		       REPLY_SUB_ID);
+	h->qos_probe = 0;
+	link_subscribe(h->link, MQTT_SUBSCRIBE, reply_filter, strlen(reply_filter), v5 ? 0 : 2,
+		       REPLY_SUB_ID, v5 ? NULL : &h->qos_probe);
 	for (size_t i = 0; i < h->nfilters; i++) {
 		struct hub_filter *f = h->filters[i];
 		f->active = false;
@@ -594,6 +611,13 @@ static void on_message(struct hub *h, struct msg *m)
 			return;
 		}
 	}
+	/* Over 3.1.x RETAIN 1 marks only what a SUBSCRIBE of the link's sent (MQTT 3.1.1
+	 * §3.3.1.3), never a live message: a replay that a new filter or a QoS raise brings.
+	 * Browsers and streams get retained messages from their own reads. */
+	if (m->retain && hub_version(h) != MQTT_V5) {
+		free(m);
+		return;
+	}
 	internal = has_prefix(m, SYNC_PREFIX) || has_prefix(m, REPLY_PREFIX);
 	n = match_filters(h, m);
 	/* No one wants it (any more), or it is another subscription's copy of it. */
@@ -626,10 +650,9 @@ static void on_message(struct hub *h, struct msg *m)
 			h->stats.events_delivered++;
 			s->fn(s->user, ev);
 		}
-		/* Over 3.1.1 a retained message on the live link is a replay of a SUBSCRIBE:
-		 * browsers get their retained messages on their own. The bridge's own plumbing
-		 * (retained-read markers, request replies) is not theirs to see either. */
-		if ((m->retain && hub_version(h) != MQTT_V5) || internal)
+		/* The bridge's own plumbing (retained-read markers, request replies) is not
+		 * browsers' to see. */
+		if (internal)
 			continue;
 		if (f->shared) {
 			struct hub_member *mb = next_member(f);
@@ -667,6 +690,14 @@ static void on_done(struct hub *h, struct upstream_event *ev)
 	struct hub_req *r = find_by_token(h, ev->token);
 	struct hub_filter *f;
 
+	if (h->qos_probe && ev->token == h->qos_probe) {
+		h->qos_probe = 0;
+		if (!ev->failed && ev->codes.len == 1 && ev->codes.data[0] < h->max_qos) {
+			h->max_qos = ev->codes.data[0];
+			log_msg(LOG_INFO, "hub", "broker-max-qos qos=%u", h->max_qos);
+		}
+		return;
+	}
 	if (!r && ev->token && (f = find_subscribing(h, ev->token))) {
 		on_subscribed(h, f, ev->failed || ev->codes.len != 1 ? MQTT_RC_UNSPECIFIED
 								    : ev->codes.data[0]);
@@ -844,6 +875,7 @@ void hub_get_stats(const struct hub *h, struct hub_stats *out)
 {
 	*out = h->stats;
 	out->connected = link_is_up(h->link);
+	out->mqtt_version = out->connected ? link_version(h->link) : 0;
 	out->reconnects = link_reconnects(h->link);
 	out->filters = h->nfilters;
 	out->subscribers = h->nsubs;
@@ -1061,6 +1093,15 @@ int hub_replay(struct hub *h, struct hub_sub *s, const char *last_event_id)
 	return rc;
 }
 
+/* What of a publish's v5 @props the broker link carries: all, or over 3.1.x none (counted). */
+static struct mqtt_bytes broker_props(struct hub *h, struct mqtt_bytes props)
+{
+	if (hub_version(h) == MQTT_V5 || !props.len)
+		return props;
+	h->stats.props_dropped++;
+	return (struct mqtt_bytes){NULL, 0};
+}
+
 struct hub_req *hub_publish(struct hub *h, const char *topic, struct mqtt_bytes payload, int qos,
 			    bool retain, struct mqtt_bytes props, hub_done_fn done, void *user)
 {
@@ -1070,9 +1111,9 @@ struct hub_req *hub_publish(struct hub *h, const char *topic, struct mqtt_bytes 
 
 	if (!up)
 		return NULL;
-	if (link_version(h->link) != MQTT_V5)
-		props = (struct mqtt_bytes){NULL, 0};
-	if (upstream_publish(up, topic, payload, qos, retain, props, &token))
+	if (qos > h->max_qos)
+		qos = h->max_qos;
+	if (upstream_publish(up, topic, payload, qos, retain, broker_props(h, props), &token))
 		return NULL;
 	r = add_req(h, REQ_PUBLISH, token, done, user);
 	if (!r)
@@ -1087,9 +1128,7 @@ int hub_publish_qos0(struct hub *h, const char *topic, struct mqtt_bytes payload
 
 	if (!up)
 		return -ENOTCONN;
-	if (hub_version(h) != MQTT_V5)
-		props = (struct mqtt_bytes){NULL, 0};
-	return upstream_publish(up, topic, payload, 0, retain, props, NULL);
+	return upstream_publish(up, topic, payload, 0, retain, broker_props(h, props), NULL);
 }
 
 struct hub_req *hub_publish_tagged(struct hub *h, const char *topic, struct mqtt_bytes payload,

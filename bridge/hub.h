@@ -114,6 +114,8 @@ struct hub_stats {
 	size_t filters;            /* distinct broker subscriptions */
 	size_t subscribers;
 	size_t pending;            /* publishes and requests waiting */
+	int mqtt_version;          /* of the broker link: 5, 4 (3.1.1) or 3 (3.1); 0 while down */
+	uint64_t props_dropped;    /* publishes whose v5 properties a 3.1.x broker cannot carry */
 };
 
 /** Starts the connection. NULL when out of memory. */

@@ -16,7 +16,9 @@ struct link {
 	char *client_id, *username, *password, *name;
 	int keepalive_s;
 	int max_keepalive_s; /* the broker's Server Keep Alive, once it said one; 0: none */
-	int version;
+	int version; /* of the attempt under way, or of the connection */
+	bool pinned; /* broker.mqtt_version set: no negotiation */
+	bool agreed; /* a CONNACK accepted @version: reconnects keep it */
 	struct link_ops ops;
 	void *user;
 	struct upstream *up; /* connecting or connected; NULL while waiting to retry */
@@ -62,6 +64,37 @@ static void attempt(struct link *l)
 		schedule_retry(l);
 }
 
+static int older_version(int version)
+{
+	return version == MQTT_V5 ? MQTT_V311 : version == MQTT_V311 ? MQTT_V31 : 0;
+}
+
+/*
+ * Negotiation, until a version has worked once: MQTT 5 first; a broker that refuses the version
+ * in its CONNACK, or closes the connection on an MQTT 5 CONNECT without a CONNACK (RabbitMQ 3.x
+ * does), gets the next older one at once. A connection closed without a CONNACK at 3.1.1 is
+ * not taken as a refusal: the broker may just be going down, and after the backoff the next
+ * attempt starts again from MQTT 5.
+ */
+static bool try_older(struct link *l, const struct upstream_event *ev)
+{
+	bool refused = ev->code == MQTT_CONNACK_BAD_VERSION ||
+		       (l->version == MQTT_V5 && ev->code == MQTT_RC_UNSUPPORTED_VERSION);
+	bool closed = ev->no_connack && l->version == MQTT_V5;
+	int older = older_version(l->version);
+
+	if (l->pinned || l->agreed || !older || !(refused || closed))
+		return false;
+	log_msg(LOG_WARN, l->name, "broker-refused-version version=%s reason=%s fallback=%s",
+		codec_version_name(l->version), refused ? "connack" : "closed-without-connack",
+		codec_version_name(older));
+	upstream_free(l->up);
+	l->up = NULL;
+	l->version = older;
+	attempt(l);
+	return true;
+}
+
 /* @error: what Paho or OpenSSL said (a bad certificate, say); NULL or "" when nothing. */
 static void lost(struct link *l, const char *why, int code, const char *error)
 {
@@ -79,6 +112,8 @@ static void lost(struct link *l, const char *why, int code, const char *error)
 		log_msg(LOG_WARN, l->name, "broker-down reason=%s code=0x%02x retry_s=%u", why,
 			code, l->backoff_s);
 	schedule_retry(l);
+	if (!l->pinned && !l->agreed)
+		l->version = MQTT_V5;
 	if (was)
 		l->ops.down(l->user);
 	else if (l->ops.failed)
@@ -106,24 +141,18 @@ static void on_event(void *owner, struct upstream_event *ev)
 			break;
 		}
 		l->connected = true;
+		l->agreed = true;
 		l->backoff_s = 1;
 		if (l->was_up)
 			l->reconnects++;
 		l->was_up = true;
-		log_msg(LOG_INFO, l->name, "broker-up url=%s version=%d", l->env->url, l->version);
+		log_msg(LOG_INFO, l->name, "broker-up url=%s mqtt_version=%s", l->env->url,
+			codec_version_name(l->version));
 		l->ops.up(l->user, ev->props);
 		break;
 	case UPSTREAM_CONNECT_FAILED:
-		/* A broker without MQTT 5 says so; the next attempt speaks 3.1.1 at once. */
-		if (l->version == MQTT_V5 &&
-		    (ev->code == MQTT_RC_UNSUPPORTED_VERSION || ev->code == MQTT_CONNACK_BAD_VERSION)) {
-			upstream_free(l->up);
-			l->up = NULL;
-			l->version = MQTT_V311;
-			log_msg(LOG_WARN, l->name, "broker-refused-mqtt5 fallback=3.1.1");
-			attempt(l);
+		if (try_older(l, ev))
 			break;
-		}
 		lost(l, ev->code ? "refused" : "unreachable", ev->code, ev->error);
 		break;
 	case UPSTREAM_LOST:
@@ -157,7 +186,8 @@ struct link *link_new(const struct link_config *cfg, const struct link_ops *ops,
 		return NULL;
 	}
 	l->keepalive_s = cfg->keepalive_s;
-	l->version = MQTT_V5;
+	l->pinned = cfg->env->mqtt_version != 0;
+	l->version = l->pinned ? cfg->env->mqtt_version : MQTT_V5;
 	l->ops = *ops;
 	l->user = user;
 	l->backoff_s = 1;
@@ -196,10 +226,10 @@ uint64_t link_reconnects(const struct link *l)
 }
 
 int link_subscribe(struct link *l, enum mqtt_type type, const char *filter, size_t len,
-		   uint8_t options, uint32_t sub_id)
+		   uint8_t options, uint32_t sub_id, int *token)
 {
 	struct buf entries = BUF_INIT, props = BUF_INIT;
-	int token, rc;
+	int ignored, rc;
 
 	if (!link_upstream(l))
 		return -ENOTCONN;
@@ -208,7 +238,8 @@ int link_subscribe(struct link *l, enum mqtt_type type, const char *filter, size
 		rc = props_put_int(&props, MQTT_PROP_SUBSCRIPTION_ID, sub_id);
 	if (!rc)
 		rc = upstream_subscribe(l->up, type, (struct mqtt_bytes){entries.data, entries.len}, 1,
-					(struct mqtt_bytes){props.data, props.len}, &token);
+					(struct mqtt_bytes){props.data, props.len},
+					token ? token : &ignored);
 	if (rc)
 		log_msg(LOG_WARN, l->name, "subscribe-failed type=%s rc=%d", codec_type_name(type),
 			rc);

@@ -2,9 +2,11 @@
  * bridge/link.h — a broker connection of the bridge's own that comes back by itself.
  *
  * The hub (REST, SSE, shared sessions) and the retained-message reader each keep one. A link
- * connects with MQTT 5 (3.1.1 when the broker refuses 5) and a clean start, reconnects with
- * exponential backoff (1 s doubling to 30 s) when the broker refuses, is unreachable or drops it, and tells its owner when it is up (so the owner restores
- * its subscriptions) and when it is down (so the owner fails what was waiting). Service thread.
+ * connects with a clean start and the version broker.mqtt_version names, or negotiates one
+ * (MQTT 5, then 3.1.1, then 3.1, as the broker refuses each; the one that worked is kept). It
+ * reconnects with exponential backoff (1 s doubling to 30 s) when the broker refuses, is
+ * unreachable or drops it, and tells its owner when it is up (so the owner restores its
+ * subscriptions) and when it is down (so the owner fails what was waiting). Service thread.
  */
 #pragma once
 #include <stdbool.h>
@@ -45,7 +47,7 @@ bool link_is_up(const struct link *l);
 /** An attempt to connect is under way (its answer has not come). */
 bool link_is_connecting(const struct link *l);
 
-/** The protocol level in use: 5, or 4 after a broker refused MQTT 5. */
+/** The protocol level in use (or being tried): 5, 4 (3.1.1) or 3 (3.1). */
 int link_version(const struct link *l);
 
 /**
@@ -59,11 +61,11 @@ uint64_t link_reconnects(const struct link *l);
 
 /**
  * SUBSCRIBE (or UNSUBSCRIBE, @type) one filter with @options and, on MQTT 5, the Subscription
- * Identifier @sub_id. The answer is not awaited. 0, -ENOTCONN while down, or another negative
- * errno (logged under the link's name).
+ * Identifier @sub_id. *@token (when not NULL) identifies the UPSTREAM_DONE of its answer. 0,
+ * -ENOTCONN while down, or another negative errno (logged under the link's name).
  */
 int link_subscribe(struct link *l, enum mqtt_type type, const char *filter, size_t len,
-		   uint8_t options, uint32_t sub_id);
+		   uint8_t options, uint32_t sub_id, int *token);
 
 /** Call about once a second: starts the next attempt when its backoff has passed. */
 void link_tick(struct link *l);

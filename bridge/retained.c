@@ -31,6 +31,7 @@ struct fetch {
 	uint64_t marker;    /* the marker that ends it; 0 until one went out behind its SUBSCRIBE */
 	int sync_token;     /* the UNSUBSCRIBE that ends a read whose marker was refused */
 	bool unsubscribed;
+	bool ending; /* its waiters are being answered: fetch_end() frees it, nothing else */
 	struct msg **msgs;
 	size_t n, cap, bytes;
 	bool truncated;
@@ -55,6 +56,10 @@ struct retained {
 	 * of subscribes that is one marker for many reads, not a QoS 2 round trip each. */
 	uint64_t marker_out;
 	int marker_token; /* its publish, until Paho answers it */
+	/* Markers go at the QoS the broker grants the sync topic's SUBSCRIBE (QoS 2 asked; a
+	 * broker without QoS 2 grants 1), and only once that SUBACK is in. */
+	uint8_t marker_qos;
+	int sync_probe;
 	struct fetch *fetches;
 	size_t max_messages, max_bytes;
 };
@@ -81,7 +86,7 @@ static void answer(struct retained_req *q, bool ok, bool complete)
 static void request(struct retained *r, enum mqtt_type type, const char *filter, size_t len,
 		    uint32_t sub_id)
 {
-	link_subscribe(r->link, type, filter, len, READ_OPTIONS, sub_id);
+	link_subscribe(r->link, type, filter, len, READ_OPTIONS, sub_id, NULL);
 }
 
 static void fetch_free(struct retained *r, struct fetch *f)
@@ -104,14 +109,16 @@ static void fetch_free(struct retained *r, struct fetch *f)
 /* Answers every waiter of @f and frees it. */
 static void fetch_end(struct retained *r, struct fetch *f, bool ok, bool complete)
 {
-	struct retained_req *q, *next;
+	struct retained_req *q;
 
-	for (q = f->waiters; q; q = next) {
-		next = q->next;
+	/* An answer may cancel the other waiters (a session that closes ends all its reads):
+	 * each is unlinked before its callback, and the fetch outlives them all. */
+	f->ending = true;
+	while ((q = f->waiters)) {
+		f->waiters = q->next;
 		answer(q, ok, complete);
 		free(q);
 	}
-	f->waiters = NULL;
 	fetch_free(r, f);
 }
 
@@ -120,7 +127,11 @@ static void on_up(void *user, struct mqtt_bytes props)
 	struct retained *r = user;
 
 	(void)props;
-	request(r, MQTT_SUBSCRIBE, r->sync_topic, strlen(r->sync_topic), SYNC_SUB_ID);
+	r->marker_qos = 2;
+	r->sync_probe = 0;
+	if (link_subscribe(r->link, MQTT_SUBSCRIBE, r->sync_topic, strlen(r->sync_topic),
+			   READ_OPTIONS, SYNC_SUB_ID, &r->sync_probe))
+		r->sync_probe = 0;
 }
 
 static void on_down(void *user)
@@ -143,13 +154,14 @@ static void send_marker(struct retained *r)
 
 	for (struct fetch *f = r->fetches; f; f = f->next)
 		any |= !f->marker && !f->unsubscribed;
-	if (!any || !up)
+	if (!any || !up || r->sync_probe)
 		return;
-	/* QoS 2 like the subscriptions, so it queues behind the retained messages a broker holds
-	 * back for its in-flight window (a QoS 0 marker would overtake them). */
+	/* QoS 2 (or the broker's highest) like the subscriptions, so it queues behind the retained
+	 * messages a broker holds back for its in-flight window (a QoS 0 marker would overtake
+	 * them). */
 	if (upstream_publish(up, r->sync_topic,
-			     (struct mqtt_bytes){(const uint8_t *)&marker, sizeof(marker)}, 2, false,
-			     (struct mqtt_bytes){NULL, 0}, &token)) {
+			     (struct mqtt_bytes){(const uint8_t *)&marker, sizeof(marker)},
+			     r->marker_qos, false, (struct mqtt_bytes){NULL, 0}, &token)) {
 		log_msg(LOG_WARN, "retained", "marker-failed");
 		return; /* the next read to start tries again */
 	}
@@ -185,6 +197,7 @@ static void markers_back(struct retained *r, uint64_t upto)
 		if (f->marker && f->marker <= upto) {
 			*pp = f->next;
 			f->next = done;
+			f->ending = true; /* no answer before them may free them */
 			done = f;
 		} else {
 			pp = &f->next;
@@ -216,6 +229,46 @@ static void markers_back(struct retained *r, uint64_t upto)
 		send_marker(r);
 }
 
+/* Takes @m into @f's answer; with @one_per_topic in place of an earlier copy of its topic
+ * (3.1.x brokers send one per overlapping SUBSCRIBE). */
+static void fetch_add(struct retained *r, struct fetch *f, struct msg *m, bool one_per_topic)
+{
+	for (size_t i = 0; one_per_topic && i < f->n; i++) {
+		struct msg *old = f->msgs[i];
+		if (old->topic.len == m->topic.len &&
+		    !memcmp(old->topic.data, m->topic.data, m->topic.len)) {
+			f->bytes -= old->size;
+			free(old);
+			f->msgs[i] = f->msgs[--f->n]; /* the answer is sorted by topic at the end */
+			break;
+		}
+	}
+	if (f->n >= r->max_messages || m->size > r->max_bytes - f->bytes) {
+		f->truncated = true;
+		free(m);
+		return;
+	}
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 16;
+		struct msg **more = realloc(f->msgs, cap * sizeof(*more));
+		if (!more) {
+			f->truncated = true;
+			free(m);
+			return;
+		}
+		f->msgs = more;
+		f->cap = cap;
+	}
+	m->next = NULL;
+	f->msgs[f->n++] = m;
+	f->bytes += m->size;
+}
+
+static bool fetch_matches(const struct fetch *f, const struct msg *m)
+{
+	return topic_matches(f->filter, f->len, (const char *)m->topic.data, m->topic.len);
+}
+
 static uint32_t first_sub_id(const struct msg *m)
 {
 	struct mqtt_prop p;
@@ -239,32 +292,37 @@ static void on_message(struct retained *r, struct msg *m)
 		return;
 	}
 	/* Only what the broker keeps: live messages on the filter are not part of a read. */
-	for (f = r->fetches; f && m->retain; f = f->next) {
-		if (sub_id ? f->sub_id == sub_id
-			   : topic_matches(f->filter, f->len, (const char *)m->topic.data,
-					   m->topic.len))
-			break;
-	}
-	if (!f || !m->retain || f->n >= r->max_messages || m->size > r->max_bytes - f->bytes) {
-		if (f)
-			f->truncated = true;
+	if (!m->retain) {
 		free(m);
 		return;
 	}
-	if (f->n == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 16;
-		struct msg **more = realloc(f->msgs, cap * sizeof(*more));
-		if (!more) {
-			f->truncated = true;
+	if (sub_id) {
+		for (f = r->fetches; f && f->sub_id != sub_id; f = f->next)
+			;
+		if (f)
+			fetch_add(r, f, m, false);
+		else
 			free(m);
-			return;
-		}
-		f->msgs = more;
-		f->cap = cap;
+		return;
 	}
-	m->next = NULL;
-	f->msgs[f->n++] = m;
-	f->bytes += m->size;
+	/* 3.1.x: no identifier says which SUBSCRIBE sent it, so every read it matches takes it.
+	 * Only then can a read get a topic twice (once per overlapping SUBSCRIBE): it keeps one. */
+	size_t matching = 0;
+	for (f = r->fetches; f; f = f->next)
+		matching += fetch_matches(f, m);
+	bool several = matching > 1;
+	for (f = r->fetches; f && matching; f = f->next) {
+		if (!fetch_matches(f, m))
+			continue;
+		struct msg *copy = --matching ? msg_dup(m) : m;
+		if (copy)
+			fetch_add(r, f, copy, several);
+		else
+			f->truncated = true;
+		if (copy == m)
+			return;
+	}
+	free(m);
 }
 
 /*
@@ -279,6 +337,13 @@ static void on_done(struct retained *r, struct upstream_event *ev)
 	struct buf entries = BUF_INIT;
 	struct fetch *f;
 
+	if (r->sync_probe && ev->token == r->sync_probe) {
+		r->sync_probe = 0;
+		if (!ev->failed && ev->codes.len == 1 && ev->codes.data[0] < r->marker_qos)
+			r->marker_qos = ev->codes.data[0];
+		send_marker(r);
+		return;
+	}
 	for (f = r->fetches; f; f = f->next) {
 		if (f->sync_token && f->sync_token == ev->token) {
 			fetch_end(r, f, true, true);
@@ -412,7 +477,8 @@ struct retained_req *retained_get(struct retained *r, const char *filter, size_t
 
 	if (!link_upstream(r->link))
 		return NULL;
-	for (f = r->fetches; f && (f->seq <= since || strcmp(f->filter, filter)); f = f->next)
+	for (f = r->fetches; f && (f->ending || f->seq <= since || strcmp(f->filter, filter));
+	     f = f->next)
 		;
 	if (!f && !(f = fetch_start(r, filter)))
 		return NULL;
@@ -442,7 +508,7 @@ static void unlink_waiter(struct retained *r, struct retained_req *q)
 		*pp = q->next;
 	free(q);
 	/* Nobody waits any more: a marker that never comes must not keep it forever. */
-	if (!f->waiters)
+	if (!f->waiters && !f->ending)
 		fetch_free(r, f);
 }
 

@@ -516,7 +516,9 @@ static void on_connect_failed(struct session *s, struct upstream_event *ev)
 		maybe_finalize(s);
 		return;
 	}
-	if (s->version == MQTT_V5)
+	if (s->version == MQTT_V5 && ev->no_connack)
+		code = MQTT_RC_UNSUPPORTED_VERSION; /* a 3.1.x-only broker closes on MQTT 5 */
+	else if (s->version == MQTT_V5)
 		code = code >= 0x80 ? code : MQTT_RC_SERVER_UNAVAILABLE;
 	else
 		code = code >= 1 && code <= 5 ? code : MQTT_CONNACK_UNAVAILABLE;
@@ -1015,6 +1017,13 @@ static int on_connect(struct session *s, const struct mqtt_connect *c)
 	}
 	if (s->client_id && shared_eligible(s, c))
 		return shared_connect(s);
+	/* A dedicated session speaks the browser's version to the broker, which cannot be MQTT 5
+	 * when the bridge's own link had to settle for 3.1.x. */
+	if (c->version == MQTT_V5 && s->ss->cfg.hub && hub_connected(s->ss->cfg.hub) &&
+	    hub_version(s->ss->cfg.hub) != MQTT_V5)
+		return session_refuse_connect(s, 0, MQTT_RC_UNSUPPORTED_VERSION,
+					      "MQTT 5 session needs a dedicated broker client, "
+					      "and the broker speaks MQTT 3.1.x only");
 	if (s->client_id)
 		session_take_over(s, false);
 	/* The browser's own username goes to the broker only in passthrough. */

@@ -249,6 +249,12 @@ static uint8_t connect_code(int code, int reason)
 	return 0;
 }
 
+/* Paho 1.3 says only this when the socket closed after its CONNECT, before a CONNACK. */
+static bool closed_before_connack(const char *message)
+{
+	return message && !strcmp(message, "TCP connect completion failure");
+}
+
 static const char *nonempty(const char *s)
 {
 	return s && *s ? s : NULL;
@@ -315,8 +321,10 @@ static void on_connect_failed5(void *ctx, MQTTAsync_failureData5 *d)
 
 	connect_settled(u);
 
-	if (ev)
+	if (ev) {
 		ev->code = connect_code(d->code, d->reasonCode);
+		ev->no_connack = closed_before_connack(d->message);
+	}
 	log_msg(LOG_DEBUG, "upstream", "connect-failed code=%d reason=%d error=%s", d->code,
 		d->reasonCode, log_quote(quoted, sizeof(quoted), why, strlen(why)));
 	push_or_log(u, ev, "connect-failed");
@@ -331,8 +339,10 @@ static void on_connect_failed3(void *ctx, MQTTAsync_failureData *d)
 
 	connect_settled(u);
 
-	if (ev)
+	if (ev) {
 		ev->code = connect_code(d->code, 0);
+		ev->no_connack = closed_before_connack(d->message);
+	}
 	log_msg(LOG_DEBUG, "upstream", "connect-failed code=%d error=%s", d->code,
 		log_quote(quoted, sizeof(quoted), why, strlen(why)));
 	push_or_log(u, ev, "connect-failed");

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "codec.h"
 #include "jsonmsg.h"
 #include "log.h"
 #include "props.h"
@@ -752,9 +753,11 @@ static void handle_health(struct http_conn *c)
 	if (!up)
 		http_header(c, "retry-after:", "5");
 	http_json(c, up ? 200 : 503,
-		  json_pack("{s:s,s:s,s:{s:b,s:s,s:I},s:{s:b},s:I,s:{s:I,s:I,s:I},s:I}", "status",
-			    up ? "ok" : "unavailable", "version", MWB_VERSION, "broker", "connected",
-			    up, "url", ctx->cfg->broker.url, "reconnects", (json_int_t)hs.reconnects,
+		  json_pack("{s:s,s:s,s:{s:b,s:s,s:s?,s:I},s:{s:b},s:I,s:{s:I,s:I,s:I},s:I}",
+			    "status", up ? "ok" : "unavailable", "version", MWB_VERSION, "broker",
+			    "connected", up, "url", ctx->cfg->broker.url, "mqtt_version",
+			    up ? codec_version_name(hs.mqtt_version) : NULL, "reconnects",
+			    (json_int_t)hs.reconnects,
 			    "retained_reader", "connected",
 			    retained_connected(ctx->deps.retained), "uptime_s",
 			    (json_int_t)((mono_ms() - ctx->deps.started_ms) / 1000), "connections",
@@ -840,6 +843,12 @@ void rest_metrics(struct http_conn *c)
 	rc |= sample(&b, "mwb_broker_connected", NULL, hs.connected);
 	rc |= metric(&b, "mwb_broker_reconnects_total", "counter", "Times the broker link came back.");
 	rc |= sample(&b, "mwb_broker_reconnects_total", NULL, (double)hs.reconnects);
+	rc |= metric(&b, "mwb_broker_protocol_level", "gauge",
+		     "MQTT protocol level of the broker link: 5, 4 (3.1.1) or 3 (3.1); 0 while down.");
+	rc |= sample(&b, "mwb_broker_protocol_level", NULL, hs.mqtt_version);
+	rc |= metric(&b, "mwb_broker_properties_dropped_total", "counter",
+		     "Publishes whose MQTT 5 properties a 3.1.x broker link could not carry.");
+	rc |= sample(&b, "mwb_broker_properties_dropped_total", NULL, (double)hs.props_dropped);
 	rc |= metric(&b, "mwb_connections", "gauge", "Open connections by kind.");
 	rc |= sample(&b, "mwb_connections", "kind=\"mqtt\"", (double)ctx->connections);
 	rc |= sample(&b, "mwb_connections", "kind=\"sse\"", (double)ctx->sse_streams);
