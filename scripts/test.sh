@@ -23,9 +23,10 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=67"
 export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0"
 
 status=0
-run_suite() { # build-dir, meson options...
+run_suite() { # build-dir, "meson test" options, meson setup options...
 	dir=$1
-	shift
+	test_opts=$2
+	shift 2
 	if [ ! -d "$dir" ]; then
 		meson setup "$dir" "$@" || return 1
 	else
@@ -33,12 +34,16 @@ run_suite() { # build-dir, meson options...
 	fi
 	ninja -C "$dir" || return 1
 	rm -f "$dir/meson-logs/testlog.json"
-	meson test -C "$dir" --print-errorlogs --num-processes 2 || return 1
+	# shellcheck disable=SC2086
+	meson test -C "$dir" --print-errorlogs --num-processes 2 $test_opts || return 1
 }
 
-run_suite build-test -Dwerror=true -Dbuildtype=debugoptimized || status=1
-run_suite build-asan -Dwerror=true -Dbuildtype=debug -Db_sanitize=address,undefined \
-	-Db_lundef=false || status=1
+run_suite build-test "" -Dwerror=true -Dbuildtype=debugoptimized || status=1
+# The sanitizer build leaves out the RabbitMQ runs (about two minutes): the bridge's 3.1.x code
+# paths run there all the same, pinned to 3.1.1 and 3.1 in front of Mosquitto
+# (integration.broker_versions).
+run_suite build-asan "--no-suite rabbitmq" -Dwerror=true -Dbuildtype=debug \
+	-Db_sanitize=address,undefined -Db_lundef=false || status=1
 
 /usr/bin/python3 scripts/summary.py build-test build-asan || status=1
 exit $status

@@ -199,6 +199,7 @@ class ConnackTest(SharedCase):
             again.wait_closed()
 
     @bridge_only("the bridge's own limits in the CONNACK, and its log of the session mode")
+    @h.broker_needs("mqtt5", h.V5_OWN_CLIENT)
     def test_connack_v5_bridge_limits_same_in_both_modes(self):
         shared = self.v5()
         dedicated = self.v5(will=self.dedicated_will())
@@ -327,6 +328,7 @@ def _dynsec_plugin():
     return found[0]
 
 
+@h.broker_needs("mosquitto", "Mosquitto's dynamic security plugin refuses")
 class RefusalTest(SharedCase):
     """The broker refuses: Mosquitto with its dynamic security plugin, where every client (the
     bridge's links too) is anonymous and may subscribe to mwbtest/# and ro/# and the bridge's own
@@ -405,6 +407,7 @@ class RefusalTest(SharedCase):
                 obs.assert_no_message(0.2)
 
 
+@h.broker_needs("qos2", "a QoS 2 flow at the broker (PUBREC after the broker's)")
 class AckTest(SharedCase):
     """PUBACK / PUBREC reach a shared browser only after the broker answered: with Mosquitto
     stopped (SIGSTOP by its PID) nothing is acknowledged, and once it goes on, everything is,
@@ -439,6 +442,7 @@ class AckTest(SharedCase):
 
 class DeliveryTest(SharedCase):
 
+    @h.broker_needs("qos2", "a browser at QoS 2 gets a QoS 2 message at QoS 2")
     def test_qos_downgraded_per_browser(self):
         # three browsers on one filter, subscribed at QoS 0, then 1, then 2 (the upstream QoS
         # rises twice), each gets min(message QoS, its own), byte for byte
@@ -523,6 +527,7 @@ class DeliveryTest(SharedCase):
         self.assertEqual((got[0].payload, got[0].qos), (b"both", 1))
         self.assertEqual(self.settle(a), [])
 
+    @h.broker_needs("shared_subscriptions", "the hub subscribes $share/G/F at the broker")
     def test_share_group_each_message_to_one_member(self):
         obs = self.observer()
         topic = self.topic()
@@ -679,10 +684,15 @@ class RetainedTest(SharedCase):
                 self.assertEqual([p.retain for p in got[1:]], [False] * (len(got) - 1),
                                  "RETAIN 1 after the first")
                 values = [int(p.payload) for p in got]
+                if h.broker_lacks("mqtt5") and values[1:2] == values[:1]:
+                    # over 3.1.1 a live message does not say it was published retained: the
+                    # newest value can come twice, as the retained one and live (README, Brokers)
+                    values = values[1:]
                 self.assertEqual(values, sorted(set(values)), "an older value after a newer one")
                 # (the first browser stays subscribed: the filter is held in the second round)
         stop.set()
 
+    @h.broker_needs("retained_wildcards", "browsers on a '+' filter get its retained values")
     def test_many_browsers_at_once_each_get_their_own_retained(self):
         # browsers subscribe at the same moment to filters new to the bridge: their retained
         # reads share markers and UNSUBSCRIBEs, and each still gets exactly the retained values
@@ -718,6 +728,8 @@ class RetainedTest(SharedCase):
                                                        version=conn.version))
         self.assert_quiet(conns)
 
+    @h.broker_needs("mqtt5", "the hub's subscription is retain-as-published at the broker (a "
+                    "3.1.1 broker sends RETAIN 0 to a subscription that exists)")
     def test_retain_as_published_per_browser(self):
         obs = self.observer()
         topic = self.topic()
@@ -735,6 +747,7 @@ class RetainedTest(SharedCase):
 
     @bridge_only("Mosquitto 2.0.11 sends retained messages to a new $share subscription, which "
                  "MQTT 5.0 (4.8.2) forbids")
+    @h.broker_needs("shared_subscriptions", "the hub subscribes $share/G/F at the broker")
     def test_shared_subscription_gets_no_retained(self):
         obs = self.observer()
         topic = self.topic()
@@ -752,6 +765,7 @@ class RetainedTest(SharedCase):
         self.assertEqual(self.settle(member, 0.2), [])
 
 
+@h.broker_needs("mosquitto", "Mosquitto's $SYS topics")
 class DollarTest(SharedCase):
     """Wildcards never match topics starting with $: a browser on # sees none of the $SYS
     messages that another browser on $SYS/# gets through the same bridge. (Clients cannot
@@ -774,6 +788,7 @@ class DollarTest(SharedCase):
         self.assertEqual(got, ["x/broker/uptime"])
 
 
+@h.broker_needs("mqtt5", "the observer publishes with a v5 message expiry interval")
 class ExpiryTest(SharedCase):
     """Message expiry counts down while a message waits for a browser at its Receive
     Maximum (1), and an expired one is never sent."""
@@ -854,6 +869,7 @@ class TakeoverTest(SharedCase):
         disc = self.check_taken_over(first)
         self.assertIsNotNone(disc, "no DISCONNECT 0x8E before the close")
 
+    @h.broker_needs("mqtt5", h.V5_OWN_CLIENT)
     def test_takeover_between_shared_and_dedicated(self):
         # one client id, one session, whichever mode each connection got (a will makes one
         # dedicated)
@@ -900,6 +916,7 @@ CORRELATION = bytes(range(256))
 
 class PublishTest(SharedCase):
 
+    @h.broker_needs("mqtt5", "the v5 properties reach a TCP subscriber")
     def test_publish_with_properties_reaches_a_tcp_subscriber(self):
         obs = self.observer(V5)
         conn = self.v5()
@@ -933,6 +950,7 @@ class PublishTest(SharedCase):
                 self.assertFalse(hasattr(p, "TopicAlias"))
                 obs.assert_no_message(0.1)
 
+    @h.broker_needs("qos2", "a 3.1.1 browser and a TCP client get QoS 2 messages at QoS 2")
     def test_qos2_exactly_once_both_ways(self):
         # a shared browser publishes QoS 2, each PUBLISH sent twice (DUP) before its PUBREL; a
         # shared 3.1.1 browser and a TCP client get each exactly once, in order
@@ -1031,6 +1049,7 @@ def token_config(*names):
 
 
 @bridge_only("tokens and SIGHUP are the bridge's")
+@h.broker_needs("mosquitto", "Mosquitto's password_file for the hub's and the observer's logins")
 class TokenReloadTest(SharedCase):
     """mqtt_credentials "bridge": shared sessions of tokens; SIGHUP removes carol's token."""
     passwords = {HUB_USER: HUB_PASSWORD, OBS_USER: OBS_PASSWORD}
@@ -1093,6 +1112,7 @@ def held_subscriptions(log_path):
 
 
 @bridge_only("one broker subscription per filter is the bridge's")
+@h.broker_needs("mosquitto", "counts the subscriptions in Mosquitto's log")
 class ScaleTest(SharedCase):
     """300 shared browsers on 4 filters: every browser gets every message of its filter, and the
     broker holds one subscription per filter (Mosquitto's log)."""
@@ -1158,6 +1178,7 @@ class MetricsTest(SharedCase):
                             "expected %r" % (got, expected))
             time.sleep(0.05)
 
+    @h.broker_needs("mqtt5", h.V5_OWN_CLIENT)
     def test_sessions_by_mode(self):
         self.wait_sessions((0, 0))
         shared = [self.v5(), self.v311(), self.paho(V5)]
