@@ -32,6 +32,7 @@ struct fetch {
 	int sync_token;     /* the UNSUBSCRIBE that ends a read whose marker was refused */
 	bool unsubscribed;
 	bool ending; /* its waiters are being answered: fetch_end() frees it, nothing else */
+	bool overlapped; /* 3.1.x: took a copy another read's SUBSCRIBE brought too */
 	struct msg **msgs;
 	size_t n, cap, bytes;
 	bool truncated;
@@ -306,7 +307,8 @@ static void on_message(struct retained *r, struct msg *m)
 		return;
 	}
 	/* 3.1.x: no identifier says which SUBSCRIBE sent it, so every read it matches takes it.
-	 * Only then can a read get a topic twice (once per overlapping SUBSCRIBE): it keeps one. */
+	 * A read that ever shared a copy so may get a topic twice (its own SUBSCRIBE's copy may
+	 * come before or after): from then on it keeps one per topic. */
 	size_t matching = 0;
 	for (f = r->fetches; f; f = f->next)
 		matching += fetch_matches(f, m);
@@ -315,8 +317,9 @@ static void on_message(struct retained *r, struct msg *m)
 		if (!fetch_matches(f, m))
 			continue;
 		struct msg *copy = --matching ? msg_dup(m) : m;
+		f->overlapped |= several;
 		if (copy)
-			fetch_add(r, f, copy, several);
+			fetch_add(r, f, copy, f->overlapped);
 		else
 			f->truncated = true;
 		if (copy == m)
