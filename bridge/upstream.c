@@ -249,10 +249,14 @@ static uint8_t connect_code(int code, int reason)
 	return 0;
 }
 
-/* Paho 1.3 says only this when the socket closed after its CONNECT, before a CONNACK. */
+/* How Paho 1.3 words a connection that was made but closed or reset before the CONNACK: the
+ * first while it waited for the CONNACK, the second when its receive thread saw the error
+ * first (the order depends on the threads). A refused TCP connect is "TCP/TLS connect
+ * failure", a silent broker "TCP connect timeout". */
 static bool closed_before_connack(const char *message)
 {
-	return message && !strcmp(message, "TCP connect completion failure");
+	return message && (!strcmp(message, "TCP connect completion failure") ||
+			   !strcmp(message, "socket error"));
 }
 
 static const char *nonempty(const char *s)
