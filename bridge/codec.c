@@ -812,6 +812,41 @@ const char *codec_version_name(int version)
 				      : "?";
 }
 
+const char *codec_connack_text(int version, uint8_t code)
+{
+	static const char *const v3[] = {"accepted", "unacceptable protocol version",
+					 "identifier rejected", "server unavailable",
+					 "bad user name or password", "not authorized"};
+
+	if (version != MQTT_V5)
+		return code < sizeof(v3) / sizeof(*v3) ? v3[code] : "unknown return code";
+	switch (code) {
+	case 0x00: return "success";
+	case 0x80: return "unspecified error";
+	case 0x81: return "malformed packet";
+	case 0x82: return "protocol error";
+	case 0x83: return "implementation specific error";
+	case 0x84: return "unsupported protocol version";
+	case 0x85: return "client identifier not valid";
+	case 0x86: return "bad user name or password";
+	case 0x87: return "not authorized";
+	case 0x88: return "server unavailable";
+	case 0x89: return "server busy";
+	case 0x8A: return "banned";
+	case 0x8C: return "bad authentication method";
+	case 0x90: return "topic name invalid";
+	case 0x95: return "packet too large";
+	case 0x97: return "quota exceeded";
+	case 0x99: return "payload format invalid";
+	case 0x9A: return "retain not supported";
+	case 0x9B: return "QoS not supported";
+	case 0x9C: return "use another server";
+	case 0x9D: return "server moved";
+	case 0x9F: return "connection rate exceeded";
+	default: return "unknown reason code";
+	}
+}
+
 const char *codec_type_name(int type)
 {
 	static const char *const names[] = {

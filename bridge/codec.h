@@ -243,3 +243,6 @@ const char *codec_type_name(int type);
 
 /** Pure. "5", "3.1.1", "3.1" for protocol level 5, 4, 3; "?" for anything else. */
 const char *codec_version_name(int version);
+
+/** Pure. What a CONNACK's return code (3.1.x) or reason code (5) @code means, in words. */
+const char *codec_connack_text(int version, uint8_t code);

@@ -153,7 +153,9 @@ static void on_event(void *owner, struct upstream_event *ev)
 	case UPSTREAM_CONNECT_FAILED:
 		if (try_older(l, ev))
 			break;
-		lost(l, ev->code ? "refused" : "unreachable", ev->code, ev->error);
+		/* Paho words any refusal "CONNACK return code": the code's meaning says more. */
+		lost(l, ev->code ? "refused" : "unreachable", ev->code,
+		     ev->code ? codec_connack_text(l->version, ev->code) : ev->error);
 		break;
 	case UPSTREAM_LOST:
 	case UPSTREAM_DISCONNECTED:

@@ -239,8 +239,8 @@ class BrokerUrlTest(h.ApiCase):
         (health 503), and shows @password nowhere."""
         bridge = h.start_bridge(self.broker.port, broker_url=url)
         self.addCleanup(bridge.cleanup)
-        m, log = self.wait_log(bridge, rb"warn hub broker-down reason=refused code=0x[0-9a-f]{2}",
-                               REFUSAL)
+        m, log = self.wait_log(bridge, rb"warn hub broker-down reason=refused code=0x[0-9a-f]{2} "
+                               rb'error="(not authorized|bad user name or password)"', REFUSAL)
         self.assertTrue(m, "no refusal logged within %.0fs:\n%s" % (REFUSAL, log.decode()))
         self.assertIsNone(bridge.proc.poll(), "the bridge exited:\n%s" % log.decode())
         health = h.http_request(bridge.port, "GET", "/api/v1/health")

@@ -1194,6 +1194,21 @@ static void test_type_names(void **state)
 		assert_non_null(codec_type_name(t));
 }
 
+static void test_version_and_connack_texts(void **state)
+{
+	(void)state;
+	assert_string_equal(codec_version_name(MQTT_V5), "5");
+	assert_string_equal(codec_version_name(MQTT_V311), "3.1.1");
+	assert_string_equal(codec_version_name(MQTT_V31), "3.1");
+	assert_string_equal(codec_version_name(6), "?");
+	assert_string_equal(codec_connack_text(MQTT_V311, 5), "not authorized");
+	assert_string_equal(codec_connack_text(MQTT_V31, 1), "unacceptable protocol version");
+	assert_string_equal(codec_connack_text(MQTT_V311, 6), "unknown return code");
+	assert_string_equal(codec_connack_text(MQTT_V5, 0x86), "bad user name or password");
+	assert_string_equal(codec_connack_text(MQTT_V5, 0x84), "unsupported protocol version");
+	assert_string_equal(codec_connack_text(MQTT_V5, 0x05), "unknown reason code");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1220,6 +1235,7 @@ int main(void)
 	    cmocka_unit_test(test_encode_errors),
 	    cmocka_unit_test(test_encode_sizes),
 	    cmocka_unit_test(test_type_names),
+	    cmocka_unit_test(test_version_and_connack_texts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
