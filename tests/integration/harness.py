@@ -709,14 +709,33 @@ class Bridge:
             self.stopped_by_test = False
             try:
                 wait_port(self.port, self.proc, 10, self.log_path)
+                self._wait_listening()
                 return self
             except AssertionError:
                 stop_process(self.proc)
                 with open(self.log_path, "rb") as f:
-                    port_race = b"in use" in f.read().lower()
+                    text = f.read().lower()
+                # lws words a port taken meanwhile by another process "(-1 98)" (EADDRINUSE)
+                port_race = b"in use" in text or b"listen-failed" in text
                 if attempt == 4 or not port_race:
                     raise
         return self
+
+    def _wait_listening(self, timeout=10.0):
+        """Until the bridge logs that it listens: the port may have answered for another
+        process that took it between free_port() and the bridge's bind."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with open(self.log_path, "rb") as f:
+                if b" main listening url=" in f.read():
+                    return
+            if self.proc.poll() is not None:
+                raise AssertionError("the bridge exited (status %s) before listening\n%s"
+                                     % (self.proc.returncode, self.log()))
+            if time.monotonic() > deadline:
+                raise AssertionError("the bridge did not log 'listening' within %.0fs\n%s"
+                                     % (timeout, self.log()))
+            time.sleep(0.02)
 
     @property
     def pid(self):
@@ -754,12 +773,14 @@ def start_bridge(broker_port, config=None, extra_args=(), broker_url=None):
 
 
 def wait_hub(port, timeout=10.0):
-    """Until the bridge's own broker connection is up (health 200): the bridge listens
-    before its hub has connected, and a first request would get 503 by a race."""
+    """Until the bridge's own broker connections are up (health 200, and its retained reader
+    connected): the bridge listens before they have connected, and a first request would get
+    503 by a race. (Against RabbitMQ the reader's first 3.1.1 attempt is sometimes reset too,
+    and it comes a second later.)"""
     deadline = time.monotonic() + timeout
     while True:
         resp = http_request(port, "GET", "/api/v1/health", timeout=2)
-        if resp.status == 200:
+        if resp.status == 200 and resp.json().get("retained_reader", {}).get("connected"):
             return
         if time.monotonic() > deadline:
             raise AssertionError("the bridge's hub not up within %.1fs: %r" % (timeout, resp))
