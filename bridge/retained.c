@@ -336,8 +336,6 @@ static void on_message(struct retained *r, struct msg *m)
  */
 static void on_done(struct retained *r, struct upstream_event *ev)
 {
-	struct upstream *up = link_upstream(r->link);
-	struct buf entries = BUF_INIT;
 	struct fetch *f;
 
 	if (r->sync_probe && ev->token == r->sync_probe) {
@@ -362,14 +360,11 @@ static void on_done(struct retained *r, struct upstream_event *ev)
 	for (f = r->fetches; f; f = f->next) {
 		if (f->marker != r->marker_out || f->unsubscribed)
 			continue;
-		if (!up || codec_put_entry(&entries, MQTT_UNSUBSCRIBE, f->filter, f->len, 0) ||
-		    upstream_subscribe(up, MQTT_UNSUBSCRIBE,
-				       (struct mqtt_bytes){entries.data, entries.len}, 1,
-				       (struct mqtt_bytes){NULL, 0}, &f->sync_token))
+		if (link_subscribe(r->link, MQTT_UNSUBSCRIBE, f->filter, f->len, 0, 0,
+				   &f->sync_token))
 			f->sync_token = 0;
 		else
 			f->unsubscribed = true;
-		buf_clear(&entries);
 	}
 	r->marker_out = 0;
 	send_marker(r);
