@@ -516,9 +516,7 @@ static void on_connect_failed(struct session *s, struct upstream_event *ev)
 		maybe_finalize(s);
 		return;
 	}
-	if (s->version == MQTT_V5 && ev->no_connack)
-		code = MQTT_RC_UNSUPPORTED_VERSION; /* a 3.1.x-only broker closes on MQTT 5 */
-	else if (s->version == MQTT_V5)
+	if (s->version == MQTT_V5)
 		code = code >= 0x80 ? code : MQTT_RC_SERVER_UNAVAILABLE;
 	else
 		code = code >= 1 && code <= 5 ? code : MQTT_CONNACK_UNAVAILABLE;
