@@ -847,6 +847,18 @@ const char *codec_connack_text(int version, uint8_t code)
 	}
 }
 
+uint8_t codec_connack_v5_code(uint8_t v3_code)
+{
+	static const uint8_t v5[] = {MQTT_RC_SUCCESS,
+				     MQTT_RC_UNSUPPORTED_VERSION,
+				     MQTT_RC_CLIENT_ID_INVALID,
+				     MQTT_RC_SERVER_UNAVAILABLE,
+				     MQTT_RC_BAD_CREDENTIALS,
+				     MQTT_RC_NOT_AUTHORIZED};
+
+	return v3_code < sizeof(v5) ? v5[v3_code] : MQTT_RC_UNSPECIFIED;
+}
+
 const char *codec_type_name(int type)
 {
 	static const char *const names[] = {

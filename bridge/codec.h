@@ -246,3 +246,6 @@ const char *codec_version_name(int version);
 
 /** Pure. What a CONNACK's return code (3.1.x) or reason code (5) @code means, in words. */
 const char *codec_connack_text(int version, uint8_t code);
+
+/** The MQTT 5 reason code that says what the 3.1/3.1.1 CONNACK return code @v3_code says. */
+uint8_t codec_connack_v5_code(uint8_t v3_code);

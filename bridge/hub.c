@@ -836,6 +836,11 @@ int hub_version(const struct hub *h)
 	return link_version(h->link);
 }
 
+int hub_max_qos(const struct hub *h)
+{
+	return link_is_up(h->link) ? h->max_qos : 2;
+}
+
 bool hub_connected(const struct hub *h)
 {
 	return link_is_up(h->link);

@@ -143,6 +143,10 @@ int hub_max_keepalive(const struct hub *h);
 /** The protocol level of the broker connection: 5, or 4 after the broker refused 5. */
 int hub_version(const struct hub *h);
 
+/** The highest QoS the broker takes: its v5 CONNACK's Maximum QoS, or over 3.1.x what it granted
+ * a QoS 2 SUBSCRIBE (2 until known). */
+int hub_max_qos(const struct hub *h);
+
 /**
  * Joins @m (rcv and qos set by the caller) to the valid filter @filter[0..len), a shared
  * subscription "$share/G/F" included. The broker is subscribed when the filter is new to the

@@ -406,7 +406,7 @@ static void end_upstream_abruptly(struct session *s)
 
 	if (s->up_state != UP_CONNECTED)
 		return;
-	if (s->version == MQTT_V5) {
+	if (s->up_version == MQTT_V5) {
 		rc = upstream_disconnect(s->up, MQTT_RC_DISCONNECT_WITH_WILL, no_props, 0);
 	} else {
 		if (s->will)
@@ -516,6 +516,8 @@ static void on_connect_failed(struct session *s, struct upstream_event *ev)
 		maybe_finalize(s);
 		return;
 	}
+	if (s->version == MQTT_V5 && s->up_version != MQTT_V5 && code)
+		code = codec_connack_v5_code(code);
 	if (s->version == MQTT_V5)
 		code = code >= 0x80 ? code : MQTT_RC_SERVER_UNAVAILABLE;
 	else
@@ -973,6 +975,45 @@ void session_take_over(struct session *s, bool shared)
 	session_close(old, END_ERROR);
 }
 
+/*
+ * What a dedicated session's broker client speaks for a browser at @browser: the browser's
+ * version, unless the broker is known to stop below it (broker.mqtt_version, or what the hub's
+ * link agreed). An MQTT 5 browser then keeps an MQTT 5 session with the bridge, over 3.1.x.
+ */
+static uint8_t broker_version_for(const struct session *s, uint8_t browser)
+{
+	const struct hub *h = s->ss->cfg.hub;
+	int broker = s->ss->cfg.env->mqtt_version;
+
+	if (!broker && h && hub_connected(h))
+		broker = hub_version(h);
+	return broker && broker < browser ? (uint8_t)broker : browser;
+}
+
+/* @qos as a 3.1.x broker client sends it: at most what the broker takes, since 3.1.x has no
+ * way to refuse more (RabbitMQ answers a QoS 2 PUBLISH with PUBACK, which Paho never matches). */
+static int capped_qos(const struct session *s, int qos)
+{
+	const struct hub *h = s->ss->cfg.hub;
+
+	if (s->up_version == MQTT_V5 || !h || qos <= hub_max_qos(h))
+		return qos;
+	return hub_max_qos(h);
+}
+
+/* Whether a PUBLISH's @props hold more than a topic alias, which the session resolves itself. */
+static bool carries_props(struct mqtt_bytes props)
+{
+	struct props_iter it;
+	struct mqtt_prop p;
+
+	props_iter_init(&it, props.data, props.len);
+	while (props_next(&it, &p))
+		if (p.id != MQTT_PROP_TOPIC_ALIAS)
+			return true;
+	return false;
+}
+
 static int on_connect(struct session *s, const struct mqtt_connect *c)
 {
 	struct upstream_connect uc = {0};
@@ -1015,13 +1056,7 @@ static int on_connect(struct session *s, const struct mqtt_connect *c)
 	}
 	if (s->client_id && shared_eligible(s, c))
 		return shared_connect(s);
-	/* A dedicated session speaks the browser's version to the broker, which cannot be MQTT 5
-	 * when the bridge's own link had to settle for 3.1.x. */
-	if (c->version == MQTT_V5 && s->ss->cfg.hub && hub_connected(s->ss->cfg.hub) &&
-	    hub_version(s->ss->cfg.hub) != MQTT_V5)
-		return session_refuse_connect(s, 0, MQTT_RC_UNSUPPORTED_VERSION,
-					      "MQTT 5 session needs a dedicated broker client, "
-					      "and the broker speaks MQTT 3.1.x only");
+	s->up_version = broker_version_for(s, c->version);
 	if (s->client_id)
 		session_take_over(s, false);
 	/* The browser's own username goes to the broker only in passthrough. */
@@ -1032,16 +1067,22 @@ static int on_connect(struct session *s, const struct mqtt_connect *c)
 		will_topic = strndup((const char *)c->will_topic.data, c->will_topic.len);
 	if (!s->client_id || (own_user && !username) || (c->will && !will_topic))
 		goto unavailable;
-	if (c->will && c->version != MQTT_V5) {
+	if (c->will && s->up_version != MQTT_V5) {
 		s->will = msg_new(c->will_topic.data, c->will_topic.len, c->will_payload.data,
-				  c->will_payload.len, NULL, 0, c->will_qos, c->will_retain);
+				  c->will_payload.len, NULL, 0, capped_qos(s, c->will_qos),
+				  c->will_retain);
 		if (!s->will)
 			goto unavailable;
+		if (c->will_props.len)
+			s->ss->stats.props_dropped++;
 	}
 
-	uc.version = c->version;
+	uc.version = s->up_version;
 	uc.client_id = s->client_id;
-	uc.clean_start = c->clean_start;
+	/* 3.1.x has one flag for both ends of a session: an MQTT 5 session that starts clean or
+	 * ends with the connection is a clean one; only one that resumes and is kept persists. */
+	uc.clean_start = c->clean_start || (c->version == MQTT_V5 && s->up_version != MQTT_V5 &&
+					    !s->session_expiry);
 	uc.keepalive_s = c->keepalive;
 	uc.props = c->props;
 	uc.will = c->will;
@@ -1145,8 +1186,10 @@ static int on_publish(struct session *s, const struct mqtt_publish *p)
 		return session_protocol_error(s, MQTT_RC_IMPL_SPECIFIC, "out of memory");
 	if (s->mode == MODE_SHARED)
 		return shared_publish(s, (const char *)s->topic.data, p);
-	rc = upstream_publish(s->up, (const char *)s->topic.data, p->payload, p->qos, p->retain,
-			      p->props, &token);
+	if (s->up_version != MQTT_V5 && carries_props(p->props))
+		s->ss->stats.props_dropped++;
+	rc = upstream_publish(s->up, (const char *)s->topic.data, p->payload, capped_qos(s, p->qos),
+			      p->retain, p->props, &token);
 	if (!rc)
 		rc = add_op(s, token, p->qos == 0 ? OP_PUB0 : p->qos == 1 ? OP_PUB1 : OP_PUB2,
 			    p->packet_id, 0);
@@ -1287,6 +1330,8 @@ static int on_subscribe(struct session *s, const struct mqtt_subscribe *sub)
 			goto fail;
 		return 0;
 	}
+	if (s->up_version != MQTT_V5 && sub->props.len)
+		s->ss->stats.props_dropped++;
 	rc = upstream_subscribe(s->up, MQTT_SUBSCRIBE,
 				(struct mqtt_bytes){so->entries.data, so->entries.len}, forwarded,
 				sub->props, &token);
@@ -1346,7 +1391,13 @@ static void on_disconnect(struct session *s, const struct mqtt_disconnect *d)
 		session_close(s, END_CLEAN);
 		return;
 	}
-	/* The broker gets the browser's own DISCONNECT: with 0x04 it publishes the will. */
+	/* The broker gets the browser's own DISCONNECT: with 0x04 it publishes the will, which a
+	 * 3.1.x broker client has to do itself. */
+	if (s->up_version != MQTT_V5 && d->reason == MQTT_RC_DISCONNECT_WITH_WILL) {
+		end_upstream_abruptly(s);
+		session_close(s, END_CLEAN);
+		return;
+	}
 	if (upstream_disconnect(s->up, d->reason, d->props, 0))
 		upstream_gone(s);
 	else

@@ -78,6 +78,9 @@ struct sessions_stats {
 	uint64_t denied_publish;   /* PUBLISHes outside the token's ACL, not passed on */
 	uint64_t denied_subscribe; /* filters outside the token's ACL, refused */
 	uint64_t quota_refused;    /* filters over max_subscriptions, refused */
+	/* MQTT 5 properties of dedicated sessions' packets that their 3.1.x broker client could not
+	 * carry (publishes, wills, SUBSCRIBEs, DISCONNECTs) */
+	uint64_t props_dropped;
 };
 
 /** NULL when out of memory. */

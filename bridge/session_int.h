@@ -114,6 +114,9 @@ struct session {
 
 	/* From CONNECT. */
 	uint8_t version; /* 0 until CONNECT */
+	/* What a dedicated session's broker client speaks: the browser's version, or 3.1.x for an
+	 * MQTT 5 browser when the broker has no MQTT 5 (the session translates). */
+	uint8_t up_version;
 	char *client_id;
 	bool id_assigned;
 	bool clean_start;
@@ -121,7 +124,7 @@ struct session {
 	uint32_t session_expiry; /* seconds; 3.1.1: UINT32_MAX for clean session 0 */
 	uint16_t browser_receive_max;
 	uint32_t browser_max_packet; /* 0: no limit */
-	struct msg *will;            /* 3.1/3.1.1 only: published by the bridge on an abrupt end */
+	struct msg *will; /* up_version 3.1/3.1.1 only: published by the bridge on an abrupt end */
 
 	enum up_state up_state;
 	struct upstream *up;

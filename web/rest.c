@@ -847,8 +847,9 @@ void rest_metrics(struct http_conn *c)
 		     "MQTT protocol level of the broker link: 5, 4 (3.1.1) or 3 (3.1); 0 while down.");
 	rc |= sample(&b, "mwb_broker_protocol_level", NULL, hs.mqtt_version);
 	rc |= metric(&b, "mwb_broker_properties_dropped_total", "counter",
-		     "Publishes whose MQTT 5 properties a 3.1.x broker link could not carry.");
-	rc |= sample(&b, "mwb_broker_properties_dropped_total", NULL, (double)hs.props_dropped);
+		     "Packets whose MQTT 5 properties a 3.1.x broker client could not carry.");
+	rc |= sample(&b, "mwb_broker_properties_dropped_total", NULL,
+		     (double)(hs.props_dropped + ss.props_dropped));
 	rc |= metric(&b, "mwb_connections", "gauge", "Open connections by kind.");
 	rc |= sample(&b, "mwb_connections", "kind=\"mqtt\"", (double)ctx->connections);
 	rc |= sample(&b, "mwb_connections", "kind=\"sse\"", (double)ctx->sse_streams);

@@ -140,19 +140,6 @@ def skip_unless_broker(case, feature, reason):
         case.skipTest(_needs_message(feature, reason))
 
 
-# A dedicated session of an MQTT 5 browser (its own broker client: a will, a persistent session,
-# or mqtt_sessions "dedicated") in front of a broker without MQTT 5 is refused (CONNACK 0x84; see
-# test_broker_versions.py).
-V5_OWN_CLIENT = "an MQTT 5 browser with a broker client of its own (CONNACK 0x84 before MQTT 3.1.x)"
-
-
-def skip_v5_own_client(case, version, dedicated=True):
-    """Inside a test or subTest: skip_unless_broker(case, "mqtt5", V5_OWN_CLIENT) for an MQTT 5
-    client (@version) whose session is @dedicated (has a broker client of its own)."""
-    if version == V5 and dedicated:
-        skip_unless_broker(case, "mqtt5", V5_OWN_CLIENT)
-
-
 def broker_qos(qos):
     """The QoS the broker of this run grants for a subscription at @qos, and so the QoS of what an
     observer subscribed at @qos receives of a message published at QoS >= @qos."""

@@ -9,8 +9,11 @@ find 3.1.1 by itself. What is asserted:
   (MQTT 5 and 3.1.1 browsers) work; v5 properties a REST call sets are dropped and counted;
 - a retained value the broker replays to the hub's link (a new filter, a QoS raise) reaches no
   browser or stream as a live message;
-- what needs MQTT 5 upstream answers clearly: request/response 501, an MQTT 5 browser that
-  needs a broker client of its own CONNACK 0x84.
+- what needs MQTT 5 upstream answers clearly: request/response 501;
+- an MQTT 5 browser whose session has a broker client of its own (mqtt_sessions "dedicated", a
+  will, a persistent session, passthrough credentials) keeps an MQTT 5 session with the bridge
+  while its client speaks 3.1.1: acks, wills (also DISCONNECT 0x04), persistence, QoS capped at
+  what the broker takes, the broker's refusals as v5 reason codes, properties dropped and counted.
 """
 
 import json
@@ -221,12 +224,6 @@ class SessionTest(Version311Case):
         self.assertEqual(conn.expect(r.PUBACK).pid, 4)
         self.assertEqual(conn.quiet_for(h.QUIET), [])
 
-    def test_mqtt5_browser_needing_its_own_broker_client_is_refused_clearly(self):
-        conn = self.raw(r.V5, expect_rc=0x84, will=dict(topic=self.topic("will"),
-                                                         payload=b"gone"))
-        self.assertEqual(conn.connack.rc, 0x84)
-        self.assert_closed(conn)
-
     def test_311_browser_with_a_will_gets_its_own_session(self):
         topic = self.topic("will")
         obs = self.quiet_observer(topic)
@@ -234,6 +231,122 @@ class SessionTest(Version311Case):
         conn.ws.close()
         got = obs.get()
         self.assertEqual((got.topic, got.payload), (topic, b"gone"))
+
+
+class DedicatedSessionTest(Version311Case):
+    """mqtt_sessions "dedicated": every browser has a broker client of its own, and an MQTT 5
+    browser's client speaks 3.1.1 (the version the bridge's link found or was pinned to)."""
+    bridge_config = {"mqtt_sessions": "dedicated",
+                     "broker": {} if RABBIT else {"mqtt_version": "3.1.1"}}
+
+    def wait_broker_log(self, pattern):
+        deadline = time.monotonic() + h.TIMEOUT
+        while not re.search(pattern, self.stack.broker.log()):
+            self.assertLess(time.monotonic(), deadline, "broker log lacks %r" % pattern)
+            time.sleep(0.05)
+
+    def test_mqtt5_browser_gets_an_mqtt5_session_over_a_311_client(self):
+        cid = self.uid()
+        conn = self.raw(r.V5, cid)
+        self.assertIsNotNone(conn.connack.prop(r.TOPIC_ALIAS_MAXIMUM), repr(conn.connack))
+        if not RABBIT:
+            self.wait_broker_log(r"as %s \(p2," % re.escape(cid))
+        topic, out = self.topic(), self.topic("out")
+        obs = self.quiet_observer(out)
+        conn.send(r.subscribe(1, [(topic, r.sub_options(qos=1))],
+                              props=[(r.SUBSCRIPTION_IDENTIFIER, 7)], version=r.V5))
+        self.assertEqual(conn.expect(r.SUBACK).codes, [1])
+        self.observer().publish(topic, b"hi", 1)
+        got = conn.recv(h.TIMEOUT)
+        # an MQTT 5 PUBLISH; what 3.1.1 cannot carry (the subscription identifier) is absent
+        self.assertEqual(got.raw, r.publish(topic, b"hi", qos=1, pid=got.pid, version=r.V5))
+        conn.send(r.puback(got.pid, version=r.V5))
+        # a QoS 2 flow with properties: acked in MQTT 5, at the broker at the QoS it takes,
+        # the properties dropped and counted
+        before = self.metric("mwb_broker_properties_dropped_total")
+        conn.send(r.publish(out, b"mine", qos=2, pid=9, version=r.V5,
+                            props=[(r.USER_PROPERTY, ("k", "v")), (r.TOPIC_ALIAS, 1)]))
+        rec = conn.expect(r.PUBREC)
+        self.assertEqual((rec.pid, rec.rc or 0), (9, 0))
+        conn.send(r.pubrel(9, version=r.V5))
+        self.assertEqual(conn.expect(r.PUBCOMP).pid, 9)
+        got = obs.get()
+        self.assertEqual((got.topic, got.payload, got.qos), (out, b"mine", h.broker_qos(2)))
+        self.assertEqual(self.metric("mwb_broker_properties_dropped_total"), before + 1)
+        # the alias set above resolves: no properties left, so nothing more is counted
+        conn.send(r.publish("", b"alias", qos=1, pid=10, version=r.V5, props=[(r.TOPIC_ALIAS, 1)]))
+        self.assertEqual(conn.expect(r.PUBACK).pid, 10)
+        self.assertEqual(obs.get().payload, b"alias")
+        self.assertEqual(self.metric("mwb_broker_properties_dropped_total"), before + 1)
+        # UNSUBACK has a v5 reason code per filter, though 3.1.1's has none
+        conn.send(r.unsubscribe(2, [topic, topic + "/none"], version=r.V5))
+        self.assertEqual(conn.expect(r.UNSUBACK).codes, [0, 0])
+        conn.send(r.disconnect(version=r.V5))
+        self.assert_closed(conn)
+
+    def test_mqtt5_will_over_a_311_client(self):
+        # the bridge publishes the will itself: 3.1.1's DISCONNECT always discards it
+        for how in ("connection lost", "DISCONNECT 0x04", "DISCONNECT 0x00"):
+            with self.subTest(how=how):
+                topic = self.topic("will")
+                obs = self.quiet_observer(topic)
+                conn = self.raw(r.V5, will=dict(topic=topic, payload=b"gone", qos=1,
+                                                props=[(r.CONTENT_TYPE, "text/plain")]))
+                if how == "connection lost":
+                    conn.ws.close()
+                else:
+                    conn.send(r.disconnect(0x04 if "4" in how else 0x00, version=r.V5))
+                if how == "DISCONNECT 0x00":
+                    self.assert_closed(conn)
+                    obs.assert_no_message()
+                    continue
+                got = obs.get()
+                self.assertEqual((got.topic, got.payload, got.qos), (topic, b"gone", 1))
+
+    def test_mqtt5_persistent_session_over_a_311_client(self):
+        cid = self.uid()
+        topic = self.topic()
+        keep = [(r.SESSION_EXPIRY_INTERVAL, 300)]
+        conn = self.raw(r.V5, cid, clean=False, props=keep)
+        self.assertFalse(conn.connack.session_present)
+        conn.send(r.subscribe(1, [(topic, 1)], version=r.V5))
+        self.assertEqual(conn.expect(r.SUBACK).codes, [1])
+        conn.send(r.disconnect(version=r.V5))
+        self.assert_closed(conn)
+        if not RABBIT:
+            self.wait_broker_log(r"Client %s disconnected" % re.escape(cid))
+        # the broker kept it (3.1.1 clean session 0): no SUBSCRIBE needed
+        conn = self.raw(r.V5, cid, clean=False, props=keep)
+        self.assertTrue(conn.connack.session_present)
+        self.observer().publish(topic, b"kept", 1)
+        got = conn.recv(h.TIMEOUT)
+        self.assertEqual((got.topic, got.payload), (topic, b"kept"))
+        conn.send(r.puback(got.pid, version=r.V5))
+        conn.send(r.disconnect(version=r.V5))
+        self.assert_closed(conn)
+        # clean start (or session expiry 0) is a clean 3.1.1 session: nothing resumed
+        conn = self.raw(r.V5, cid, clean=True)
+        self.assertFalse(conn.connack.session_present)
+        conn = self.raw(r.V5, cid, clean=False)
+        self.assertFalse(conn.connack.session_present)
+
+
+@h.bridge_only("broker credentials checked by the broker for the bridge's own clients")
+@h.broker_needs("mosquitto", "a broker with a password file")
+class DedicatedRefusalTest(Version311Case):
+    """The broker's 3.1.1 refusal of an MQTT 5 browser's client reaches it as a v5 reason code."""
+    passwords = {"bridge": "bridge-pw", "dave": "d4ve-pw"}
+    bridge_config = {"mqtt_sessions": "auto",
+                     "broker": {"mqtt_version": "3.1.1", "username": "bridge",
+                                "password": "bridge-pw"}}
+
+    def test_wrong_password_gets_the_v5_code(self):
+        # Mosquitto answers 3.1.1 code 5 (not authorized): 0x87 in MQTT 5
+        conn = self.raw(r.V5, username="dave", password="wrong", expect_rc=0x87)
+        self.assert_closed(conn)
+        conn = self.raw(r.V5, username="dave", password="d4ve-pw")
+        conn.send(r.pingreq())
+        conn.expect(r.PINGRESP)
 
 
 @h.broker_needs("mosquitto", "the link pinned to MQTT 3.1 (MQIsdp) in front of Mosquitto")

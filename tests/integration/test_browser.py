@@ -18,8 +18,8 @@ In front of RabbitMQ 3.10 (MQTT 3.1.1 only; see tests/integration/README.md):
   flag as published nor MQTT 5 properties, so the dashboard's retained publish is checked as the
   retained value a new subscription to its topic gets, and its properties as the publishes whose
   properties the bridge counted dropped (mwb_broker_properties_dropped_total);
-- the dashboard (MQTT 5) is refused when its session would have a broker client of its own
-  (MWB_SESSIONS=dedicated): skipped there, with the reason;
+- the dashboard (MQTT 5) under MWB_SESSIONS=dedicated has a broker client of its own that speaks
+  3.1.1: the same checks hold;
 - the broker sends no retained messages for a wildcard filter: /view of devices/# gets its values
   published live once it is open, and <mqtt-live> on resume/# has no retained value (that part of
   test_embed_resume is a skipped subTest).
@@ -141,9 +141,8 @@ class BrowserTest(ApiCase):
     # 1. the dashboard -------------------------------------------------------------------
 
     def test_dashboard(self):
-        # the dashboard connects with MQTT 5 (static/js/connection.js): shared in "auto", but in
-        # "dedicated" its session has a broker client of its own
-        harness.skip_v5_own_client(self, V5, dedicated=not self.shared)
+        # the dashboard connects with MQTT 5 (static/js/connection.js): shared in "auto", in
+        # "dedicated" with a broker client of its own (over 3.1.1 in front of RabbitMQ)
         dev = self.device(subscribe="actuators/#")
         self.addCleanup(dev.publish, FORMS[0]["topic"], b"", 1, True)   # the form's retained one
         forms = [dict(f, user_props_text=user_props_text(f["user_props"])) for f in FORMS]

@@ -38,7 +38,6 @@ class TakeoverTest(h.IntegrationCase):
     def test_takeover_raw(self):
         for version in (r.V311, r.V5):
             with self.subTest(version=version):
-                h.skip_v5_own_client(self, version, not self.shared)
                 cid = self.uid()
                 first = self.raw(version, cid)
                 second = self.raw(version, cid)
@@ -50,7 +49,6 @@ class TakeoverTest(h.IntegrationCase):
         obs = self.observer()
         for version in (r.V311, r.V5):
             with self.subTest(version=version):
-                h.skip_v5_own_client(self, version)
                 cid = self.uid()
                 topic = self.topic()
                 first = self.raw(version, cid, **persistent(version))
@@ -70,7 +68,6 @@ class TakeoverTest(h.IntegrationCase):
     def test_takeover_paho(self):
         for version in h.VERSIONS:
             with self.subTest(version=version):
-                h.skip_v5_own_client(self, version, not self.shared)
                 cid = self.uid()
                 a = self.paho(version, cid)
                 b = self.paho(version, cid)
@@ -84,13 +81,11 @@ class TakeoverTest(h.IntegrationCase):
         # bridge's business, see test_shared.py)
         for version in (r.V311, r.V5):
             with self.subTest(version=version):
-                h.skip_v5_own_client(self, version)
                 cid = self.uid()
                 first = self.raw(version, cid, will=self.dedicated_will())
                 self.observer(V5 if version == r.V5 else V311, client_id=cid)
                 self.check_taken_over(first, version)
 
-    @h.broker_needs("mqtt5", h.V5_OWN_CLIENT)
     def test_takeover_of_tcp_client(self):
         cid = self.uid()
         tcp = self.observer(V5, client_id=cid)
@@ -155,7 +150,6 @@ class PersistentSessionTest(h.IntegrationCase):
         obs = self.observer()
         for version in h.VERSIONS:
             with self.subTest(version=version):
-                h.skip_v5_own_client(self, version)
                 cid = self.uid()
                 topic = self.topic()
                 kw = {}
@@ -177,7 +171,6 @@ class PersistentSessionTest(h.IntegrationCase):
                 c.disconnect()
 
     def redelivery(self, version, qos):
-        h.skip_v5_own_client(self, version)
         obs = self.observer()
         cid = self.uid()
         topic = self.topic()
@@ -227,7 +220,6 @@ class PersistentSessionTest(h.IntegrationCase):
         obs = self.observer()
         for version in (r.V311, r.V5):
             with self.subTest(version=version):
-                h.skip_v5_own_client(self, version)
                 cid = self.uid()
                 topic = self.topic()
                 first = self.raw(version, cid, **persistent(version))
@@ -292,7 +284,6 @@ class PersistentSessionTest(h.IntegrationCase):
         obs = self.observer()
         for version in (r.V311, r.V5):
             with self.subTest(version=version):
-                h.skip_v5_own_client(self, version)   # (the second connection, a v5 one)
                 cid = self.uid()
                 topic = self.topic()
                 first = self.raw(version, cid, clean=True)
@@ -335,7 +326,6 @@ class BrokerGoneTest(h.IntegrationCase):
         self.addCleanup(self.stack.cleanup)
 
     def test_broker_stop_closes_browsers(self):
-        h.skip_v5_own_client(self, V5, not self.shared)
         raw311 = self.raw(r.V311)
         raw5 = self.raw(r.V5)
         c = self.paho(V5)

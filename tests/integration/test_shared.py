@@ -199,7 +199,6 @@ class ConnackTest(SharedCase):
             again.wait_closed()
 
     @bridge_only("the bridge's own limits in the CONNACK, and its log of the session mode")
-    @h.broker_needs("mqtt5", h.V5_OWN_CLIENT)
     def test_connack_v5_bridge_limits_same_in_both_modes(self):
         shared = self.v5()
         dedicated = self.v5(will=self.dedicated_will())
@@ -869,7 +868,6 @@ class TakeoverTest(SharedCase):
         disc = self.check_taken_over(first)
         self.assertIsNotNone(disc, "no DISCONNECT 0x8E before the close")
 
-    @h.broker_needs("mqtt5", h.V5_OWN_CLIENT)
     def test_takeover_between_shared_and_dedicated(self):
         # one client id, one session, whichever mode each connection got (a will makes one
         # dedicated)
@@ -1178,7 +1176,6 @@ class MetricsTest(SharedCase):
                             "expected %r" % (got, expected))
             time.sleep(0.05)
 
-    @h.broker_needs("mqtt5", h.V5_OWN_CLIENT)
     def test_sessions_by_mode(self):
         self.wait_sessions((0, 0))
         shared = [self.v5(), self.v311(), self.paho(V5)]

@@ -1207,6 +1207,13 @@ static void test_version_and_connack_texts(void **state)
 	assert_string_equal(codec_connack_text(MQTT_V5, 0x86), "bad user name or password");
 	assert_string_equal(codec_connack_text(MQTT_V5, 0x84), "unsupported protocol version");
 	assert_string_equal(codec_connack_text(MQTT_V5, 0x05), "unknown reason code");
+	assert_int_equal(codec_connack_v5_code(0), 0x00);
+	assert_int_equal(codec_connack_v5_code(1), 0x84);
+	assert_int_equal(codec_connack_v5_code(2), 0x85);
+	assert_int_equal(codec_connack_v5_code(3), 0x88);
+	assert_int_equal(codec_connack_v5_code(4), 0x86);
+	assert_int_equal(codec_connack_v5_code(5), 0x87);
+	assert_int_equal(codec_connack_v5_code(6), 0x80);
 }
 
 int main(void)
