@@ -6,6 +6,7 @@ import { createLiveChart } from "./live-chart.js";
 import { fromPacket } from "./message.js";
 import { createMessageLog } from "./message-log.js";
 import { initPublishForm } from "./publish-form.js";
+import { onSelection, select } from "./selection.js";
 import { initSubscriptions } from "./subscriptions.js";
 import { initTheme } from "./theme.js";
 import { createTopicTree } from "./topic-tree.js";
@@ -30,7 +31,7 @@ const chart = createLiveChart($("chart"), $("chart-empty"), {
 	lastEl: $("chart-last"),
 });
 const tree = createTopicTree($("tree"), $("tree-empty"), {
-	onSelect: (topic) => chart.show(topic),
+	onSelect: (topic) => select(topic),
 	onCountChange: (n) => {
 		$("stat-topics").textContent = n.toLocaleString();
 	},
@@ -43,6 +44,7 @@ const log = createMessageLog($("log"), {
 	onTopic: (topic) => tree.select(topic),
 	requestFlush: () => schedule(),
 });
+onSelection(({ topic }) => chart.show(topic));
 $("tree-expand").addEventListener("click", () => tree.expandAll(true));
 $("tree-collapse").addEventListener("click", () => tree.expandAll(false));
 
@@ -79,6 +81,7 @@ function onMessage(topic, payload, packet) {
 	tree.ingest(msg);
 	log.add(msg);
 	chart.record(msg);
+	// (panels that keep messages of their own record them here)
 	schedule();
 }
 

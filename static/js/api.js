@@ -1,0 +1,54 @@
+// js/api.js — the page's calls to this bridge's REST API (/api/v1): one place that adds the
+// signed-in token (Authorization: Bearer) and turns the bridge's JSON errors into exceptions.
+
+let token = "";
+
+/** The token REST calls carry from now on ("" for none). Set by the sign-in. */
+export function setToken(t) {
+	token = t || "";
+}
+
+/** The token REST calls carry now ("" when not signed in). */
+export function currentToken() {
+	return token;
+}
+
+/** An error answer of the bridge: .status, .code ("forbidden", ...) and the bridge's message. */
+export class ApiError extends Error {
+	constructor(status, code, message) {
+		super(message || `HTTP ${status}`);
+		this.status = status;
+		this.code = code || "";
+	}
+}
+
+/** /api/v1/<@path> on this origin (@path starts with "/"). */
+export function apiUrl(path) {
+	return new URL(`api/v1${path}`, document.baseURI).href;
+}
+
+/** One topic name as a URL path: each level percent-encoded, "/" kept. */
+export function topicPath(topic) {
+	return topic.split("/").map(encodeURIComponent).join("/");
+}
+
+/**
+ * fetch() of /api/v1<@path> with the token; resolves with the Response when it is 2xx, else
+ * rejects with an ApiError carrying the bridge's error code and message.
+ */
+export async function apiFetch(path, init = {}) {
+	const headers = new Headers(init.headers || {});
+	if (token && !headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
+	const resp = await fetch(apiUrl(path), { ...init, headers, cache: "no-store" });
+	if (resp.ok) return resp;
+	let code = "";
+	let message = "";
+	try {
+		const body = await resp.json();
+		code = body?.error?.code || "";
+		message = body?.error?.message || "";
+	} catch {
+		/* not the bridge's JSON error: the status says it */
+	}
+	throw new ApiError(resp.status, code, message);
+}
