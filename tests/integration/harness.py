@@ -1909,8 +1909,9 @@ class BrowserDriver:
         self.dir = make_dir("mwb-browser-")
         self.profile = os.path.join(self.dir, "profile")
         self.log_path = os.path.join(self.dir, "drive.log")
-        config = dict(config, profile=self.profile, artifacts=ARTIFACTS,
-                      timeout_ms=int(timeout * 1000))
+        # screenshots go to config["artifacts"] when the test names a directory of its own
+        config = dict({"artifacts": ARTIFACTS}, **config)
+        config.update(profile=self.profile, timeout_ms=int(timeout * 1000))
         self.lines = queue.Queue()
         self.noise = []
         self.result = None
