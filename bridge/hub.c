@@ -24,6 +24,7 @@
 #include "hmap.h"
 #include "jsonmsg.h"
 #include "link.h"
+#include "barrier.h"
 #include "log.h"
 #include "props.h"
 #include "topic.h"
@@ -96,6 +97,8 @@ struct hub {
 	char instance[17];
 	char *client_id;
 	char reply_prefix[64];
+	char barrier_topic[80]; /* under reply_prefix: the hub's own markers (barrier.h) */
+	struct barrier *barrier;
 	struct buf broker_props;
 	/* The highest QoS the broker takes a publish at: its v5 CONNACK's Maximum QoS, or over
 	 * 3.1.x what it grants a QoS 2 SUBSCRIBE (RabbitMQ 3.x grants 1, and answers a QoS 2
@@ -369,6 +372,8 @@ static void on_down(void *user)
 {
 	struct hub *h = user;
 
+	barrier_release_all(h->barrier);
+
 	h->broker_props.len = 0;
 	for (size_t i = 0; i < h->nfilters; i++) {
 		h->filters[i]->active = false;
@@ -605,6 +610,12 @@ static void on_message(struct hub *h, struct msg *m)
 	long n;
 
 	h->stats.messages_in++;
+	if (m->topic.len == strlen(h->barrier_topic) &&
+	    !memcmp(m->topic.data, h->barrier_topic, m->topic.len)) {
+		barrier_seen(h->barrier, m->payload);
+		free(m);
+		return;
+	}
 	if (has_sub_id(m, REPLY_SUB_ID, &any) || (!any && hub_version(h) != MQTT_V5)) {
 		if (on_reply(h, m) && any) {
 			free(m);
@@ -735,6 +746,28 @@ static void filter_free(struct hub *h, struct hub_filter *f);
 
 /* ---- public ---- */
 
+/* A marker to the hub's own reply filter, which the broker queues behind what it sent before. */
+static int send_barrier(void *user, struct mqtt_bytes payload)
+{
+	struct hub *h = user;
+	struct upstream *up = link_upstream(h->link);
+
+	if (!up || !link_is_up(h->link))
+		return -ENOTCONN;
+	return upstream_publish(up, h->barrier_topic, payload, 0, false, (struct mqtt_bytes){0},
+				NULL);
+}
+
+struct barrier_wait *hub_barrier(struct hub *h, void (*fn)(void *user), void *user)
+{
+	return link_is_up(h->link) ? barrier_wait(h->barrier, fn, user) : NULL;
+}
+
+void hub_barrier_cancel(struct hub *h, struct barrier_wait *w)
+{
+	barrier_cancel(h->barrier, w);
+}
+
 struct hub *hub_new(const struct hub_config *cfg)
 {
 	static const struct link_ops ops = {on_up, on_down, on_failed, on_event};
@@ -752,6 +785,7 @@ struct hub *hub_new(const struct hub_config *cfg)
 	for (int i = 0; i < 8; i++)
 		snprintf(h->instance + 2 * i, 3, "%02x", r[i]);
 	snprintf(h->reply_prefix, sizeof(h->reply_prefix), REPLY_PREFIX "%s", h->instance);
+	snprintf(h->barrier_topic, sizeof(h->barrier_topic), "%s/barrier", h->reply_prefix);
 	if (*cfg->client_id) {
 		h->client_id = strdup(cfg->client_id);
 	} else {
@@ -769,7 +803,8 @@ struct hub *hub_new(const struct hub_config *cfg)
 	if (h->ring_cap)
 		h->ring = calloc(h->ring_cap, sizeof(*h->ring));
 	h->next_sub_id = REPLY_SUB_ID + 1;
-	if (!h->client_id || !h->by_text || !h->tree || (h->ring_cap && !h->ring))
+	h->barrier = barrier_new(send_barrier, h);
+	if (!h->client_id || !h->by_text || !h->tree || (h->ring_cap && !h->ring) || !h->barrier)
 		goto fail;
 	lc.env = cfg->env;
 	lc.client_id = h->client_id;
@@ -792,6 +827,7 @@ void hub_free(struct hub *h)
 		return;
 	link_free(h->link);
 	fail_all(h, HUB_DOWN);
+	barrier_free(h->barrier);
 	for (size_t i = 0; i < h->ring_count; i++)
 		hub_event_unref(h->ring[(h->ring_head + i) % h->ring_cap]);
 	free(h->ring);
@@ -866,6 +902,7 @@ void hub_tick(struct hub *h)
 	uint64_t now = mono_ms();
 
 	link_tick(h->link);
+	barrier_tick(h->barrier, now);
 	for (size_t i = 0; i < h->nfilters;) {
 		struct hub_filter *f = h->filters[i];
 		if (!f->nsubs && !f->nmembers && f->idle_since_ms &&

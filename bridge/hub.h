@@ -143,6 +143,17 @@ int hub_max_keepalive(const struct hub *h);
 /** The protocol level of the broker connection: 5, or 4 after the broker refused 5. */
 int hub_version(const struct hub *h);
 
+struct barrier_wait;
+
+/**
+ * @fn(@user) once the hub has received every message the broker sent it before this call (a
+ * marker it sends itself has come back; see barrier.h), or the link went down. NULL when that
+ * cannot be waited for (the link is down, out of memory): go on at once. Until @fn runs, the
+ * caller may hub_barrier_cancel() the wait (not from inside @fn).
+ */
+struct barrier_wait *hub_barrier(struct hub *h, void (*fn)(void *user), void *user);
+void hub_barrier_cancel(struct hub *h, struct barrier_wait *w);
+
 /** The highest QoS the broker takes: its v5 CONNACK's Maximum QoS, or over 3.1.x what it granted
  * a QoS 2 SUBSCRIBE (2 until known). */
 int hub_max_qos(const struct hub *h);

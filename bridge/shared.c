@@ -55,6 +55,9 @@ struct shared_sub {
 	struct sub_op *op; /* the SUBSCRIBE whose SUBACK has not gone out yet */
 	size_t op_index;
 	struct retained_req *read;
+	/* What the read found, waiting for the hub to catch up (hub_barrier()) */
+	struct barrier_wait *barrier;
+	struct msg *found;
 	bool read_wanted; /* the reader was not up yet: shared_tick() tries again */
 	uint64_t joined;  /* retained_mark() when its live messages started */
 	uint64_t read_since_ms;
@@ -184,12 +187,17 @@ static void hold(struct session *s, struct msg *m, bool published_retained)
 		session_slow(s);
 }
 
-static void free_held(struct session *s)
+static void free_list(struct msg *m)
 {
-	for (struct msg *m = s->held_head, *next; m; m = next) {
+	for (struct msg *next; m; m = next) {
 		next = m->next;
 		free(m);
 	}
+}
+
+static void free_held(struct session *s)
+{
+	free_list(s->held_head);
 	s->held_head = s->held_tail = NULL;
 	s->held_bytes = 0;
 }
@@ -389,6 +397,9 @@ static void sub_destroy(struct shared_sub *ss)
 	hub_leave(s->ss->cfg.hub, &ss->member);
 	if (ss->read)
 		retained_cancel(s->ss->cfg.retained, ss->read);
+	if (ss->barrier)
+		hub_barrier_cancel(s->ss->cfg.hub, ss->barrier);
+	free_list(ss->found);
 	if (ss->op) {
 		struct sub_op *so = ss->op;
 		so->ssubs[ss->op_index] = NULL;
@@ -457,10 +468,37 @@ static bool held_replaces(struct session *s, struct mqtt_bytes topic)
 	return false;
 }
 
+/* The hub is caught up with the broker: what the read found goes out, then the held messages. */
+static void on_hub_caught_up(void *user)
+{
+	struct shared_sub *ss = user;
+	struct session *s = ss->s;
+	struct msg *m = ss->found, *next;
+
+	ss->barrier = NULL;
+	ss->found = NULL;
+	for (; m; m = next) {
+		next = m->next;
+		m->next = NULL;
+		if (!s->conn || s->closing || held_replaces(s, m->topic))
+			free(m);
+		else
+			session_deliver(s, m);
+	}
+	release_hold(ss);
+}
+
+/*
+ * The read found @msgs. The hub and the reader are two connections: the hub may not have handed
+ * over yet a live message the broker sent it before the read's SUBSCRIBE, and that one must be
+ * held (so that it replaces an older retained value, or comes after the value it replaced).
+ * So the values go out once a marker the hub sends now has come back.
+ */
 static void on_retained(void *user, bool ok, bool complete, struct msg *const *msgs, size_t n)
 {
 	struct shared_sub *ss = user;
 	struct session *s = ss->s;
+	struct msg **tail = &ss->found;
 
 	ss->read = NULL;
 	if (!complete)
@@ -469,14 +507,18 @@ static void on_retained(void *user, bool ok, bool complete, struct msg *const *m
 	for (size_t i = 0; ok && i < n && s->conn && !s->closing; i++) {
 		const struct msg *m = msgs[i];
 		struct msg *copy;
-		if (!session_may_read(s, m) || held_replaces(s, m->topic))
+		if (!session_may_read(s, m))
 			continue;
 		copy = copy_for(m, min_qos(m->qos, ss->granted), true, &ss->sub_id,
 		                ss->sub_id ? 1 : 0);
-		if (copy)
-			session_deliver(s, copy);
+		if (!copy)
+			continue;
+		*tail = copy;
+		tail = &copy->next;
 	}
-	release_hold(ss);
+	ss->barrier = hub_barrier(s->ss->cfg.hub, on_hub_caught_up, ss);
+	if (!ss->barrier)
+		on_hub_caught_up(ss);
 }
 
 /* Starts @ss's retained read; false while the reader's link is not up (tried again on ticks). */
