@@ -1337,7 +1337,7 @@ static int on_subscribe(struct session *s, const struct mqtt_subscribe *sub)
 				sub->props, &token);
 	if (!rc) {
 		struct op op = {.token = token, .kind = OP_SUB, .packet_id = sub->packet_id,
-				.count = (uint16_t)sub->count, .sub = so};
+				.count = sub->count, .sub = so};
 		rc = session_push_op(s, &op);
 	}
 	if (rc)

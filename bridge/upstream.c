@@ -477,48 +477,50 @@ static void on_publish_failed3(void *ctx, MQTTAsync_failureData *d)
 	push_done(ctx, d->token, true, 0, NULL, NULL, 0);
 }
 
-/* Copies @n Paho reason codes (one when @list is NULL) into bytes. */
-static void sub_codes(uint8_t *out, int n, const void *list, size_t elem, int single)
+/*
+ * The broker answered @req's SUBSCRIBE or UNSUBSCRIBE with @n reason codes: Paho's @list of
+ * them (elements of @elem bytes), or @single when there is one filter. @n 0 (an answer that
+ * does not fit the request) or no memory for the codes fails the request. Frees @req.
+ */
+static void sub_answered(struct sub_req *req, int token, int n, const void *list, size_t elem,
+			 int single, const MQTTProperties *props)
 {
-	for (int i = 0; i < n; i++) {
+	uint8_t *codes = n > 0 ? malloc((size_t)n) : NULL;
+
+	for (int i = 0; codes && i < n; i++) {
 		int v = single;
-		if (list && elem == sizeof(int))
+		if (n > 1 && elem == sizeof(int))
 			v = ((const int *)list)[i];
-		else if (list)
+		else if (n > 1)
 			v = (int)((const enum MQTTReasonCodes *)list)[i];
-		out[i] = (uint8_t)v;
+		codes[i] = (uint8_t)v;
 	}
+	push_done(req->u, token, !codes, 0, props, codes, codes ? (size_t)n : 0);
+	free(codes);
+	release(req->u);
+	free(req);
 }
 
 static void on_subscribed5(void *ctx, MQTTAsync_successData5 *d)
 {
 	struct sub_req *req = ctx;
-	uint8_t codes[256];
 	int n = req->count;
 
-	if (n > (int)sizeof(codes) || n != (d->alt.sub.reasonCodeCount ? d->alt.sub.reasonCodeCount : 1))
+	if (n != (d->alt.sub.reasonCodeCount ? d->alt.sub.reasonCodeCount : 1))
 		n = 0;
-	sub_codes(codes, n, n > 1 ? d->alt.sub.reasonCodes : NULL, sizeof(enum MQTTReasonCodes),
-		  d->reasonCode);
-	push_done(req->u, d->token, n == 0, 0, &d->properties, codes, (size_t)n);
-	release(req->u);
-	free(req);
+	sub_answered(req, d->token, n, d->alt.sub.reasonCodes, sizeof(enum MQTTReasonCodes),
+		     d->reasonCode, &d->properties);
 }
 
 static void on_unsubscribed5(void *ctx, MQTTAsync_successData5 *d)
 {
 	struct sub_req *req = ctx;
-	uint8_t codes[256];
 	int n = req->count;
 
-	if (n > (int)sizeof(codes) ||
-	    n != (d->alt.unsub.reasonCodeCount ? d->alt.unsub.reasonCodeCount : 1))
+	if (n != (d->alt.unsub.reasonCodeCount ? d->alt.unsub.reasonCodeCount : 1))
 		n = 0;
-	sub_codes(codes, n, n > 1 ? d->alt.unsub.reasonCodes : NULL,
-		  sizeof(enum MQTTReasonCodes), d->reasonCode);
-	push_done(req->u, d->token, n == 0, 0, &d->properties, codes, (size_t)n);
-	release(req->u);
-	free(req);
+	sub_answered(req, d->token, n, d->alt.unsub.reasonCodes, sizeof(enum MQTTReasonCodes),
+		     d->reasonCode, &d->properties);
 }
 
 static void on_sub_failed5(void *ctx, MQTTAsync_failureData5 *d)
@@ -536,13 +538,8 @@ static void on_sub_failed5(void *ctx, MQTTAsync_failureData5 *d)
 static void on_subscribed3(void *ctx, MQTTAsync_successData *d)
 {
 	struct sub_req *req = ctx;
-	uint8_t codes[256];
-	int n = req->count <= (int)sizeof(codes) ? req->count : 0;
 
-	sub_codes(codes, n, n > 1 ? d->alt.qosList : NULL, sizeof(int), d->alt.qos);
-	push_done(req->u, d->token, n == 0, 0, NULL, codes, (size_t)n);
-	release(req->u);
-	free(req);
+	sub_answered(req, d->token, req->count, d->alt.qosList, sizeof(int), d->alt.qos, NULL);
 }
 
 static void on_unsubscribed3(void *ctx, MQTTAsync_successData *d)

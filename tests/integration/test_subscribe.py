@@ -228,5 +228,34 @@ class SubscribeTest(h.IntegrationCase):
         self.assertEqual(sorted(got), sorted(payloads))
 
 
+class ManyFiltersTest(h.IntegrationCase):
+    bridge_config = {"limits": {"max_subscriptions": 1000}}
+
+    def test_more_than_256_filters_in_one_packet(self):
+        # (the broker's answer to many filters once went through a fixed 256-entry buffer, and
+        # the session was closed)
+        n = 300
+        for version in (r.V311, r.V5):
+            with self.subTest(version=version):
+                base = self.topic()
+                conn = self.raw(version)
+                filters = [(base + "/%d" % i, i % 2) for i in range(n)]
+                conn.send(r.subscribe(9, filters, version=version))
+                self.assertEqual(conn.expect(r.SUBACK).codes, [i % 2 for i in range(n)])
+                obs = self.observer()
+                obs.publish(base + "/299", b"last", 1)
+                got = conn.expect(r.PUBLISH)
+                self.assertEqual((got.topic, got.payload, got.qos), (base + "/299", b"last", 1))
+                conn.send(r.puback(got.pid, version=version))
+                conn.send(r.unsubscribe(10, [f for f, _ in filters], version=version))
+                ack = conn.expect(r.UNSUBACK)
+                self.assertEqual(ack.pid, 10)
+                if version == r.V5:
+                    self.assertEqual(ack.codes, [0] * n)
+                obs.publish(base + "/299", b"gone", 1)
+                conn.send(r.pingreq())
+                conn.expect(r.PINGRESP)   # no PUBLISH before it: unsubscribed from all
+
+
 if __name__ == "__main__":
     h.main()
