@@ -602,12 +602,8 @@ int main(int argc, char **argv)
 		strchr(app.cfg.listen_host, ':') ? "]" : "", app.cfg.listen_port, app.cfg.broker.url);
 	notify_ready(app.cfg.listen);
 
-	while (!app.done) {
-		if (web_server_service(app.web) < 0) {
-			log_msg(LOG_ERROR, "main", "service-failed");
-			goto out;
-		}
-	}
+	while (!app.done)
+		web_server_service(app.web);
 	status = 0;
 out:
 	/* Closing the web server detaches what is left; then the upstreams go. */

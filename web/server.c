@@ -257,10 +257,9 @@ size_t web_write_headroom(void)
 	return LWS_PRE;
 }
 
-int web_server_service(struct web_server *w)
+void web_server_service(struct web_server *w)
 {
 	ev_run(w->loop, EVRUN_ONCE);
-	return 0;
 }
 
 void web_server_begin_shutdown(struct web_server *w)

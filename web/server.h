@@ -40,8 +40,8 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 /** Pure. The bytes of room writers need before data handed to the web side (LWS_PRE). */
 size_t web_write_headroom(void);
 
-/** Service thread. Waits for and handles events once. 0, or negative when lws failed. */
-int web_server_service(struct web_server *w);
+/** Service thread. Waits for and handles events once (libev, lws's foreign loop). */
+void web_server_service(struct web_server *w);
 
 /** Service thread. From now on new connections are refused. */
 void web_server_begin_shutdown(struct web_server *w);

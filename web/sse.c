@@ -345,6 +345,12 @@ void sse_start(struct http_conn *c)
 			return;
 		}
 	}
+	/* The stream's writes start LWS_PRE bytes into c->resp (lws writes headers there). */
+	if (buf_reserve(&c->resp, LWS_PRE)) {
+		stream_free(s);
+		http_error(c, 500, "internal", "out of memory");
+		return;
+	}
 	s->sub = hub_subscribe(ctx->deps.hub, (const char *const *)s->filters, s->nfilters, deliver,
 			       s);
 	if (!s->sub) {
@@ -392,7 +398,6 @@ void sse_start(struct http_conn *c)
 	strcpy(c->resp_type, "text/event-stream");
 	c->answered = true;
 	c->ctx->stats.http_responses[2]++;
-	buf_reserve(&c->resp, LWS_PRE);
 	c->resp.len = LWS_PRE;
 	http_want_write(c);
 }
