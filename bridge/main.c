@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -60,8 +61,10 @@ struct app {
 	struct hub *hub;
 	struct retained *retained;
 	struct web_server *web;
-	/* What Paho's threads wake: set once the web server exists (main thread), read by them. */
+	/* What Paho's threads wake: set once the web server exists (main thread), read by them;
+	 * @waking counts those inside a wake, so that the web server is freed after the last. */
 	_Atomic(struct web_server *) wake_target;
+	atomic_int waking;
 	int signal_fd;
 	bool stopping;
 	bool done;
@@ -285,10 +288,22 @@ static void load_config(struct app *app, int argc, char **argv)
 static void wake_service(void *user)
 {
 	struct app *app = user;
-	struct web_server *web = atomic_load(&app->wake_target);
+	struct web_server *web;
 
+	atomic_fetch_add(&app->waking, 1);
+	web = atomic_load(&app->wake_target);
 	if (web)
 		web_server_wake(web);
+	atomic_fetch_sub(&app->waking, 1);
+}
+
+/* Main thread: no Paho thread wakes the web server from now on; returns once none is inside a
+ * wake (one that loaded the target before it went NULL counted itself first). */
+static void stop_waking(struct app *app)
+{
+	atomic_store(&app->wake_target, NULL);
+	while (atomic_load(&app->waking))
+		sched_yield();
 }
 
 static void drain_events(struct app *app)
@@ -607,7 +622,7 @@ int main(int argc, char **argv)
 	status = 0;
 out:
 	/* Closing the web server detaches what is left; then the upstreams go. */
-	atomic_store(&app.wake_target, NULL);
+	stop_waking(&app);
 	web_server_free(app.web);
 	app.web = NULL;
 	if (app.evq)
