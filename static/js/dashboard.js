@@ -1,17 +1,30 @@
 // js/dashboard.js — the dashboard page: wires the MQTT connection to the subscriptions, topic tree,
 // message log, chart and publish form, and runs the one animation-frame loop that writes the DOM.
 
+import { initCall } from "./call.js";
 import { connect } from "./connection.js";
+import { createDetail } from "./detail.js";
 import { createLiveChart } from "./live-chart.js";
 import { fromPacket } from "./message.js";
 import { createMessageLog } from "./message-log.js";
 import { initPublishForm } from "./publish-form.js";
 import { onSelection, select } from "./selection.js";
+import { initShare } from "./share.js";
 import { initSubscriptions } from "./subscriptions.js";
 import { initTheme } from "./theme.js";
 import { createTopicTree } from "./topic-tree.js";
 
 const $ = (id) => document.getElementById(id);
+
+/** The header figure #@id (a <b> followed by its word) says @n, with the word in its number. */
+function setStat(id, n, one, many) {
+	const b = $(id);
+	const text = n.toLocaleString();
+	if (b.textContent !== text) b.textContent = text;
+	const word = b.nextSibling;
+	const label = ` ${n === 1 ? one : many}`;
+	if (word && word.nodeType === Node.TEXT_NODE && word.data !== label) word.data = label;
+}
 const STATE_LABEL = {
 	connecting: "Connecting…",
 	connected: "Connected",
@@ -29,12 +42,15 @@ initPublishForm(getClient);
 const chart = createLiveChart($("chart"), $("chart-empty"), {
 	titleEl: $("chart-topic"),
 	lastEl: $("chart-last"),
+	lastOf: (topic) => tree.last(topic),
 });
+const detail = createDetail($("detail-card"));
 const tree = createTopicTree($("tree"), $("tree-empty"), {
 	onSelect: (topic) => select(topic),
 	onCountChange: (n) => {
-		$("stat-topics").textContent = n.toLocaleString();
+		setStat("stat-topics", n, "topic", "topics");
 	},
+	requestFlush: () => schedule(),
 });
 const log = createMessageLog($("log"), {
 	empty: $("log-empty"),
@@ -42,16 +58,20 @@ const log = createMessageLog($("log"), {
 	clearButton: $("log-clear"),
 	note: $("log-note"),
 	onTopic: (topic) => tree.select(topic),
+	onPick: (msg) => select(msg.topic, msg),
 	requestFlush: () => schedule(),
 });
 onSelection(({ topic }) => chart.show(topic));
+onSelection(({ topic, msg }) => detail.show(topic, msg));
+initShare({ lastOf: (topic) => tree.last(topic) });
+initCall();
 $("tree-expand").addEventListener("click", () => tree.expandAll(true));
 $("tree-collapse").addEventListener("click", () => tree.expandAll(false));
 
-// One DOM write per animation frame, and at most one per MIN_FRAME_MS under load: a burst of
-// messages costs one style/layout/paint pass, and at a thousand messages a second the page still
-// answers at once.
-const MIN_FRAME_MS = 100;
+// One DOM write per animation frame, and at most one per MIN_FRAME_MS under load (four a second):
+// a burst of messages costs one style/layout/paint pass, and at ten thousand messages a second the
+// page still answers at once (tests/integration/test_dashboard_load.py).
+const MIN_FRAME_MS = 250;
 let frame = 0;
 let timer = 0;
 let lastRender = 0;
@@ -60,7 +80,9 @@ function render() {
 	lastRender = performance.now();
 	tree.flush();
 	log.flush();
+	setStat("stat-messages", log.total, "message", "messages"); // with the log it counts
 	chart.flush();
+	detail.flush();
 }
 
 function schedule() {
@@ -82,6 +104,7 @@ function onMessage(topic, payload, packet) {
 	log.add(msg);
 	chart.record(msg);
 	// (panels that keep messages of their own record them here)
+	detail.record(msg);
 	schedule();
 }
 
@@ -91,7 +114,6 @@ setInterval(() => {
 	tree.tick();
 	const total = log.total;
 	$("stat-rate").textContent = (total - lastTotal).toLocaleString();
-	$("stat-messages").textContent = total.toLocaleString();
 	lastTotal = total;
 	if (frame && document.hidden) {
 		cancelAnimationFrame(frame); // rAF sleeps in a background tab: keep the page current anyway

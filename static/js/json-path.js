@@ -22,3 +22,25 @@ export function show(v) {
 	if (v === undefined) return "—";
 	return typeof v === "string" ? v : JSON.stringify(v);
 }
+
+/** The dotted paths (as pick() takes them) of the finite numbers in @value, depth first, at most
+ *  @max; keys that contain a "." cannot be written as a path and are left out. */
+export function numericPaths(value, max = 200) {
+	const out = [];
+	const walk = (v, path) => {
+		if (out.length >= max) return;
+		if (typeof v === "number") {
+			if (Number.isFinite(v) && path) out.push(path);
+			return;
+		}
+		if (v === null || typeof v !== "object") return;
+		const keys = Array.isArray(v) ? v.keys() : Object.keys(v);
+		for (const k of keys) {
+			if (typeof k === "string" && (k.includes(".") || k === "")) continue;
+			walk(v[k], path ? `${path}.${k}` : String(k));
+			if (out.length >= max) return;
+		}
+	};
+	walk(value, "");
+	return out;
+}

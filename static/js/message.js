@@ -13,6 +13,11 @@ export function fromPacket(topic, payload, packet) {
 		time: Date.now(),
 		contentType: props.contentType || "",
 		userProperties: props.userProperties || null,
+		responseTopic: props.responseTopic || "",
+		// (MQTT.js gives a Buffer; a plain Uint8Array copy does not keep its pool alive)
+		correlationData: props.correlationData ? new Uint8Array(props.correlationData) : null,
+		messageExpiryInterval: props.messageExpiryInterval ?? null,
+		payloadFormatIndicator: props.payloadFormatIndicator ?? null,
 		d: null,
 	};
 }

@@ -69,3 +69,32 @@ export function numeric(d) {
 	const v = Number(t);
 	return Number.isFinite(v) ? v : null;
 }
+
+/** Rows of a hex dump of the first @max bytes of @bytes, 16 a row: {offset, hex, ascii}, offset
+ *  as 8 hex digits, ascii with "." for bytes outside printable ASCII. */
+export function hexRows(bytes, max) {
+	const n = Math.min(bytes.length, max);
+	const rows = [];
+	for (let at = 0; at < n; at += 16) {
+		const end = Math.min(at + 16, n);
+		let ascii = "";
+		for (let i = at; i < end; i++) ascii += bytes[i] >= 0x20 && bytes[i] < 0x7f ? String.fromCharCode(bytes[i]) : ".";
+		rows.push({ offset: at.toString(16).padStart(8, "0"), hex: hex(bytes.subarray(at, end), 16), ascii });
+	}
+	return rows;
+}
+
+/** @bytes (Uint8Array) as standard base64 with padding. */
+export function base64(bytes) {
+	let bin = "";
+	const CHUNK = 0x8000; // String.fromCharCode's argument list stays well below engine limits
+	for (let i = 0; i < bytes.length; i += CHUNK) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + CHUNK));
+	return btoa(bin);
+}
+
+const lenient = new TextDecoder("utf-8");
+
+/** @bytes as UTF-8 text, U+FFFD where a sequence is not UTF-8 (for correlation data and the like). */
+export function lenientText(bytes) {
+	return lenient.decode(bytes);
+}

@@ -1,13 +1,84 @@
-// js/topic-tree.js — the topic tree: one row per topic level, the last value, message count and age
-// of every topic seen; levels collapse; a click selects a topic. DOM work is batched: ingest() only
-// marks rows dirty, flush() (once per animation frame) writes them, tick() (once a second) ages them.
+// js/topic-tree.js — the topic tree: one row per topic level with the message count and rate of its
+// subtree, the last value, age and retain flag of every topic seen; levels collapse; a filter box
+// narrows it to the topics that match; a row's "Clear retained…" clears the retained messages of
+// that topic or subtree through the REST API.
+//
+// Cost model (a thousand topics at ten messages a second each): ingest() touches no DOM for a known
+// topic, it only counts and marks rows dirty; flush() (a few times a second, from dashboard.js)
+// writes the dirty rows that are shown (not inside a collapsed level, not filtered out) and in or
+// near the scroll box (an IntersectionObserver); any other row is written when it is shown or
+// scrolls into view. Rows have content-visibility: auto (tree.css), so the browser lays out and
+// paints only those in the scroll box. tick() (once a second) computes every subtree's rate and
+// writes rates and ages of the rows in view. The filter is evaluated for all
+// topics only when its text changes, and for each new topic once.
 
+import { ApiError, apiFetch, topicPath } from "./api.js";
 import { h, setText } from "./dom.js";
 import { decoded } from "./message.js";
 import { preview } from "./payload.js";
 import { age } from "./time.js";
+import { filterError } from "./topic-filter.js";
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+const RATE_SLOTS = 5; // the rate is over the last RATE_SLOTS ticks (seconds)
+const FILTER_DEBOUNCE_MS = 150;
+const CLEAR_LIST_MAX = 10; // topics named in the confirmation
+const CLEAR_PARALLEL = 4; // DELETE requests in flight at once
+const LIST_LIMIT = 10000; // the REST listing's maximum
+// New topics added to the DOM per flush: the first burst of a busy broker (a thousand new topics
+// in a moment) is spread over a few flushes instead of one long task.
+const NEW_PER_FLUSH = 50;
+const VIEW_MARGIN_PX = 200; // rows this far outside the scroll box are written too
+
+// Intl.NumberFormat once: Number.toLocaleString() builds one per call, which showed in profiles.
+const numberFormat = new Intl.NumberFormat();
+const num = (n) => numberFormat.format(n);
+const plural = (n, one, many = `${one}s`) => `${num(n)} ${n === 1 ? one : many}`;
+
+function rateText(r) {
+	if (!(r > 0.05)) return "0/s";
+	if (r < 10) return `${r.toFixed(1)}/s`;
+	if (r < 1000) return `${Math.round(r)}/s`;
+	return `${(r / 1000).toFixed(1)}k/s`;
+}
+
+/** Whether the MQTT topic @topic matches the filter split into @levels (MQTT 5 §4.7). */
+export function filterMatches(levels, topic) {
+	const t = topic.split("/");
+	if (t[0].startsWith("$") && (levels[0] === "+" || levels[0] === "#")) return false;
+	for (let i = 0; i < levels.length; i++) {
+		if (levels[i] === "#") return true; // also the parent level: "a/#" matches "a"
+		if (i >= t.length) return false;
+		if (levels[i] !== "+" && levels[i] !== t[i]) return false;
+	}
+	return levels.length === t.length;
+}
+
+/** A test for the filter box's text: {test(topic), error} or null for no filter. */
+function compileFilter(text) {
+	if (!text) return null;
+	if (text.includes("+") || text.includes("#")) {
+		const error = filterError(text);
+		if (error) return { error, test: () => false };
+		const levels = text.split("/");
+		return { error: "", test: (t) => filterMatches(levels, t) };
+	}
+	const lower = text.toLowerCase();
+	return { error: "", test: (t) => t.toLowerCase().includes(lower) };
+}
+
+// Levels a URL path cannot carry (lws collapses "//", "/./", "/../" and reads " " as "+").
+const unwritableInPath = (topic) => topic.split("/").some((l) => l === "" || l === "." || l === ".." || l === " ");
+
+function apiErrorText(err) {
+	if (err instanceof ApiError) {
+		if (err.status === 403) return "Not allowed by your token";
+		if (err.status === 401) return "Sign in to change retained messages";
+		if (err.status === 429) return "Too many requests: try again in a moment";
+		return err.message;
+	}
+	return `The bridge did not answer (${err.message})`;
+}
 
 class Node {
 	constructor(parent, name) {
@@ -18,25 +89,52 @@ class Node {
 		this.children = new Map();
 		this.sorted = []; // children in display order
 		this.msg = null;
-		this.count = 0;
+		this.count = 0; // messages on this topic
+		this.total = 0; // messages in this subtree, this topic included
 		this.topics = 0; // topics seen in this subtree, this node included
+		this.matches = 0; // topics of this subtree that match the filter
+		this.hist = []; // this.total at the last ticks (a ring, see tick())
+		this.rate = 0;
 		this.expanded = true;
+		this.filteredOut = false;
 		this.ageText = "";
 	}
 }
 
 /**
- * Builds the tree in @container (#tree). @onSelect(topic) when the user selects a topic;
- * @onCountChange(topics) when the number of topics changes.
+ * Builds the tree in @container (#tree); finds the rest of its card (.tree-card: #tree-filter,
+ * #tree-note, #tree-status, #tree-clear-dialog) by itself. @onSelect(topic) when the user selects a
+ * topic; @onCountChange(topics) when the number of topics changed, at a flush.
  */
-export function createTopicTree(container, emptyEl, { onSelect, onCountChange }) {
+export function createTopicTree(container, emptyEl, { onSelect, onCountChange, requestFlush = () => {} }) {
+	const card = container.closest(".tree-card") || document;
+	const filterInput = card.querySelector("#tree-filter");
+	const noteEl = card.querySelector("#tree-note");
+	const statusEl = card.querySelector("#tree-status");
+	const dialog = card.querySelector("#tree-clear-dialog");
+
 	const root = new Node(null, "");
 	root.group = h("ul.tree-group", { role: "group" });
 	container.append(root.group);
 	const byTopic = new Map();
-	const dirty = new Set();
+	const allNodes = [];
+	const dirty = new Set(); // rows whose figures changed since they were last written
+	// Only rows in (or near) the scroll box are written; the others stay dirty until a scroll
+	// brings them in (then a flush is asked for). Positions are read for all rows first and
+	// written after, so a flush lays the tree out once. (An IntersectionObserver on every row
+	// cost more than this: it recomputed two thousand targets on every frame.)
+	container.addEventListener("scroll", () => requestFlush(), { passive: true });
+	const posDirty = new Set(); // parents whose children's aria-posinset/setsize need writing
+	let topicsChanged = false;
+	const arriving = new Map(); // topic -> {msg, count}: seen, not in the tree yet (NEW_PER_FLUSH)
+	let noteDirty = false;
 	let selected = null;
 	let focusRow = null;
+	let matcher = null;
+	let filterTimer = 0;
+	let busy = false; // a clear is under way
+
+	// ---- rows ---------------------------------------------------------------------------------
 
 	function buildRow(node) {
 		node.twisty = h("span.twisty", { "aria-hidden": "true" });
@@ -44,14 +142,61 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange })
 		if (node.name === "") node.nameEl.classList.add("empty-level"); // shown as "(empty)" by CSS
 		node.valueEl = h("span.value");
 		node.belowEl = h("span.below");
-		node.countEl = h("span.count", { title: "messages" });
+		node.retainEl = h("span.badge.retain.tree-retained", { text: "retained", title: "The last message came with the retain flag", hidden: true });
+		node.countEl = h("span.count");
+		node.rateEl = h("span.rate", { title: "messages per second, last few seconds" });
 		node.ageEl = h("span.age", { title: "since the last message" });
-		node.row = h("div.tree-row", { role: "treeitem", "aria-selected": "false", tabindex: "-1" },
-			node.twisty, node.nameEl, node.valueEl, node.belowEl, node.countEl, node.ageEl);
+		node.clearEl = h("button.tree-clear.ghost.icon", { type: "button", tabindex: "-1", title: "Clear retained…" },
+			h("span.visually-hidden", { text: "Clear retained…" }));
+		node.row = h("div.tree-row", {
+			role: "treeitem", "aria-selected": "false", "aria-level": String(node.depth + 1), tabindex: "-1",
+			"aria-keyshortcuts": "Delete", dataset: { path: node.path },
+		}, node.twisty, node.nameEl, node.valueEl, node.belowEl, node.retainEl, node.countEl, node.rateEl,
+		node.ageEl, node.clearEl);
 		node.row.style.setProperty("--depth", String(node.depth));
 		node.row.node = node;
 		node.group = h("ul.tree-group", { role: "group" });
 		node.li = h("li.tree-node.leaf", { role: "none" }, node.row, node.group);
+	}
+
+	/** Whether @node's row is shown: no level above it collapsed, not filtered out. */
+	function shown(node) {
+		if (node.filteredOut) return false;
+		for (let p = node.parent; p !== root; p = p.parent) if (!p.expanded) return false;
+		return true;
+	}
+
+	/** Writes the dirty rows that are shown, and positions in sets that changed (after a flush,
+	 *  an expand, a filter change). */
+	function writeDirty() {
+		for (const parent of posDirty) writePositions(parent);
+		posDirty.clear();
+		const now = Date.now();
+		const seen = inView([...dirty].filter(shown)); // the others: written when they are shown
+		for (const node of seen) {
+			writeRow(node, now);
+			dirty.delete(node);
+		}
+	}
+
+	/** Those of the shown @nodes whose rows are in or near the scroll box (reads layout only). */
+	function inView(nodes) {
+		const box = container.getBoundingClientRect();
+		const top = box.top - VIEW_MARGIN_PX;
+		const bottom = box.bottom + VIEW_MARGIN_PX;
+		return nodes.filter((node) => {
+			const r = node.row.getBoundingClientRect();
+			return r.bottom >= top && r.top <= bottom;
+		});
+	}
+
+	/** Calls @fn(node) for every shown row under @node. */
+	function eachShown(node, fn) {
+		for (const child of node.sorted) {
+			if (child.filteredOut) continue;
+			fn(child);
+			if (child.expanded && child.sorted.length) eachShown(child, fn);
+		}
 	}
 
 	function insert(parent, node) {
@@ -67,12 +212,50 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange })
 		parent.sorted.splice(lo, 0, node);
 		parent.children.set(node.name, node);
 		parent.group.insertBefore(node.li, before ? before.li : null);
+		posDirty.add(parent);
 		if (parent.li && parent.sorted.length === 1) {
 			parent.li.classList.remove("leaf");
 			parent.row.setAttribute("aria-expanded", String(parent.expanded));
+			dirty.add(parent);
 		}
 	}
 
+	/** The row of a topic seen for the first time, and its missing ancestors. */
+	function addTopic(topic) {
+		const node = nodeFor(topic);
+		byTopic.set(topic, node);
+		node.row.dataset.topic = topic;
+		node.li.classList.add("topic");
+		const match = !!matcher && matcher.test(topic);
+		for (let p = node; p !== root; p = p.parent) {
+			p.topics++;
+			if (match) p.matches++;
+			dirty.add(p);
+		}
+		if (matcher) {
+			for (let p = node; p !== root; p = p.parent) hideFiltered(p); // the new levels too
+			noteDirty = true;
+		}
+		if (!focusRow) setFocusRow(node.row);
+		return node;
+	}
+
+	/** Puts up to NEW_PER_FLUSH arriving topics in the tree, with what they received meanwhile. */
+	function addArriving() {
+		let n = 0;
+		for (const [topic, a] of arriving) {
+			if (n++ === NEW_PER_FLUSH) break;
+			arriving.delete(topic);
+			const node = addTopic(topic);
+			node.msg = a.msg;
+			node.count += a.count;
+			for (let p = node; p !== root; p = p.parent) p.total += a.count;
+		}
+		topicsChanged = true;
+		if (arriving.size) requestFlush();
+	}
+
+	/** The node of @topic, made with its missing ancestors. */
 	function nodeFor(topic) {
 		let node = root;
 		for (const name of topic.split("/")) {
@@ -81,43 +264,67 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange })
 				child = new Node(node, name);
 				buildRow(child);
 				insert(node, child);
+				allNodes.push(child);
 			}
 			node = child;
 		}
 		return node;
 	}
 
-	function writeRow(node) {
+	function writeRow(node, now) {
 		const msg = node.msg;
 		if (msg) {
-			setText(node.valueEl, preview(msg.bytes, decoded(msg)));
-			node.valueEl.classList.toggle("binary", decoded(msg).kind === "binary");
-			setText(node.countEl, String(node.count));
-			node.ageText = age(msg.time, Date.now());
+			const d = decoded(msg);
+			setText(node.valueEl, preview(msg.bytes, d));
+			node.valueEl.classList.toggle("binary", d.kind === "binary");
+			if (node.retainEl.hidden === msg.retain) node.retainEl.hidden = !msg.retain;
+			node.ageText = age(msg.time, now);
 			setText(node.ageEl, node.ageText);
 		}
+		setText(node.countEl, num(node.total));
+		const title = node.sorted.length
+			? `${plural(node.total, "message")} in this subtree${node.msg ? `, ${num(node.count)} on this topic` : ""}`
+			: plural(node.count, "message");
+		if (node.countEl.title !== title) node.countEl.title = title;
+		writeRate(node);
 		writeBelow(node);
+	}
+
+	function writeRate(node) {
+		const text = rateText(node.rate);
+		setText(node.rateEl, text);
+		node.rateEl.classList.toggle("zero", text === "0/s");
 	}
 
 	function writeBelow(node) {
 		const below = node.topics - (node.msg ? 1 : 0);
-		setText(node.belowEl, below > 0 && (!node.msg || !node.expanded) ? `${below} topic${below === 1 ? "" : "s"}` : "");
+		setText(node.belowEl, below > 0 && (!node.msg || !node.expanded) ? plural(below, "topic") : "");
+		const what = node.sorted.length ? `under ${node.path || "(empty)"}` : `of ${node.path || "(empty)"}`;
+		const label = `Clear retained messages ${what}…`;
+		if (node.clearEl.getAttribute("aria-label") !== label) node.clearEl.setAttribute("aria-label", label);
 	}
 
-	function setExpanded(node, expanded) {
+	function writePositions(parent) {
+		const shown = parent.sorted.filter((c) => !c.filteredOut);
+		shown.forEach((c, i) => {
+			c.row.setAttribute("aria-posinset", String(i + 1));
+			c.row.setAttribute("aria-setsize", String(shown.length));
+		});
+	}
+
+	/** Opens or closes @node; @write false: the caller writes the rows now shown (writeDirty()). */
+	function setExpanded(node, expanded, write = true) {
 		if (node.expanded === expanded || !node.sorted.length) return;
 		node.expanded = expanded;
 		node.li.classList.toggle("collapsed", !expanded);
 		node.row.setAttribute("aria-expanded", String(expanded));
 		writeBelow(node);
-		if (expanded) ageVisible(node, Date.now());
+		if (expanded && write) writeDirty();
 	}
 
 	function select(node) {
 		if (!node.msg || node === selected) return;
-		if (selected) {
-			selected.row.setAttribute("aria-selected", "false");
-		}
+		if (selected) selected.row.setAttribute("aria-selected", "false");
 		selected = node;
 		node.row.setAttribute("aria-selected", "true");
 		setFocusRow(node.row);
@@ -125,57 +332,231 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange })
 		onSelect(node.path);
 	}
 
+	// Roving tabindex: one row is in the tab order, and the clear button of that row after it.
 	function setFocusRow(row) {
 		if (focusRow === row) return;
-		if (focusRow) focusRow.tabIndex = -1;
+		if (focusRow) {
+			focusRow.tabIndex = -1;
+			focusRow.node.clearEl.tabIndex = -1;
+		}
 		focusRow = row;
 		row.tabIndex = 0;
-	}
-
-	function ageVisible(node, now) {
-		for (const child of node.sorted) {
-			if (child.msg) {
-				const text = age(child.msg.time, now);
-				if (text !== child.ageText) {
-					child.ageText = text;
-					child.ageEl.textContent = text;
-				}
-			}
-			if (child.expanded && child.sorted.length) ageVisible(child, now);
-		}
+		row.node.clearEl.tabIndex = 0;
 	}
 
 	function visibleRows() {
 		return Array.from(container.querySelectorAll(".tree-row")).filter((r) => r.offsetParent !== null);
 	}
 
+	// ---- the filter ---------------------------------------------------------------------------
+
+	function hideFiltered(node) {
+		const out = !!matcher && node.matches === 0;
+		if (out === node.filteredOut) return;
+		node.filteredOut = out;
+		node.li.classList.toggle("filtered-out", out);
+		posDirty.add(node.parent);
+	}
+
+	function applyFilter() {
+		clearTimeout(filterTimer);
+		filterTimer = 0;
+		const text = filterInput ? filterInput.value.trim() : "";
+		matcher = compileFilter(text);
+		for (const node of allNodes) node.matches = 0;
+		if (matcher) {
+			for (const [topic, node] of byTopic) {
+				if (!matcher.test(topic)) continue;
+				for (let p = node; p !== root; p = p.parent) p.matches++;
+			}
+		}
+		for (const node of allNodes) {
+			hideFiltered(node);
+			// Show the matches: open every level above one.
+			if (matcher && node.matches > (node.msg && matcher.test(node.path) ? 1 : 0)) setExpanded(node, true, false);
+		}
+		writeNote();
+		writeDirty();
+	}
+
+	function writeNote() {
+		noteDirty = false;
+		if (!noteEl) return;
+		const shown = allNodes.reduce((n, node) => n + (node.parent === root ? node.matches : 0), 0);
+		const text = !matcher ? "" : matcher.error || `${shown.toLocaleString()} of ${plural(byTopic.size, "topic")}`;
+		setText(noteEl, text);
+		noteEl.classList.toggle("error", !!(matcher && matcher.error));
+	}
+
+	function clearFilter() {
+		if (!filterInput || !filterInput.value) return;
+		filterInput.value = "";
+		applyFilter();
+	}
+
+	if (filterInput) {
+		filterInput.addEventListener("input", () => {
+			clearTimeout(filterTimer);
+			filterTimer = setTimeout(applyFilter, FILTER_DEBOUNCE_MS);
+		});
+		filterInput.addEventListener("keydown", (e) => {
+			if (e.key === "Escape" && filterInput.value) {
+				e.preventDefault();
+				clearFilter();
+			} else if (e.key === "Enter") {
+				e.preventDefault();
+				applyFilter();
+			} else if (e.key === "ArrowDown") {
+				const first = visibleRows()[0];
+				if (first) {
+					e.preventDefault();
+					setFocusRow(first);
+					first.focus();
+				}
+			}
+		});
+	}
+
+	// ---- clearing retained messages -------------------------------------------------------------
+
+	function showStatus(text, state = "") {
+		if (!statusEl) return;
+		statusEl.querySelector(".tree-status-text").textContent = text;
+		statusEl.dataset.state = state;
+		statusEl.hidden = !text;
+	}
+
+	/** The retained topics that clearing @node would clear: {topics, truncated}. */
+	async function retainedUnder(node) {
+		const filter = node.sorted.length ? `${node.path}/#` : node.path;
+		const resp = await apiFetch(`/topics?filter=${encodeURIComponent(filter)}&limit=${LIST_LIMIT}`,
+			{ headers: { accept: "application/json" } });
+		const body = await resp.json();
+		const topics = Array.isArray(body.messages) ? body.messages.map((m) => m.topic) : [];
+		return { topics, truncated: !!body.truncated, subtree: node.sorted.length > 0 };
+	}
+
+	function confirmClear(node, { topics, truncated, subtree }) {
+		const count = topics.length;
+		const where = subtree ? `under “${node.path}”` : `of “${node.path}”`;
+		dialog.querySelector(".clear-text").textContent =
+			`Clear the retained ${count === 1 ? "message" : "messages"} of ${truncated ? "at least " : ""}` +
+			`${plural(count, "topic")} ${where}? Devices that subscribe later will no longer get them.`;
+		const list = dialog.querySelector(".clear-list");
+		list.replaceChildren(...topics.slice(0, CLEAR_LIST_MAX).map((t) => h("li", null, h("code", { text: t }))));
+		if (count > CLEAR_LIST_MAX) list.append(h("li.more", { text: `… and ${(count - CLEAR_LIST_MAX).toLocaleString()} more` }));
+		dialog.querySelector(".clear-confirm").textContent = `Clear ${plural(count, "topic")}`;
+		dialog.dataset.count = String(count);
+		dialog.returnValue = "";
+		return new Promise((resolve) => {
+			dialog.addEventListener("close", () => resolve(dialog.returnValue === "clear"), { once: true });
+			dialog.showModal();
+			dialog.querySelector(".clear-cancel").focus();
+		});
+	}
+
+	async function clearOne(topic) {
+		if (unwritableInPath(topic)) {
+			// Not expressible as a URL path: an empty retained publish through the JSON endpoint.
+			await apiFetch("/publish", {
+				method: "POST",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({ topic, payload: "", qos: 1, retain: true }),
+			});
+			return;
+		}
+		await apiFetch(`/topics/${topicPath(topic)}`, { method: "DELETE" });
+	}
+
+	async function askClear(node) {
+		if (busy || !dialog) return;
+		busy = true;
+		const returnFocus = node.row;
+		try {
+			showStatus(`Looking up retained messages ${node.sorted.length ? "under" : "of"} ${node.path}…`, "busy");
+			let found;
+			try {
+				found = await retainedUnder(node);
+			} catch (err) {
+				showStatus(apiErrorText(err), "error");
+				return;
+			}
+			if (!found.topics.length) {
+				showStatus(`No retained messages ${found.subtree ? "under" : "on"} ${node.path}`, "");
+				return;
+			}
+			showStatus("", "");
+			const ok = await confirmClear(node, found);
+			returnFocus.focus();
+			if (!ok) return;
+			let done = 0;
+			let failure = null;
+			const queue = found.topics.slice();
+			const total = queue.length;
+			showStatus(`Clearing ${plural(total, "retained topic")}…`, "busy");
+			const worker = async () => {
+				while (queue.length && !failure) {
+					const topic = queue.shift();
+					try {
+						await clearOne(topic);
+						done++;
+					} catch (err) {
+						failure = failure || err;
+					}
+				}
+			};
+			await Promise.all(Array.from({ length: Math.min(CLEAR_PARALLEL, total) }, worker));
+			if (failure) {
+				showStatus(`${done ? `Cleared ${done.toLocaleString()} of ${plural(total, "retained topic")}; then: ` : ""}${apiErrorText(failure)}`, "error");
+			} else {
+				showStatus(`Cleared ${plural(done, "retained topic")}`, "ok");
+			}
+		} finally {
+			busy = false;
+		}
+	}
+
+	if (statusEl) {
+		const close = statusEl.querySelector(".tree-status-close");
+		if (close) close.addEventListener("click", () => showStatus("", ""));
+	}
+
+	// ---- events -------------------------------------------------------------------------------
+
 	container.addEventListener("click", (e) => {
 		const row = e.target.closest(".tree-row");
 		if (!row) return;
 		const node = row.node;
 		setFocusRow(row);
-		if (e.target.closest(".twisty") || !node.msg) setExpanded(node, !node.expanded);
+		if (e.target.closest(".tree-clear")) askClear(node);
+		else if (e.target.closest(".twisty") || !node.msg) setExpanded(node, !node.expanded);
 		else select(node);
 	});
 
 	container.addEventListener("keydown", (e) => {
+		if (e.target.closest(".tree-clear")) return; // the button's own Enter / Space
 		const row = e.target.closest(".tree-row");
-		if (!row) return;
+		if (!row || e.altKey || e.ctrlKey || e.metaKey) return;
 		const node = row.node;
 		let target = null;
 		if (e.key === "ArrowDown" || e.key === "ArrowUp") {
 			const rows = visibleRows();
 			const i = rows.indexOf(row) + (e.key === "ArrowDown" ? 1 : -1);
 			target = rows[i];
+		} else if (e.key === "Home" || e.key === "End") {
+			const rows = visibleRows();
+			target = e.key === "Home" ? rows[0] : rows[rows.length - 1];
 		} else if (e.key === "ArrowRight") {
 			if (node.sorted.length && !node.expanded) setExpanded(node, true);
-			else if (node.sorted.length) target = node.sorted[0].row;
+			else if (node.sorted.length) target = node.sorted.find((c) => !c.filteredOut)?.row;
 		} else if (e.key === "ArrowLeft") {
 			if (node.sorted.length && node.expanded) setExpanded(node, false);
 			else if (node.parent && node.parent.row) target = node.parent.row;
 		} else if (e.key === "Enter" || e.key === " ") {
 			if (node.msg) select(node);
 			else setExpanded(node, !node.expanded);
+		} else if (e.key === "Delete") {
+			askClear(node);
 		} else {
 			return;
 		}
@@ -186,57 +567,98 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange })
 		}
 	});
 
+	// ---- the module's face --------------------------------------------------------------------
+
+	const startTime = performance.now();
+	const tickTimes = []; // a ring of RATE_SLOTS tick times; node.hist holds node.total at each
+	let tickHead = 0;
+	let ticks = 0;
+
 	return {
 		/** Records @msg; the DOM follows at the next flush(). */
 		ingest(msg) {
-			let node = byTopic.get(msg.topic);
+			const node = byTopic.get(msg.topic);
 			if (!node) {
-				node = nodeFor(msg.topic);
-				byTopic.set(msg.topic, node);
-				node.row.dataset.topic = msg.topic;
-				node.li.classList.add("topic");
-				for (let p = node; p; p = p.parent) {
-					p.topics++;
-					if (p.li) dirty.add(p);
+				const a = arriving.get(msg.topic);
+				if (a) {
+					a.msg = msg;
+					a.count++;
+				} else {
+					arriving.set(msg.topic, { msg, count: 1 });
+					topicsChanged = true;
 				}
-				if (!focusRow) setFocusRow(node.row);
-				emptyEl.hidden = true;
-				onCountChange(byTopic.size);
+				return;
 			}
 			node.msg = msg;
 			node.count++;
-			dirty.add(node);
+			for (let p = node; p !== root; p = p.parent) {
+				p.total++;
+				dirty.add(p);
+			}
 		},
-		/** Writes what changed since the last flush. */
+		/** Writes what changed since the last flush, on the rows that can be seen. */
 		flush() {
-			for (const node of dirty) writeRow(node);
-			dirty.clear();
+			if (arriving.size) addArriving();
+			if (topicsChanged) {
+				topicsChanged = false;
+				emptyEl.hidden = byTopic.size > 0;
+				noteDirty = true;
+				onCountChange(byTopic.size + arriving.size);
+			}
+			if (noteDirty && matcher) writeNote();
+			writeDirty();
 		},
-		/** Refreshes the ages of the rows that can be seen. */
+		/** Once a second: every subtree's rate; rates and ages of the shown rows. */
 		tick() {
-			ageVisible(root, Date.now());
+			const now = performance.now();
+			const oldest = ticks < RATE_SLOTS ? 0 : tickHead;
+			const since = ticks ? tickTimes[oldest] : startTime;
+			const secs = Math.max((now - since) / 1000, 0.001);
+			for (const node of allNodes) {
+				const before = ticks ? node.hist[oldest] || 0 : 0; // no sample yet: none before it
+				node.rate = (node.total - before) / secs;
+				node.hist[tickHead] = node.total;
+			}
+			tickTimes[tickHead] = now;
+			tickHead = (tickHead + 1) % RATE_SLOTS;
+			ticks++;
+			const wall = Date.now();
+			const all = [];
+			eachShown(root, (node) => all.push(node));
+			const seen = new Set(inView(all));
+			for (const node of all) if (!seen.has(node)) dirty.add(node); // once it is in view
+			seen.forEach((node) => {
+				writeRate(node);
+				if (node.msg) {
+					const text = age(node.msg.time, wall);
+					if (text !== node.ageText) {
+						node.ageText = text;
+						node.ageEl.textContent = text;
+					}
+				}
+			});
 		},
-		/** Selects @topic when it has been seen. */
+		/** Selects @topic when it has been seen (clearing a filter that hides it). */
 		select(topic) {
 			const node = byTopic.get(topic);
 			if (node) {
+				if (node.filteredOut) clearFilter();
 				select(node);
 				node.row.scrollIntoView({ block: "nearest" });
 			}
 		},
 		expandAll(expanded) {
-			const walk = (n) => {
-				for (const c of n.sorted) {
-					setExpanded(c, expanded);
-					walk(c);
-				}
-			};
-			walk(root);
+			for (const node of allNodes) setExpanded(node, expanded, false);
+			writeDirty();
 		},
 		/** The last message of @topic, or undefined. */
 		last(topic) {
 			const node = byTopic.get(topic);
-			return node ? node.msg : undefined;
+			return node ? node.msg : arriving.get(topic)?.msg;
+		},
+		/** The number of topics seen. */
+		get size() {
+			return byTopic.size + arriving.size;
 		},
 	};
 }

@@ -235,3 +235,21 @@ export async function expectNoSideScroll(page, label) {
   check(w.scroll <= w.client + 1, `${label}: the page is ${w.scroll}px wide in a ${w.client}px viewport (sideways scrolling)`);
 }
 
+/**
+ * The dashboard at / in a new page (@label for its errors, @viewport), connected and its "#"
+ * subscription live: from the step "sync" the Python side publishes to cfg.sync_topic until the
+ * tree shows it, then answers "synced". The page opens in the light theme.
+ */
+export async function openDashboard(context, label, viewport = DESKTOP) {
+  const page = await newPage(context, label);
+  await page.setViewportSize(viewport);
+  await page.emulateMedia({ colorScheme: "light" });
+  await goto(page, cfg.base + "/");
+  await expectAttr(page, "#conn-state", "data-state", "connected");
+  await expectPresent(page, '#subs li[data-filter="#"]');
+  mark("sync");
+  await expectPresent(page, `#tree [data-topic=${q(cfg.sync_topic)}]`);
+  await step("synced");
+  return page;
+}
+
