@@ -269,16 +269,17 @@ static bool within_rate(struct http_conn *c)
 }
 
 /*
- * Who may ask (DESIGN §4): /api/v1/health is open to all, for load balancers and monitors;
+ * Who may ask (DESIGN §4): /api/v1/health is open to all, for load balancers and monitors, and
+ * /api/v1/info, which tells a page whether it must sign in;
  * /metrics needs a token only with auth.metrics "token", and neither counts against the rate.
  * false: answered.
  */
 static bool admit(struct http_conn *c)
 {
 	struct web_ctx *ctx = c->ctx;
-	bool health = !c->is_metrics && !strcmp(c->path, "/health");
+	bool open = !c->is_metrics && (!strcmp(c->path, "/health") || !strcmp(c->path, "/info"));
 
-	if (health)
+	if (open)
 		return true;
 	if (ctx->auth->enabled && (!c->is_metrics || ctx->cfg->auth.metrics == METRICS_TOKEN) &&
 	    !authenticate(c))

@@ -766,6 +766,43 @@ static void handle_health(struct http_conn *c)
 			    (json_int_t)ss.sessions_active));
 }
 
+/* ---- what a page needs to know: /info (open to all), /whoami ---- */
+
+static void handle_info(struct http_conn *c)
+{
+	struct web_ctx *ctx = c->ctx;
+	struct hub_stats hs;
+
+	hub_get_stats(ctx->deps.hub, &hs);
+	http_json(c, 200,
+		  json_pack("{s:s,s:{s:s,s:s},s:{s:b,s:s?},s:{s:b}}", "version", MWB_VERSION, "auth",
+			    "mode", ctx->auth->enabled ? "tokens" : "none", "mqtt_credentials",
+			    ctx->cfg->mqtt_credentials == CREDENTIALS_BRIDGE ? "bridge" : "passthrough",
+			    "broker", "connected", hs.connected, "mqtt_version",
+			    hs.connected ? codec_version_name(hs.mqtt_version) : NULL, "features",
+			    "request_response", hs.connected && hub_can_request(ctx->deps.hub)));
+}
+
+static json_t *filter_list(char *const *filters, size_t n)
+{
+	json_t *list = json_array();
+
+	for (size_t i = 0; list && i < n; i++)
+		json_array_append_new(list, json_string(filters[i]));
+	return list;
+}
+
+/* The token the request carries and its ACL; all null without tokens. */
+static void handle_whoami(struct http_conn *c)
+{
+	const struct auth_token *t = c->token;
+
+	http_json(c, 200,
+		  json_pack("{s:s?,s:o?,s:o?}", "token", t ? t->name : NULL, "publish",
+			    t ? filter_list(t->publish, t->npublish) : NULL, "subscribe",
+			    t ? filter_list(t->subscribe, t->nsubscribe) : NULL));
+}
+
 /* ---- routing ---- */
 
 static bool method_is(struct http_conn *c, enum http_method m, const char *allow)
@@ -798,6 +835,12 @@ void rest_route(struct http_conn *c)
 	} else if (!strcmp(p, "/health")) {
 		if (method_is(c, HTTP_GET, "GET"))
 			handle_health(c);
+	} else if (!strcmp(p, "/info")) {
+		if (method_is(c, HTTP_GET, "GET"))
+			handle_info(c);
+	} else if (!strcmp(p, "/whoami")) {
+		if (method_is(c, HTTP_GET, "GET"))
+			handle_whoami(c);
 	} else {
 		http_error(c, 404, "not_found", "no such endpoint; see the README for the API");
 	}

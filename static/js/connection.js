@@ -20,8 +20,10 @@ function randomId() {
  * Connects and returns the MQTT.js client. @onState(state, detail) is called on every change;
  * @onConnect(connack) on every (re)connection, for the caller to (re)subscribe.
  */
-export function connect({ onState, onConnect, onMessage }) {
+export function connect({ onState, onConnect, onMessage, onRefused, username, password }) {
 	const client = mqtt.connect(brokerUrl(), {
+		...(username ? { username } : {}),
+		...(password ? { password } : {}),
 		protocolVersion: 5,
 		clean: true,
 		clientId: `dashboard-${randomId()}`,
@@ -53,6 +55,8 @@ export function connect({ onState, onConnect, onMessage }) {
 	client.on("offline", () => set("offline"));
 	client.on("error", (err) => {
 		lastError = err && err.message ? err.message : String(err);
+		// CONNACK 0x86 (bad user name or password) or 0x87 (not authorized): sign in again
+		if (onRefused && err && (err.code === 0x86 || err.code === 0x87)) onRefused(err.code);
 		onState(state, lastError);
 	});
 	client.on("message", onMessage);

@@ -8,6 +8,7 @@ import { createLiveChart } from "./live-chart.js";
 import { fromPacket } from "./message.js";
 import { createMessageLog } from "./message-log.js";
 import { initPublishForm } from "./publish-form.js";
+import { refused, signIn } from "./auth.js";
 import { onSelection, select } from "./selection.js";
 import { initShare } from "./share.js";
 import { initSubscriptions } from "./subscriptions.js";
@@ -122,7 +123,12 @@ setInterval(() => {
 }, 1000);
 
 const connState = $("conn-state");
+const creds = await signIn();
+subscriptions.useDefaults(creds.who?.subscribe);
 client = connect({
+	username: creds.username,
+	password: creds.password,
+	onRefused: refused,
 	onState(state, error) {
 		connState.dataset.state = state;
 		connState.querySelector(".conn-label").textContent = STATE_LABEL[state];

@@ -99,7 +99,8 @@ export function initPublishForm(getClient) {
 			clearTimeout(timer);
 			if (id !== seq) return;
 			send.disabled = false;
-			if (err) return show("error", err.message || String(err));
+			// (MQTT 5: a PUBACK / PUBREC of 0x87 is the bridge's token ACL, or the broker's)
+			if (err) return show("error", err.code === 0x87 ? "Not allowed by your token" : err.message || String(err));
 			show("ok", q === 0 ? `Sent to ${t}` : `Delivered to ${t} (QoS ${q} acknowledged)`);
 			remember(entry);
 		});

@@ -59,7 +59,12 @@ export function initSubscriptions(getClient) {
 			if (!subs.some((s) => s.filter === filter)) return; // removed meanwhile
 			const refused = err || !granted || !granted.length || granted[0].qos >= 128;
 			status.set(filter, refused ? "refused" : "granted");
-			if (err) showError(`Subscribe ${filter}: ${err.message}`);
+			// (MQTT.js words a refused SUBACK as an error, "Subscribe error: Not authorized",
+			// without the code)
+			const code = err ? (/not authorized/i.test(err.message) ? 0x87 : err.code)
+				: granted && granted[0] && granted[0].qos;
+			if (code === 0x87) showError(`${filter}: not allowed by your token`);
+			else if (err) showError(`Subscribe ${filter}: ${err.message}`);
 			render();
 		});
 	}
@@ -97,6 +102,13 @@ export function initSubscriptions(getClient) {
 		/** After a (re)connect with a clean session: subscribe everything in the list again. */
 		subscribeAll() {
 			for (const { filter, qos } of subs) subscribe(filter, qos);
+			render();
+		},
+		/** Signed in with a token: when the person never changed the list, its filters are the
+		 *  token's subscribe ACL instead of "#" (which the token may not read). */
+		useDefaults(filters) {
+			if (load("subscriptions", null) !== null || !filters || !filters.length) return;
+			subs.splice(0, subs.length, ...filters.map((filter) => ({ filter, qos: 0 })));
 			render();
 		},
 		/** The connection is down: every subscription waits for the next connect. */

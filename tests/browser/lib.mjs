@@ -253,3 +253,17 @@ export async function openDashboard(context, label, viewport = DESKTOP) {
   return page;
 }
 
+/**
+ * Chromium logs every fetch answered with an error status as a console error, which fails the
+ * run. When a scenario causes one on purpose, this waits for the entry (@status, and @url in
+ * it) and takes exactly that one out of the page errors.
+ */
+export async function expectFailedFetch(status, url) {
+  const is = (e) => e.includes(`status of ${status}`) && e.includes(url);
+  for (const deadline = Date.now() + T; !pageErrors.some(is) && Date.now() < deadline;)
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the console event comes on its own
+  const i = pageErrors.findIndex(is);
+  check(i >= 0, `no ${status} of ${url} in the page's log: ${q(pageErrors)}`);
+  pageErrors.splice(i, 1);
+}
+
