@@ -3,7 +3,8 @@
 (long tasks: see LONG_TASK_P90_MS; a click painted within MAX_CLICK_MS) and its heap bounded (it does not grow
 with the number of messages, only with the number of topics); afterwards every topic shows its
 last value. Measured in the page (PerformanceObserver "longtask", the DevTools heap usage), not
-as timings of the bridge."""
+as timings of the bridge. A measurement: scripts/test.sh leaves it out (suite "load"); run it
+alone with `meson test -C build-test --suite load`."""
 
 import os
 import sys
