@@ -20,17 +20,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "barrier.h"
 #include "filtertree.h"
 #include "hmap.h"
 #include "jsonmsg.h"
 #include "link.h"
-#include "barrier.h"
 #include "log.h"
 #include "props.h"
 #include "topic.h"
 
 #define REPLY_SUB_ID 1
-/* Topics of the bridge's own links: retained-read markers, request/response replies. */
+/* Topics of the bridge's own links: retained-read markers, request/response replies (and, under
+ * the hub's reply prefix, its barrier markers). */
 #define SYNC_PREFIX "mqtt-web-bridge/sync/"
 #define REPLY_PREFIX "mqtt-web-bridge/reply/"
 #define CORRELATION_LEN 16
