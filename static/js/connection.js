@@ -18,7 +18,9 @@ function randomId() {
 
 /**
  * Connects and returns the MQTT.js client. @onState(state, detail) is called on every change;
- * @onConnect(connack) on every (re)connection, for the caller to (re)subscribe.
+ * @onConnect(connack) on every (re)connection, for the caller to (re)subscribe. @username and
+ * @password (optional) go into CONNECT; when the bridge or the broker refuses them (CONNACK 0x86
+ * or 0x87) the client stops and @onRefused(code) is called instead of reconnecting for ever.
  */
 export function connect({ onState, onConnect, onMessage, onRefused, username, password }) {
 	const client = mqtt.connect(brokerUrl(), {
@@ -56,7 +58,10 @@ export function connect({ onState, onConnect, onMessage, onRefused, username, pa
 	client.on("error", (err) => {
 		lastError = err && err.message ? err.message : String(err);
 		// CONNACK 0x86 (bad user name or password) or 0x87 (not authorized): sign in again
-		if (onRefused && err && (err.code === 0x86 || err.code === 0x87)) onRefused(err.code);
+		if (onRefused && err && (err.code === 0x86 || err.code === 0x87)) {
+			client.end(true);
+			onRefused(err.code);
+		}
 		onState(state, lastError);
 	});
 	client.on("message", onMessage);

@@ -59,11 +59,9 @@ export function initSubscriptions(getClient) {
 			if (!subs.some((s) => s.filter === filter)) return; // removed meanwhile
 			const refused = err || !granted || !granted.length || granted[0].qos >= 128;
 			status.set(filter, refused ? "refused" : "granted");
-			// (MQTT.js words a refused SUBACK as an error, "Subscribe error: Not authorized",
-			// without the code)
-			const code = err ? (/not authorized/i.test(err.message) ? 0x87 : err.code)
-				: granted && granted[0] && granted[0].qos;
-			if (code === 0x87) showError(`${filter}: not allowed by your token`);
+			// (MQTT.js rejects a refused SUBACK with an error that carries the packet, not the code)
+			const code = err ? err.packet?.granted?.[0] ?? err.code : granted?.[0]?.qos;
+			if (code === 0x87) showError(`Not allowed by your token: ${filter}`);
 			else if (err) showError(`Subscribe ${filter}: ${err.message}`);
 			render();
 		});
