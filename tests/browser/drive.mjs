@@ -21,8 +21,8 @@ import { chromium } from "playwright-core";
 import { existsSync } from "node:fs";
 import {
   ARGS, CHROMIUM, DESKTOP, PHONE, T, background, cfg, check, expectAbsent, expectAttr,
-  expectNoSideScroll, expectPresent, expectText, goto, mark, newPage, out, pageErrors, q, readLine,
-  setConfig, setControl, shot, screenshots, step, switchTheme, until, violations,
+  expectNoSideScroll, expectPresent, expectText, goto, mark, newPage, openDashboard, out,
+  pageErrors, q, readLine, setConfig, setControl, shot, screenshots, step, switchTheme, until, violations,
 } from "./lib.mjs";
 
 // ------------------------------------------------------------------------------------------------
@@ -34,18 +34,9 @@ const scenarios = {};
 // and the log, the tree's levels, a selected topic's chart, the publish form, subscriptions kept
 // across a reload, and how it looks (desktop and phone, light and dark).
 scenarios.dashboard = async (context) => {
-  const page = await newPage(context, "dashboard");
-  const data = {};
-  await page.setViewportSize(DESKTOP);
-  await page.emulateMedia({ colorScheme: "light" });
-  await goto(page, cfg.base + "/");
-  await expectAttr(page, "#conn-state", "data-state", "connected");
-  await expectPresent(page, '#subs li[data-filter="#"]');
-
   // The "#" subscription is live once a message published now shows up.
-  mark("sync");
-  await expectPresent(page, `#tree [data-topic=${q(cfg.sync_topic)}]`);
-  await step("synced");
+  const page = await openDashboard(context, "dashboard");
+  const data = {};
 
   // A device publishes one message: the tree and the log show it, once.
   await step("device-publish");

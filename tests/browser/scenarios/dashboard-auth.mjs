@@ -38,15 +38,20 @@ async function noAuth(context) {
   return data;
 }
 
-/** mqtt_credentials "passthrough": token for REST, the broker's user name and password for MQTT. */
-async function passthrough(context) {
-  const page = await newPage(context, "dashboard (auth, passthrough)");
-  const data = {};
+/** The dashboard in a new page (@label), its sign-in dialog open. */
+async function openSignIn(context, label) {
+  const page = await newPage(context, label);
   await page.setViewportSize(DESKTOP);
   await page.emulateMedia({ colorScheme: "light" });
   await goto(page, cfg.base + "/");
   await expectPresent(page, "#signin[open]");
-  data.mqtt_fields_hidden = await isHidden(page, "#signin-mqtt");
+  return page;
+}
+
+/** mqtt_credentials "passthrough": token for REST, the broker's user name and password for MQTT. */
+async function passthrough(context) {
+  const page = await openSignIn(context, "dashboard (auth, passthrough)");
+  const data = { mqtt_fields_hidden: await isHidden(page, "#signin-mqtt") };
   // a good token, a wrong MQTT password: the broker's CONNACK refusal brings the dialog back
   await signInWith(page, cfg.token, { "#signin-user": cfg.mqtt_user, "#signin-password": "wrong" });
   await until(page, "the refusal next to the sign-in", () => {
@@ -70,13 +75,8 @@ async function passthrough(context) {
 
 /** mqtt_credentials "bridge": the token is the MQTT password. */
 async function bridge(context) {
-  const page = await newPage(context, "dashboard (auth)");
-  const data = {};
-  await page.setViewportSize(DESKTOP);
-  await page.emulateMedia({ colorScheme: "light" });
-  await goto(page, cfg.base + "/");
-  await expectPresent(page, "#signin[open]");
-  data.mqtt_fields_hidden = await isHidden(page, "#signin-mqtt");
+  const page = await openSignIn(context, "dashboard (auth)");
+  const data = { mqtt_fields_hidden: await isHidden(page, "#signin-mqtt") };
   data.state_before_signin = await page.$eval("#conn-state", (el) => el.dataset.state);
   await shot(page, "signin-light");
 
