@@ -141,7 +141,7 @@ static struct timespec deadline_in(int64_t ns)
 }
 
 /*
- * The bridge sets TCP_NODELAY on Paho's sockets (bridge/nodelay.c: Paho leaves Nagle on, which
+ * The bridge sets TCP_NODELAY on Paho's sockets (bridge/paho/nodelay.c: Paho leaves Nagle on, which
  * held small PUBLISHes back for the broker's delayed ACK). Without it this probe would measure
  * Nagle, not Paho: the same interposition, here for every TCP socket of the probe. Only Paho's
  * send thread connects, so the lazy lookup does not race.
@@ -352,7 +352,7 @@ static int client_start(struct probe *p, struct client *c)
 	char id[64];
 
 	snprintf(id, sizeof(id), "pahoprobe-%d-%c%d", (int)getpid(), roles[c->role], c->idx);
-	/* As bridge/upstream.c makes its clients: default create options, 3.1.1, no persistence. */
+	/* As bridge/paho/upstream.c makes its clients: default create options, 3.1.1, no persistence. */
 	if (MQTTAsync_createWithOptions(&c->h, p->url, id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
 					&create) != MQTTASYNC_SUCCESS)
 		return -1;
@@ -457,7 +457,7 @@ static int publish(struct probe *p, int pub, uint32_t seq)
 	m.payload = payload;
 	m.payloadlen = p->payload;
 	m.qos = p->qos;
-	/* As bridge/upstream.c: an answer for every publish. */
+	/* As bridge/paho/upstream.c: an answer for every publish. */
 	ro.onSuccess = on_published;
 	ro.onFailure = on_publish_failed;
 	ro.context = p;

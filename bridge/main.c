@@ -14,11 +14,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
 #include "buildconf.h"
+#include "clock.h"
 #include "codec.h"
 #include "config.h"
 #include "evq.h"
@@ -484,14 +484,6 @@ static void raise_fd_limit(long max_connections)
 			(unsigned long long)rl.rlim_cur, (unsigned long long)want, max_connections);
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* The bridge's own broker links: the hub, and the reader of retained messages. */
 static int start_hub(struct app *app)
 {
@@ -599,7 +591,7 @@ int main(int argc, char **argv)
 	deps.sessions = app.sessions;
 	deps.hub = app.hub;
 	deps.retained = app.retained;
-	deps.started_ms = mono_ms();
+	deps.started_ms = clock_mono_ms();
 	deps.auth = app.auth;
 	app.web = web_server_new(&app.cfg, &deps, &hooks, app.signal_fd);
 	if (!app.web)

@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "guard.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -236,14 +236,6 @@ static bool authenticate(struct http_conn *c)
 	return false;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Within limits.requests_per_minute (per token, else per address), or false: answered 429. */
 static bool within_rate(struct http_conn *c)
 {
@@ -255,7 +247,7 @@ static bool within_rate(struct http_conn *c)
 		key = c->token->name;
 	else
 		guard_client_addr(c->ctx, c->wsi, peer, sizeof(peer));
-	wait = ratelimit_take(c->ctx->ratelimit, key, strlen(key), mono_ms());
+	wait = ratelimit_take(c->ctx->ratelimit, key, strlen(key), clock_mono_ms());
 	/* -ENOMEM: a limiter that cannot remember lets the request through rather than refuse. */
 	if (wait <= 0)
 		return true;

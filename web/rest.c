@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "codec.h"
 #include "jsonmsg.h"
 #include "log.h"
@@ -732,14 +732,6 @@ static void handle_request(struct http_conn *c, char *topic)
 
 /* ---- health ---- */
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void handle_health(struct http_conn *c)
 {
 	struct web_ctx *ctx = c->ctx;
@@ -760,7 +752,7 @@ static void handle_health(struct http_conn *c)
 			    (json_int_t)hs.reconnects,
 			    "retained_reader", "connected",
 			    retained_connected(ctx->deps.retained), "uptime_s",
-			    (json_int_t)((mono_ms() - ctx->deps.started_ms) / 1000), "connections",
+			    (json_int_t)((clock_mono_ms() - ctx->deps.started_ms) / 1000), "connections",
 			    "mqtt", (json_int_t)ctx->connections, "sse", (json_int_t)ctx->sse_streams,
 			    "http", (json_int_t)(ctx->http_open - ctx->sse_streams), "sessions",
 			    (json_int_t)ss.sessions_active));

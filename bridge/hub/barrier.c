@@ -1,10 +1,10 @@
-/* bridge/barrier.c — markers the hub sends itself, to know it is caught up (barrier.h). */
+/* bridge/hub/barrier.c — markers the hub sends itself, to know it is caught up (barrier.h). */
 #include "barrier.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 /* A marker not back by then was lost (it goes at QoS 0): its waiters go on. */
@@ -26,14 +26,6 @@ struct barrier {
 	struct barrier_wait *next; /* waiting for the one after it */
 	bool firing;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 struct barrier *barrier_new(barrier_send_fn send, void *user)
 {
@@ -95,7 +87,7 @@ static int send_marker(struct barrier *b)
 	}
 	b->next_id = id;
 	b->out_id = id;
-	b->sent_ms = now_ms();
+	b->sent_ms = clock_mono_ms();
 	return 0;
 }
 

@@ -1,5 +1,5 @@
 /*
- * bridge/barrier.h — "the hub has received everything the broker sent it before now".
+ * bridge/hub/barrier.h — "the hub has received everything the broker sent it before now".
  *
  * The hub and the retained reader are two connections, and Paho reads their sockets in its own
  * order: the reader may hand over a retained value before the hub hands over a live message the

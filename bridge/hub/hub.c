@@ -1,5 +1,5 @@
 /*
- * bridge/hub.c — one link for everything that is not a dedicated browser session.
+ * bridge/hub/hub.c — one link for everything that is not a dedicated browser session.
  *
  * Each distinct filter is one broker subscription with its own MQTT 5 Subscription Identifier,
  * retain-as-published (receivers decide about the flag themselves) and no retained messages on
@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "barrier.h"
+#include "clock.h"
 #include "filtertree.h"
 #include "hmap.h"
 #include "jsonmsg.h"
@@ -125,22 +125,6 @@ struct hub {
 	size_t headroom;
 	struct hub_stats stats;
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void hub_event_ref(struct hub_event *ev)
 {
@@ -290,7 +274,7 @@ static void remove_member(struct hub_filter *f, struct hub_member *m)
 	m->f = NULL;
 	m->waiting = false;
 	if (!f->nmembers && !f->nsubs)
-		f->idle_since_ms = mono_ms();
+		f->idle_since_ms = clock_mono_ms();
 }
 
 /*
@@ -459,7 +443,7 @@ static struct hub_event *event_new(struct hub *h, struct msg *m)
 		return NULL;
 	ev->refs = 1;
 	ev->seq = ++h->seq;
-	ev->ts_ms = wall_ms();
+	ev->ts_ms = clock_wall_ms();
 	ev->msg = m;
 	return ev;
 }
@@ -780,7 +764,7 @@ struct hub *hub_new(const struct hub_config *cfg)
 		return NULL;
 	/* Without entropy, the pid and the time still tell instances apart. */
 	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
-		uint64_t t = wall_ms() ^ ((uint64_t)getpid() << 40);
+		uint64_t t = clock_wall_ms() ^ ((uint64_t)getpid() << 40);
 		memcpy(r, &t, sizeof(r));
 	}
 	for (int i = 0; i < 8; i++)
@@ -900,7 +884,7 @@ const char *hub_instance(const struct hub *h)
 
 void hub_tick(struct hub *h)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = clock_mono_ms();
 
 	link_tick(h->link);
 	barrier_tick(h->barrier, now);
@@ -1000,7 +984,7 @@ static void filter_drop_sub(struct hub *h, struct hub_filter *f, struct hub_sub 
 	}
 	/* The last stream left: the broker subscription lingers (FILTER_LINGER_MS). */
 	if (!f->nsubs && !f->nmembers)
-		f->idle_since_ms = mono_ms();
+		f->idle_since_ms = clock_mono_ms();
 }
 
 int hub_join(struct hub *h, struct hub_member *m, const char *filter, size_t len)
@@ -1017,7 +1001,7 @@ int hub_join(struct hub *h, struct hub_member *m, const char *filter, size_t len
 		struct hub_member **more = realloc(f->members, cap * sizeof(*more));
 		if (!more) {
 			if (!f->nmembers && !f->nsubs)
-				f->idle_since_ms = mono_ms();
+				f->idle_since_ms = clock_mono_ms();
 			return -ENOMEM;
 		}
 		f->members = more;
@@ -1075,7 +1059,7 @@ struct hub_sub *hub_subscribe(struct hub *h, const char *const *filters, size_t 
 			struct hub_sub **more = realloc(f->subs, cap * sizeof(*more));
 			if (!more) {
 				if (!f->nsubs)
-					f->idle_since_ms = mono_ms();
+					f->idle_since_ms = clock_mono_ms();
 				goto fail;
 			}
 			f->subs = more;

@@ -1,5 +1,5 @@
 /*
- * bridge/hub.h — the bridge's own broker connection, shared by REST publishes, request/response,
+ * bridge/hub/hub.h — the bridge's own broker connection, shared by REST publishes, request/response,
  * every SSE stream and every shared MQTT session (DESIGN §3, the hub).
  *
  * Subscriptions are counted per filter: a thousand streams or browsers of one filter are one

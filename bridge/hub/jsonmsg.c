@@ -1,5 +1,5 @@
 /*
- * bridge/jsonmsg.c — MQTT messages as JSON, both ways. Reading goes through jansson. Writing is
+ * bridge/hub/jsonmsg.c — MQTT messages as JSON, both ways. Reading goes through jansson. Writing is
  * done by hand into a struct buf: it runs for every delivered message, and a jansson tree would
  * copy the payload twice more and escape it once per stream.
  */

@@ -1,5 +1,5 @@
 /*
- * bridge/jsonmsg.h — MQTT messages as JSON, both ways: the body of POST /api/v1/publish, the
+ * bridge/hub/jsonmsg.h — MQTT messages as JSON, both ways: the body of POST /api/v1/publish, the
  * data of SSE events and the envelopes of GET /api/v1/topics.
  *
  * Properties in JSON (a subset of MQTT 5's, with the same meaning):

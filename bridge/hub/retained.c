@@ -1,4 +1,4 @@
-/* bridge/retained.c — retained reads: subscribe with an identifier, then wait for the marker. */
+/* bridge/hub/retained.c — retained reads: subscribe with an identifier, then wait for the marker. */
 #include "retained.h"
 
 #include <errno.h>

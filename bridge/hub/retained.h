@@ -1,5 +1,5 @@
 /*
- * bridge/retained.h — reading the broker's retained messages (GET /api/v1/topics, and streams
+ * bridge/hub/retained.h — reading the broker's retained messages (GET /api/v1/topics, and streams
  * opened with ?retained=true).
  *
  * A read subscribes to the filter on a link of its own, with a fresh MQTT 5 Subscription

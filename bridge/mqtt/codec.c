@@ -1,5 +1,5 @@
 /*
- * bridge/codec.c — MQTT 3.1, 3.1.1 and 5.0 packets: decoding with a server's validation, and
+ * bridge/mqtt/codec.c — MQTT 3.1, 3.1.1 and 5.0 packets: decoding with a server's validation, and
  * encoding.
  *
  * Reason codes on refusal follow MQTT 5 §1.2: 0x81 (malformed) when the bytes cannot be parsed

@@ -1,5 +1,5 @@
 /*
- * bridge/codec.h — MQTT 3.1, 3.1.1 and 5.0 packets, every type both ways, as pure functions.
+ * bridge/mqtt/codec.h — MQTT 3.1, 3.1.1 and 5.0 packets, every type both ways, as pure functions.
  *
  * Decoding never copies: a decoded packet points into the bytes it came from and is valid while
  * they are. Decoding validates the packet as a server must (remaining length, reserved flags,

@@ -1,5 +1,5 @@
 /*
- * bridge/filtertree.c — a trie of filter levels.
+ * bridge/mqtt/filtertree.c — a trie of filter levels.
  *
  * A node is one level of some filter: its named children in a hash map (made when the first
  * one comes), its '+' child and '#' child apart, and the values whose filter ends there.

@@ -1,4 +1,4 @@
-/* bridge/msg.c — messages as one block, so queues move them by pointer and free them once. */
+/* bridge/mqtt/msg.c — messages as one block, so queues move them by pointer and free them once. */
 #include "msg.h"
 
 #include <stdlib.h>

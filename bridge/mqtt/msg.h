@@ -1,4 +1,4 @@
-/* bridge/msg.h — one application message (topic, payload, v5 properties) in a single allocation. */
+/* bridge/mqtt/msg.h — one application message (topic, payload, v5 properties) in a single allocation. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* bridge/props.h — MQTT 5 properties: validation per packet, iteration, building (MQTT 5 §2.2.2). */
+/* bridge/mqtt/props.h — MQTT 5 properties: validation per packet, iteration, building (MQTT 5 §2.2.2). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* bridge/topic.c — MQTT topic names and filters: validation, matching and ACL containment. */
+/* bridge/mqtt/topic.c — MQTT topic names and filters: validation, matching and ACL containment. */
 #include "topic.h"
 
 #include <string.h>

@@ -1,4 +1,4 @@
-/* bridge/topic.h — MQTT topic names and filters: validation and matching (MQTT 5 §4.7). */
+/* bridge/mqtt/topic.h — MQTT topic names and filters: validation and matching (MQTT 5 §4.7). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* bridge/utf8.c — UTF-8 well-formedness and the code points MQTT strings may not hold. */
+/* bridge/mqtt/utf8.c — UTF-8 well-formedness and the code points MQTT strings may not hold. */
 #include "utf8.h"
 
 /*

@@ -1,4 +1,4 @@
-/* bridge/utf8.h — the UTF-8 rules MQTT puts on strings (MQTT 3.1.1 §1.5.3, MQTT 5 §1.5.4). */
+/* bridge/mqtt/utf8.h — the UTF-8 rules MQTT puts on strings (MQTT 3.1.1 §1.5.3, MQTT 5 §1.5.4). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * bridge/interpose.h — calling on from a libc function the bridge interposes (linger.c's
+ * bridge/paho/interpose.h — calling on from a libc function the bridge interposes (linger.c's
  * shutdown(), nodelay.c's connect()): Paho C has no hook into its sockets, so the executable
  * defines the function and passes each call to the definition it hides.
  */

@@ -1,5 +1,5 @@
 /*
- * bridge/linger.c — lets Paho's connections end with a FIN, not a reset.
+ * bridge/paho/linger.c — lets Paho's connections end with a FIN, not a reset.
  *
  * Paho closes a connection with shutdown(SHUT_WR) and close() right after. When the broker has
  * sent something meanwhile (a message for a subscription, an ack) that Paho has not read, Linux
@@ -18,8 +18,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/socket.h>
-#include <time.h>
 
+#include "clock.h"
 #include "interpose.h"
 
 #define LINGER_MS 100
@@ -34,26 +34,17 @@ void linger_init(void)
 	atomic_store(&enabled, true);
 }
 
-static long ms_since(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
-}
-
 /* Reads until the peer's FIN (or an error, or LINGER_MS), so close() finds nothing unread. */
 static void drain(int fd)
 {
 	char scratch[4096];
-	struct timespec start;
-	long left;
+	uint64_t deadline = clock_mono_ms() + LINGER_MS;
+	uint64_t now;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	while ((left = LINGER_MS - ms_since(&start)) > 0) {
+	while ((now = clock_mono_ms()) < deadline) {
 		struct pollfd p = {fd, POLLIN, 0};
 		ssize_t n;
-		if (poll(&p, 1, (int)left) <= 0)
+		if (poll(&p, 1, (int)(deadline - now)) <= 0)
 			return;
 		n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))

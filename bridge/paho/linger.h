@@ -1,4 +1,4 @@
-/* bridge/linger.h — graceful TCP close for Paho's connections (see linger.c for why). */
+/* bridge/paho/linger.h — graceful TCP close for Paho's connections (see linger.c for why). */
 #pragma once
 
 /**

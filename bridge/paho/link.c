@@ -1,11 +1,11 @@
-/* bridge/link.c — connect, notice the loss, back off, connect again. */
+/* bridge/paho/link.c — connect, notice the loss, back off, connect again. */
 #include "link.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "props.h"
 
@@ -29,19 +29,11 @@ struct link {
 	uint64_t reconnects;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void on_event(void *owner, struct upstream_event *ev);
 
 static void schedule_retry(struct link *l)
 {
-	l->retry_at_ms = now_ms() + (uint64_t)l->backoff_s * 1000u;
+	l->retry_at_ms = clock_mono_ms() + (uint64_t)l->backoff_s * 1000u;
 	l->backoff_s = l->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : l->backoff_s * 2;
 }
 
@@ -252,7 +244,7 @@ int link_subscribe(struct link *l, enum mqtt_type type, const char *filter, size
 
 void link_tick(struct link *l)
 {
-	if (!l->up && now_ms() >= l->retry_at_ms)
+	if (!l->up && clock_mono_ms() >= l->retry_at_ms)
 		attempt(l);
 }
 

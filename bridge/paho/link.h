@@ -1,5 +1,5 @@
 /*
- * bridge/link.h — a broker connection of the bridge's own that comes back by itself.
+ * bridge/paho/link.h — a broker connection of the bridge's own that comes back by itself.
  *
  * The hub (REST, SSE, shared sessions) and the retained-message reader each keep one. A link
  * connects with a clean start and the version broker.mqtt_version names, or negotiates one

@@ -1,5 +1,5 @@
 /*
- * bridge/nodelay.c — Paho's connections to the broker send at once (TCP_NODELAY).
+ * bridge/paho/nodelay.c — Paho's connections to the broker send at once (TCP_NODELAY).
  *
  * Paho C 1.3 leaves Nagle's algorithm on, and has no hook to reach its sockets. A bridge sends
  * small packets that must not wait: with Nagle, a PUBLISH that follows another one still

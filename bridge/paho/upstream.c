@@ -1,5 +1,5 @@
 /*
- * bridge/upstream.c — the Paho adapter: MQTTAsync calls out, evq events in.
+ * bridge/paho/upstream.c — the Paho adapter: MQTTAsync calls out, evq events in.
  *
  * Paho runs every callback of every client under one global mutex, and MQTTAsync_destroy() takes
  * it too: once destroy has returned no callback of that client is running or will run. So an

@@ -1,5 +1,5 @@
 /*
- * bridge/upstream.h — one Paho MQTTAsync client towards the broker (the Paho adapter).
+ * bridge/paho/upstream.h — one Paho MQTTAsync client towards the broker (the Paho adapter).
  *
  * Requests are made on the service thread. Paho's answers arrive on Paho's threads, where the
  * callbacks only copy what they carry into a struct upstream_event and push it on the evq. The

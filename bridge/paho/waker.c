@@ -1,4 +1,4 @@
-/* bridge/waker.c — a local fake broker for one Paho client, poked to end Paho's read poll. */
+/* bridge/paho/waker.c — a local fake broker for one Paho client, poked to end Paho's read poll. */
 #include "waker.h"
 
 #include <MQTTAsync.h>

@@ -1,5 +1,5 @@
 /*
- * bridge/waker.h — keeps Paho's receive thread from sleeping through new connections.
+ * bridge/paho/waker.h — keeps Paho's receive thread from sleeping through new connections.
  *
  * Paho C 1.3's receive thread polls its sockets for reading with a 1 s timeout, and only sees a
  * socket added meanwhile (a new MQTTAsync client connecting) when that poll returns: every

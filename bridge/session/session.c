@@ -1,5 +1,5 @@
 /*
- * bridge/session.c — a browser's MQTT session: the browser side (packets, acks in order, QoS 1/2
+ * bridge/session/session.c — a browser's MQTT session: the browser side (packets, acks in order, QoS 1/2
  * towards the browser) for both modes, and the dedicated mode, translated onto its own upstream
  * Paho client. Shared sessions do their broker side in shared.c.
  *
@@ -16,22 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "hmap.h"
 #include "log.h"
 #include "props.h"
 #include "shared.h"
 #include "store.h"
-
-uint64_t session_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 const char *session_cid(const struct session *s)
 {
@@ -283,7 +275,7 @@ static bool send_unexpired(struct session *s, struct msg *m)
 
 	if (!m->queued_ms || !props_find(m->props.data, m->props.len, MQTT_PROP_MESSAGE_EXPIRY, &expiry))
 		return session_send_publish(s, m, m->packet_id, m->state & MSG_WAS_SENT);
-	waited_s = (session_now_ms() - m->queued_ms) / 1000u;
+	waited_s = (clock_mono_ms() - m->queued_ms) / 1000u;
 	if (waited_s >= expiry.value)
 		return false;
 	if (!waited_s)
@@ -354,7 +346,7 @@ void session_deliver(struct session *s, struct msg *m)
 		return;
 	}
 	if (!m->queued_ms)
-		m->queued_ms = session_now_ms();
+		m->queued_ms = clock_mono_ms();
 	session_queue_out(s, m);
 	if (s->out_bytes + s->io->queued(s->conn) > limit) {
 		session_slow(s);
@@ -798,7 +790,7 @@ static struct leftovers *take_leftovers(struct session *s)
 	s->out_inflight = 0;
 	lo->expires_ms = s->session_expiry == UINT32_MAX
 				 ? UINT64_MAX
-				 : session_now_ms() + (uint64_t)s->session_expiry * 1000u;
+				 : clock_mono_ms() + (uint64_t)s->session_expiry * 1000u;
 	return lo;
 }
 
@@ -1603,7 +1595,7 @@ size_t sessions_count(const struct sessions *ss)
 
 void sessions_expire(struct sessions *ss)
 {
-	size_t n = store_expire(ss->store, session_now_ms());
+	size_t n = store_expire(ss->store, clock_mono_ms());
 
 	if (n)
 		log_msg(LOG_DEBUG, "session", "stored-sessions-expired count=%zu", n);
@@ -1648,7 +1640,7 @@ size_t sessions_set_auth(struct sessions *ss, struct auth *table)
 
 void sessions_tick(struct sessions *ss)
 {
-	uint64_t now = session_now_ms();
+	uint64_t now = clock_mono_ms();
 
 	for (struct session *s = ss->all; s; s = s->next) {
 		if (s->mode == MODE_SHARED)

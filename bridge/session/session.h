@@ -1,5 +1,5 @@
 /*
- * bridge/session.h — one browser's MQTT session: the state machine between the bytes of its
+ * bridge/session/session.h — one browser's MQTT session: the state machine between the bytes of its
  * WebSocket and the broker (DESIGN §2, MQTT over WebSocket). A session is shared (served from the
  * hub's broker connection, shared.c) when it allows it, else dedicated (its own upstream Paho
  * client).

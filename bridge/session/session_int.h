@@ -1,5 +1,5 @@
 /*
- * bridge/session_int.h — what session.c (the browser side, and dedicated sessions) and shared.c
+ * bridge/session/session_int.h — what session.c (the browser side, and dedicated sessions) and shared.c
  * (shared sessions) share. Not for other modules. Service thread only.
  */
 #pragma once
@@ -182,7 +182,6 @@ struct sessions {
 	struct sessions_stats stats;
 };
 
-uint64_t session_now_ms(void);
 const char *session_cid(const struct session *s);
 uint32_t session_prop_u32(struct mqtt_bytes props, uint8_t id, uint32_t dflt);
 

@@ -1,5 +1,5 @@
 /*
- * bridge/shared.c — shared sessions served from the hub.
+ * bridge/session/shared.c — shared sessions served from the hub.
  *
  * Each filter a browser subscribes to is a struct shared_sub, a member of the hub's filter. The
  * hub matches a message once and hands each browser the list of its own subscriptions that
@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "hmap.h"
 #include "log.h"
 #include "props.h"
@@ -114,7 +115,7 @@ static void echo_add(struct session *s, const char *topic, struct mqtt_bytes pay
 	slot = (e->head + e->n++) % ECHO_MAX;
 	e->e[slot].hash =
 	    echo_hash((const uint8_t *)topic, strlen(topic), payload.data, payload.len);
-	e->e[slot].expires_ms = session_now_ms() + ECHO_TTL_MS;
+	e->e[slot].expires_ms = clock_mono_ms() + ECHO_TTL_MS;
 }
 
 /* Is @m the browser's own publish coming back? Then it is forgotten. */
@@ -125,7 +126,7 @@ static bool echo_take(struct session *s, const struct msg *m)
 
 	if (!e || !e->n)
 		return false;
-	now = session_now_ms();
+	now = clock_mono_ms();
 	while (e->n && e->e[e->head].expires_ms <= now) {
 		e->head = (e->head + 1) % ECHO_MAX;
 		e->n--;
@@ -174,7 +175,7 @@ static struct msg *copy_for(const struct msg *m, uint8_t qos, bool retain, const
 static void hold(struct session *s, struct msg *m, bool published_retained)
 {
 	m->state = published_retained ? HELD_RETAINED : 0;
-	m->queued_ms = session_now_ms(); /* message expiry counts from now */
+	m->queued_ms = clock_mono_ms(); /* message expiry counts from now */
 	m->next = NULL;
 	if (s->held_tail)
 		s->held_tail->next = m;
@@ -544,7 +545,7 @@ void shared_suback_sent(struct session *s, struct sub_op *so)
 		/* Without the reader (it connects beside the hub), live messages wait for it up to
 		 * RETAINED_WAIT_MS too: a dashboard reconnecting as the bridge starts gets its
 		 * retained values. */
-		ss->read_since_ms = session_now_ms();
+		ss->read_since_ms = clock_mono_ms();
 		ss->read_wanted = !start_read(ss);
 	}
 }

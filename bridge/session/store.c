@@ -1,4 +1,4 @@
-/* bridge/store.c — leftovers of persistent sessions, keyed by client id, bounded in number. */
+/* bridge/session/store.c — leftovers of persistent sessions, keyed by client id, bounded in number. */
 #include "store.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /*
- * bridge/store.h — what a persistent session leaves behind in this bridge instance.
+ * bridge/session/store.h — what a persistent session leaves behind in this bridge instance.
  *
  * Paho acknowledges a QoS 1/2 message to the broker as soon as it arrives, so when a browser
  * leaves before acknowledging it, the broker considers it delivered. The bridge keeps such

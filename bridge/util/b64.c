@@ -1,5 +1,5 @@
 /*
- * bridge/b64.c — base64 for binary payloads in JSON. Decoding is strict (RFC 4648 §3.3, §3.5):
+ * bridge/util/b64.c — base64 for binary payloads in JSON. Decoding is strict (RFC 4648 §3.3, §3.5):
  * one text per byte string, so a corrupted or truncated value is refused rather than guessed at.
  */
 #include "b64.h"

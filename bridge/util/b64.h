@@ -1,4 +1,4 @@
-/* bridge/b64.h — base64 (RFC 4648, standard alphabet) for binary payloads in JSON. */
+/* bridge/util/b64.h — base64 (RFC 4648, standard alphabet) for binary payloads in JSON. */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

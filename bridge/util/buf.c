@@ -1,4 +1,4 @@
-/* bridge/buf.c — a growable byte buffer, and the MQTT integer encodings written into it. */
+/* bridge/util/buf.c — a growable byte buffer, and the MQTT integer encodings written into it. */
 #include "buf.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* bridge/buf.h — a growable byte buffer for building packets and JSON text. */
+/* bridge/util/buf.h — a growable byte buffer for building packets and JSON text. */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* bridge/evq.c — a locked FIFO of items with one wake-up per batch, not per item. */
+/* bridge/util/evq.c — a locked FIFO of items with one wake-up per batch, not per item. */
 #include "evq.h"
 
 #include <pthread.h>

@@ -1,4 +1,4 @@
-/* bridge/hmap.c — separate chaining, power-of-two buckets, SipHash-2-4 with a random key. */
+/* bridge/util/hmap.c — separate chaining, power-of-two buckets, SipHash-2-4 with a random key. */
 #include "hmap.h"
 
 #include <errno.h>

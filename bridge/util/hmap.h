@@ -1,4 +1,4 @@
-/* bridge/hmap.h — a hash map from byte strings to pointers (session ids, client ids, filters). */
+/* bridge/util/hmap.h — a hash map from byte strings to pointers (session ids, client ids, filters). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* bridge/log.c — key=value log lines on stderr, safe to call from any thread. */
+/* bridge/util/log.c — key=value log lines on stderr, safe to call from any thread. */
 #include "log.h"
 
 #include <errno.h>

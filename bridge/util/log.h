@@ -1,4 +1,4 @@
-/* bridge/log.h — one line per event: "TIME level component event key=value ...". */
+/* bridge/util/log.h — one line per event: "TIME level component event key=value ...". */
 #pragma once
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * bridge/netaddr.c — addresses, CIDR ranges and the client behind trusted proxies.
+ * bridge/util/netaddr.c — addresses, CIDR ranges and the client behind trusted proxies.
  *
  * A proxy appends the address it saw to X-Forwarded-For (or adds a Forwarded element), after
  * whatever the client itself sent. So only the right end of the chain is known to be true, and

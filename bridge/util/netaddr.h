@@ -1,5 +1,5 @@
 /*
- * bridge/netaddr.h — IP addresses, CIDR ranges, and the client's address behind trusted reverse
+ * bridge/util/netaddr.h — IP addresses, CIDR ranges, and the client's address behind trusted reverse
  * proxies (X-Forwarded-For, Forwarded). Pure: no sockets, no allocation, any thread.
  */
 #pragma once

@@ -1,5 +1,5 @@
 /*
- * bridge/ratelimit.c — token buckets per key in a hash map, kept in least-recently-used order so
+ * bridge/util/ratelimit.c — token buckets per key in a hash map, kept in least-recently-used order so
  * that the buckets most likely to be full (the idle ones) are at hand for dropping.
  *
  * Levels are integers in 1/60000 of a token: a bucket refills @per_minute units per millisecond,

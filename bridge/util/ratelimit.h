@@ -1,5 +1,5 @@
 /*
- * bridge/ratelimit.h — request rate limits (limits.requests_per_minute, DESIGN §4): one token
+ * bridge/util/ratelimit.h — request rate limits (limits.requests_per_minute, DESIGN §4): one token
  * bucket per key (an access token's name, or a client address).
  *
  * A bucket holds up to @per_minute requests and refills at @per_minute / 60 per second, so a key
