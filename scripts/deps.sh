@@ -6,7 +6,7 @@ set -eu
 
 run_pkgs="meson ninja-build pkg-config gcc libc6-dev libwebsockets-dev libev-dev libpaho-mqtt-dev
 libjansson-dev libcmocka-dev libssl-dev libsystemd-dev mosquitto mosquitto-clients python3"
-test_pkgs="python3-paho-mqtt curl clang llvm libclang-rt-dev openssl chromium nodejs nginx"
+test_pkgs="python3-paho-mqtt curl clang clang-format llvm libclang-rt-dev openssl chromium nodejs nginx"
 # The install test: the Debian package build (debhelper, dpkg-dev, build-essential), the man page
 # (man-db, groff-base) and the unit (systemd-analyze, in systemd).
 test_pkgs="$test_pkgs debhelper dpkg-dev build-essential man-db groff-base systemd"
