@@ -102,6 +102,38 @@ enum mqtt_rc {
 #define MQTT_SUBOPT_RETAIN_AS_PUB    0x08
 #define MQTT_SUBOPT_RETAIN_HANDLING(o) (((o) >> 4) & 0x03)
 
+/* Subscription options bits that each level reserves. */
+#define MQTT_SUBOPT_RESERVED_V5 0xC0
+#define MQTT_SUBOPT_RESERVED_V3 0xFC
+
+/* The highest QoS, and the highest Retain Handling of MQTT 5 subscription options. */
+#define MQTT_QOS_MAX              2
+#define MQTT_RETAIN_HANDLING_MAX  2
+
+/* The first byte of a packet: the type in the high four bits, the flags in the low four. */
+#define MQTT_TYPE_SHIFT  4
+#define MQTT_FLAGS_MASK  0x0F
+/* The flags of PUBLISH (MQTT 5 §3.3.1); PUBREL, SUBSCRIBE and UNSUBSCRIBE have fixed ones. */
+#define MQTT_PUBLISH_DUP       0x08
+#define MQTT_PUBLISH_QOS_SHIFT 1
+#define MQTT_PUBLISH_RETAIN    0x01
+#define MQTT_FLAGS_FIXED_0010  0x02
+
+/* CONNECT flags (MQTT 5 §3.1.2.3). */
+#define MQTT_CONNECT_RESERVED       0x01
+#define MQTT_CONNECT_CLEAN_START    0x02
+#define MQTT_CONNECT_WILL           0x04
+#define MQTT_CONNECT_WILL_QOS_SHIFT 3
+#define MQTT_CONNECT_WILL_RETAIN    0x20
+#define MQTT_CONNECT_PASSWORD       0x40
+#define MQTT_CONNECT_USERNAME       0x80
+
+/* CONNACK acknowledge flags: all but Session Present are reserved. */
+#define MQTT_CONNACK_SESSION_PRESENT 0x01
+
+/* The two bytes that give the length of a string or binary field, or a packet identifier. */
+#define MQTT_U16_SIZE 2
+
 /* Largest remaining length a variable byte integer can carry. */
 #define MQTT_MAX_REMAINING_LENGTH 268435455u
 

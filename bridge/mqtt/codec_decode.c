@@ -21,6 +21,9 @@
 #include "topic.h"
 #include "utf8.h"
 
+/* The shortest fixed header: the type byte and a one-byte remaining length. */
+#define FIXED_HEADER_MIN 2
+
 /* The unread part of a packet. */
 struct rd {
 	const uint8_t *p;
@@ -36,28 +39,33 @@ static bool rd_u8(struct rd *r, uint8_t *v)
 	return true;
 }
 
+static uint16_t get_u16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
 static bool rd_u16(struct rd *r, uint16_t *v)
 {
-	if (r->left < 2)
+	if (r->left < MQTT_U16_SIZE)
 		return false;
-	*v = (uint16_t)(r->p[0] << 8 | r->p[1]);
-	r->p += 2;
-	r->left -= 2;
+	*v = get_u16(r->p);
+	r->p += MQTT_U16_SIZE;
+	r->left -= MQTT_U16_SIZE;
 	return true;
 }
 
 /* A 2-byte length and that many bytes; @r is unchanged when they are not all there. */
 static bool rd_lbytes(struct rd *r, struct mqtt_bytes *v)
 {
-	if (r->left < 2)
+	if (r->left < MQTT_U16_SIZE)
 		return false;
-	size_t n = (size_t)(r->p[0] << 8 | r->p[1]);
-	if (n > r->left - 2)
+	size_t n = get_u16(r->p);
+	if (n > r->left - MQTT_U16_SIZE)
 		return false;
-	v->data = r->p + 2;
+	v->data = r->p + MQTT_U16_SIZE;
 	v->len = n;
-	r->p += 2 + n;
-	r->left -= 2 + n;
+	r->p += MQTT_U16_SIZE + n;
+	r->left -= MQTT_U16_SIZE + n;
 	return true;
 }
 
@@ -144,6 +152,28 @@ static bool bytes_is(const struct mqtt_bytes *b, const char *s)
 	return b->len == strlen(s) && memcmp(b->data, s, b->len) == 0;
 }
 
+/* The CONNECT flags byte of protocol level @level, into @c. */
+static int connect_flags(uint8_t flags, uint8_t level, struct mqtt_connect *c,
+                         struct codec_error *err)
+{
+	c->clean_start = flags & MQTT_CONNECT_CLEAN_START;
+	c->will = flags & MQTT_CONNECT_WILL;
+	c->will_qos = (flags >> MQTT_CONNECT_WILL_QOS_SHIFT) & MQTT_SUBOPT_QOS_MASK;
+	c->will_retain = flags & MQTT_CONNECT_WILL_RETAIN;
+	c->has_password = flags & MQTT_CONNECT_PASSWORD;
+	c->has_username = flags & MQTT_CONNECT_USERNAME;
+	if (flags & MQTT_CONNECT_RESERVED)
+		return fail(err, MQTT_RC_MALFORMED, "reserved connect flag set");
+	if (c->will_qos > MQTT_QOS_MAX)
+		return fail(err, MQTT_RC_MALFORMED, "will QoS 3");
+	if (!c->will && (c->will_qos || c->will_retain))
+		return fail(err, MQTT_RC_PROTOCOL_ERROR, "will QoS or retain without a will");
+	/* MQTT 5 allows a password alone (§3.1.2.9); 3.1.1 forbids it ([MQTT-3.1.2-22]). */
+	if (level < MQTT_V5 && c->has_password && !c->has_username)
+		return fail(err, MQTT_RC_PROTOCOL_ERROR, "password without user name");
+	return 0;
+}
+
 static int dec_connect(struct rd *r, struct mqtt_connect *c, struct codec_error *err)
 {
 	struct mqtt_bytes name;
@@ -163,21 +193,8 @@ static int dec_connect(struct rd *r, struct mqtt_connect *c, struct codec_error 
 	if (!rd_u8(r, &flags) || !rd_u16(r, &c->keepalive))
 		return truncated(err);
 	c->version = level;
-	c->clean_start = flags & 0x02;
-	c->will = flags & 0x04;
-	c->will_qos = (flags >> 3) & 0x03;
-	c->will_retain = flags & 0x20;
-	c->has_password = flags & 0x40;
-	c->has_username = flags & 0x80;
-	if (flags & 0x01)
-		return fail(err, MQTT_RC_MALFORMED, "reserved connect flag set");
-	if (c->will_qos == 3)
-		return fail(err, MQTT_RC_MALFORMED, "will QoS 3");
-	if (!c->will && (c->will_qos || c->will_retain))
-		return fail(err, MQTT_RC_PROTOCOL_ERROR, "will QoS or retain without a will");
-	/* MQTT 5 allows a password alone (§3.1.2.9); 3.1.1 forbids it ([MQTT-3.1.2-22]). */
-	if (level < MQTT_V5 && c->has_password && !c->has_username)
-		return fail(err, MQTT_RC_PROTOCOL_ERROR, "password without user name");
+	if ((rc = connect_flags(flags, level, c, err)))
+		return rc;
 	if (level == MQTT_V5 && (rc = rd_props(r, MQTT_CONNECT, &c->props, err)))
 		return rc;
 
@@ -209,9 +226,9 @@ static int dec_connack(struct rd *r, int version, struct mqtt_connack *c, struct
 		return truncated(err);
 	/* In 3.1 the first byte is unused; later levels reserve all but Session Present. */
 	if (version > MQTT_V31) {
-		if (flags & 0xFE)
+		if (flags & ~MQTT_CONNACK_SESSION_PRESENT)
 			return fail(err, MQTT_RC_MALFORMED, "reserved CONNACK flags set");
-		c->session_present = flags & 0x01;
+		c->session_present = flags & MQTT_CONNACK_SESSION_PRESENT;
 	}
 	if (!codec_reason_allowed(MQTT_CONNACK, version, c->code))
 		return fail(err, MQTT_RC_PROTOCOL_ERROR, "unknown CONNACK code");
@@ -224,10 +241,10 @@ static int dec_publish(struct rd *r, uint8_t flags, int version, struct mqtt_pub
                        struct codec_error *err)
 {
 	int rc;
-	p->dup = flags & 0x08;
-	p->qos = (flags >> 1) & 0x03;
-	p->retain = flags & 0x01;
-	if (p->qos == 3)
+	p->dup = flags & MQTT_PUBLISH_DUP;
+	p->qos = (flags >> MQTT_PUBLISH_QOS_SHIFT) & MQTT_SUBOPT_QOS_MASK;
+	p->retain = flags & MQTT_PUBLISH_RETAIN;
+	if (p->qos > MQTT_QOS_MAX)
 		return fail(err, MQTT_RC_MALFORMED, "PUBLISH QoS 3");
 	if (p->dup && p->qos == 0)
 		return fail(err, MQTT_RC_PROTOCOL_ERROR, "DUP set on QoS 0");
@@ -267,12 +284,12 @@ static int check_sub_options(uint8_t o, int version, const struct mqtt_bytes *fi
                              struct codec_error *err)
 {
 	bool v5 = version == MQTT_V5;
-	if (o & (v5 ? 0xC0 : 0xFC))
+	if (o & (v5 ? MQTT_SUBOPT_RESERVED_V5 : MQTT_SUBOPT_RESERVED_V3))
 		return fail(err, MQTT_RC_MALFORMED, "reserved subscription option bits set");
-	if ((o & MQTT_SUBOPT_QOS_MASK) == 3)
+	if ((o & MQTT_SUBOPT_QOS_MASK) > MQTT_QOS_MAX)
 		return fail(err, v5 ? MQTT_RC_PROTOCOL_ERROR : MQTT_RC_MALFORMED,
 		            "subscription QoS 3");
-	if (MQTT_SUBOPT_RETAIN_HANDLING(o) == 3)
+	if (MQTT_SUBOPT_RETAIN_HANDLING(o) > MQTT_RETAIN_HANDLING_MAX)
 		return fail(err, MQTT_RC_PROTOCOL_ERROR, "retain handling 3");
 	if ((o & MQTT_SUBOPT_NO_LOCAL) &&
 	    topic_filter_is_shared((const char *)filter->data, filter->len, NULL, NULL))
@@ -280,13 +297,21 @@ static int check_sub_options(uint8_t o, int version, const struct mqtt_bytes *fi
 	return 0;
 }
 
+/* The packet identifier, then in v5 the properties: how (UN)SUBSCRIBE and (UN)SUBACK begin. */
+static int rd_id_props(struct rd *r, int type, int version, uint16_t *id,
+                       struct mqtt_bytes *props, struct codec_error *err)
+{
+	int rc = rd_packet_id(r, id, err);
+	if (rc || version < MQTT_V5)
+		return rc;
+	return rd_props(r, type, props, err);
+}
+
 static int dec_subscribe(struct rd *r, int type, int version, struct mqtt_subscribe *s,
                          struct codec_error *err)
 {
-	int rc = rd_packet_id(r, &s->packet_id, err);
+	int rc = rd_id_props(r, type, version, &s->packet_id, &s->props, err);
 	if (rc)
-		return rc;
-	if (version == MQTT_V5 && (rc = rd_props(r, type, &s->props, err)))
 		return rc;
 	s->entries.data = r->p;
 	s->entries.len = r->left;
@@ -313,10 +338,8 @@ static int dec_subscribe(struct rd *r, int type, int version, struct mqtt_subscr
 static int dec_suback(struct rd *r, int type, int version, struct mqtt_suback *s,
                       struct codec_error *err)
 {
-	int rc = rd_packet_id(r, &s->packet_id, err);
+	int rc = rd_id_props(r, type, version, &s->packet_id, &s->props, err);
 	if (rc)
-		return rc;
-	if (version == MQTT_V5 && (rc = rd_props(r, type, &s->props, err)))
 		return rc;
 	/* A 3.x UNSUBACK is the packet id alone. */
 	if (type == MQTT_UNSUBACK && version < MQTT_V5)
@@ -335,7 +358,7 @@ int codec_frame(const uint8_t *buf, size_t len, size_t *packet_len)
 {
 	uint32_t rl;
 	size_t used;
-	if (len < 2)
+	if (len < FIXED_HEADER_MIN)
 		return -EAGAIN;
 	int rc = buf_get_varint(buf + 1, len - 1, &rl, &used);
 	if (rc)
@@ -385,7 +408,7 @@ int codec_decode(const uint8_t *buf, size_t len, int version, struct mqtt_packet
 
 	if (!err)
 		err = &ignored;
-	if (len < 2)
+	if (len < FIXED_HEADER_MIN)
 		return truncated(err);
 	int rc = buf_get_varint(buf + 1, len - 1, &rl, &used);
 	if (rc == -EAGAIN)
@@ -397,8 +420,8 @@ int codec_decode(const uint8_t *buf, size_t len, int version, struct mqtt_packet
 	if (rl < len - 1 - used)
 		return fail(err, MQTT_RC_MALFORMED, "bytes after the packet");
 
-	uint8_t type = buf[0] >> 4;
-	uint8_t flags = buf[0] & 0x0F;
+	uint8_t type = buf[0] >> MQTT_TYPE_SHIFT;
+	uint8_t flags = buf[0] & MQTT_FLAGS_MASK;
 	if (type != MQTT_CONNECT && (version < MQTT_V31 || version > MQTT_V5))
 		return -EINVAL;
 	if (type == 0)

@@ -33,7 +33,8 @@ static bool enc_count(struct enc *e, size_t n)
 
 static size_t varint_size(uint32_t v)
 {
-	return v < 128 ? 1 : v < 16384 ? 2 : v < 2097152 ? 3 : 4;
+	/* Seven bits of the value per byte. */
+	return v < 1u << 7 ? 1 : v < 1u << 14 ? 2 : v < 1u << 21 ? 3 : 4;
 }
 
 static void enc_u8(struct enc *e, uint8_t v)
@@ -44,7 +45,7 @@ static void enc_u8(struct enc *e, uint8_t v)
 
 static void enc_u16(struct enc *e, uint16_t v)
 {
-	if (enc_count(e, 2))
+	if (enc_count(e, MQTT_U16_SIZE))
 		e->rc = buf_put_u16(e->b, v);
 }
 
@@ -66,7 +67,7 @@ static void enc_lstring(struct enc *e, const struct mqtt_bytes *v)
 {
 	if (v->len > UINT16_MAX)
 		enc_fail(e, -ERANGE);
-	else if (enc_count(e, 2 + v->len))
+	else if (enc_count(e, MQTT_U16_SIZE + v->len))
 		e->rc = buf_put_lstring(e->b, v->data, v->len);
 }
 
@@ -98,16 +99,18 @@ static void enc_reason_props(struct enc *e, int type, uint8_t reason,
 
 static void enc_connect(struct enc *e, int version, const struct mqtt_connect *c)
 {
-	static const struct mqtt_bytes mqisdp = {(const uint8_t *)"MQIsdp", 6};
-	static const struct mqtt_bytes mqtt = {(const uint8_t *)"MQTT", 4};
+	static const struct mqtt_bytes mqisdp = {(const uint8_t *)"MQIsdp", sizeof "MQIsdp" - 1};
+	static const struct mqtt_bytes mqtt = {(const uint8_t *)"MQTT", sizeof "MQTT" - 1};
 	bool v5 = version == MQTT_V5;
 
-	if (c->will_qos > 2 || (!v5 && c->has_password && !c->has_username))
+	if (c->will_qos > MQTT_QOS_MAX || (!v5 && c->has_password && !c->has_username))
 		enc_fail(e, -EINVAL);
-	uint8_t flags = (uint8_t)((c->clean_start ? 0x02 : 0) | (c->has_password ? 0x40 : 0) |
-	                          (c->has_username ? 0x80 : 0));
+	uint8_t flags = (uint8_t)((c->clean_start ? MQTT_CONNECT_CLEAN_START : 0) |
+	                          (c->has_password ? MQTT_CONNECT_PASSWORD : 0) |
+	                          (c->has_username ? MQTT_CONNECT_USERNAME : 0));
 	if (c->will)
-		flags |= (uint8_t)(0x04 | c->will_qos << 3 | (c->will_retain ? 0x20 : 0));
+		flags |= (uint8_t)(MQTT_CONNECT_WILL | c->will_qos << MQTT_CONNECT_WILL_QOS_SHIFT |
+		                   (c->will_retain ? MQTT_CONNECT_WILL_RETAIN : 0));
 	enc_lstring(e, version == MQTT_V31 ? &mqisdp : &mqtt);
 	enc_u8(e, (uint8_t)version);
 	enc_u8(e, flags);
@@ -145,7 +148,7 @@ static uint8_t connack_code_v3(uint8_t code)
 	case MQTT_RC_BANNED:
 		return MQTT_CONNACK_NOT_AUTHORIZED;
 	default:
-		return code < 0x80 ? code : MQTT_CONNACK_UNAVAILABLE;
+		return code < MQTT_RC_UNSPECIFIED ? code : MQTT_CONNACK_UNAVAILABLE;
 	}
 }
 
@@ -155,7 +158,7 @@ static void enc_connack(struct enc *e, int version, const struct mqtt_connack *c
 	if (!codec_reason_allowed(MQTT_CONNACK, version, code) || (c->session_present && code))
 		enc_fail(e, -EINVAL);
 	/* 3.1 has no Session Present flag. */
-	enc_u8(e, version > MQTT_V31 && c->session_present ? 0x01 : 0x00);
+	enc_u8(e, version > MQTT_V31 && c->session_present ? MQTT_CONNACK_SESSION_PRESENT : 0);
 	enc_u8(e, code);
 	if (version == MQTT_V5)
 		enc_props(e, &c->props);
@@ -164,7 +167,7 @@ static void enc_connack(struct enc *e, int version, const struct mqtt_connack *c
 static void enc_publish(struct enc *e, int version, const struct mqtt_publish *p)
 {
 	/* Only v5 has Topic Aliases, the one reason for an empty topic. */
-	if (p->qos > 2 || (p->dup && p->qos == 0) || (version < MQTT_V5 && p->topic.len == 0))
+	if (p->qos > MQTT_QOS_MAX || (p->dup && p->qos == 0) || (version < MQTT_V5 && p->topic.len == 0))
 		enc_fail(e, -EINVAL);
 	enc_lstring(e, &p->topic);
 	if (p->qos)
@@ -206,8 +209,8 @@ static void enc_suback(struct enc *e, int type, int version, const struct mqtt_s
 		enc_fail(e, -EINVAL);
 	for (size_t i = 0; i < s->codes.len; i++) {
 		uint8_t code = s->codes.data[i];
-		if (version < MQTT_V5 && code >= 0x80)
-			code = 0x80;
+		if (version < MQTT_V5 && code >= MQTT_RC_UNSPECIFIED)
+			code = MQTT_RC_UNSPECIFIED;
 		if (!codec_reason_allowed(type, version, code))
 			enc_fail(e, -EINVAL);
 		enc_u8(e, code);
@@ -279,9 +282,16 @@ static uint8_t first_byte(const struct mqtt_packet *pkt)
 	uint8_t flags = codec_fixed_flags(pkt->type);
 	if (pkt->type == MQTT_PUBLISH) {
 		const struct mqtt_publish *p = &pkt->u.publish;
-		flags = (uint8_t)((p->dup ? 0x08 : 0) | p->qos << 1 | (p->retain ? 0x01 : 0));
+		flags = (uint8_t)((p->dup ? MQTT_PUBLISH_DUP : 0) | p->qos << MQTT_PUBLISH_QOS_SHIFT |
+		                  (p->retain ? MQTT_PUBLISH_RETAIN : 0));
 	}
-	return (uint8_t)(pkt->type << 4 | flags);
+	return (uint8_t)(pkt->type << MQTT_TYPE_SHIFT | flags);
+}
+
+/* The whole packet: the type byte, the remaining length and what it counts. */
+static size_t packet_size(size_t remaining)
+{
+	return 1 + varint_size((uint32_t)remaining) + remaining;
 }
 
 size_t codec_encoded_len(int version, const struct mqtt_packet *pkt)
@@ -289,7 +299,7 @@ size_t codec_encoded_len(int version, const struct mqtt_packet *pkt)
 	size_t remaining;
 	if (measure(version, pkt, &remaining))
 		return 0;
-	return 1 + varint_size((uint32_t)remaining) + remaining;
+	return packet_size(remaining);
 }
 
 int codec_encode(struct buf *out, int version, const struct mqtt_packet *pkt)
@@ -299,7 +309,7 @@ int codec_encode(struct buf *out, int version, const struct mqtt_packet *pkt)
 	if (rc)
 		return rc;
 	/* With the room reserved, the writes below cannot fail half-way. */
-	rc = buf_reserve(out, 1 + varint_size((uint32_t)remaining) + remaining);
+	rc = buf_reserve(out, packet_size(remaining));
 	if (rc)
 		return rc;
 	size_t old_len = out->len;
@@ -317,7 +327,8 @@ int codec_put_entry(struct buf *entries, enum mqtt_type type, const void *filter
 {
 	if (len > UINT16_MAX)
 		return -ERANGE;
-	int rc = buf_reserve(entries, 2 + len + 1);
+	/* The filter's length, the filter, and the options byte of SUBSCRIBE. */
+	int rc = buf_reserve(entries, MQTT_U16_SIZE + len + 1);
 	if (rc)
 		return rc;
 	buf_put_lstring(entries, filter, len);
