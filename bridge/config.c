@@ -12,6 +12,10 @@
 
 #include "config_int.h"
 
+/* A URL whose scheme and user info are longer is shown without either: it is not worth showing,
+ * and printf's "%.*s" takes an int. */
+#define DISPLAY_USERINFO_MAX 4096
+
 /*
  * Messages quote keys and values from the file, and jansson's text quotes the file itself. The
  * message is logged as one line, so control characters in them are written as \xNN: a key such
@@ -20,7 +24,7 @@
 int config_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	static const char hex[] = "0123456789abcdef";
-	char msg[512];
+	char msg[CONFIG_MSG_SIZE];
 	size_t o = 0;
 	va_list ap;
 
@@ -162,8 +166,9 @@ int config_set_listen(struct config *cfg, const char *hostport, char *err, size_
 	}
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port < 1 || port > 65535)
-		return config_fail(err, errlen, "listen '%s': port must be 1..65535", hostport);
+	if (errno || end == colon + 1 || *end || port < 1 || port > CONFIG_PORT_MAX)
+		return config_fail(err, errlen, "listen '%s': port must be 1..%d", hostport,
+				   CONFIG_PORT_MAX);
 	host_copy = strndup(host, host_len);
 	listen_copy = strdup(hostport);
 	if (!host_copy || !listen_copy) {
@@ -189,18 +194,32 @@ int config_hexval(char c)
 		return c - 'A' + 10;
 	return -1;
 }
+
+/*
+ * The ':' that starts the password in the user info of @url, or NULL; *@at is then the last '@'.
+ * The user info is what precedes the last '@', after "://" when that comes before it: without
+ * "://" there, all that precedes the '@' may be user info.
+ */
+static const char *password_colon(const char *url, const char **at)
+{
+	const char *start = strstr(url, CONFIG_SCHEME_SEP);
+
+	*at = strrchr(url, '@');
+	if (!*at)
+		return NULL;
+	start = start && start + CONFIG_SCHEME_SEP_LEN <= *at ? start + CONFIG_SCHEME_SEP_LEN : url;
+	return memchr(start, ':', (size_t)(*at - start));
+}
+
 const char *config_url_for_display(const char *url, char *buf, size_t cap)
 {
-	const char *start = strstr(url, "://"), *at = strrchr(url, '@'), *colon = NULL;
+	const char *at, *colon;
 
 	if (!cap)
 		return buf;
-	/* Without "://" before the last '@', all that precedes it may be user info. */
-	start = start && at && start + 3 <= at ? start + 3 : url;
-	if (at)
-		colon = memchr(start, ':', (size_t)(at - start));
+	colon = password_colon(url, &at);
 	/* A display cut short shows less, never more: truncation is accepted. */
-	if (colon && at - url < 4096)
+	if (colon && at - url < DISPLAY_USERINFO_MAX)
 		snprintf(buf, cap, "%.*s***%s", (int)(colon + 1 - url), url, at);
 	else if (colon)
 		snprintf(buf, cap, "(a URL with a password)");
@@ -211,15 +230,12 @@ const char *config_url_for_display(const char *url, char *buf, size_t cap)
 
 void config_url_hide_password(char *url)
 {
-	char *start = strstr(url, "://"), *at = strrchr(url, '@'), *colon;
+	const char *at, *found = password_colon(url, &at);
 	size_t rest, removed;
 
-	if (!at)
+	if (!found)
 		return;
-	start = start && start + 3 <= at ? start + 3 : url;
-	colon = memchr(start, ':', (size_t)(at - start));
-	if (!colon)
-		return;
+	char *colon = url + (found - url);
 	rest = strlen(at) + 1;
 	removed = (size_t)(at - colon);
 	memmove(colon, at, rest);

@@ -28,9 +28,12 @@ enum mqtt_sessions {
 	SESSIONS_DEDICATED = 1, /* every browser gets its own Paho client */
 };
 
+/* The bytes of a SHA-256 digest. */
+#define CONFIG_SHA256_SIZE 32
+
 struct config_token {
 	char *name;
-	uint8_t sha256[32];
+	uint8_t sha256[CONFIG_SHA256_SIZE];
 	char **publish; /* MQTT filters; "{name}" stands for the token's name */
 	size_t npublish;
 	char **subscribe;

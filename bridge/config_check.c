@@ -12,6 +12,11 @@
 
 #include "config_int.h"
 
+/* A percent-escape: '%' and two hex digits. */
+#define ESCAPE_LEN 3
+/* Room for broker.url as a message shows it; a longer one is cut. */
+#define URL_SHOWN_SIZE 256
+
 /*
  * Percent-decodes (RFC 3986) the @len bytes at @s, the @what ("user name", "password") of
  * broker.url's user info, into a new string in *@out. A '%' without two hex digits, and %00,
@@ -27,8 +32,8 @@ static int decode_userinfo(const char *s, size_t len, const char *what, char **o
 	if (!d)
 		return -ENOMEM;
 	for (size_t i = 0; i < len && !rc; i++) {
-		int hi = len - i >= 3 ? config_hexval(s[i + 1]) : -1;
-		int lo = len - i >= 3 ? config_hexval(s[i + 2]) : -1;
+		int hi = len - i >= ESCAPE_LEN ? config_hexval(s[i + 1]) : -1;
+		int lo = len - i >= ESCAPE_LEN ? config_hexval(s[i + 2]) : -1;
 
 		if (s[i] != '%') {
 			d[o++] = s[i];
@@ -46,7 +51,7 @@ static int decode_userinfo(const char *s, size_t len, const char *what, char **o
 				  what);
 		else
 			d[o++] = (char)(hi << 4 | lo);
-		i += 2;
+		i += ESCAPE_LEN - 1;
 	}
 	if (rc) {
 		explicit_bzero(d, len + 1);
@@ -75,31 +80,37 @@ static void free_secret(char *s)
  * ":password@host" a password only. Credentials in two places are refused rather than one
  * silently winning.
  */
+/* broker.url holds credentials, and broker.username or broker.password is set too. */
+static int credentials_twice(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *keys_set = "'broker.username' and 'broker.password' are";
+
+	if (!*cfg->broker.password)
+		keys_set = "'broker.username' is";
+	else if (!*cfg->broker.username)
+		keys_set = "'broker.password' is";
+	return config_fail(err, errlen,
+			   "'broker.url' holds credentials (user info before '@') and %s set too: "
+			   "give them in one place only",
+			   keys_set);
+}
+
 static int split_userinfo(struct config *cfg, char *err, size_t errlen)
 {
-	const char *url = cfg->broker.url, *auth = strstr(url, "://"), *at, *colon;
+	const char *url = cfg->broker.url, *auth = strstr(url, CONFIG_SCHEME_SEP), *at, *colon;
 	char *user = NULL, *pass = NULL, *bare = NULL;
 	size_t auth_len, info_len, prefix;
 	int rc;
 
 	if (!auth)
 		return 0;
-	auth += 3;
+	auth += CONFIG_SCHEME_SEP_LEN;
 	auth_len = strcspn(auth, "/?#");
 	at = memchr(auth, '@', auth_len);
 	if (!at)
 		return 0;
-	if (*cfg->broker.username || *cfg->broker.password) {
-		const char *keys_set = "'broker.username' and 'broker.password' are";
-		if (!*cfg->broker.password)
-			keys_set = "'broker.username' is";
-		else if (!*cfg->broker.username)
-			keys_set = "'broker.password' is";
-		return config_fail(err, errlen,
-			    "'broker.url' holds credentials (user info before '@') and %s set "
-			    "too: give them in one place only",
-			    keys_set);
-	}
+	if (*cfg->broker.username || *cfg->broker.password)
+		return credentials_twice(cfg, err, errlen);
 	info_len = (size_t)(at - auth);
 	colon = memchr(auth, ':', info_len);
 	rc = decode_userinfo(auth, colon ? (size_t)(colon - auth) : info_len, "user name", &user,
@@ -145,7 +156,7 @@ static int check_host(const char *url, bool websocket, char *err, size_t errlen)
 {
 	static const char encode_hint[] = "(in a user name or password, write '/' '?' '#' '@' "
 					  "':' '%' as %2F %3F %23 %40 %3A %25)";
-	const char *host = strstr(url, "://") + 3, *port = NULL, *end;
+	const char *host = strstr(url, CONFIG_SCHEME_SEP) + CONFIG_SCHEME_SEP_LEN, *port = NULL, *end;
 	size_t len = strcspn(host, "/?#");
 
 	end = host + len;
@@ -174,12 +185,12 @@ static int check_host(const char *url, bool websocket, char *err, size_t errlen)
 	if (port) {
 		long n = 0;
 		const char *p = port;
-		for (; p < end && *p >= '0' && *p <= '9' && n <= 65535; p++)
+		for (; p < end && *p >= '0' && *p <= '9' && n <= CONFIG_PORT_MAX; p++)
 			n = n * 10 + (*p - '0');
-		if (p != end || p == port || n < 1 || n > 65535)
+		if (p != end || p == port || n < 1 || n > CONFIG_PORT_MAX)
 			return config_fail(err, errlen,
-				    "'broker.url': the port after the host must be 1..65535 %s",
-				    encode_hint);
+					   "'broker.url': the port after the host must be 1..%d %s",
+					   CONFIG_PORT_MAX, encode_hint);
 	}
 	if (!websocket && *end && strcmp(end, "/"))
 		return config_fail(err, errlen,
@@ -193,7 +204,7 @@ int config_check(struct config *cfg, char *err, size_t errlen)
 	static const char *const schemes[] = {"mqtt://", "tcp://", "mqtts://", "ssl://", "ws://",
 					      "wss://"};
 	const char *scheme = NULL;
-	char shown[256];
+	char shown[URL_SHOWN_SIZE];
 	int rc;
 
 	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {

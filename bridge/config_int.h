@@ -7,6 +7,18 @@
 
 #include "config.h"
 
+/* The largest TCP port. */
+#define CONFIG_PORT_MAX 65535
+
+/* What ends the scheme of a URL. */
+#define CONFIG_SCHEME_SEP     "://"
+#define CONFIG_SCHEME_SEP_LEN (sizeof CONFIG_SCHEME_SEP - 1)
+
+/* A message before config_fail() escapes and cuts it to the caller's buffer. */
+#define CONFIG_MSG_SIZE 512
+/* The message of one key, which config_load_text() then prefixes with the file's name. */
+#define CONFIG_ERR_SIZE 256
+
 enum key_kind {
 	KIND_STRING,
 	KIND_INT,

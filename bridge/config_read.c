@@ -65,12 +65,31 @@ const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
 
 static const char *const sections[] = {"broker", "tls", "auth", "limits", "sse"};
 
+/* A key's path as messages name it ("auth.tokens[3].subscribe"); a longer one from the file is
+ * cut, and the message still shows where it starts. */
+#define KEY_PATH_SIZE 96
+/* "auth.tokens[N]", which a token's own keys then extend. */
+#define TOKEN_PATH_SIZE 48
+/* Room for a choice key's list of values in its message ("error, warn, info, debug"). */
+#define CHOICES_TEXT_SIZE 128
+/* The file is read in steps of READ_STEP bytes, with at least READ_MIN free for each read, up
+ * to READ_MAX: a configuration file is small, and anything much larger is not one. */
+#define READ_STEP   65536
+#define READ_MIN    4096
+#define READ_MAX    (16u << 20)
+#define READ_MAX_TEXT "16 MiB"
+
+/* Is @key_section (NULL: the top level) the section @section (NULL: the top level)? */
+static bool same_section(const char *section, const char *key_section)
+{
+	return section ? key_section && !strcmp(section, key_section) : !key_section;
+}
+
 static const struct config_key *find_key(const char *section, const char *name)
 {
 	for (size_t i = 0; i < config_nkeys; i++) {
-		bool same_section = section ? config_keys[i].section && !strcmp(section, config_keys[i].section)
-					    : !config_keys[i].section;
-		if (same_section && !strcmp(name, config_keys[i].name))
+		if (same_section(section, config_keys[i].section) &&
+		    !strcmp(name, config_keys[i].name))
 			return &config_keys[i];
 	}
 	return NULL;
@@ -83,6 +102,29 @@ static bool is_section(const char *name)
 			return true;
 	}
 	return false;
+}
+
+/* A KIND_CHOICE key: the index of its value in k->choices, or k->values at that index. */
+static int read_choice(int *field, const struct config_key *k, json_t *v, const char *path,
+		       char *err, size_t errlen)
+{
+	char list[CHOICES_TEXT_SIZE] = "";
+
+	if (json_is_string(v)) {
+		for (int i = 0; k->choices[i]; i++) {
+			if (!strcmp(json_string_value(v), k->choices[i])) {
+				*field = k->values ? k->values[i] : i;
+				return 0;
+			}
+		}
+	}
+	for (int i = 0; k->choices[i]; i++) {
+		strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
+		strncat(list, k->choices[i], sizeof(list) - strlen(list) - 1);
+	}
+	/* "mqtt_version": 5 is a number: say that a string is wanted. */
+	return config_fail(err, errlen, "'%s' must be %sone of: %s", path,
+			   json_is_string(v) ? "" : "a string, ", list);
 }
 
 static int read_scalar(struct config *cfg, const struct config_key *k, json_t *v, const char *path,
@@ -114,24 +156,7 @@ static int read_scalar(struct config *cfg, const struct config_key *k, json_t *v
 		*(bool *)field = json_is_true(v);
 		return 0;
 	case KIND_CHOICE:
-		if (json_is_string(v)) {
-			for (int i = 0; k->choices[i]; i++) {
-				if (!strcmp(json_string_value(v), k->choices[i])) {
-					*(int *)field = k->values ? k->values[i] : i;
-					return 0;
-				}
-			}
-		}
-		{
-			char list[128] = "";
-			for (int i = 0; k->choices[i]; i++) {
-				strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
-				strncat(list, k->choices[i], sizeof(list) - strlen(list) - 1);
-			}
-			/* "mqtt_version": 5 is a number: say that a string is wanted. */
-			return config_fail(err, errlen, "'%s' must be %sone of: %s", path,
-				    json_is_string(v) ? "" : "a string, ", list);
-		}
+		return read_choice(field, k, v, path, err, errlen);
 	}
 	return -EINVAL;
 }
@@ -187,12 +212,40 @@ bool config_token_name_valid(const char *s)
 	return true;
 }
 
+/* A token's "sha256": the SHA-256 of the token, as hex. */
+static int read_sha256(uint8_t *sha256, json_t *v, const char *path, char *err, size_t errlen)
+{
+	const size_t size = CONFIG_SHA256_SIZE;
+	const char *hex = json_is_string(v) ? json_string_value(v) : "";
+
+	if (strlen(hex) != 2 * size)
+		return config_fail(err, errlen, "'%s' must be %zu hex digits", path, 2 * size);
+	for (size_t i = 0; i < size; i++) {
+		int hi = config_hexval(hex[2 * i]), lo = config_hexval(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return config_fail(err, errlen, "'%s' must be %zu hex digits", path,
+					   2 * size);
+		sha256[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* A token's "publish" or "subscribe": MQTT topic filters, replacing what *@list held. */
+static int read_filters(char ***list, size_t *n, json_t *v, const char *path, char *err,
+			size_t errlen)
+{
+	config_free_strings(*list, *n);
+	*list = NULL;
+	*n = 0;
+	return read_strings(v, path, filter_ok, list, n, err, errlen);
+}
+
 static int read_token(struct config_token *t, json_t *obj, const char *path, char *err,
 		      size_t errlen)
 {
 	const char *key;
 	json_t *v;
-	char sub[96];
+	char sub[KEY_PATH_SIZE];
 	int rc;
 
 	if (!json_is_object(obj))
@@ -208,28 +261,13 @@ static int read_token(struct config_token *t, json_t *obj, const char *path, cha
 			if ((rc = config_set_string(&t->name, json_string_value(v))))
 				return rc;
 		} else if (!strcmp(key, "sha256")) {
-			const char *hex = json_is_string(v) ? json_string_value(v) : "";
-			if (strlen(hex) != 64)
-				return config_fail(err, errlen, "'%s' must be 64 hex digits", sub);
-			for (int i = 0; i < 32; i++) {
-				int hi = config_hexval(hex[2 * i]), lo = config_hexval(hex[2 * i + 1]);
-				if (hi < 0 || lo < 0)
-					return config_fail(err, errlen, "'%s' must be 64 hex digits", sub);
-				t->sha256[i] = (uint8_t)(hi << 4 | lo);
-			}
+			if ((rc = read_sha256(t->sha256, v, sub, err, errlen)))
+				return rc;
 		} else if (!strcmp(key, "publish")) {
-			config_free_strings(t->publish, t->npublish);
-			t->publish = NULL;
-			t->npublish = 0;
-			if ((rc = read_strings(v, sub, filter_ok, &t->publish, &t->npublish, err,
-					       errlen)))
+			if ((rc = read_filters(&t->publish, &t->npublish, v, sub, err, errlen)))
 				return rc;
 		} else if (!strcmp(key, "subscribe")) {
-			config_free_strings(t->subscribe, t->nsubscribe);
-			t->subscribe = NULL;
-			t->nsubscribe = 0;
-			if ((rc = read_strings(v, sub, filter_ok, &t->subscribe, &t->nsubscribe, err,
-					       errlen)))
+			if ((rc = read_filters(&t->subscribe, &t->nsubscribe, v, sub, err, errlen)))
 				return rc;
 		} else {
 			return config_fail(err, errlen, "unknown key '%s'", sub);
@@ -242,29 +280,30 @@ static int read_token(struct config_token *t, json_t *obj, const char *path, cha
 	return 0;
 }
 
-static int read_tokens(struct config *cfg, json_t *v, char *err, size_t errlen)
+/* "auth.tokens" (@path): an array of token objects, with names used once. */
+static int read_tokens(struct config *cfg, json_t *v, const char *path, char *err, size_t errlen)
 {
 	size_t n = json_array_size(v), i;
 	struct config_token *tokens;
 	json_t *item;
-	char path[48];
+	char item_path[TOKEN_PATH_SIZE];
 	int rc;
 
 	if (!json_is_array(v))
-		return config_fail(err, errlen, "'auth.tokens' must be an array of objects");
+		return config_fail(err, errlen, "'%s' must be an array of objects", path);
 	tokens = calloc(n ? n : 1, sizeof(*tokens));
 	if (!tokens)
 		return -ENOMEM;
 	json_array_foreach (v, i, item) {
-		snprintf(path, sizeof(path), "auth.tokens[%zu]", i);
-		if ((rc = read_token(&tokens[i], item, path, err, errlen))) {
+		snprintf(item_path, sizeof(item_path), "%s[%zu]", path, i);
+		if ((rc = read_token(&tokens[i], item, item_path, err, errlen))) {
 			config_free_tokens(tokens, n);
 			return rc;
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (!strcmp(tokens[j].name, tokens[i].name)) {
-				rc = config_fail(err, errlen, "'%s.name': '%s' is used twice", path,
-					  tokens[i].name);
+				rc = config_fail(err, errlen, "'%s.name': '%s' is used twice",
+						 item_path, tokens[i].name);
 				config_free_tokens(tokens, n);
 				return rc;
 			}
@@ -302,33 +341,54 @@ static int read_proxies(struct config *cfg, json_t *v, const char *path, char *e
 	return 0;
 }
 
+/* "listen": "host:port". */
+static int read_listen(struct config *cfg, json_t *v, const char *path, char *err, size_t errlen)
+{
+	if (!json_is_string(v))
+		return config_fail(err, errlen, "'%s' must be a string", path);
+	return config_set_listen(cfg, json_string_value(v), err, errlen);
+}
+
+/* "allowed_origins": any strings ("*" among them allows every origin). */
+static int read_origins(struct config *cfg, json_t *v, const char *path, char *err,
+			size_t errlen)
+{
+	char **list;
+	size_t n;
+	int rc = read_strings(v, path, NULL, &list, &n, err, errlen);
+
+	if (rc)
+		return rc;
+	config_free_strings(cfg->allowed_origins, cfg->nallowed_origins);
+	cfg->allowed_origins = list;
+	cfg->nallowed_origins = n;
+	return 0;
+}
+
+/* The keys that are not in config_keys: each has a reader of its own. */
+static const struct {
+	const char *section; /* NULL at the top level */
+	const char *name;
+	int (*read)(struct config *cfg, json_t *v, const char *path, char *err, size_t errlen);
+} own_readers[] = {
+	{NULL, "listen", read_listen},
+	{NULL, "allowed_origins", read_origins},
+	{NULL, "trusted_proxies", read_proxies},
+	{"auth", "tokens", read_tokens},
+};
+
 static int read_member(struct config *cfg, const char *section, const char *name, json_t *v,
 		       char *err, size_t errlen)
 {
 	const struct config_key *k;
-	char path[96];
+	char path[KEY_PATH_SIZE];
 
 	snprintf(path, sizeof(path), "%s%s%s", section ? section : "", section ? "." : "", name);
-	if (section && !strcmp(section, "auth") && !strcmp(name, "tokens"))
-		return read_tokens(cfg, v, err, errlen);
-	if (!section && !strcmp(name, "listen")) {
-		if (!json_is_string(v))
-			return config_fail(err, errlen, "'listen' must be a string");
-		return config_set_listen(cfg, json_string_value(v), err, errlen);
+	for (size_t i = 0; i < sizeof(own_readers) / sizeof(own_readers[0]); i++) {
+		if (same_section(section, own_readers[i].section) &&
+		    !strcmp(name, own_readers[i].name))
+			return own_readers[i].read(cfg, v, path, err, errlen);
 	}
-	if (!section && !strcmp(name, "allowed_origins")) {
-		char **list;
-		size_t n;
-		int rc = read_strings(v, path, NULL, &list, &n, err, errlen);
-		if (rc)
-			return rc;
-		config_free_strings(cfg->allowed_origins, cfg->nallowed_origins);
-		cfg->allowed_origins = list;
-		cfg->nallowed_origins = n;
-		return 0;
-	}
-	if (!section && !strcmp(name, "trusted_proxies"))
-		return read_proxies(cfg, v, path, err, errlen);
 	k = find_key(section, name);
 	if (!k)
 		return config_fail(err, errlen, "unknown key '%s'", path);
@@ -361,7 +421,7 @@ static int read_root(struct config *cfg, json_t *root, char *err, size_t errlen)
 int config_load_text(struct config *cfg, const char *text, size_t len, const char *origin, char *err,
 		     size_t errlen)
 {
-	char inner[256];
+	char inner[CONFIG_ERR_SIZE];
 	json_error_t jerr;
 	json_t *root;
 	int rc;
@@ -387,46 +447,62 @@ int config_load_text(struct config *cfg, const char *text, size_t len, const cha
 	return 0;
 }
 
+/* All of @f into *@text (the caller frees it) and *@len. 0, -EFBIG, -ENOMEM or -EIO. */
+static int read_all(FILE *f, char **text, size_t *len)
+{
+	char *buf = NULL;
+	size_t used = 0, cap = 0;
+
+	for (;;) {
+		if (cap - used < READ_MIN) {
+			char *bigger;
+			if (cap > READ_MAX) {
+				free(buf);
+				return -EFBIG;
+			}
+			bigger = realloc(buf, cap + READ_STEP);
+			if (!bigger) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = bigger;
+			cap += READ_STEP;
+		}
+		size_t got = fread(buf + used, 1, cap - used, f);
+		used += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		free(buf);
+		return -EIO;
+	}
+	*text = buf;
+	*len = used;
+	return 0;
+}
+
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
-	char *text = NULL;
-	size_t len = 0, cap = 0;
+	char *text;
+	size_t len;
 	int rc;
 
 	if (!f) {
 		config_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return -ENOENT;
 	}
-	for (;;) {
-		if (cap - len < 4096) {
-			char *bigger;
-			if (cap > (16u << 20)) {
-				free(text);
-				fclose(f);
-				return config_fail(err, errlen, "%s: larger than 16 MiB", path);
-			}
-			bigger = realloc(text, cap + 65536);
-			if (!bigger) {
-				free(text);
-				fclose(f);
-				return -ENOMEM;
-			}
-			text = bigger;
-			cap += 65536;
-		}
-		size_t got = fread(text + len, 1, cap - len, f);
-		len += got;
-		if (got == 0)
-			break;
-	}
-	if (ferror(f)) {
-		free(text);
-		fclose(f);
+	rc = read_all(f, &text, &len);
+	fclose(f);
+	if (rc == -EFBIG)
+		return config_fail(err, errlen, "%s: larger than " READ_MAX_TEXT, path);
+	if (rc == -EIO) {
 		config_fail(err, errlen, "%s: read error", path);
 		return -ENOENT;
 	}
-	fclose(f);
+	if (rc)
+		return rc;
 	rc = config_load_text(cfg, text, len, path, err, errlen);
 	free(text);
 	return rc;
