@@ -24,6 +24,10 @@
 /* How many bytes of a topic or a field name an error message quotes: enough to recognise it. */
 #define QUOTE_TOPIC 64
 #define QUOTE_NAME  40
+/* What log_quote() writes beyond the bytes it quotes: two quotes, "..." and a NUL, rounded up. */
+#define QUOTE_ROOM 8
+/* Room for a property's "must be an integer from 0 to 4294967295". */
+#define WHY_SIZE 48
 
 static int fail(struct jsonmsg_error *err, long index, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -72,7 +76,7 @@ static int put_int_prop(struct buf *out, uint8_t id, const char *name, const jso
                         json_int_t max, struct jsonmsg_error *err)
 {
 	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > max) {
-		char why[48];
+		char why[WHY_SIZE];
 		snprintf(why, sizeof why, "must be an integer from 0 to %" JSON_INTEGER_FORMAT,
 		         max);
 		return bad_prop(err, name, why);
@@ -126,7 +130,7 @@ static int put_pair(struct buf *out, const char *key, size_t key_len, const json
 
 static int put_user_props(struct buf *out, json_t *v, struct jsonmsg_error *err)
 {
-	char where[QUOTE_NAME + 8];
+	char where[QUOTE_NAME + QUOTE_ROOM];
 	const char *key;
 	size_t key_len, i;
 	json_t *item, *k;
@@ -178,7 +182,7 @@ static int put_prop(struct buf *out, const char *name, json_t *v, struct jsonmsg
 	/* The broker sets these per subscriber; a publisher may not. */
 	if (!strcmp(name, "subscription_identifiers"))
 		return bad_prop(err, name, "is set by the broker, not by a publisher");
-	char q[QUOTE_NAME + 8];
+	char q[QUOTE_NAME + QUOTE_ROOM];
 	log_quote(q, sizeof q, name, strlen(name));
 	return fail(err, -1, "invalid_properties", "unknown property %s", q);
 }
@@ -232,7 +236,7 @@ static int check_fields(json_t *obj, long index, struct jsonmsg_error *err)
 		while (i < sizeof fields / sizeof fields[0] && strcmp(key, fields[i]))
 			i++;
 		if (i == sizeof fields / sizeof fields[0]) {
-			char q[QUOTE_NAME + 8];
+			char q[QUOTE_NAME + QUOTE_ROOM];
 			log_quote(q, sizeof q, key, key_len);
 			return fail(err, index, "invalid_message", "unknown field %s", q);
 		}
@@ -244,7 +248,7 @@ static int read_topic(json_t *obj, long index, const char **topic, size_t *len,
                       struct jsonmsg_error *err)
 {
 	json_t *v = json_object_get(obj, "topic");
-	char q[QUOTE_TOPIC + 8];
+	char q[QUOTE_TOPIC + QUOTE_ROOM];
 
 	if (!v)
 		return fail(err, index, "invalid_topic", "topic is missing");
@@ -342,6 +346,28 @@ fail:
 	return rc;
 }
 
+/* How many messages the body @root holds: one object, or an array of 1..@max. */
+static int count_messages(json_t *root, size_t max, size_t *count, bool *is_array,
+                          struct jsonmsg_error *err)
+{
+	size_t n;
+
+	if (json_is_array(root))
+		n = json_array_size(root);
+	else if (json_is_object(root))
+		n = 1;
+	else
+		return fail(err, -1, "invalid_message", "the body must be a JSON object or an array");
+	if (n == 0)
+		return fail(err, -1, "invalid_message", "the array is empty: nothing to publish");
+	if (n > max)
+		return fail(err, -1, "too_many_messages", "%zu messages, at most %zu in one request",
+		            n, max);
+	*count = n;
+	*is_array = json_is_array(root);
+	return 0;
+}
+
 int jsonmsg_parse(const char *json, size_t len, size_t max_messages, struct jsonmsg_batch *out,
                   struct jsonmsg_error *err)
 {
@@ -352,7 +378,7 @@ int jsonmsg_parse(const char *json, size_t len, size_t max_messages, struct json
 	struct jsonmsg_batch b = {NULL, 0, false};
 	json_error_t jerr;
 	json_t *root = json_loadb(json, len, flags, &jerr);
-	size_t count;
+	size_t count = 0;
 	int rc = 0;
 
 	if (!root) {
@@ -366,24 +392,9 @@ int jsonmsg_parse(const char *json, size_t len, size_t max_messages, struct json
 		return fail(err, -1, "invalid_json", "line %d column %d: %s", jerr.line,
 		            jerr.column, jerr.text);
 	}
-	if (json_is_array(root)) {
-		b.is_array = true;
-		count = json_array_size(root);
-	} else if (json_is_object(root)) {
-		count = 1;
-	} else {
-		rc = fail(err, -1, "invalid_message", "the body must be a JSON object or an array");
+	rc = count_messages(root, max_messages, &count, &b.is_array, err);
+	if (rc)
 		goto fail;
-	}
-	if (count == 0) {
-		rc = fail(err, -1, "invalid_message", "the array is empty: nothing to publish");
-		goto fail;
-	}
-	if (count > max_messages) {
-		rc = fail(err, -1, "too_many_messages", "%zu messages, at most %zu in one request",
-		          count, max_messages);
-		goto fail;
-	}
 	b.msgs = calloc(count, sizeof *b.msgs);
 	if (!b.msgs) {
 		rc = -ENOMEM;

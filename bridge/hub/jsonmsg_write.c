@@ -6,6 +6,7 @@
 #include "jsonmsg.h"
 
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,13 @@
 #include "props.h"
 #include "utf8.h"
 
+/* Room for any 64-bit integer in decimal (20 characters, or a sign and 19 digits) and a NUL. */
+#define INT_TEXT_SIZE 24
+/* Room for a double in %g or %e with DBL_DECIMAL_DIG digits, its sign, point, exponent, NUL. */
+#define REAL_TEXT_SIZE 40
+/* The longest escape of one character, "\u001f", and a NUL. */
+#define ESCAPE_SIZE sizeof "\\u001f"
+
 static int put(struct buf *b, const char *s)
 {
 	return buf_append(b, s, strlen(s));
@@ -25,7 +33,7 @@ static int put(struct buf *b, const char *s)
 
 static int put_uint(struct buf *b, uint64_t v)
 {
-	char s[24];
+	char s[INT_TEXT_SIZE];
 	int n = snprintf(s, sizeof s, "%" PRIu64, v);
 	return buf_append(b, s, (size_t)n);
 }
@@ -42,6 +50,45 @@ static size_t seq_len(uint8_t c)
 	return c < 0xF5 ? 4 : 0;
 }
 
+/* The JSON escape of @c (a byte that cannot stand in a JSON string as it is) into @esc. */
+static void escape(uint8_t c, char esc[ESCAPE_SIZE])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	esc[0] = '\\';
+	esc[1] = (char)c;
+	esc[2] = 0;
+	switch (c) {
+	case '"':
+	case '\\':
+		break;
+	case '\b':
+		esc[1] = 'b';
+		break;
+	case '\f':
+		esc[1] = 'f';
+		break;
+	case '\n':
+		esc[1] = 'n';
+		break;
+	case '\r':
+		esc[1] = 'r';
+		break;
+	case '\t':
+		esc[1] = 't';
+		break;
+	default:
+		if (c >= 0x80) {
+			memcpy(esc, "\\ufffd", sizeof "\\ufffd");
+		} else {
+			memcpy(esc, "\\u00", sizeof "\\u00" - 1);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			esc[6] = 0;
+		}
+	}
+}
+
 /*
  * @s[0..len) as a JSON string. Runs that need no escaping are copied in one append. Bytes that
  * are not UTF-8 become U+FFFD: callers check the text first, this only keeps the output JSON
@@ -49,7 +96,6 @@ static size_t seq_len(uint8_t c)
  */
 static int put_string(struct buf *b, const uint8_t *s, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
 	size_t start = 0, i = 0;
 	int rc;
 
@@ -74,35 +120,8 @@ static int put_string(struct buf *b, const uint8_t *s, size_t len)
 		rc = buf_append(b, s + start, i - start);
 		if (rc)
 			return rc;
-		char esc[7] = {'\\', (char)c, 0};
-		switch (c) {
-		case '"':
-		case '\\':
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		default:
-			if (c >= 0x80) {
-				memcpy(esc, "\\ufffd", 6);
-			} else {
-				memcpy(esc, "\\u00", 4);
-				esc[4] = hex[c >> 4];
-				esc[5] = hex[c & 15];
-			}
-		}
+		char esc[ESCAPE_SIZE];
+		escape(c, esc);
 		rc = put(b, esc);
 		if (rc)
 			return rc;
@@ -118,20 +137,21 @@ static int put_string(struct buf *b, const uint8_t *s, size_t len)
  */
 static int put_real(struct buf *b, double v)
 {
-	char s[40];
+	char s[REAL_TEXT_SIZE];
 	int prec;
 
-	for (prec = 1; prec < 17; prec++) {
+	for (prec = 1; prec < DBL_DECIMAL_DIG; prec++) {
 		snprintf(s, sizeof s, "%.*g", prec, v);
 		if (strtod(s, NULL) == v)
 			break;
 	}
 	/* %g switches to an exponent once it has fewer digits than the integer part: 1e5 would
-	 * become "1e+05". Below 17 digits, write such integers out as jansson does. */
+	 * become "1e+05". Below DBL_DECIMAL_DIG (17) digits, write such integers out as jansson
+	 * does. */
 	snprintf(s, sizeof s, "%.*e", prec - 1, v);
 	const char *e = strchr(s, 'e');
 	long exp10 = e ? strtol(e + 1, NULL, 10) : 0;
-	if (exp10 >= prec && exp10 < 17)
+	if (exp10 >= prec && exp10 < DBL_DECIMAL_DIG)
 		prec = (int)exp10 + 1;
 	int n = snprintf(s, sizeof s, "%.*g", prec, v);
 	/* Keep it a real for a reader that tells 1.0 from 1, as jansson does. */
@@ -145,7 +165,7 @@ static int put_real(struct buf *b, double v)
 /* Compact JSON text of @v in document order. Depth is bounded by jansson's parser (2048). */
 int jsonmsg_put_value(struct buf *b, json_t *v)
 {
-	char num[24];
+	char num[INT_TEXT_SIZE];
 	const char *key;
 	size_t key_len, i;
 	json_t *item;
@@ -244,6 +264,25 @@ static int single_slot(uint8_t id)
 	}
 }
 
+/* The user properties of @p[0..len) as an array of [key, value] arrays, in their order. */
+static int put_pairs(struct buf *b, const uint8_t *p, size_t len)
+{
+	struct props_iter it;
+	struct mqtt_prop prop;
+	size_t n = 0;
+	int rc = buf_put_u8(b, '[');
+
+	props_iter_init(&it, p, len);
+	while (!rc && props_next(&it, &prop)) {
+		if (prop.id != MQTT_PROP_USER_PROPERTY)
+			continue;
+		rc = put(b, n++ ? ",[" : "[") || put_string(b, prop.data, prop.len) ||
+		     buf_put_u8(b, ',') || put_string(b, prop.data2, prop.len2) ||
+		     buf_put_u8(b, ']');
+	}
+	return rc ? -ENOMEM : buf_put_u8(b, ']');
+}
+
 static int put_props(struct buf *b, const uint8_t *p, size_t len)
 {
 	struct mqtt_prop one[P_COUNT], prop;
@@ -286,20 +325,8 @@ static int put_props(struct buf *b, const uint8_t *p, size_t len)
 	if (!rc && has[P_CORRELATION])
 		rc = put_text_or_b64(b, &first, "correlation_data", "correlation_data_base64",
 		                     one[P_CORRELATION].data, one[P_CORRELATION].len);
-	if (!rc && pairs) {
-		size_t n = 0;
-		rc = put_key(b, &first, "user_properties") || buf_put_u8(b, '[');
-		props_iter_init(&it, p, len);
-		while (!rc && props_next(&it, &prop)) {
-			if (prop.id != MQTT_PROP_USER_PROPERTY)
-				continue;
-			rc = put(b, n++ ? ",[" : "[") || put_string(b, prop.data, prop.len) ||
-			     buf_put_u8(b, ',') || put_string(b, prop.data2, prop.len2) ||
-			     buf_put_u8(b, ']');
-		}
-		if (!rc)
-			rc = buf_put_u8(b, ']');
-	}
+	if (!rc && pairs)
+		rc = put_key(b, &first, "user_properties") || put_pairs(b, p, len);
 	if (!rc)
 		rc = buf_put_u8(b, '}');
 	/* The helpers fail only for want of memory; || above folded their codes into 1. */
@@ -343,10 +370,8 @@ int jsonmsg_sse(struct buf *out, const char *id, const struct msg *m, uint64_t t
 {
 	size_t start = out->len;
 
-	if ((id && (buf_append(out, "id: ", 4) || buf_append(out, id, strlen(id)) ||
-		    buf_put_u8(out, '\n'))) ||
-	    buf_append(out, "data: ", 6) || jsonmsg_write(out, m, ts_ms) ||
-	    buf_append(out, "\n\n", 2)) {
+	if ((id && (put(out, "id: ") || put(out, id) || buf_put_u8(out, '\n'))) ||
+	    put(out, "data: ") || jsonmsg_write(out, m, ts_ms) || put(out, "\n\n")) {
 		out->len = start;
 		return -ENOMEM;
 	}
