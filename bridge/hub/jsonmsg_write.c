@@ -54,38 +54,23 @@ static size_t seq_len(uint8_t c)
 static void escape(uint8_t c, char esc[ESCAPE_SIZE])
 {
 	static const char hex[] = "0123456789abcdef";
+	/* The characters with a two-character escape, and the letter after the backslash. */
+	static const char short_form[] = {
+	    ['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
+	    ['\n'] = 'n', ['\r'] = 'r',   ['\t'] = 't',
+	};
 
-	esc[0] = '\\';
-	esc[1] = (char)c;
-	esc[2] = 0;
-	switch (c) {
-	case '"':
-	case '\\':
-		break;
-	case '\b':
-		esc[1] = 'b';
-		break;
-	case '\f':
-		esc[1] = 'f';
-		break;
-	case '\n':
-		esc[1] = 'n';
-		break;
-	case '\r':
-		esc[1] = 'r';
-		break;
-	case '\t':
-		esc[1] = 't';
-		break;
-	default:
-		if (c >= 0x80) {
-			memcpy(esc, "\\ufffd", sizeof "\\ufffd");
-		} else {
-			memcpy(esc, "\\u00", sizeof "\\u00" - 1);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			esc[6] = 0;
-		}
+	if (c < sizeof short_form && short_form[c]) {
+		esc[0] = '\\';
+		esc[1] = short_form[c];
+		esc[2] = 0;
+	} else if (c >= 0x80) {
+		memcpy(esc, "\\ufffd", sizeof "\\ufffd");
+	} else {
+		memcpy(esc, "\\u00", sizeof "\\u00" - 1);
+		esc[4] = hex[c >> 4];
+		esc[5] = hex[c & 15];
+		esc[6] = 0;
 	}
 }
 
