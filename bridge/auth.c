@@ -87,7 +87,8 @@ struct auth *auth_new(const struct config *cfg)
 		memcpy(t->sha256, c->sha256, sizeof(t->sha256));
 		if (!(t->name = strdup(c->name)) ||
 		    copy_filters(&t->publish, &t->npublish, c->publish, c->npublish, c->name) ||
-		    copy_filters(&t->subscribe, &t->nsubscribe, c->subscribe, c->nsubscribe, c->name))
+		    copy_filters(&t->subscribe, &t->nsubscribe, c->subscribe, c->nsubscribe,
+		                 c->name))
 			goto fail;
 	}
 	return a;
@@ -151,7 +152,8 @@ const struct auth_token *auth_find_same(const struct auth *a, const struct auth_
 	if (!a || !old)
 		return NULL;
 	for (size_t i = 0; i < a->ntokens; i++)
-		if (!strcmp(a->tokens[i].name, old->name) && hash_equal(a->tokens[i].sha256, old->sha256))
+		if (!strcmp(a->tokens[i].name, old->name) &&
+		    hash_equal(a->tokens[i].sha256, old->sha256))
 			return &a->tokens[i];
 	return NULL;
 }
@@ -182,7 +184,7 @@ bool auth_may_subscribe(const struct auth_token *t, const char *filter, size_t l
 int auth_new_secret(char *out)
 {
 	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	uint8_t raw[SECRET_BYTES];
 	size_t got = 0, o = 0;
 	uint32_t bits = 0;

@@ -31,7 +31,7 @@ struct config_key {
 	const char *name;
 	enum key_kind kind;
 	size_t offset;
-	long min, max;             /* KIND_INT */
+	long min, max;              /* KIND_INT */
 	const char *const *choices; /* KIND_CHOICE, NULL-terminated */
 	const int *values;          /* KIND_CHOICE: stored for choices[i] instead of i, when set */
 };
@@ -45,7 +45,7 @@ extern const size_t config_nkeys;
  * @err may be NULL.
  */
 int config_fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /** Frees @n strings of @list and @list. */
 void config_free_strings(char **list, size_t n);

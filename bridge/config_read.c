@@ -23,43 +23,57 @@ static const char *const session_modes[] = {"auto", "dedicated", NULL};
 static const char *const mqtt_version_names[] = {"auto", "5", "3.1.1", "3.1", NULL};
 static const int mqtt_version_levels[] = {0, MQTT_V5, MQTT_V311, MQTT_V31};
 
-#define STR(sec, key, field) {sec, key, KIND_STRING, offsetof(struct config, field), 0, 0, NULL}
-#define INT(sec, key, field, lo, hi) {sec, key, KIND_INT, offsetof(struct config, field), lo, hi, NULL}
-#define BOOL(sec, key, field) {sec, key, KIND_BOOL, offsetof(struct config, field), 0, 0, NULL}
-#define CHOICE(sec, key, field, list) {sec, key, KIND_CHOICE, offsetof(struct config, field), 0, 0, list}
+#define STR(sec, key, field)                                                                       \
+	{                                                                                          \
+		sec, key, KIND_STRING, offsetof(struct config, field), 0, 0, NULL                  \
+	}
+#define INT(sec, key, field, lo, hi)                                                               \
+	{                                                                                          \
+		sec, key, KIND_INT, offsetof(struct config, field), lo, hi, NULL                   \
+	}
+#define BOOL(sec, key, field)                                                                      \
+	{                                                                                          \
+		sec, key, KIND_BOOL, offsetof(struct config, field), 0, 0, NULL                    \
+	}
+#define CHOICE(sec, key, field, list)                                                              \
+	{                                                                                          \
+		sec, key, KIND_CHOICE, offsetof(struct config, field), 0, 0, list                  \
+	}
 #define CHOICE_VALUES(sec, key, field, list, values)                                               \
-	{sec, key, KIND_CHOICE, offsetof(struct config, field), 0, 0, list, values}
+	{                                                                                          \
+		sec, key, KIND_CHOICE, offsetof(struct config, field), 0, 0, list, values          \
+	}
 
 /* The scalar keys; "listen", the lists and "auth.tokens" have their own readers. */
 const struct config_key config_keys[] = {
-	STR(NULL, "static_dir", static_dir),
-	CHOICE(NULL, "log_level", log_level, log_levels),
-	STR("broker", "url", broker.url),
-	STR("broker", "client_id", broker.client_id),
-	STR("broker", "username", broker.username),
-	STR("broker", "password", broker.password),
-	INT("broker", "keepalive_s", broker.keepalive_s, 0, 65535),
-	STR("broker", "ca_file", broker.ca_file),
-	STR("broker", "cert_file", broker.cert_file),
-	STR("broker", "key_file", broker.key_file),
-	BOOL("broker", "verify", broker.verify),
-	CHOICE_VALUES("broker", "mqtt_version", broker.mqtt_version, mqtt_version_names,
-		      mqtt_version_levels),
-	STR("tls", "cert_file", tls.cert_file),
-	STR("tls", "key_file", tls.key_file),
-	CHOICE("auth", "mode", auth.mode, auth_modes),
-	CHOICE("auth", "metrics", auth.metrics, metrics_modes),
-	CHOICE(NULL, "mqtt_credentials", mqtt_credentials, credential_modes),
-	CHOICE(NULL, "mqtt_sessions", mqtt_sessions, session_modes),
-	INT("limits", "max_connections", limits.max_connections, 1, 1000000),
-	INT("limits", "max_packet_bytes", limits.max_packet_bytes, 16, 268435460),
-	INT("limits", "max_body_bytes", limits.max_body_bytes, 1, 268435456),
-	INT("limits", "max_subscriptions", limits.max_subscriptions, 1, 1000000),
-	INT("limits", "max_queue_bytes", limits.max_queue_bytes, 1024, 1L << 34),
-	INT("limits", "requests_per_minute", limits.requests_per_minute, 0, 100000000),
-	INT(NULL, "publish_timeout_ms", publish_timeout_ms, 1, 3600000),
-	INT("sse", "heartbeat_s", sse.heartbeat_s, 1, 3600),
-	INT("sse", "replay", sse.replay, 0, 1000000),
+    STR(NULL, "static_dir", static_dir),
+    CHOICE(NULL, "log_level", log_level, log_levels),
+    STR("broker", "url", broker.url),
+    STR("broker", "client_id", broker.client_id),
+    STR("broker", "username", broker.username),
+    STR("broker", "password", broker.password),
+    INT("broker", "keepalive_s", broker.keepalive_s, 0, 65535),
+    STR("broker", "ca_file", broker.ca_file),
+    STR("broker", "cert_file", broker.cert_file),
+    STR("broker", "key_file", broker.key_file),
+    BOOL("broker", "verify", broker.verify),
+    CHOICE_VALUES("broker", "mqtt_version", broker.mqtt_version, mqtt_version_names,
+                  mqtt_version_levels),
+    STR("tls", "cert_file", tls.cert_file),
+    STR("tls", "key_file", tls.key_file),
+    CHOICE("auth", "mode", auth.mode, auth_modes),
+    CHOICE("auth", "metrics", auth.metrics, metrics_modes),
+    CHOICE(NULL, "mqtt_credentials", mqtt_credentials, credential_modes),
+    CHOICE(NULL, "mqtt_sessions", mqtt_sessions, session_modes),
+    INT("limits", "max_connections", limits.max_connections, 1, 1000000),
+    INT("limits", "max_packet_bytes", limits.max_packet_bytes, 16, 268435460),
+    INT("limits", "max_body_bytes", limits.max_body_bytes, 1, 268435456),
+    INT("limits", "max_subscriptions", limits.max_subscriptions, 1, 1000000),
+    INT("limits", "max_queue_bytes", limits.max_queue_bytes, 1024, 1L << 34),
+    INT("limits", "requests_per_minute", limits.requests_per_minute, 0, 100000000),
+    INT(NULL, "publish_timeout_ms", publish_timeout_ms, 1, 3600000),
+    INT("sse", "heartbeat_s", sse.heartbeat_s, 1, 3600),
+    INT("sse", "replay", sse.replay, 0, 1000000),
 };
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
 
@@ -74,9 +88,9 @@ static const char *const sections[] = {"broker", "tls", "auth", "limits", "sse"}
 #define CHOICES_TEXT_SIZE 128
 /* The file is read in steps of READ_STEP bytes, with at least READ_MIN free for each read, up
  * to READ_MAX: a configuration file is small, and anything much larger is not one. */
-#define READ_STEP   65536
-#define READ_MIN    4096
-#define READ_MAX    (16u << 20)
+#define READ_STEP     65536
+#define READ_MIN      4096
+#define READ_MAX      (16u << 20)
 #define READ_MAX_TEXT "16 MiB"
 
 /* Is @key_section (NULL: the top level) the section @section (NULL: the top level)? */
@@ -106,7 +120,7 @@ static bool is_section(const char *name)
 
 /* A KIND_CHOICE key: the index of its value in k->choices, or k->values at that index. */
 static int read_choice(int *field, const struct config_key *k, json_t *v, const char *path,
-		       char *err, size_t errlen)
+                       char *err, size_t errlen)
 {
 	char list[CHOICES_TEXT_SIZE] = "";
 
@@ -124,11 +138,11 @@ static int read_choice(int *field, const struct config_key *k, json_t *v, const 
 	}
 	/* "mqtt_version": 5 is a number: say that a string is wanted. */
 	return config_fail(err, errlen, "'%s' must be %sone of: %s", path,
-			   json_is_string(v) ? "" : "a string, ", list);
+	                   json_is_string(v) ? "" : "a string, ", list);
 }
 
 static int read_scalar(struct config *cfg, const struct config_key *k, json_t *v, const char *path,
-		       char *err, size_t errlen)
+                       char *err, size_t errlen)
 {
 	void *field = (char *)cfg + k->offset;
 
@@ -145,8 +159,8 @@ static int read_scalar(struct config *cfg, const struct config_key *k, json_t *v
 			return config_fail(err, errlen, "'%s' must be an integer", path);
 		n = json_integer_value(v);
 		if (n < k->min || n > k->max)
-			return config_fail(err, errlen, "'%s' must be between %ld and %ld", path, k->min,
-				    k->max);
+			return config_fail(err, errlen, "'%s' must be between %ld and %ld", path,
+			                   k->min, k->max);
 		*(long *)field = (long)n;
 		return 0;
 	}
@@ -163,7 +177,7 @@ static int read_scalar(struct config *cfg, const struct config_key *k, json_t *v
 
 /* Reads a JSON array of strings; each must pass @check when given. */
 static int read_strings(json_t *v, const char *path, bool (*check)(const char *), char ***out,
-			size_t *nout, char *err, size_t errlen)
+                        size_t *nout, char *err, size_t errlen)
 {
 	size_t n = json_array_size(v), i;
 	char **list;
@@ -174,15 +188,17 @@ static int read_strings(json_t *v, const char *path, bool (*check)(const char *)
 	list = calloc(n ? n : 1, sizeof(char *));
 	if (!list)
 		return -ENOMEM;
-	json_array_foreach (v, i, item) {
+	json_array_foreach(v, i, item)
+	{
 		if (!json_is_string(item)) {
 			config_free_strings(list, n);
 			return config_fail(err, errlen, "'%s[%zu]' must be a string", path, i);
 		}
 		if (check && !check(json_string_value(item))) {
 			config_free_strings(list, n);
-			return config_fail(err, errlen, "'%s[%zu]' is not a valid MQTT topic filter: '%s'",
-				    path, i, json_string_value(item));
+			return config_fail(err, errlen,
+			                   "'%s[%zu]' is not a valid MQTT topic filter: '%s'", path,
+			                   i, json_string_value(item));
 		}
 		list[i] = strdup(json_string_value(item));
 		if (!list[i]) {
@@ -224,7 +240,7 @@ static int read_sha256(uint8_t *sha256, json_t *v, const char *path, char *err, 
 		int hi = config_hexval(hex[2 * i]), lo = config_hexval(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return config_fail(err, errlen, "'%s' must be %zu hex digits", path,
-					   2 * size);
+			                   2 * size);
 		sha256[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
@@ -232,7 +248,7 @@ static int read_sha256(uint8_t *sha256, json_t *v, const char *path, char *err, 
 
 /* A token's "publish" or "subscribe": MQTT topic filters, replacing what *@list held. */
 static int read_filters(char ***list, size_t *n, json_t *v, const char *path, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	config_free_strings(*list, *n);
 	*list = NULL;
@@ -241,7 +257,7 @@ static int read_filters(char ***list, size_t *n, json_t *v, const char *path, ch
 }
 
 static int read_token(struct config_token *t, json_t *obj, const char *path, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	const char *key;
 	json_t *v;
@@ -250,14 +266,16 @@ static int read_token(struct config_token *t, json_t *obj, const char *path, cha
 
 	if (!json_is_object(obj))
 		return config_fail(err, errlen, "'%s' must be an object", path);
-	json_object_foreach (obj, key, v) {
+	json_object_foreach(obj, key, v)
+	{
 		snprintf(sub, sizeof(sub), "%s.%s", path, key);
 		if (!strcmp(key, "name")) {
 			if (!json_is_string(v) || !config_token_name_valid(json_string_value(v)))
-				return config_fail(err, errlen,
-					    "'%s' must be a non-empty string of letters, digits, "
-					    "'-', '_' or '.'",
-					    sub);
+				return config_fail(
+				    err, errlen,
+				    "'%s' must be a non-empty string of letters, digits, "
+				    "'-', '_' or '.'",
+				    sub);
 			if ((rc = config_set_string(&t->name, json_string_value(v))))
 				return rc;
 		} else if (!strcmp(key, "sha256")) {
@@ -294,7 +312,8 @@ static int read_tokens(struct config *cfg, json_t *v, const char *path, char *er
 	tokens = calloc(n ? n : 1, sizeof(*tokens));
 	if (!tokens)
 		return -ENOMEM;
-	json_array_foreach (v, i, item) {
+	json_array_foreach(v, i, item)
+	{
 		snprintf(item_path, sizeof(item_path), "%s[%zu]", path, i);
 		if ((rc = read_token(&tokens[i], item, item_path, err, errlen))) {
 			config_free_tokens(tokens, n);
@@ -303,7 +322,7 @@ static int read_tokens(struct config *cfg, json_t *v, const char *path, char *er
 		for (size_t j = 0; j < i; j++) {
 			if (!strcmp(tokens[j].name, tokens[i].name)) {
 				rc = config_fail(err, errlen, "'%s.name': '%s' is used twice",
-						 item_path, tokens[i].name);
+				                 item_path, tokens[i].name);
 				config_free_tokens(tokens, n);
 				return rc;
 			}
@@ -328,9 +347,9 @@ static int read_proxies(struct config *cfg, json_t *v, const char *path, char *e
 	for (size_t i = 0; i < n; i++) {
 		if (netaddr_parse_range(list[i], &range)) {
 			rc = config_fail(err, errlen,
-				  "'%s[%zu]' must be an IP address or a CIDR range such as "
-				  "10.0.0.0/8: '%s'",
-				  path, i, list[i]);
+			                 "'%s[%zu]' must be an IP address or a CIDR range such as "
+			                 "10.0.0.0/8: '%s'",
+			                 path, i, list[i]);
 			config_free_strings(list, n);
 			return rc;
 		}
@@ -350,8 +369,7 @@ static int read_listen(struct config *cfg, json_t *v, const char *path, char *er
 }
 
 /* "allowed_origins": any strings ("*" among them allows every origin). */
-static int read_origins(struct config *cfg, json_t *v, const char *path, char *err,
-			size_t errlen)
+static int read_origins(struct config *cfg, json_t *v, const char *path, char *err, size_t errlen)
 {
 	char **list;
 	size_t n;
@@ -371,14 +389,14 @@ static const struct {
 	const char *name;
 	int (*read)(struct config *cfg, json_t *v, const char *path, char *err, size_t errlen);
 } own_readers[] = {
-	{NULL, "listen", read_listen},
-	{NULL, "allowed_origins", read_origins},
-	{NULL, "trusted_proxies", read_proxies},
-	{"auth", "tokens", read_tokens},
+    {NULL, "listen", read_listen},
+    {NULL, "allowed_origins", read_origins},
+    {NULL, "trusted_proxies", read_proxies},
+    {"auth", "tokens", read_tokens},
 };
 
 static int read_member(struct config *cfg, const char *section, const char *name, json_t *v,
-		       char *err, size_t errlen)
+                       char *err, size_t errlen)
 {
 	const struct config_key *k;
 	char path[KEY_PATH_SIZE];
@@ -403,11 +421,13 @@ static int read_root(struct config *cfg, json_t *root, char *err, size_t errlen)
 
 	if (!json_is_object(root))
 		return config_fail(err, errlen, "the top level must be a JSON object");
-	json_object_foreach (root, name, v) {
+	json_object_foreach(root, name, v)
+	{
 		if (is_section(name)) {
 			if (!json_is_object(v))
 				return config_fail(err, errlen, "'%s' must be an object", name);
-			json_object_foreach (v, inner_name, inner) {
+			json_object_foreach(v, inner_name, inner)
+			{
 				if ((rc = read_member(cfg, name, inner_name, inner, err, errlen)))
 					return rc;
 			}
@@ -418,8 +438,8 @@ static int read_root(struct config *cfg, json_t *root, char *err, size_t errlen)
 	return 0;
 }
 
-int config_load_text(struct config *cfg, const char *text, size_t len, const char *origin, char *err,
-		     size_t errlen)
+int config_load_text(struct config *cfg, const char *text, size_t len, const char *origin,
+                     char *err, size_t errlen)
 {
 	char inner[CONFIG_ERR_SIZE];
 	json_error_t jerr;
@@ -434,7 +454,8 @@ int config_load_text(struct config *cfg, const char *text, size_t len, const cha
 		char *near = strstr(jerr.text, " near '");
 		if (near)
 			*near = '\0';
-		return config_fail(err, errlen, "%s:%d:%d: %s", origin, jerr.line, jerr.column, jerr.text);
+		return config_fail(err, errlen, "%s:%d:%d: %s", origin, jerr.line, jerr.column,
+		                   jerr.text);
 	}
 	rc = read_root(cfg, root, inner, sizeof(inner));
 	json_decref(root);

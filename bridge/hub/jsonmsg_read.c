@@ -357,12 +357,13 @@ static int count_messages(json_t *root, size_t max, size_t *count, bool *is_arra
 	else if (json_is_object(root))
 		n = 1;
 	else
-		return fail(err, -1, "invalid_message", "the body must be a JSON object or an array");
+		return fail(err, -1, "invalid_message",
+		            "the body must be a JSON object or an array");
 	if (n == 0)
 		return fail(err, -1, "invalid_message", "the array is empty: nothing to publish");
 	if (n > max)
-		return fail(err, -1, "too_many_messages", "%zu messages, at most %zu in one request",
-		            n, max);
+		return fail(err, -1, "too_many_messages",
+		            "%zu messages, at most %zu in one request", n, max);
 	*count = n;
 	*is_array = json_is_array(root);
 	return 0;

@@ -56,8 +56,8 @@ static void escape(uint8_t c, char esc[ESCAPE_SIZE])
 	static const char hex[] = "0123456789abcdef";
 	/* The characters with a two-character escape, and the letter after the backslash. */
 	static const char short_form[] = {
-	    ['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
-	    ['\n'] = 'n', ['\r'] = 'r',   ['\t'] = 't',
+	    ['"'] = '"',  ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
+	    ['\n'] = 'n', ['\r'] = 'r',  ['\t'] = 't',
 	};
 
 	if (c < sizeof short_form && short_form[c]) {

@@ -298,8 +298,8 @@ static int check_sub_options(uint8_t o, int version, const struct mqtt_bytes *fi
 }
 
 /* The packet identifier, then in v5 the properties: how (UN)SUBSCRIBE and (UN)SUBACK begin. */
-static int rd_id_props(struct rd *r, int type, int version, uint16_t *id,
-                       struct mqtt_bytes *props, struct codec_error *err)
+static int rd_id_props(struct rd *r, int type, int version, uint16_t *id, struct mqtt_bytes *props,
+                       struct codec_error *err)
 {
 	int rc = rd_packet_id(r, id, err);
 	if (rc || version < MQTT_V5)

@@ -167,7 +167,8 @@ static void enc_connack(struct enc *e, int version, const struct mqtt_connack *c
 static void enc_publish(struct enc *e, int version, const struct mqtt_publish *p)
 {
 	/* Only v5 has Topic Aliases, the one reason for an empty topic. */
-	if (p->qos > MQTT_QOS_MAX || (p->dup && p->qos == 0) || (version < MQTT_V5 && p->topic.len == 0))
+	if (p->qos > MQTT_QOS_MAX || (p->dup && p->qos == 0) ||
+	    (version < MQTT_V5 && p->topic.len == 0))
 		enc_fail(e, -EINVAL);
 	enc_lstring(e, &p->topic);
 	if (p->qos)
@@ -282,8 +283,9 @@ static uint8_t first_byte(const struct mqtt_packet *pkt)
 	uint8_t flags = codec_fixed_flags(pkt->type);
 	if (pkt->type == MQTT_PUBLISH) {
 		const struct mqtt_publish *p = &pkt->u.publish;
-		flags = (uint8_t)((p->dup ? MQTT_PUBLISH_DUP : 0) | p->qos << MQTT_PUBLISH_QOS_SHIFT |
-		                  (p->retain ? MQTT_PUBLISH_RETAIN : 0));
+		flags =
+		    (uint8_t)((p->dup ? MQTT_PUBLISH_DUP : 0) | p->qos << MQTT_PUBLISH_QOS_SHIFT |
+		              (p->retain ? MQTT_PUBLISH_RETAIN : 0));
 	}
 	return (uint8_t)(pkt->type << MQTT_TYPE_SHIFT | flags);
 }

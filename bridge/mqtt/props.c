@@ -1,4 +1,5 @@
-/* bridge/mqtt/props.c — MQTT 5 properties: the table of §2.2.2.2, validation, iteration, building. */
+/* bridge/mqtt/props.c — MQTT 5 properties: the table of §2.2.2.2, validation, iteration, building.
+ */
 #include "props.h"
 
 #include <errno.h>
