@@ -135,57 +135,36 @@ const char *codec_connack_text(int version, uint8_t code)
 	static const char *const v3[] = {
 	    "accepted",           "unacceptable protocol version", "identifier rejected",
 	    "server unavailable", "bad user name or password",     "not authorized"};
+	/* The reason codes a v5 CONNACK may carry (rc_connack). */
+	static const char *const v5[] = {
+	    [MQTT_RC_SUCCESS] = "success",
+	    [MQTT_RC_UNSPECIFIED] = "unspecified error",
+	    [MQTT_RC_MALFORMED] = "malformed packet",
+	    [MQTT_RC_PROTOCOL_ERROR] = "protocol error",
+	    [MQTT_RC_IMPL_SPECIFIC] = "implementation specific error",
+	    [MQTT_RC_UNSUPPORTED_VERSION] = "unsupported protocol version",
+	    [MQTT_RC_CLIENT_ID_INVALID] = "client identifier not valid",
+	    [MQTT_RC_BAD_CREDENTIALS] = "bad user name or password",
+	    [MQTT_RC_NOT_AUTHORIZED] = "not authorized",
+	    [MQTT_RC_SERVER_UNAVAILABLE] = "server unavailable",
+	    [MQTT_RC_SERVER_BUSY] = "server busy",
+	    [MQTT_RC_BANNED] = "banned",
+	    [MQTT_RC_BAD_AUTH_METHOD] = "bad authentication method",
+	    [MQTT_RC_TOPIC_NAME_INVALID] = "topic name invalid",
+	    [MQTT_RC_PACKET_TOO_LARGE] = "packet too large",
+	    [MQTT_RC_QUOTA_EXCEEDED] = "quota exceeded",
+	    [MQTT_RC_PAYLOAD_FORMAT_INVALID] = "payload format invalid",
+	    [MQTT_RC_RETAIN_NOT_SUPPORTED] = "retain not supported",
+	    [MQTT_RC_QOS_NOT_SUPPORTED] = "QoS not supported",
+	    [MQTT_RC_USE_ANOTHER_SERVER] = "use another server",
+	    [MQTT_RC_SERVER_MOVED] = "server moved",
+	    [MQTT_RC_CONNECTION_RATE_EXCEEDED] = "connection rate exceeded",
+	};
 
 	if (version != MQTT_V5)
 		return code < sizeof(v3) / sizeof(*v3) ? v3[code] : "unknown return code";
-	switch (code) {
-	case MQTT_RC_SUCCESS:
-		return "success";
-	case MQTT_RC_UNSPECIFIED:
-		return "unspecified error";
-	case MQTT_RC_MALFORMED:
-		return "malformed packet";
-	case MQTT_RC_PROTOCOL_ERROR:
-		return "protocol error";
-	case MQTT_RC_IMPL_SPECIFIC:
-		return "implementation specific error";
-	case MQTT_RC_UNSUPPORTED_VERSION:
-		return "unsupported protocol version";
-	case MQTT_RC_CLIENT_ID_INVALID:
-		return "client identifier not valid";
-	case MQTT_RC_BAD_CREDENTIALS:
-		return "bad user name or password";
-	case MQTT_RC_NOT_AUTHORIZED:
-		return "not authorized";
-	case MQTT_RC_SERVER_UNAVAILABLE:
-		return "server unavailable";
-	case MQTT_RC_SERVER_BUSY:
-		return "server busy";
-	case MQTT_RC_BANNED:
-		return "banned";
-	case MQTT_RC_BAD_AUTH_METHOD:
-		return "bad authentication method";
-	case MQTT_RC_TOPIC_NAME_INVALID:
-		return "topic name invalid";
-	case MQTT_RC_PACKET_TOO_LARGE:
-		return "packet too large";
-	case MQTT_RC_QUOTA_EXCEEDED:
-		return "quota exceeded";
-	case MQTT_RC_PAYLOAD_FORMAT_INVALID:
-		return "payload format invalid";
-	case MQTT_RC_RETAIN_NOT_SUPPORTED:
-		return "retain not supported";
-	case MQTT_RC_QOS_NOT_SUPPORTED:
-		return "QoS not supported";
-	case MQTT_RC_USE_ANOTHER_SERVER:
-		return "use another server";
-	case MQTT_RC_SERVER_MOVED:
-		return "server moved";
-	case MQTT_RC_CONNECTION_RATE_EXCEEDED:
-		return "connection rate exceeded";
-	default:
-		return "unknown reason code";
-	}
+	const char *text = code < sizeof(v5) / sizeof(*v5) ? v5[code] : NULL;
+	return text ? text : "unknown reason code";
 }
 
 uint8_t codec_connack_v5_code(uint8_t v3_code)
