@@ -13,6 +13,12 @@
 
 #define NAME_MARK "{name}"
 
+/* A secret: this prefix, then SECRET_BYTES random bytes in base64url (6 bits a character). */
+#define SECRET_PREFIX "mwb_"
+#define SECRET_BYTES  32
+#define B64_BITS      6
+#define B64_MASK      ((1u << B64_BITS) - 1)
+
 static void free_strings(char **list, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -81,7 +87,8 @@ struct auth *auth_new(const struct config *cfg)
 		memcpy(t->sha256, c->sha256, sizeof(t->sha256));
 		if (!(t->name = strdup(c->name)) ||
 		    copy_filters(&t->publish, &t->npublish, c->publish, c->npublish, c->name) ||
-		    copy_filters(&t->subscribe, &t->nsubscribe, c->subscribe, c->nsubscribe, c->name))
+		    copy_filters(&t->subscribe, &t->nsubscribe, c->subscribe, c->nsubscribe,
+		                 c->name))
 			goto fail;
 	}
 	return a;
@@ -106,21 +113,21 @@ void auth_unref(struct auth *a)
 	free(a);
 }
 
-void auth_sha256(const void *data, size_t len, uint8_t out[32])
+void auth_sha256(const void *data, size_t len, uint8_t out[CONFIG_SHA256_SIZE])
 {
-	unsigned int n = 32;
+	unsigned int n = CONFIG_SHA256_SIZE;
 
 	/* Only fails without memory for a digest context; then nothing can match by accident. */
 	if (!EVP_Digest(data, len, out, &n, EVP_sha256(), NULL))
-		memset(out, 0, 32);
+		memset(out, 0, CONFIG_SHA256_SIZE);
 }
 
-/* Differs in any byte: computed over all 32, so the time does not depend on where. */
+/* Differs in any byte: computed over all of them, so the time does not depend on where. */
 static bool hash_equal(const uint8_t *a, const uint8_t *b)
 {
 	volatile uint8_t diff = 0;
 
-	for (size_t i = 0; i < 32; i++)
+	for (size_t i = 0; i < CONFIG_SHA256_SIZE; i++)
 		diff |= a[i] ^ b[i];
 	return diff == 0;
 }
@@ -128,7 +135,7 @@ static bool hash_equal(const uint8_t *a, const uint8_t *b)
 const struct auth_token *auth_find(const struct auth *a, const char *secret, size_t len)
 {
 	const struct auth_token *found = NULL;
-	uint8_t hash[32];
+	uint8_t hash[CONFIG_SHA256_SIZE];
 
 	if (!a || !secret || !len)
 		return NULL;
@@ -145,7 +152,8 @@ const struct auth_token *auth_find_same(const struct auth *a, const struct auth_
 	if (!a || !old)
 		return NULL;
 	for (size_t i = 0; i < a->ntokens; i++)
-		if (!strcmp(a->tokens[i].name, old->name) && hash_equal(a->tokens[i].sha256, old->sha256))
+		if (!strcmp(a->tokens[i].name, old->name) &&
+		    hash_equal(a->tokens[i].sha256, old->sha256))
 			return &a->tokens[i];
 	return NULL;
 }
@@ -176,8 +184,8 @@ bool auth_may_subscribe(const struct auth_token *t, const char *filter, size_t l
 int auth_new_secret(char *out)
 {
 	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	uint8_t raw[32];
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint8_t raw[SECRET_BYTES];
 	size_t got = 0, o = 0;
 	uint32_t bits = 0;
 	int nbits = 0;
@@ -189,19 +197,19 @@ int auth_new_secret(char *out)
 		if (n > 0)
 			got += (size_t)n;
 	}
-	memcpy(out, "mwb_", 4);
-	o = 4;
+	memcpy(out, SECRET_PREFIX, sizeof SECRET_PREFIX - 1);
+	o = sizeof SECRET_PREFIX - 1;
 	/* base64url without padding: 256 bits are 43 characters, the last carrying 4 bits. */
 	for (size_t i = 0; i < sizeof(raw); i++) {
 		bits = bits << 8 | raw[i];
 		nbits += 8;
-		while (nbits >= 6) {
-			nbits -= 6;
-			out[o++] = alphabet[(bits >> nbits) & 63];
+		while (nbits >= B64_BITS) {
+			nbits -= B64_BITS;
+			out[o++] = alphabet[(bits >> nbits) & B64_MASK];
 		}
 	}
 	if (nbits)
-		out[o++] = alphabet[(bits << (6 - nbits)) & 63];
+		out[o++] = alphabet[(bits << (B64_BITS - nbits)) & B64_MASK];
 	out[o] = '\0';
 	return 0;
 }

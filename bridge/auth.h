@@ -19,7 +19,7 @@
 
 struct auth_token {
 	char *name;
-	uint8_t sha256[32];
+	uint8_t sha256[CONFIG_SHA256_SIZE];
 	char **publish; /* filters, "{name}" already replaced by the token's name */
 	size_t npublish;
 	char **subscribe;
@@ -62,7 +62,7 @@ bool auth_may_publish(const struct auth_token *t, const char *topic, size_t len)
 bool auth_may_subscribe(const struct auth_token *t, const char *filter, size_t len);
 
 /** SHA-256 of @len bytes at @data into @out. */
-void auth_sha256(const void *data, size_t len, uint8_t out[32]);
+void auth_sha256(const void *data, size_t len, uint8_t out[CONFIG_SHA256_SIZE]);
 
 /**
  * A fresh random secret (NUL-terminated, AUTH_SECRET_LEN characters) into @out, which has room

@@ -28,9 +28,12 @@ enum mqtt_sessions {
 	SESSIONS_DEDICATED = 1, /* every browser gets its own Paho client */
 };
 
+/* The bytes of a SHA-256 digest. */
+#define CONFIG_SHA256_SIZE 32
+
 struct config_token {
 	char *name;
-	uint8_t sha256[32];
+	uint8_t sha256[CONFIG_SHA256_SIZE];
 	char **publish; /* MQTT filters; "{name}" stands for the token's name */
 	size_t npublish;
 	char **subscribe;
@@ -64,7 +67,7 @@ struct config {
 		char *key_file;
 	} tls;
 	struct {
-		int mode; /* enum auth_mode */
+		int mode;    /* enum auth_mode */
 		int metrics; /* enum metrics_access */
 		struct config_token *tokens;
 		size_t ntokens;
@@ -106,8 +109,8 @@ int config_init(struct config *cfg);
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
 
 /** Same for JSON text (for tests and the fuzzer); @origin names it in messages. */
-int config_load_text(struct config *cfg, const char *text, size_t len, const char *origin, char *err,
-		     size_t errlen);
+int config_load_text(struct config *cfg, const char *text, size_t len, const char *origin,
+                     char *err, size_t errlen);
 
 /** Sets "listen" from a "host:port" string ("[::1]:8080" for IPv6). 0 or -EINVAL with @err. */
 int config_set_listen(struct config *cfg, const char *hostport, char *err, size_t errlen);

@@ -19,12 +19,12 @@
 
 /* One message of a publish request; every pointer is owned by the request. */
 struct jsonmsg {
-	char *topic;       /* a valid topic name, NUL-terminated */
-	uint8_t *payload;  /* may be NULL when payload_len is 0 */
+	char *topic;      /* a valid topic name, NUL-terminated */
+	uint8_t *payload; /* may be NULL when payload_len is 0 */
 	size_t payload_len;
 	int qos;
 	bool retain;
-	uint8_t *props;    /* MQTT 5 property bytes (props.h), validated for PUBLISH */
+	uint8_t *props; /* MQTT 5 property bytes (props.h), validated for PUBLISH */
 	size_t props_len;
 };
 
@@ -37,7 +37,7 @@ struct jsonmsg_batch {
 struct jsonmsg_error {
 	long index;       /* which message (0-based), -1 for the body as a whole */
 	const char *code; /* "invalid_json", "invalid_topic", "invalid_qos", "invalid_payload",
-			     "invalid_properties", "invalid_message", "too_many_messages" */
+	                     "invalid_properties", "invalid_message", "too_many_messages" */
 	char message[160];
 };
 
@@ -49,7 +49,7 @@ struct jsonmsg_error {
  * 0 with @out filled (free with jsonmsg_batch_clear), or -EINVAL with @err, or -ENOMEM.
  */
 int jsonmsg_parse(const char *json, size_t len, size_t max_messages, struct jsonmsg_batch *out,
-		  struct jsonmsg_error *err);
+                  struct jsonmsg_error *err);
 
 /** Frees what @b holds and empties it. */
 void jsonmsg_batch_clear(struct jsonmsg_batch *b);

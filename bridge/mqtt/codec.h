@@ -97,10 +97,42 @@ enum mqtt_rc {
 };
 
 /* Subscription options byte (MQTT 5 §3.8.3.1); in 3.1.1 only the QoS bits exist. */
-#define MQTT_SUBOPT_QOS_MASK         0x03
-#define MQTT_SUBOPT_NO_LOCAL         0x04
-#define MQTT_SUBOPT_RETAIN_AS_PUB    0x08
+#define MQTT_SUBOPT_QOS_MASK           0x03
+#define MQTT_SUBOPT_NO_LOCAL           0x04
+#define MQTT_SUBOPT_RETAIN_AS_PUB      0x08
 #define MQTT_SUBOPT_RETAIN_HANDLING(o) (((o) >> 4) & 0x03)
+
+/* Subscription options bits that each level reserves. */
+#define MQTT_SUBOPT_RESERVED_V5 0xC0
+#define MQTT_SUBOPT_RESERVED_V3 0xFC
+
+/* The highest QoS, and the highest Retain Handling of MQTT 5 subscription options. */
+#define MQTT_QOS_MAX             2
+#define MQTT_RETAIN_HANDLING_MAX 2
+
+/* The first byte of a packet: the type in the high four bits, the flags in the low four. */
+#define MQTT_TYPE_SHIFT 4
+#define MQTT_FLAGS_MASK 0x0F
+/* The flags of PUBLISH (MQTT 5 §3.3.1); PUBREL, SUBSCRIBE and UNSUBSCRIBE have fixed ones. */
+#define MQTT_PUBLISH_DUP       0x08
+#define MQTT_PUBLISH_QOS_SHIFT 1
+#define MQTT_PUBLISH_RETAIN    0x01
+#define MQTT_FLAGS_FIXED_0010  0x02
+
+/* CONNECT flags (MQTT 5 §3.1.2.3). */
+#define MQTT_CONNECT_RESERVED       0x01
+#define MQTT_CONNECT_CLEAN_START    0x02
+#define MQTT_CONNECT_WILL           0x04
+#define MQTT_CONNECT_WILL_QOS_SHIFT 3
+#define MQTT_CONNECT_WILL_RETAIN    0x20
+#define MQTT_CONNECT_PASSWORD       0x40
+#define MQTT_CONNECT_USERNAME       0x80
+
+/* CONNACK acknowledge flags: all but Session Present are reserved. */
+#define MQTT_CONNACK_SESSION_PRESENT 0x01
+
+/* The two bytes that give the length of a string or binary field, or a packet identifier. */
+#define MQTT_U16_SIZE 2
 
 /* Largest remaining length a variable byte integer can carry. */
 #define MQTT_MAX_REMAINING_LENGTH 268435455u
@@ -112,7 +144,7 @@ struct mqtt_bytes {
 };
 
 struct mqtt_connect {
-	uint8_t version; /* enum mqtt_version, from the name and level; encode uses its @version */
+	uint8_t version;  /* enum mqtt_version, from the name and level; encode uses its @version */
 	bool clean_start; /* clean session in 3.1/3.1.1 */
 	uint16_t keepalive;
 	struct mqtt_bytes props; /* v5 */
@@ -139,7 +171,7 @@ struct mqtt_publish {
 	uint8_t qos;
 	bool dup;
 	bool retain;
-	uint16_t packet_id; /* QoS 1 and 2 only */
+	uint16_t packet_id;      /* QoS 1 and 2 only */
 	struct mqtt_bytes topic; /* may be empty in v5 when a Topic Alias is given */
 	struct mqtt_bytes props;
 	struct mqtt_bytes payload;
@@ -183,8 +215,8 @@ struct mqtt_packet {
 		struct mqtt_connack connack;
 		struct mqtt_publish publish;
 		struct mqtt_ack ack;
-		struct mqtt_subscribe sub; /* SUBSCRIBE, UNSUBSCRIBE */
-		struct mqtt_suback suback; /* SUBACK, UNSUBACK */
+		struct mqtt_subscribe sub;         /* SUBSCRIBE, UNSUBSCRIBE */
+		struct mqtt_suback suback;         /* SUBACK, UNSUBACK */
 		struct mqtt_disconnect disconnect; /* DISCONNECT, AUTH */
 	} u;
 };
@@ -212,7 +244,7 @@ int codec_frame(const uint8_t *buf, size_t len, size_t *packet_len);
  * and the packet is not a CONNECT. @out is written only on success; @err may be NULL.
  */
 int codec_decode(const uint8_t *buf, size_t len, int version, struct mqtt_packet *out,
-		 struct codec_error *err);
+                 struct codec_error *err);
 
 /**
  * Appends @pkt encoded for protocol level @version to @out. In 3.1/3.1.1 properties and reason
@@ -236,7 +268,7 @@ bool codec_next_entry(struct mqtt_bytes *cursor, enum mqtt_type type, struct cod
 
 /** Appends one entry for a SUBSCRIBE (with @options) or UNSUBSCRIBE. 0, -ERANGE, -ENOMEM. */
 int codec_put_entry(struct buf *entries, enum mqtt_type type, const void *filter, size_t len,
-		    uint8_t options);
+                    uint8_t options);
 
 /** Pure. "PUBLISH", "CONNACK", ...; "?" for anything else. */
 const char *codec_type_name(int type);

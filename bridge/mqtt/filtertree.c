@@ -171,6 +171,11 @@ static void emit(const struct node *n, void (*fn)(void *value, void *user), void
 		fn(n->values[i], user);
 }
 
+/* Steps the walk keeps without a heap allocation: enough for topics a few levels deep. */
+#define LOCAL_STEPS 32
+/* Each level pushes at most two steps: the level's own child and '+'. */
+#define PUSHES_PER_LEVEL 2
+
 /* A place in the walk: a node, and where the topic's next level starts. */
 struct step {
 	const struct node *node;
@@ -180,7 +185,7 @@ struct step {
 int filtertree_match(const struct filtertree *t, const char *topic, size_t len,
                      void (*fn)(void *value, void *user), void *user)
 {
-	struct step local[32], *stack = local, *more;
+	struct step local[LOCAL_STEPS], *stack = local, *more;
 	size_t depth = 0, cap = sizeof(local) / sizeof(*local);
 	bool dollar = len && topic[0] == '$';
 	int rc = 0;
@@ -200,7 +205,7 @@ int filtertree_match(const struct filtertree *t, const char *topic, size_t len,
 			emit(n, fn, user);
 			continue;
 		}
-		if (depth + 2 > cap) {
+		if (depth + PUSHES_PER_LEVEL > cap) {
 			more = malloc(cap * 2 * sizeof(*more));
 			if (!more) {
 				rc = -ENOMEM;

@@ -1,6 +1,6 @@
 /*
- * bridge/mqtt/filtertree.h — topic filters by level, so that a topic finds the filters that match it
- * without looking at the others: the cost of a message grows with the levels of its topic and
+ * bridge/mqtt/filtertree.h — topic filters by level, so that a topic finds the filters that match
+ * it without looking at the others: the cost of a message grows with the levels of its topic and
  * the filters that match, not with how many filters there are (the hub's, one per distinct
  * filter of every browser and stream).
  *

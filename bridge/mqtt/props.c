@@ -1,4 +1,5 @@
-/* bridge/mqtt/props.c — MQTT 5 properties: the table of §2.2.2.2, validation, iteration, building. */
+/* bridge/mqtt/props.c — MQTT 5 properties: the table of §2.2.2.2, validation, iteration, building.
+ */
 #include "props.h"
 
 #include <errno.h>
@@ -78,14 +79,14 @@ static uint32_t get_be(const uint8_t *p, size_t n)
 /* Reads a 2-byte length and that many bytes. */
 static bool read_lbytes(const uint8_t **pos, const uint8_t *end, const uint8_t **data, size_t *len)
 {
-	if (end - *pos < 2)
+	if (end - *pos < MQTT_U16_SIZE)
 		return false;
-	size_t n = get_be(*pos, 2);
-	if (n > (size_t)(end - *pos) - 2)
+	size_t n = get_be(*pos, MQTT_U16_SIZE);
+	if (n > (size_t)(end - *pos) - MQTT_U16_SIZE)
 		return false;
-	*data = *pos + 2;
+	*data = *pos + MQTT_U16_SIZE;
 	*len = n;
-	*pos += 2 + n;
+	*pos += MQTT_U16_SIZE + n;
 	return true;
 }
 
@@ -101,13 +102,13 @@ static const char *read_prop(const uint8_t **pos, const uint8_t *end, struct mqt
 	size_t n = 0;
 	switch (props_type(prop.id)) {
 	case MQTT_PROP_T_BYTE:
-		n = 1;
+		n = sizeof(uint8_t);
 		break;
 	case MQTT_PROP_T_U16:
-		n = 2;
+		n = sizeof(uint16_t);
 		break;
 	case MQTT_PROP_T_U32:
-		n = 4;
+		n = sizeof(uint32_t);
 		break;
 	case MQTT_PROP_T_VARINT: {
 		int rc = buf_get_varint(p, avail, &prop.value, &n);
@@ -226,13 +227,14 @@ int props_put_int(struct buf *b, uint8_t id, uint32_t value)
 	    [MQTT_PROP_T_BYTE] = UINT8_MAX,
 	    [MQTT_PROP_T_U16] = UINT16_MAX,
 	    [MQTT_PROP_T_U32] = UINT32_MAX,
-	    [MQTT_PROP_T_VARINT] = 268435455u,
+	    [MQTT_PROP_T_VARINT] = MQTT_MAX_REMAINING_LENGTH,
 	};
 	enum mqtt_prop_type type = props_type(id);
 	if (type == 0 || type > MQTT_PROP_T_VARINT || value > max[type])
 		return -EINVAL;
-	/* Room for the largest case first, so that no partial property is left behind. */
-	int rc = buf_reserve(b, 1 + 4);
+	/* Room for the largest case (the id byte and four) first, so that no partial property is
+	 * left behind. */
+	int rc = buf_reserve(b, 1 + sizeof(uint32_t));
 	if (rc)
 		return rc;
 	buf_put_u8(b, id);
@@ -255,7 +257,7 @@ int props_put_bytes(struct buf *b, uint8_t id, const void *data, size_t len)
 		return -EINVAL;
 	if (len > UINT16_MAX)
 		return -ERANGE;
-	int rc = buf_reserve(b, 1 + 2 + len);
+	int rc = buf_reserve(b, 1 + MQTT_U16_SIZE + len); /* the id byte, the length, the bytes */
 	if (rc)
 		return rc;
 	buf_put_u8(b, id);
@@ -267,7 +269,7 @@ int props_put_pair(struct buf *b, const void *name, size_t name_len, const void 
 {
 	if (name_len > UINT16_MAX || value_len > UINT16_MAX)
 		return -ERANGE;
-	int rc = buf_reserve(b, 1 + 2 + name_len + 2 + value_len);
+	int rc = buf_reserve(b, 1 + MQTT_U16_SIZE + name_len + MQTT_U16_SIZE + value_len);
 	if (rc)
 		return rc;
 	buf_put_u8(b, MQTT_PROP_USER_PROPERTY);

@@ -143,8 +143,9 @@ bool topic_filter_within(const char *inner, size_t inner_len, const char *outer,
 		return false;
 	/* A first-level "#" has no parent topic to match: it is "+/#", which "+/#" then covers. */
 	if (inner_len == 1 && inner[0] == '#') {
-		inner = "+/#";
-		inner_len = 3;
+		static const char any_below_first[] = "+/#";
+		inner = any_below_first;
+		inner_len = sizeof any_below_first - 1;
 	}
 	struct level in, out;
 	level_first(&in, inner, inner_len);
