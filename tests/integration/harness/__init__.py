@@ -36,8 +36,9 @@ their helpers; its epmd is a process of its own). Every wait is bounded.
 The package has one module per concern: settings (the run: target, sessions, broker, bounds),
 processes (spawn, stop by PID, ports, logs), brokers (Mosquitto, RabbitMQ), bridge (the bridge
 process, Stack), mqtt_clients (paho wrappers), api (HTTP, SSE, /metrics), cases
-(IntegrationCase, ApiCase), browser (Chromium driver, a second origin), proxy (TcpProxy) and
-nginx. Tests import the names from here: `import harness as h`, `from harness import X`.
+(IntegrationCase, ApiCase), browser (Chromium driver, a second origin), proxy (TcpProxy), nginx,
+and waits (bounded waits on a condition). Tests import the names from here:
+`import harness as h`, `from harness import X`.
 """
 
 # Modules the single-file harness had at its top level, which tests reach as harness.queue,
@@ -51,7 +52,7 @@ from paho.mqtt.packettypes import PacketTypes  # noqa: F401
 from paho.mqtt.properties import Properties  # noqa: F401
 
 from .api import (HttpResponse, KeepAlive, SseEvent, SseStream, http_request,  # noqa: F401
-                  prom_samples, quote_query, quote_topic, raw_http)
+                  metric, prom_samples, quote_query, quote_topic, raw_http)
 from .bridge import Bridge, Stack, start_bridge, wait_hub  # noqa: F401
 from .brokers import (EPMD, MOSQUITTO, MOSQUITTO_PASSWD, MOSQUITTO_TUNING,  # noqa: F401
                       RABBITMQ_BOOT_TIMEOUT, RABBITMQ_SERVER, RABBITMQ_STOP_TIMEOUT, Mosquitto,
@@ -68,6 +69,7 @@ from .settings import (BROKER, BROKER_FEATURES, BROKER_LACKS, HOST, QUIET,  # no
                        REPO_ROOT, SESSIONS, SHARED, TARGET, TIMEOUT, V5, V311, VERSIONS,
                        bridge_only, broker_lacks, broker_needs, broker_qos, observer_version,
                        shared_sessions, skip_unless_broker, with_sessions)
+from .waits import wait_log, wait_until  # noqa: F401
 
 
 def main():

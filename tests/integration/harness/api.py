@@ -493,3 +493,12 @@ def prom_samples(text):
             raise AssertionError("bad Prometheus value in %r" % line)
         out[(m.group(1), m.group(2) or "")] = value
     return out
+
+
+def metric(port, name, labels=""):
+    """The sample @name with @labels (as written: '{path="broker_to_hub"}') of the bridge's
+    /metrics on @port; 0 when it has none."""
+    resp = http_request(port, "GET", "/metrics")
+    if resp.status != 200:
+        raise AssertionError("GET /metrics: %r" % resp)
+    return prom_samples(resp.body.decode("utf-8")).get((name, labels), 0)

@@ -4,7 +4,8 @@ listen address, the certificate lines and the upstream servers."""
 import os
 import re
 
-from .processes import Daemon, free_port, log_tail, make_dir, require_tool, spawn, stop_process, wait_port
+from .processes import (Daemon, free_port, log_tail, make_dir, require_tool, spawn, stop_process,
+                        wait_port)
 from .settings import HOST, REPO_ROOT
 
 NGINX = "/usr/sbin/nginx"
