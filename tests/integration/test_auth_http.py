@@ -377,6 +377,8 @@ class AuthHttpTest(AuthCase):
         self.publish("mwbtest/pub/zz", query="?access_token=" + quote_query(UNKNOWN))
         self.publish("mwbtest/pub/zz", query="?access_token=" + quote_query(ALICE))
         self.sse("/api/v1/stream?topic=%23&access_token=" + quote_query(BOB)).close()
+        # a check that something never appears: lines the bridge writes after its answers
+        # (a connection's end) get this long to show (each refusal is logged before its answer)
         time.sleep(0.3)
         with open(self.stack.bridge.log_path, "rb") as f:
             log = f.read()

@@ -76,6 +76,8 @@ class CredentialsCase(h.IntegrationCase):
 
     def assert_broker_never_saw(self, client_id):
         """No upstream client was made for @client_id: the refusal came before Paho."""
+        # a check that something never appears: a connection the bridge made would be in the
+        # broker's log within this window
         time.sleep(0.2)
         self.assertNotIn(" as %s " % client_id, self.broker_log())
 

@@ -199,7 +199,7 @@ class ConnectTest(h.IntegrationCase):
         # paho pings every keepalive second; the connections survive several periods
         a = self.paho(V311, keepalive=1)
         b = self.paho(V5, keepalive=2)
-        time.sleep(4.5)
+        time.sleep(4.5)   # several keepalive periods must pass (the point of the test)
         self.assertFalse(a.disconnected.is_set(), "3.1.1 client dropped: rc %s" % a.disconnect_rc)
         self.assertFalse(b.disconnected.is_set(), "v5 client dropped: rc %s" % b.disconnect_rc)
         self.round_trip(a)
@@ -208,7 +208,7 @@ class ConnectTest(h.IntegrationCase):
     def test_raw_pinging_client_stays_connected(self):
         conn = self.raw(r.V5, keepalive=1)
         for _ in range(5):
-            time.sleep(0.8)
+            time.sleep(0.8)   # a ping just inside each keepalive period (the point)
             conn.send(r.pingreq())
             conn.expect(r.PINGRESP)
 

@@ -56,7 +56,7 @@ class RestLoad(threading.Thread):
                 if conn is not None:
                     conn.close()
                 conn = None
-                time.sleep(0.02)
+                time.sleep(0.02)   # a pause before a new connection (load, not a wait)
         if conn is not None:
             conn.close()
 
@@ -121,7 +121,11 @@ class GracefulShutdownTest(h.IntegrationCase):
             self.addCleanup(w.client.close)
         for t in rest + ws:
             t.start()
-        time.sleep(LOAD_BEFORE_S)
+        time.sleep(LOAD_BEFORE_S)   # the load runs a while before the signal (the point)
+        # ... and on a loaded machine until each path has had its acknowledgements
+        h.wait_until(lambda: sum(len(t.acked) for t in rest) > 20
+                     and sum(w.client.published.qsize() for w in ws) > 20, timeout=15,
+                     what="more than 20 acknowledged publishes over REST and WebSocket each")
         t0 = time.monotonic()
         os.kill(bridge.pid, signal.SIGTERM)
         try:

@@ -206,7 +206,7 @@ class RateLimitTest(LimitsCase):
         self.metrics()
         # a refused request took nothing: after Retry-After, exactly one more goes through
         # (a refused POST's body was not read: its connection closed, so a new one)
-        time.sleep(wait + 0.2)
+        time.sleep(wait + 0.2)   # the rate limit's window must pass (the point)
         self.assertEqual(self.publish("alice").status, 200)
         self.assert_429(self.publish("alice"))
         self.assertGreaterEqual(self.metrics()[("mwb_http_refused_total",
@@ -282,7 +282,7 @@ class SlowClientTest(LimitsCase):
         closed = {}
         i = 0
         while len(closed) < len(conns) and time.monotonic() - started < 20:
-            time.sleep(1.0)
+            time.sleep(1.0)   # a byte a second: the slowness is the point
             for name, (sock, feed) in conns.items():
                 if name in closed:
                     continue

@@ -85,7 +85,7 @@ class PropertiesTest(h.IntegrationCase):
         topic = self.topic()
         obs.publish(topic, b"x", 1, retain=True,
                     properties=h.props(PacketTypes.PUBLISH, MessageExpiryInterval=30))
-        time.sleep(2.1)
+        time.sleep(2.1)   # the expiry must count down (the point)
         c = self.paho(V5)
         c.subscribe(topic, 1)
         msg = c.get()
@@ -106,7 +106,7 @@ class PropertiesTest(h.IntegrationCase):
                     properties=h.props(PacketTypes.PUBLISH, MessageExpiryInterval=1))
         obs.publish(topic, b"long", 1,
                     properties=h.props(PacketTypes.PUBLISH, MessageExpiryInterval=60))
-        time.sleep(2.2)
+        time.sleep(2.2)   # the short expiry (1 s) must pass while the client is away (the point)
         c = self.paho(V5, cid, clean_start=False, properties=expiry)
         self.assertEqual(c.connack_result[1]["session present"], 1)
         self.assertEqual(c.get().payload, b"long")

@@ -170,9 +170,13 @@ class NginxTest(ProxyCase):
         self.pub.publish(base + "/m", b"one", 1)
         last = s.next_event()
         s.close()
+        hub = '{path="broker_to_hub"}'
+        seen = h.metric(self.api_port, "mwb_messages_total", hub)
         for p in (b"two", b"three"):
             self.pub.publish(base + "/m", p, 1)
-        time.sleep(0.3)
+        # until both reached the bridge (and with them its replay ring)
+        h.wait_until(lambda: h.metric(self.api_port, "mwb_messages_total", hub) >= seen + 2,
+                     what="two and three at the bridge's hub")
         again = self.sse("/api/v1/stream?topic=" + h.quote_query(base + "/m"),
                          headers={"Last-Event-ID": last.id}, port=self.nginx.port)
         self.assertEqual(again.status, 200, again.response)

@@ -159,6 +159,7 @@ class ReloadTlsTest(TlsCase):
             with self.subTest(pattern=pattern):
                 self.install(cert, key)
                 self.sighup_and_wait(pattern)
+                # a check that something never appears: a 'tls-reloaded' after the error
                 time.sleep(0.2)
                 self.assertNotIn("tls-reloaded", read_log(self.b)[self.hup_at:])
                 self.assertEqual(peer_cn(self.b.port, self.certs.ca), "bridge-b")

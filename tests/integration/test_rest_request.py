@@ -49,7 +49,7 @@ class Responder:
                 pass
             if pending and (len(pending) >= self.batch or time.monotonic() - since > 3):
                 if self.delay:
-                    time.sleep(self.delay)
+                    time.sleep(self.delay)   # a slow device (the point of @delay)
                 for m in reversed(pending):
                     self.answer(m)
                 pending, since = [], None
@@ -235,8 +235,12 @@ class RequestTest(h.ApiCase):
     def test_late_reply_is_harmless(self):
         topic = self.topic()
         r = Responder(self, topic, lambda m: (b"late", "text/plain"), delay=0.6)
+        replies = self.quiet_observer("mqtt-web-bridge/reply/#")
         self.assert_error(self.request(topic, b"x", "timeout_ms=200"), 504, "no_reply")
-        time.sleep(0.8)   # the late reply reaches the bridge after the request ended
+        # the late reply reaches the bridge after the request ended: until the broker delivered
+        # it (to the bridge and to this observer of the bridge's reply topics)
+        self.assertEqual(replies.get(h.TIMEOUT).payload, b"late")
+        h.wait_until(lambda: r.answered, what="the responder counting its answer")
         self.assertEqual(r.answered, 1)
         r.delay = 0
         resp = self.request(topic, b"y", "timeout_ms=3000")

@@ -1144,7 +1144,7 @@ class ScaleTest(SharedCase):
             self.assertEqual([(p.topic, p.payload, p.qos) for p in got],
                              [(topics[i % 4], b"q0 %d" % (i % 4), 0),
                               (topics[i % 4], b"q1 %d" % (i % 4), 1)], "browser %d" % i)
-        # nothing more for anyone
+        # nothing more for anyone (a quiet window, not a synchronisation)
         time.sleep(h.QUIET)
         for i, conn in enumerate(conns):
             self.assertEqual(conn.quiet_for(0.001), [], "browser %d" % i)

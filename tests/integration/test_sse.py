@@ -302,12 +302,18 @@ class SseTest(h.ApiCase):
         last = first[2].id             # the client had handled m1..m3 when it lost the stream
         a.close()
         if not keeper:
-            # away long enough for the bridge to notice (a heartbeat write fails within ~2 s),
-            # well within EventSource's reconnect delay of "retry: 2000" plus a slow network
-            time.sleep(2.5)
+            # away until the bridge noticed (it looks for gone clients once a second), well
+            # within EventSource's reconnect delay of "retry: 2000" plus a slow network
+            h.wait_until(lambda: h.metric(self.api_port, "mwb_connections",
+                                          '{kind="sse"}') == 0,
+                         what="the bridge noticing the stream's close")
+        hub = '{path="broker_to_hub"}'
+        seen = h.metric(self.api_port, "mwb_messages_total", hub)
         for i in range(6, 9):          # published while it was away
             self.pub.publish(base + "/m", b"m%d" % i, 1)
-        time.sleep(0.2)
+        # until they reached the bridge (and with them its replay ring)
+        h.wait_until(lambda: h.metric(self.api_port, "mwb_messages_total", hub) >= seen + 3,
+                     what="m6..m8 at the bridge's hub")
         if how == "header":
             b = self.sse(path, headers={"Last-Event-ID": last})
         else:

@@ -3,6 +3,7 @@ DISCONNECT, keepalive expiry, protocol error), with v5 will properties and will 
 published after a clean DISCONNECT; published after a v5 DISCONNECT with reason 0x04."""
 
 import os
+import re
 import sys
 import time
 
@@ -127,7 +128,7 @@ class WillTest(h.IntegrationCase):
         # a client closes its side after DISCONNECT, as paho does
         conn = self.raw(r.V5, will=dict(topic=topic, payload=b"raw asked", qos=0))
         conn.send(r.disconnect(rc=0x04, version=r.V5))
-        time.sleep(0.2)
+        time.sleep(0.2)   # the close comes a moment after the DISCONNECT (the point)
         conn.close()
         self.assertEqual(obs.get().payload, b"raw asked")
 
@@ -186,7 +187,9 @@ class WillTest(h.IntegrationCase):
         conn = self.raw(r.V5, cid, clean=False, props=[(r.SESSION_EXPIRY_INTERVAL, 30)],
                         will=will)
         conn.close()
-        time.sleep(0.5)
+        # until the broker saw the client go (the bridge's client for it, or the client itself)
+        h.wait_log(self.stack.broker.log_path,
+                   r"Client %s (closed its connection|disconnected)" % re.escape(cid))
         again = self.raw(r.V5, cid, clean=False, props=[(r.SESSION_EXPIRY_INTERVAL, 30)])
         self.assertTrue(again.connack.session_present)
         obs.assert_no_message(3.0)
@@ -243,7 +246,7 @@ class KeepaliveTest(h.IntegrationCase):
     def test_pinging_client_not_dropped(self):
         conn = self.raw(r.V311, keepalive=1)
         for _ in range(8):
-            time.sleep(0.7)
+            time.sleep(0.7)   # a ping just inside each keepalive period (the point)
             conn.send(r.pingreq())
             conn.expect(r.PINGRESP)
 
