@@ -11,7 +11,7 @@ test_pkgs="python3-paho-mqtt curl clang clang-format llvm libclang-rt-dev openss
 # (man-db, groff-base) and the unit (systemd-analyze, in systemd).
 test_pkgs="$test_pkgs debhelper dpkg-dev build-essential man-db groff-base systemd"
 # The tests against an MQTT 3.1.1-only broker (MWB_TEST_BROKER=rabbitmq): RabbitMQ and its MQTT
-# plugin. The tests start private nodes of their own (tests/integration/harness.py); the
+# plugin. The tests start private nodes of their own (tests/integration/harness/brokers.py); the
 # system-wide service the package starts and enables is stopped and disabled below.
 test_pkgs="$test_pkgs rabbitmq-server"
 # npm: Debian's package, unless npm is there already (NodeSource's nodejs ships its own npm and
