@@ -21,6 +21,16 @@
 
 #define REALM "Bearer realm=\"mqtt-web-bridge\""
 
+/*
+ * A lingering close, as nginx's: after an answer given before the body was read (413, 401,
+ * 403, 429), the rest of the body is read and dropped before the connection closes, since a
+ * close with unread data resets it, and a client that writes its whole body before reading
+ * (http.client, requests) would see a broken pipe instead of the answer. Bounded: a body with
+ * more left to come than LINGER_MAX_BYTES is not waited for, nor one slower than LINGER_MS.
+ */
+#define LINGER_MAX_BYTES (8ULL * 1024 * 1024)
+#define LINGER_MS 5000
+
 const double web_latency_bounds[WEB_LATENCY_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
 							0.05,  0.1,    0.25,  0.5,  1.0};
 
@@ -409,6 +419,9 @@ static int on_request(struct http_conn *c, const char *path)
 	copy_header(c->wsi, WSI_TOKEN_ORIGIN, c->origin, sizeof(c->origin), &c->has_origin);
 	copy_header(c->wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, c->content_type, sizeof(c->content_type),
 		    NULL);
+	copy_header(c->wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, length, sizeof(length), NULL);
+	content_length = strtoull(length, NULL, 10);
+	c->body_unread = content_length;
 	{
 		char accept[512];
 		copy_header(c->wsi, WSI_TOKEN_HTTP_ACCEPT, accept, sizeof(accept), NULL);
@@ -436,8 +449,6 @@ static int on_request(struct http_conn *c, const char *path)
 			   "send the body with a Content-Length, not chunked");
 		return 0;
 	}
-	copy_header(c->wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, length, sizeof(length), NULL);
-	content_length = strtoull(length, NULL, 10);
 	if (content_length > (unsigned long long)c->ctx->cfg->limits.max_body_bytes) {
 		c->close_after = true;
 		http_error(c, 413, "body_too_large", "the body is over %ld bytes",
@@ -502,18 +513,38 @@ static int build_headers(struct http_conn *c, uint8_t **p, uint8_t *end)
 	return lws_finalize_http_header(c->wsi, p, end);
 }
 
+static void linger_over(lws_sorted_usec_list_t *sul)
+{
+	struct http_conn *c = lws_container_of(sul, struct http_conn, sul);
+
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+}
+
+/* Closing after an answer with @unread bytes of body to come: 0 when they are read first. */
+static int linger(struct http_conn *c, unsigned long long unread)
+{
+	/* Over h2 a stream ends alone, and its connection is not reset. */
+	if (!unread || unread > LINGER_MAX_BYTES || lws_get_network_wsi(c->wsi) != c->wsi)
+		return -1;
+	c->lingering = true;
+	c->body_unread = unread;
+	lws_sul_schedule(c->ctx->context, 0, &c->sul, linger_over, (lws_usec_t)LINGER_MS * 1000);
+	return 0;
+}
+
 /* Ends the transaction; nonzero: the connection closes (lws wants that, or we do). */
 static int transaction_done(struct http_conn *c)
 {
 	struct web_ctx *ctx = c->ctx;
 	bool close_after = c->close_after;
+	unsigned long long unread = c->body_unread;
 	struct lws *wsi = c->wsi;
 
 	finish(c);
 	c->wsi = wsi;
 	c->ctx = ctx;
 	if (close_after)
-		return -1;
+		return linger(c, unread);
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
@@ -584,6 +615,7 @@ static int callback_api(struct lws *wsi, enum lws_callback_reasons reason, void 
 		return on_request(c, in);
 
 	case LWS_CALLBACK_HTTP_BODY:
+		c->body_unread -= len < c->body_unread ? len : c->body_unread;
 		if (!c->expects_body || c->answered)
 			return 0;
 		if (len > (size_t)c->ctx->cfg->limits.max_body_bytes - c->body.len) {
@@ -595,6 +627,9 @@ static int callback_api(struct lws *wsi, enum lws_callback_reasons reason, void 
 		return buf_append(&c->body, in, len) ? -1 : 0;
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		/* All read: the close now ends the connection with a FIN, not a reset. */
+		if (c->lingering)
+			return -1;
 		if (!c->expects_body || c->answered)
 			return 0;
 		c->expects_body = false;

@@ -61,6 +61,8 @@ struct http_conn {
 	bool headers_sent;
 	bool close_after;  /* the request body was not read: no keep-alive */
 	bool rx_paused;    /* not read while the answer waits (see route()) */
+	unsigned long long body_unread; /* of the declared Content-Length, not yet received */
+	bool lingering;    /* answered and closing: reading the rest of the body to drop it */
 
 	/* Work waiting for the broker, and its deadline. */
 	struct rest_job *job;

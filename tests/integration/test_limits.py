@@ -326,6 +326,31 @@ class EarlyAnswerBodyTooLargeTest(LimitsCase):
         obs.assert_no_message()
         self.still_serving()
 
+    def closed_after(self, declared):
+        """Seconds until the bridge closes a connection whose head declared @declared bytes of
+        body, of which the client sends only a little and then waits, its 413 read."""
+        sock = socket.create_connection((h.HOST, self.api_port), timeout=h.TIMEOUT)
+        self.addCleanup(sock.close)
+        sock.sendall(b"POST /api/v1/publish/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                     % (self.topic().encode(), declared) + b"z" * 1000)
+        t0, got = time.monotonic(), b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                break
+            got += chunk
+        self.assertTrue(got.startswith(b"HTTP/1.1 413 "), got[:100])
+        return time.monotonic() - t0
+
+    def test_the_linger_is_bounded(self):
+        # a body that stops coming is waited for about 5 s, one of over 8 MiB not at all
+        self.assertTrue(4.0 <= self.closed_after(2 * 1024 * 1024) <= 8.0)
+        self.assertLess(self.closed_after(64 * 1024 * 1024), 1.0)
+        self.still_serving()
+
 
 class EarlyAnswerRefusedTest(LimitsCase):
     """The same for the other answers given before the body is read, with a body under
