@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "guard.h"
 #include "log.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "rest.h"
 #include "sse.h"
@@ -362,7 +363,7 @@ static void copy_header(struct lws *wsi, enum lws_token_indexes token, char *out
 static void dispatch(struct http_conn *c)
 {
 	if (c->is_metrics) {
-		rest_metrics(c);
+		metrics_serve(c);
 		return;
 	}
 	if (!strcmp(c->path, "/stream")) {
