@@ -10,15 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
+#include "args.h"
 #include "codec.h"
 #include "jsonmsg.h"
 #include "log.h"
 #include "props.h"
-#include "query.h"
-#include "topic.h"
+#include "status.h"
 #include "utf8.h"
-#include "version.h"
 
 /* How long a retained read waits for the broker to confirm it has sent everything. */
 #define RETAINED_WAIT_MS 1000
@@ -82,79 +80,6 @@ void rest_cancel(struct http_conn *c)
 	lws_sul_cancel(&c->sul);
 	c->job = NULL;
 	job_free(j);
-}
-
-/*
- * Topics and filters from the URL. lws decodes a '+' the user wrote as a space, in the path as
- * in the query; a level that is one space is read back as '+' (see query.h), which a topic name
- * then refuses, as it should.
- */
-static bool valid_topic(char *t)
-{
-	size_t len = strlen(t);
-
-	query_restore_plus(t);
-	return len && utf8_valid_mqtt((const uint8_t *)t, len) && topic_name_valid(t, len);
-}
-
-static bool valid_filter(char *f)
-{
-	size_t len = strlen(f);
-
-	query_restore_plus(f);
-	return len && utf8_valid_mqtt((const uint8_t *)f, len) && topic_filter_valid(f, len);
-}
-
-/* "?qos=": 0, 1 or 2 (default @dflt). false when it answered 400. */
-static bool arg_qos(struct http_conn *c, int dflt, int *qos)
-{
-	char v[16];
-
-	*qos = dflt;
-	if (!http_arg(c, "qos", v, sizeof(v)))
-		return true;
-	if (strlen(v) == 1 && v[0] >= '0' && v[0] <= '2') {
-		*qos = v[0] - '0';
-		return true;
-	}
-	http_error(c, 400, "invalid_qos", "qos must be 0, 1 or 2");
-	return false;
-}
-
-/* A boolean argument; false when it answered 400. */
-static bool arg_bool(struct http_conn *c, const char *name, bool *out)
-{
-	char v[16];
-
-	*out = false;
-	if (!http_arg(c, name, v, sizeof(v)))
-		return true;
-	if (!strcmp(v, "true") || !strcmp(v, "1") || !*v) {
-		*out = true;
-		return true;
-	}
-	if (!strcmp(v, "false") || !strcmp(v, "0"))
-		return true;
-	http_error(c, 400, "invalid_parameter", "%s must be true or false", name);
-	return false;
-}
-
-/* A number argument in [min, max]; false when it answered 400. */
-static bool arg_long(struct http_conn *c, const char *name, long min, long max, long *out)
-{
-	char v[32], *end;
-	long n;
-
-	if (!http_arg(c, name, v, sizeof(v)))
-		return true;
-	n = strtol(v, &end, 10);
-	if (*v && !*end && n >= min && n <= max) {
-		*out = n;
-		return true;
-	}
-	http_error(c, 400, "invalid_parameter", "%s must be a number from %ld to %ld", name, min,
-		   max);
-	return false;
 }
 
 /*
@@ -421,7 +346,7 @@ static void handle_publish_raw(struct http_conn *c, char *topic)
 	bool retain;
 	int qos;
 
-	if (!valid_topic(topic)) {
+	if (!args_topic_valid(topic)) {
 		http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
 		return;
 	}
@@ -429,7 +354,7 @@ static void handle_publish_raw(struct http_conn *c, char *topic)
 		http_forbidden(c, "publish to", topic);
 		return;
 	}
-	if (!http_args_known(c, known) || !arg_qos(c, 0, &qos) || !arg_bool(c, "retain", &retain))
+	if (!http_args_known(c, known) || !args_qos(c, 0, &qos) || !args_bool(c, "retain", &retain))
 		return;
 	if (content_type_props(c, &props)) {
 		buf_clear(&props);
@@ -600,7 +525,7 @@ static void handle_topic(struct http_conn *c, char *topic)
 	struct buf props = BUF_INIT;
 	int qos;
 
-	if (!valid_topic(topic)) {
+	if (!args_topic_valid(topic)) {
 		http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
 		return;
 	}
@@ -618,7 +543,7 @@ static void handle_topic(struct http_conn *c, char *topic)
 			http_forbidden(c, "publish to", topic);
 			return;
 		}
-		if (!http_args_known(c, known_set) || !arg_qos(c, 0, &qos))
+		if (!http_args_known(c, known_set) || !args_qos(c, 0, &qos))
 			return;
 		if (c->method == HTTP_PUT && content_type_props(c, &props)) {
 			http_error(c, 500, "internal", "out of memory");
@@ -641,9 +566,9 @@ static void handle_topic_list(struct http_conn *c)
 	char filter[1024] = "#";
 	long limit = LIST_LIMIT_DEFAULT;
 
-	if (!http_args_known(c, known) || !arg_long(c, "limit", 1, LIST_LIMIT_MAX, &limit))
+	if (!http_args_known(c, known) || !args_long(c, "limit", 1, LIST_LIMIT_MAX, &limit))
 		return;
-	if (http_arg(c, "filter", filter, sizeof(filter)) && !valid_filter(filter)) {
+	if (http_arg(c, "filter", filter, sizeof(filter)) && !args_filter_valid(filter)) {
 		http_error(c, 400, "invalid_filter", "not a valid MQTT topic filter");
 		return;
 	}
@@ -689,7 +614,7 @@ static void handle_request(struct http_conn *c, char *topic)
 	struct rest_job *j;
 	int qos;
 
-	if (!valid_topic(topic)) {
+	if (!args_topic_valid(topic)) {
 		http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
 		return;
 	}
@@ -699,8 +624,8 @@ static void handle_request(struct http_conn *c, char *topic)
 		http_forbidden(c, "publish to", topic);
 		return;
 	}
-	if (!http_args_known(c, known) || !arg_qos(c, 1, &qos) ||
-	    !arg_long(c, "timeout_ms", 1, REQUEST_TIMEOUT_MAX_MS, &timeout_ms))
+	if (!http_args_known(c, known) || !args_qos(c, 1, &qos) ||
+	    !args_long(c, "timeout_ms", 1, REQUEST_TIMEOUT_MAX_MS, &timeout_ms))
 		return;
 	if (!hub_connected(hub)) {
 		http_broker_down(c);
@@ -728,71 +653,6 @@ static void handle_request(struct http_conn *c, char *topic)
 		return;
 	}
 	arm(c, timeout_ms);
-}
-
-/* ---- health ---- */
-
-static void handle_health(struct http_conn *c)
-{
-	struct web_ctx *ctx = c->ctx;
-	struct sessions_stats ss;
-	struct hub_stats hs;
-	bool up;
-
-	hub_get_stats(ctx->deps.hub, &hs);
-	sessions_get_stats(ctx->deps.sessions, &ss);
-	up = hs.connected;
-	if (!up)
-		http_header(c, "retry-after:", "5");
-	http_json(c, up ? 200 : 503,
-		  json_pack("{s:s,s:s,s:{s:b,s:s,s:s?,s:I},s:{s:b},s:I,s:{s:I,s:I,s:I},s:I}",
-			    "status", up ? "ok" : "unavailable", "version", MWB_VERSION, "broker",
-			    "connected", up, "url", ctx->cfg->broker.url, "mqtt_version",
-			    up ? codec_version_name(hs.mqtt_version) : NULL, "reconnects",
-			    (json_int_t)hs.reconnects,
-			    "retained_reader", "connected",
-			    retained_connected(ctx->deps.retained), "uptime_s",
-			    (json_int_t)((clock_mono_ms() - ctx->deps.started_ms) / 1000), "connections",
-			    "mqtt", (json_int_t)ctx->connections, "sse", (json_int_t)ctx->sse_streams,
-			    "http", (json_int_t)(ctx->http_open - ctx->sse_streams), "sessions",
-			    (json_int_t)ss.sessions_active));
-}
-
-/* ---- what a page needs to know: /info (open to all), /whoami ---- */
-
-static void handle_info(struct http_conn *c)
-{
-	struct web_ctx *ctx = c->ctx;
-	struct hub_stats hs;
-
-	hub_get_stats(ctx->deps.hub, &hs);
-	http_json(c, 200,
-		  json_pack("{s:s,s:{s:s,s:s},s:{s:b,s:s?},s:{s:b}}", "version", MWB_VERSION, "auth",
-			    "mode", ctx->auth->enabled ? "tokens" : "none", "mqtt_credentials",
-			    ctx->cfg->mqtt_credentials == CREDENTIALS_BRIDGE ? "bridge" : "passthrough",
-			    "broker", "connected", hs.connected, "mqtt_version",
-			    hs.connected ? codec_version_name(hs.mqtt_version) : NULL, "features",
-			    "request_response", hs.connected && hub_can_request(ctx->deps.hub)));
-}
-
-static json_t *filter_list(char *const *filters, size_t n)
-{
-	json_t *list = json_array();
-
-	for (size_t i = 0; list && i < n; i++)
-		json_array_append_new(list, json_string(filters[i]));
-	return list;
-}
-
-/* The token the request carries and its ACL; all null without tokens. */
-static void handle_whoami(struct http_conn *c)
-{
-	const struct auth_token *t = c->token;
-
-	http_json(c, 200,
-		  json_pack("{s:s?,s:o?,s:o?}", "token", t ? t->name : NULL, "publish",
-			    t ? filter_list(t->publish, t->npublish) : NULL, "subscribe",
-			    t ? filter_list(t->subscribe, t->nsubscribe) : NULL));
 }
 
 /* ---- routing ---- */
@@ -826,13 +686,13 @@ void rest_route(struct http_conn *c)
 			handle_request(c, p + 9);
 	} else if (!strcmp(p, "/health")) {
 		if (method_is(c, HTTP_GET, "GET"))
-			handle_health(c);
+			status_health(c);
 	} else if (!strcmp(p, "/info")) {
 		if (method_is(c, HTTP_GET, "GET"))
-			handle_info(c);
+			status_info(c);
 	} else if (!strcmp(p, "/whoami")) {
 		if (method_is(c, HTTP_GET, "GET"))
-			handle_whoami(c);
+			status_whoami(c);
 	} else {
 		http_error(c, 404, "not_found", "no such endpoint; see the README for the API");
 	}

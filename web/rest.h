@@ -1,4 +1,4 @@
-/* web/rest.h — the REST handlers: publish, retained topics, request/response, health, info. */
+/* web/rest.h — the REST handlers (publish, retained topics, request/response) and the routing. */
 #pragma once
 
 #include "http.h"
