@@ -53,7 +53,8 @@ bool args_qos(struct http_conn *c, int dflt, int *qos)
 /* A boolean argument; false when it answered 400. */
 bool args_bool(struct http_conn *c, const char *name, bool *out)
 {
-	char v[16];
+	/* Room for any value: one that does not fit is refused, not taken as absent. */
+	char v[HTTP_ARG_MAX];
 
 	*out = false;
 	if (!http_arg(c, name, v, sizeof(v)))

@@ -109,7 +109,7 @@ void http_broker_down(struct http_conn *c)
 bool http_arg(struct http_conn *c, const char *name, char *out, size_t cap)
 {
 	size_t nlen = strlen(name);
-	char frag[1100];
+	char frag[HTTP_ARG_MAX];
 
 	for (int i = 0; lws_hdr_copy_fragment(c->wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS,
 					      i) >= 0;
@@ -220,7 +220,7 @@ static int offered_secret(struct http_conn *c, char *out, size_t cap, size_t *le
 /* A known token, or false when it answered 401. The secret is not kept, logged or echoed. */
 static bool authenticate(struct http_conn *c)
 {
-	char secret[1100], peer[GUARD_ADDR_MAX];
+	char secret[HTTP_ARG_MAX], peer[GUARD_ADDR_MAX];
 	size_t len;
 	int offered = offered_secret(c, secret, sizeof(secret), &len);
 	const struct auth_token *t = offered ? auth_find(c->ctx->auth, secret, len) : NULL;

@@ -25,6 +25,9 @@ enum http_method {
 };
 
 #define HTTP_MAX_HEADERS 8
+/* Room for one query argument ("name=value") or header value, a little over what a token's
+ * secret or a topic filter of the API ever needs. */
+#define HTTP_ARG_MAX 1100
 
 struct sse_stream;
 struct rest_job;

@@ -24,6 +24,8 @@
 #define BATCH_MAX 1000
 #define LIST_LIMIT_DEFAULT 100
 #define LIST_LIMIT_MAX 10000
+/* Room for a message's Content Type property; a longer one is not passed on as a header. */
+#define CONTENT_TYPE_MAX 256
 
 enum job_kind {
 	JOB_PUBLISH, /* raw, PUT, DELETE, or a batch of JSON messages */
@@ -80,6 +82,24 @@ void rest_cancel(struct http_conn *c)
 	lws_sul_cancel(&c->sul);
 	c->job = NULL;
 	job_free(j);
+}
+
+/* A topic name from the URL; false when it answered 400. */
+static bool topic_ok(struct http_conn *c, char *topic)
+{
+	if (args_topic_valid(topic))
+		return true;
+	http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
+	return false;
+}
+
+/* May the request's token publish to @topic? false when it answered 403. */
+static bool may_publish(struct http_conn *c, const char *topic)
+{
+	if (http_may_publish(c, topic))
+		return true;
+	http_forbidden(c, "publish to", topic);
+	return false;
 }
 
 /*
@@ -346,14 +366,10 @@ static void handle_publish_raw(struct http_conn *c, char *topic)
 	bool retain;
 	int qos;
 
-	if (!args_topic_valid(topic)) {
-		http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
+	if (!topic_ok(c, topic))
 		return;
-	}
-	if (!http_may_publish(c, topic)) {
-		http_forbidden(c, "publish to", topic);
+	if (!may_publish(c, topic))
 		return;
-	}
 	if (!http_args_known(c, known) || !args_qos(c, 0, &qos) || !args_bool(c, "retain", &retain))
 		return;
 	if (content_type_props(c, &props)) {
@@ -444,11 +460,20 @@ static const char *content_type_of(const struct msg *m, char *buf, size_t cap)
 	return buf;
 }
 
+/* 200 with @m's payload as the body, typed by its Content Type property. */
+static void respond_payload(struct http_conn *c, const struct msg *m)
+{
+	char type[CONTENT_TYPE_MAX];
+	const char *ct = content_type_of(m, type, sizeof(type));
+
+	http_respond(c, 200, ct ? ct : "application/octet-stream", m->payload.data, m->payload.len);
+}
+
 /* The envelope: the event JSON without "ts", with "content_type". */
 static json_t *envelope(const struct msg *m)
 {
 	struct buf text = BUF_INIT;
-	char type[256];
+	char type[CONTENT_TYPE_MAX];
 	const char *ct = content_type_of(m, type, sizeof(type));
 	json_t *obj = NULL;
 
@@ -475,8 +500,6 @@ static void on_retained(void *user, bool ok, bool complete, struct msg *const *m
 		return;
 	}
 	if (j->single_topic) {
-		char type[256];
-		const char *ct;
 		job_free(j);
 		if (!n) {
 			http_error(c, 404, "not_found", "no retained message on this topic");
@@ -486,9 +509,7 @@ static void on_retained(void *user, bool ok, bool complete, struct msg *const *m
 			http_json(c, 200, envelope(msgs[0]));
 			return;
 		}
-		ct = content_type_of(msgs[0], type, sizeof(type));
-		http_respond(c, 200, ct ? ct : "application/octet-stream", msgs[0]->payload.data,
-			     msgs[0]->payload.len);
+		respond_payload(c, msgs[0]);
 		return;
 	}
 	job_free(j);
@@ -525,10 +546,8 @@ static void handle_topic(struct http_conn *c, char *topic)
 	struct buf props = BUF_INIT;
 	int qos;
 
-	if (!args_topic_valid(topic)) {
-		http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
+	if (!topic_ok(c, topic))
 		return;
-	}
 	switch (c->method) {
 	case HTTP_GET:
 		if (!http_may_subscribe(c, topic))
@@ -539,10 +558,8 @@ static void handle_topic(struct http_conn *c, char *topic)
 	case HTTP_PUT:
 	case HTTP_DELETE:
 		/* Both publish a retained message. */
-		if (!http_may_publish(c, topic)) {
-			http_forbidden(c, "publish to", topic);
+		if (!may_publish(c, topic))
 			return;
-		}
 		if (!http_args_known(c, known_set) || !args_qos(c, 0, &qos))
 			return;
 		if (c->method == HTTP_PUT && content_type_props(c, &props)) {
@@ -585,8 +602,6 @@ static void on_reply(void *user, enum hub_status status, uint8_t reason, const s
 {
 	struct http_conn *c = user;
 	struct rest_job *j = c->job;
-	char type[256];
-	const char *ct;
 	json_t *error;
 	int code;
 
@@ -600,9 +615,7 @@ static void on_reply(void *user, enum hub_status status, uint8_t reason, const s
 		http_json(c, code, json_pack("{s:o}", "error", error));
 		return;
 	}
-	ct = content_type_of(reply, type, sizeof(type));
-	http_respond(c, 200, ct ? ct : "application/octet-stream", reply->payload.data,
-		     reply->payload.len);
+	respond_payload(c, reply);
 }
 
 static void handle_request(struct http_conn *c, char *topic)
@@ -614,16 +627,12 @@ static void handle_request(struct http_conn *c, char *topic)
 	struct rest_job *j;
 	int qos;
 
-	if (!args_topic_valid(topic)) {
-		http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
+	if (!topic_ok(c, topic))
 		return;
-	}
 	/* The reply comes on a response topic of the bridge's own: only the publish is the
 	 * token's doing. */
-	if (!http_may_publish(c, topic)) {
-		http_forbidden(c, "publish to", topic);
+	if (!may_publish(c, topic))
 		return;
-	}
 	if (!http_args_known(c, known) || !args_qos(c, 1, &qos) ||
 	    !args_long(c, "timeout_ms", 1, REQUEST_TIMEOUT_MAX_MS, &timeout_ms))
 		return;

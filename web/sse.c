@@ -13,11 +13,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "args.h"
 #include "jsonmsg.h"
 #include "log.h"
-#include "query.h"
-#include "topic.h"
-#include "utf8.h"
 
 #define RETRY_LINE "retry: 2000\n\n"
 #define KEEPALIVE_LINE ": keepalive\n\n"
@@ -233,13 +231,11 @@ static void beat(lws_sorted_usec_list_t *sul)
 
 static int add_filter(struct sse_stream *s, const char *value)
 {
-	size_t len = strlen(value);
 	char *f = strdup(value), **more;
 
 	if (!f)
 		return -1;
-	query_restore_plus(f);
-	if (!len || !utf8_valid_mqtt((const uint8_t *)f, len) || !topic_filter_valid(f, len)) {
+	if (!args_filter_valid(f)) {
 		free(f);
 		return 1;
 	}
@@ -266,7 +262,7 @@ static bool read_args(struct http_conn *c, struct sse_stream *s, bool *retained,
 		      size_t cap)
 {
 	static const char *const known[] = {"topic", "retained", "last_event_id", NULL};
-	char frag[1100];
+	char frag[HTTP_ARG_MAX];
 	int rc;
 
 	if (!http_args_known(c, known))
@@ -295,15 +291,8 @@ static bool read_args(struct http_conn *c, struct sse_stream *s, bool *retained,
 		http_error(c, 400, "invalid_filter", "give at least one topic=FILTER");
 		return false;
 	}
-	*retained = false;
-	if (http_arg(c, "retained", frag, sizeof(frag))) {
-		if (!strcmp(frag, "true") || !strcmp(frag, "1") || !*frag) {
-			*retained = true;
-		} else if (strcmp(frag, "false") && strcmp(frag, "0")) {
-			http_error(c, 400, "invalid_parameter", "retained must be true or false");
-			return false;
-		}
-	}
+	if (!args_bool(c, "retained", retained))
+		return false;
 	/* EventSource sends the header by itself when it reconnects: it is the newest. */
 	last_id[0] = '\0';
 	if (lws_hdr_custom_copy(c->wsi, last_id, (int)cap, "last-event-id:", 14) <= 0)
