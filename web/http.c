@@ -31,9 +31,9 @@
  */
 #define LINGER_MAX_BYTES (8ULL * 1024 * 1024)
 #define LINGER_MS 5000
-
-const double web_latency_bounds[WEB_LATENCY_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
-							0.05,  0.1,    0.25,  0.5,  1.0};
+/* Room for a Content-Length value (20 digits at most) and for an Accept header worth reading. */
+#define CONTENT_LENGTH_MAX 32
+#define ACCEPT_MAX 512
 
 void http_header(struct http_conn *c, const char *name, const char *fmt, ...)
 {
@@ -405,10 +405,10 @@ static void route(struct http_conn *c)
 		http_pause_rx(c);
 }
 
-static int on_request(struct http_conn *c, const char *path)
+/* The request line and the headers the handlers read. 0, or -ENOMEM. */
+static int read_request(struct http_conn *c, const char *path)
 {
-	char length[32];
-	unsigned long long content_length;
+	char length[CONTENT_LENGTH_MAX], accept[ACCEPT_MAX];
 
 	c->started = lws_now_usecs();
 	c->ctx->stats.http_requests++;
@@ -416,18 +416,24 @@ static int on_request(struct http_conn *c, const char *path)
 	c->method = method_of(c->wsi);
 	c->path = strdup(path && *path ? path : "/");
 	if (!c->path)
-		return -1;
+		return -ENOMEM;
 	copy_header(c->wsi, WSI_TOKEN_ORIGIN, c->origin, sizeof(c->origin), &c->has_origin);
 	copy_header(c->wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, c->content_type, sizeof(c->content_type),
 		    NULL);
 	copy_header(c->wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, length, sizeof(length), NULL);
-	content_length = strtoull(length, NULL, 10);
-	c->body_unread = content_length;
-	{
-		char accept[512];
-		copy_header(c->wsi, WSI_TOKEN_HTTP_ACCEPT, accept, sizeof(accept), NULL);
-		c->accept_json = strstr(accept, "application/json") != NULL;
-	}
+	c->body_unread = strtoull(length, NULL, 10);
+	copy_header(c->wsi, WSI_TOKEN_HTTP_ACCEPT, accept, sizeof(accept), NULL);
+	c->accept_json = strstr(accept, "application/json") != NULL;
+	return 0;
+}
+
+static int on_request(struct http_conn *c, const char *path)
+{
+	unsigned long long content_length;
+
+	if (read_request(c, path))
+		return -1;
+	content_length = c->body_unread;
 	/* A browser's request from a page of an origin that is not allowed goes no further. */
 	if (c->has_origin && !guard_origin_allowed(c->ctx->cfg, c->origin)) {
 		c->ctx->stats.refused_http_origin++;
@@ -587,6 +593,21 @@ static int on_writeable(struct http_conn *c)
 	return transaction_done(c);
 }
 
+/* A piece of the body: kept while it is wanted, else dropped. Nonzero: close. */
+static int on_body(struct http_conn *c, const void *in, size_t len)
+{
+	c->body_unread -= len < c->body_unread ? len : c->body_unread;
+	if (!c->expects_body || c->answered)
+		return 0;
+	if (len > (size_t)c->ctx->cfg->limits.max_body_bytes - c->body.len) {
+		c->close_after = true;
+		http_error(c, 413, "body_too_large", "the body is over %ld bytes",
+			   c->ctx->cfg->limits.max_body_bytes);
+		return 0;
+	}
+	return buf_append(&c->body, in, len) ? -1 : 0;
+}
+
 static int callback_api(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 			size_t len)
 {
@@ -616,16 +637,7 @@ static int callback_api(struct lws *wsi, enum lws_callback_reasons reason, void 
 		return on_request(c, in);
 
 	case LWS_CALLBACK_HTTP_BODY:
-		c->body_unread -= len < c->body_unread ? len : c->body_unread;
-		if (!c->expects_body || c->answered)
-			return 0;
-		if (len > (size_t)c->ctx->cfg->limits.max_body_bytes - c->body.len) {
-			c->close_after = true;
-			http_error(c, 413, "body_too_large", "the body is over %ld bytes",
-				   c->ctx->cfg->limits.max_body_bytes);
-			return 0;
-		}
-		return buf_append(&c->body, in, len) ? -1 : 0;
+		return on_body(c, in, len);
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		/* All read: the close now ends the connection with a FIN, not a reset. */

@@ -22,6 +22,22 @@
 #define STATUS_CLASS_FIRST 2
 #define STATUS_CLASS_LAST 5
 
+const double web_latency_bounds[WEB_LATENCY_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
+							0.05,  0.1,    0.25,  0.5,  1.0};
+
+void metrics_rest_published(struct http_conn *c)
+{
+	struct web_stats *st = &c->ctx->stats;
+	double s = (double)(lws_now_usecs() - c->started) / LWS_US_PER_SEC;
+	int i = 0;
+
+	while (i < WEB_LATENCY_BUCKETS && s > web_latency_bounds[i])
+		i++;
+	st->latency_count[i]++;
+	st->latency_sum += s;
+	st->rest_published++;
+}
+
 struct snap {
 	const struct web_ctx *ctx;
 	const struct web_stats *ws;

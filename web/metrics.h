@@ -5,3 +5,7 @@
 
 /** Service thread. Answers @c, a request on the /metrics mount (GET only). */
 void metrics_serve(struct http_conn *c);
+
+/** Service thread. Counts a REST message the broker acknowledged, and its latency from the
+ * arrival of @c's request. */
+void metrics_rest_published(struct http_conn *c);

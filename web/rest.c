@@ -14,6 +14,7 @@
 #include "codec.h"
 #include "jsonmsg.h"
 #include "log.h"
+#include "metrics.h"
 #include "props.h"
 #include "status.h"
 #include "utf8.h"
@@ -116,19 +117,6 @@ static int content_type_props(struct http_conn *c, struct buf *props)
 	return props_put_bytes(props, MQTT_PROP_CONTENT_TYPE, c->content_type, len);
 }
 
-static void record_latency(struct http_conn *c)
-{
-	struct web_stats *st = &c->ctx->stats;
-	double s = (double)(lws_now_usecs() - c->started) / 1e6;
-	int i = 0;
-
-	while (i < WEB_LATENCY_BUCKETS && s > web_latency_bounds[i])
-		i++;
-	st->latency_count[i]++;
-	st->latency_sum += s;
-	st->rest_published++;
-}
-
 /* ---- how a publish ended, as HTTP ---- */
 
 static json_t *error_object(const char *code, const char *message, int reason)
@@ -191,7 +179,7 @@ static void answer_publish(struct rest_job *j)
 		int status = outcome(it->status, it->reason, &error);
 		bool retain = j->msgs.count ? j->msgs.msgs[0].retain : false;
 		if (status == 200)
-			record_latency(c);
+			metrics_rest_published(c);
 		else if (status == 503)
 			http_header(c, "retry-after:", "5");
 		c->job = NULL;
@@ -215,7 +203,7 @@ static void answer_publish(struct rest_job *j)
 			error = error_object("broker_timeout", "the broker did not acknowledge in time",
 					     -1);
 		} else if (status == 200) {
-			record_latency(c);
+			metrics_rest_published(c);
 		}
 		json_array_append_new(results, error ? json_pack("{s:b,s:o}", "ok", 0, "error", error)
 						     : ok_object(it, j->msgs.msgs[i].retain));

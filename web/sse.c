@@ -22,6 +22,8 @@
 #define STALL_S 30
 #define RETAINED_WAIT_MS 1000
 #define RETAINED_LIMIT 10000
+/* Room for a Last-Event-ID; a longer one is none of ours and starts the stream afresh. */
+#define LAST_ID_MAX 128
 
 /* A queued piece of the stream: a shared hub event, or text of the stream's own. */
 struct sse_item {
@@ -301,14 +303,59 @@ static bool read_args(struct http_conn *c, struct sse_stream *s, bool *retained,
 	return true;
 }
 
+/* The events after @last_id, queued; a note when some are lost. hub_replay()'s result. */
+static int replay(struct sse_stream *s, const char *last_id)
+{
+	static const char missed[] = ": some events were missed\n\n";
+	static const char afresh[] = ": last event id unknown here: starting afresh\n\n";
+	struct sse_item it;
+	int rc = hub_replay(s->ctx->deps.hub, s->sub, last_id);
+
+	if (rc == -ERANGE && !own_item(&it, missed, sizeof(missed) - 1))
+		enqueue(s, &it, true);
+	/* Another instance's id (behind a load balancer), or nonsense: this stream starts as a
+	 * new one, and says so. */
+	if (rc == -ENOENT && !own_item(&it, afresh, sizeof(afresh) - 1))
+		enqueue(s, &it, true);
+	return rc;
+}
+
+/* The retained messages of every filter, read before live events flow (see on_retained()). */
+static void read_retained(struct sse_stream *s)
+{
+	struct web_ctx *ctx = s->ctx;
+
+	s->reads = calloc(s->nfilters, sizeof(*s->reads));
+	for (size_t i = 0; s->reads && i < s->nfilters; i++) {
+		s->reads[i].s = s;
+		s->reads[i].req = retained_get(ctx->deps.retained, s->filters[i], RETAINED_LIMIT, 0,
+					       on_retained, &s->reads[i]);
+		s->rpending += s->reads[i].req != NULL;
+	}
+	if (s->rpending)
+		lws_sul_schedule(ctx->context, 0, &s->sul_retained, retained_timeout,
+				 (lws_usec_t)RETAINED_WAIT_MS * LWS_US_PER_MS);
+}
+
+/* The stream's head: 200, never cached nor buffered by a proxy; events follow as they come. */
+static void answer_open(struct http_conn *c)
+{
+	http_header(c, "cache-control:", "no-cache");
+	http_header(c, "x-accel-buffering:", "no");
+	c->status = 200;
+	strcpy(c->resp_type, "text/event-stream");
+	c->answered = true;
+	c->ctx->stats.http_responses[2]++;
+	c->resp.len = LWS_PRE;
+	http_want_write(c);
+}
+
 void sse_start(struct http_conn *c)
 {
-	static const char afresh[] = ": last event id unknown here: starting afresh\n\n";
 	struct web_ctx *ctx = c->ctx;
 	struct sse_stream *s;
-	char last_id[128];
+	char last_id[LAST_ID_MAX];
 	bool retained;
-	int rc;
 
 	if (c->method != HTTP_GET) {
 		http_header(c, "allow:", "GET");
@@ -355,40 +402,12 @@ void sse_start(struct http_conn *c)
 	ctx->streams = s;
 	s->last_write = lws_now_usecs();
 	/* Replayed events go first, before any live one can arrive (both run on this thread). */
-	if (*last_id) {
-		struct sse_item it;
-		rc = hub_replay(ctx->deps.hub, s->sub, last_id);
-		if (rc == -ERANGE && !own_item(&it, ": some events were missed\n\n", 27))
-			enqueue(s, &it, true);
-		/* Another instance's id (behind a load balancer), or nonsense: this stream starts
-		 * as a new one, and says so. */
-		if (rc == -ENOENT && !own_item(&it, afresh, sizeof(afresh) - 1))
-			enqueue(s, &it, true);
-		if (rc == -ENOENT)
-			last_id[0] = '\0';
-	}
+	if (*last_id && replay(s, last_id) == -ENOENT)
+		last_id[0] = '\0';
 	/* A resuming client has the retained values already; one starting afresh gets them. */
-	if (retained && !*last_id) {
-		s->reads = calloc(s->nfilters, sizeof(*s->reads));
-		for (size_t i = 0; s->reads && i < s->nfilters; i++) {
-			s->reads[i].s = s;
-			s->reads[i].req = retained_get(ctx->deps.retained, s->filters[i],
-						       RETAINED_LIMIT, 0, on_retained,
-						       &s->reads[i]);
-			s->rpending += s->reads[i].req != NULL;
-		}
-		if (s->rpending)
-			lws_sul_schedule(ctx->context, 0, &s->sul_retained, retained_timeout,
-					 (lws_usec_t)RETAINED_WAIT_MS * LWS_US_PER_MS);
-	}
-	http_header(c, "cache-control:", "no-cache");
-	http_header(c, "x-accel-buffering:", "no");
-	c->status = 200;
-	strcpy(c->resp_type, "text/event-stream");
-	c->answered = true;
-	c->ctx->stats.http_responses[2]++;
-	c->resp.len = LWS_PRE;
-	http_want_write(c);
+	if (retained && !*last_id)
+		read_retained(s);
+	answer_open(c);
 }
 
 int sse_after_headers(struct http_conn *c)
