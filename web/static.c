@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "log.h"
 #include "web.h"
 
@@ -31,6 +32,9 @@
 	"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "        \
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "               \
 	"form-action 'self'; frame-ancestors *"
+
+/* Room for an answer's header block. */
+#define HEADERS_MAX 2048
 
 static const struct {
 	const char *ext;
@@ -118,15 +122,10 @@ static int file_headers(struct lws *wsi, struct web_ctx *ctx, const char *rel,
 		return 0;
 	/* Pages of other origins load the element: a module script load is a CORS request. */
 	n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
-	for (size_t i = 0; n > 0 && i < ctx->cfg->nallowed_origins; i++) {
-		if (!strcmp(ctx->cfg->allowed_origins[i], "*") ||
-		    !strcmp(ctx->cfg->allowed_origins[i], origin)) {
-			if (add_header(wsi, "access-control-allow-origin:", origin, p, end) ||
-			    add_header(wsi, "vary:", "Origin", p, end))
-				return -1;
-			break;
-		}
-	}
+	if (n > 0 && guard_origin_allowed(ctx->cfg, origin) &&
+	    (add_header(wsi, "access-control-allow-origin:", origin, p, end) ||
+	     add_header(wsi, "vary:", "Origin", p, end)))
+		return -1;
 	return add_header(wsi, "cross-origin-resource-policy:", "cross-origin", p, end);
 }
 
@@ -134,7 +133,7 @@ static int file_headers(struct lws *wsi, struct web_ctx *ctx, const char *rel,
 static int answer_empty(struct lws *wsi, unsigned int status, const unsigned char *extra,
 			size_t extra_len)
 {
-	uint8_t buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+	uint8_t buf[LWS_PRE + HEADERS_MAX], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
 
 	if (lws_add_http_common_headers(wsi, status, "text/plain", 0, &p, end) ||
 	    (size_t)(end - p) < extra_len)
@@ -148,7 +147,7 @@ static int answer_empty(struct lws *wsi, unsigned int status, const unsigned cha
 
 static int serve(struct lws *wsi, struct web_ctx *ctx, const char *path)
 {
-	uint8_t hdrs[2048], *p = hdrs, *end = hdrs + sizeof(hdrs);
+	uint8_t hdrs[HEADERS_MAX], *p = hdrs, *end = hdrs + sizeof(hdrs);
 	char full[PATH_MAX], real[PATH_MAX], etag[80], none_match[160];
 	const char *rel = file_of(path);
 	size_t root_len;
