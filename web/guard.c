@@ -44,7 +44,7 @@ void guard_client_addr(struct web_ctx *ctx, struct lws *wsi, char *out, size_t c
 	/* A header too long to copy is left out: then the proxy is taken for the client. */
 	if (lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) < 0)
 		xff[0] = '\0';
-	if (lws_hdr_custom_copy(wsi, fwd, sizeof(fwd), "forwarded:", 10) < 0)
+	if (lws_hdr_custom_copy(wsi, fwd, sizeof(fwd), "forwarded:", WEB_LITLEN("forwarded:")) < 0)
 		fwd[0] = '\0';
 	netaddr_client(ctx->trusted, ctx->ntrusted, peer, xff, fwd, out, cap);
 }

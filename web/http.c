@@ -34,6 +34,8 @@
 /* Room for a Content-Length value (20 digits at most) and for an Accept header worth reading. */
 #define CONTENT_LENGTH_MAX 32
 #define ACCEPT_MAX 512
+/* The answer when even the answer could not be made. */
+#define OOM_JSON "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}"
 
 void http_header(struct http_conn *c, const char *name, const char *fmt, ...)
 {
@@ -82,7 +84,7 @@ void http_json(struct http_conn *c, int status, void *json)
 		free(text);
 	} else {
 		http_respond(c, 500, "application/json",
-			     "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}", 55);
+			     OOM_JSON, WEB_LITLEN(OOM_JSON));
 	}
 	json_decref(json);
 }
@@ -138,7 +140,7 @@ bool http_args_known(struct http_conn *c, const char *const *known)
 		if (!nlen || (nlen == 1 && frag[0] == '/'))
 			continue;
 		/* Every endpoint takes the token this way too (EventSource cannot set headers). */
-		if (nlen == 12 && !strncmp(frag, "access_token", 12))
+		if (nlen == WEB_LITLEN("access_token") && !strncmp(frag, "access_token", nlen))
 			continue;
 		for (int k = 0; known[k] && !ok; k++)
 			ok = strlen(known[k]) == nlen && !strncmp(frag, known[k], nlen);
@@ -192,8 +194,8 @@ static int offered_secret(struct http_conn *c, char *out, size_t cap, size_t *le
 	if (n < 0)
 		return 1;
 	/* The scheme is case-insensitive (RFC 9110 §11.1); another scheme is not ours to read. */
-	if (n > 7 && !strncasecmp(out, "Bearer ", 7)) {
-		for (s = out + 7; *s == ' '; s++)
+	if (n > (int)WEB_LITLEN("Bearer ") && !strncasecmp(out, "Bearer ", WEB_LITLEN("Bearer "))) {
+		for (s = out + WEB_LITLEN("Bearer "); *s == ' '; s++)
 			;
 		n -= (int)(s - out);
 		while (n && s[n - 1] == ' ')
@@ -208,9 +210,9 @@ static int offered_secret(struct http_conn *c, char *out, size_t cap, size_t *le
 		if ((size_t)n >= cap ||
 		    lws_hdr_copy_fragment(c->wsi, out, (int)cap, WSI_TOKEN_HTTP_URI_ARGS, i) < 0)
 			continue;
-		if (!strncmp(out, "access_token=", 13)) {
-			*len = (size_t)n - 13;
-			memmove(out, out + 13, *len + 1);
+		if (!strncmp(out, "access_token=", WEB_LITLEN("access_token="))) {
+			*len = (size_t)n - WEB_LITLEN("access_token=");
+			memmove(out, out + WEB_LITLEN("access_token="), *len + 1);
 			return 1;
 		}
 	}
@@ -305,7 +307,7 @@ static int add_cors(struct http_conn *c, unsigned char **p, unsigned char *end)
 					(unsigned char *)c->origin, (int)strlen(c->origin), p,
 					end) ||
 	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"vary:",
-					(unsigned char *)"Origin", 6, p, end))
+					(unsigned char *)"Origin", WEB_LITLEN("Origin"), p, end))
 		return -1;
 	if (c->method != HTTP_OPTIONS)
 		return lws_add_http_header_by_name(c->wsi,
@@ -318,7 +320,7 @@ static int add_cors(struct http_conn *c, unsigned char **p, unsigned char *end)
 	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"access-control-allow-headers:",
 					(unsigned char *)headers, sizeof(headers) - 1, p, end) ||
 	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"access-control-max-age:",
-					(unsigned char *)"600", 3, p, end))
+					(unsigned char *)"600", WEB_LITLEN("600"), p, end))
 		return -1;
 	return 0;
 }
@@ -515,7 +517,7 @@ static int build_headers(struct http_conn *c, uint8_t **p, uint8_t *end)
 	}
 	if (c->close_after &&
 	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"connection:",
-					(unsigned char *)"close", 5, p, end))
+					(unsigned char *)"close", WEB_LITLEN("close"), p, end))
 		return -1;
 	return lws_finalize_http_header(c->wsi, p, end);
 }
@@ -632,7 +634,8 @@ static int callback_api(struct lws *wsi, enum lws_callback_reasons reason, void 
 			int ulen = 0;
 			if (lws_http_get_uri_and_method(wsi, &uri, &ulen) < 0)
 				return -1;
-			c->is_metrics = ulen >= 8 && !strncmp(uri, "/metrics", 8);
+			c->is_metrics = ulen >= (int)WEB_LITLEN("/metrics") &&
+					!strncmp(uri, "/metrics", WEB_LITLEN("/metrics"));
 		}
 		return on_request(c, in);
 

@@ -27,6 +27,10 @@
 #define LIST_LIMIT_MAX 10000
 /* Room for a message's Content Type property; a longer one is not passed on as a header. */
 #define CONTENT_TYPE_MAX 256
+/* curl -d's label for any body (see content_type_props()), and what json_content_type() takes. */
+#define FORM_TYPE "application/x-www-form-urlencoded"
+#define JSON_TYPE "application/json"
+#define JSON_SUFFIX "+json"
 
 enum job_kind {
 	JOB_PUBLISH, /* raw, PUT, DELETE, or a batch of JSON messages */
@@ -112,7 +116,7 @@ static int content_type_props(struct http_conn *c, struct buf *props)
 	size_t len = strlen(c->content_type);
 
 	if (!len || !utf8_valid_mqtt((const uint8_t *)c->content_type, len) ||
-	    !strncasecmp(c->content_type, "application/x-www-form-urlencoded", 33))
+	    !strncasecmp(c->content_type, FORM_TYPE, WEB_LITLEN(FORM_TYPE)))
 		return 0;
 	return props_put_bytes(props, MQTT_PROP_CONTENT_TYPE, c->content_type, len);
 }
@@ -375,8 +379,9 @@ static bool json_content_type(const char *type)
 
 	while (n && type[n - 1] == ' ')
 		n--;
-	return (n == 16 && !strncasecmp(type, "application/json", 16)) ||
-	       (n >= 5 && !strncasecmp(type + n - 5, "+json", 5));
+	return (n == WEB_LITLEN(JSON_TYPE) && !strncasecmp(type, JSON_TYPE, n)) ||
+	       (n >= WEB_LITLEN(JSON_SUFFIX) &&
+		!strncasecmp(type + n - WEB_LITLEN(JSON_SUFFIX), JSON_SUFFIX, WEB_LITLEN(JSON_SUFFIX)));
 }
 
 static void handle_publish_json(struct http_conn *c)
@@ -663,24 +668,32 @@ static bool method_is(struct http_conn *c, enum http_method m, const char *allow
 	return false;
 }
 
+/* What follows @prefix in @path; NULL when @path does not start with it. */
+static char *after(char *path, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return strncmp(path, prefix, n) ? NULL : path + n;
+}
+
 void rest_route(struct http_conn *c)
 {
-	char *p = c->path;
+	char *p = c->path, *tail;
 
-	if (!strncmp(p, "/publish/", 9)) {
+	if ((tail = after(p, "/publish/"))) {
 		if (method_is(c, HTTP_POST, "POST"))
-			handle_publish_raw(c, p + 9);
+			handle_publish_raw(c, tail);
 	} else if (!strcmp(p, "/publish")) {
 		if (method_is(c, HTTP_POST, "POST"))
 			handle_publish_json(c);
-	} else if (!strncmp(p, "/topics/", 8)) {
-		handle_topic(c, p + 8);
+	} else if ((tail = after(p, "/topics/"))) {
+		handle_topic(c, tail);
 	} else if (!strcmp(p, "/topics")) {
 		if (method_is(c, HTTP_GET, "GET"))
 			handle_topic_list(c);
-	} else if (!strncmp(p, "/request/", 9)) {
+	} else if ((tail = after(p, "/request/"))) {
 		if (method_is(c, HTTP_POST, "POST"))
-			handle_request(c, p + 9);
+			handle_request(c, tail);
 	} else if (!strcmp(p, "/health")) {
 		if (method_is(c, HTTP_GET, "GET"))
 			status_health(c);

@@ -272,14 +272,14 @@ static bool read_args(struct http_conn *c, struct sse_stream *s, bool *retained,
 	for (int i = 0; lws_hdr_copy_fragment(c->wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS,
 					      i) >= 0;
 	     i++) {
-		if (strncmp(frag, "topic=", 6))
+		if (strncmp(frag, "topic=", WEB_LITLEN("topic=")))
 			continue;
 		if ((long)s->nfilters >= c->ctx->cfg->limits.max_subscriptions) {
 			http_error(c, 400, "too_many_filters", "at most %ld topic filters per stream",
 				   c->ctx->cfg->limits.max_subscriptions);
 			return false;
 		}
-		rc = add_filter(s, frag + 6);
+		rc = add_filter(s, frag + WEB_LITLEN("topic="));
 		if (rc) {
 			if (rc > 0)
 				http_error(c, 400, "invalid_filter",
@@ -297,7 +297,7 @@ static bool read_args(struct http_conn *c, struct sse_stream *s, bool *retained,
 		return false;
 	/* EventSource sends the header by itself when it reconnects: it is the newest. */
 	last_id[0] = '\0';
-	if (lws_hdr_custom_copy(c->wsi, last_id, (int)cap, "last-event-id:", 14) <= 0)
+	if (lws_hdr_custom_copy(c->wsi, last_id, (int)cap, "last-event-id:", WEB_LITLEN("last-event-id:")) <= 0)
 		if (!http_arg(c, "last_event_id", last_id, cap))
 			last_id[0] = '\0';
 	return true;

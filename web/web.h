@@ -12,6 +12,9 @@
 #include "session.h"
 #include "wheel.h"
 
+/* The length of a string literal (only a literal compiles: "" is pasted onto it). */
+#define WEB_LITLEN(lit) (sizeof(lit "") - 1)
+
 /* Rate-limit buckets kept at most (about 100 bytes each): addresses are the client's to pick. */
 #define WEB_RATELIMIT_KEYS 65536
 

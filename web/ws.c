@@ -204,7 +204,8 @@ static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void
 			/* MQTT over WebSocket: a text frame closes the connection (MQTT-6.0.0-1). */
 			log_msg(LOG_INFO, "ws", "text-frame peer=%s", c->peer);
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
-					 (unsigned char *)"binary frames only", 18);
+					 (unsigned char *)"binary frames only",
+					 WEB_LITLEN("binary frames only"));
 			return -1;
 		}
 		if (!c->deadline_fixed)
