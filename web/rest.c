@@ -15,6 +15,7 @@
 #include "jsonmsg.h"
 #include "log.h"
 #include "metrics.h"
+#include "outcome.h"
 #include "props.h"
 #include "status.h"
 #include "utf8.h"
@@ -121,51 +122,6 @@ static int content_type_props(struct http_conn *c, struct buf *props)
 	return props_put_bytes(props, MQTT_PROP_CONTENT_TYPE, c->content_type, len);
 }
 
-/* ---- how a publish ended, as HTTP ---- */
-
-static json_t *error_object(const char *code, const char *message, int reason)
-{
-	json_t *e = json_pack("{s:s,s:s}", "code", code, "message", message);
-
-	if (e && reason >= 0)
-		json_object_set_new(e, "reason_code", json_integer(reason));
-	return e;
-}
-
-/* The status and error of @status/@reason; 200 with NULL error when it went through. */
-static int outcome(enum hub_status status, uint8_t reason, json_t **error)
-{
-	*error = NULL;
-	switch (status) {
-	case HUB_OK:
-		return 200;
-	case HUB_DOWN:
-	case HUB_FAILED:
-		*error = error_object("broker_unavailable", "the broker connection went down", -1);
-		return 503;
-	case HUB_REFUSED:
-		break;
-	}
-	switch (reason) {
-	case MQTT_RC_NOT_AUTHORIZED:
-		*error = error_object("broker_not_authorized", "the broker refused it (0x87)", reason);
-		return 403;
-	case MQTT_RC_TOPIC_NAME_INVALID:
-		*error = error_object("invalid_topic", "the broker refused the topic", reason);
-		return 400;
-	case MQTT_RC_PAYLOAD_FORMAT_INVALID:
-		*error = error_object("invalid_payload", "the broker refused the payload", reason);
-		return 400;
-	case MQTT_RC_QUOTA_EXCEEDED:
-		*error = error_object("broker_quota_exceeded", "the broker's quota is exceeded",
-				      reason);
-		return 429;
-	default:
-		*error = error_object("broker_refused", "the broker refused the message", reason);
-		return 502;
-	}
-}
-
 static json_t *ok_object(const struct job_item *it, bool retain)
 {
 	return json_pack("{s:b,s:s,s:i,s:b}", "ok", 1, "topic", it->topic, "qos", it->qos, "retain",
@@ -180,7 +136,7 @@ static void answer_publish(struct rest_job *j)
 	lws_sul_cancel(&c->sul);
 	if (!j->batch) {
 		struct job_item *it = &j->items[0];
-		int status = outcome(it->status, it->reason, &error);
+		int status = outcome_status(it->status, it->reason, &error);
 		bool retain = j->msgs.count ? j->msgs.msgs[0].retain : false;
 		if (status == 200)
 			metrics_rest_published(c);
@@ -195,16 +151,16 @@ static void answer_publish(struct rest_job *j)
 	results = json_array();
 	for (size_t i = 0; i < j->n; i++) {
 		struct job_item *it = &j->items[i];
-		int status = outcome(it->status, it->reason, &error);
+		int status = outcome_status(it->status, it->reason, &error);
 		if (it->forbidden) {
 			char message[256];
 			json_decref(error);
 			snprintf(message, sizeof(message), "the token '%s' may not publish to '%s'",
 				 c->token ? c->token->name : "", it->topic);
-			error = error_object("forbidden", message, -1);
+			error = outcome_error("forbidden", message, -1);
 		} else if (it->timed_out) {
 			json_decref(error);
-			error = error_object("broker_timeout", "the broker did not acknowledge in time",
+			error = outcome_error("broker_timeout", "the broker did not acknowledge in time",
 					     -1);
 		} else if (status == 200) {
 			metrics_rest_published(c);
@@ -602,7 +558,7 @@ static void on_reply(void *user, enum hub_status status, uint8_t reason, const s
 	c->job = NULL;
 	job_free(j); /* the hub has let go of the request already */
 	if (status != HUB_OK || !reply) {
-		code = outcome(status == HUB_OK ? HUB_FAILED : status, reason, &error);
+		code = outcome_status(status == HUB_OK ? HUB_FAILED : status, reason, &error);
 		if (code == 503)
 			http_header(c, "retry-after:", "5");
 		http_json(c, code, json_pack("{s:o}", "error", error));
