@@ -30,7 +30,8 @@ int outcome_status(enum hub_status status, uint8_t reason, json_t **error)
 	}
 	switch (reason) {
 	case MQTT_RC_NOT_AUTHORIZED:
-		*error = outcome_error("broker_not_authorized", "the broker refused it (0x87)", reason);
+		*error =
+		    outcome_error("broker_not_authorized", "the broker refused it (0x87)", reason);
 		return 403;
 	case MQTT_RC_TOPIC_NAME_INVALID:
 		*error = outcome_error("invalid_topic", "the broker refused the topic", reason);
@@ -40,7 +41,7 @@ int outcome_status(enum hub_status status, uint8_t reason, json_t **error)
 		return 400;
 	case MQTT_RC_QUOTA_EXCEEDED:
 		*error = outcome_error("broker_quota_exceeded", "the broker's quota is exceeded",
-				      reason);
+		                       reason);
 		return 429;
 	default:
 		*error = outcome_error("broker_refused", "the broker refused the message", reason);

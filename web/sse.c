@@ -17,11 +17,11 @@
 #include "jsonmsg.h"
 #include "log.h"
 
-#define RETRY_LINE "retry: 2000\n\n"
-#define KEEPALIVE_LINE ": keepalive\n\n"
-#define STALL_S 30
+#define RETRY_LINE       "retry: 2000\n\n"
+#define KEEPALIVE_LINE   ": keepalive\n\n"
+#define STALL_S          30
 #define RETAINED_WAIT_MS 1000
-#define RETAINED_LIMIT 10000
+#define RETAINED_LIMIT   10000
 /* Room for a Last-Event-ID; a longer one is none of ours and starts the stream afresh. */
 #define LAST_ID_MAX 128
 
@@ -221,12 +221,13 @@ static void beat(lws_sorted_usec_list_t *sul)
 	/* A comment when nothing at all went out for a whole period; the 100 ms spare absorbs
 	 * the timer's own lateness. */
 	if (!s->count && lws_now_usecs() - s->last_write >=
-				 (lws_usec_t)period * LWS_US_PER_SEC - 100 * LWS_US_PER_MS) {
+	                     (lws_usec_t)period * LWS_US_PER_SEC - 100 * LWS_US_PER_MS) {
 		struct sse_item it;
 		if (!own_item(&it, KEEPALIVE_LINE, sizeof(KEEPALIVE_LINE) - 1))
 			enqueue(s, &it, false);
 	}
-	lws_sul_schedule(s->ctx->context, 0, &s->sul_beat, beat, (lws_usec_t)period * LWS_US_PER_SEC);
+	lws_sul_schedule(s->ctx->context, 0, &s->sul_beat, beat,
+	                 (lws_usec_t)period * LWS_US_PER_SEC);
 }
 
 /* ---- the request ---- */
@@ -261,7 +262,7 @@ static void stream_free(struct sse_stream *s)
 }
 
 static bool read_args(struct http_conn *c, struct sse_stream *s, bool *retained, char *last_id,
-		      size_t cap)
+                      size_t cap)
 {
 	static const char *const known[] = {"topic", "retained", "last_event_id", NULL};
 	char frag[HTTP_ARG_MAX];
@@ -269,21 +270,22 @@ static bool read_args(struct http_conn *c, struct sse_stream *s, bool *retained,
 
 	if (!http_args_known(c, known))
 		return false;
-	for (int i = 0; lws_hdr_copy_fragment(c->wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS,
-					      i) >= 0;
+	for (int i = 0;
+	     lws_hdr_copy_fragment(c->wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) >= 0;
 	     i++) {
 		if (strncmp(frag, "topic=", WEB_LITLEN("topic=")))
 			continue;
 		if ((long)s->nfilters >= c->ctx->cfg->limits.max_subscriptions) {
-			http_error(c, 400, "too_many_filters", "at most %ld topic filters per stream",
-				   c->ctx->cfg->limits.max_subscriptions);
+			http_error(c, 400, "too_many_filters",
+			           "at most %ld topic filters per stream",
+			           c->ctx->cfg->limits.max_subscriptions);
 			return false;
 		}
 		rc = add_filter(s, frag + WEB_LITLEN("topic="));
 		if (rc) {
 			if (rc > 0)
 				http_error(c, 400, "invalid_filter",
-					   "not a valid MQTT topic filter (write # as %%23)");
+				           "not a valid MQTT topic filter (write # as %%23)");
 			else
 				http_error(c, 500, "internal", "out of memory");
 			return false;
@@ -297,7 +299,8 @@ static bool read_args(struct http_conn *c, struct sse_stream *s, bool *retained,
 		return false;
 	/* EventSource sends the header by itself when it reconnects: it is the newest. */
 	last_id[0] = '\0';
-	if (lws_hdr_custom_copy(c->wsi, last_id, (int)cap, "last-event-id:", WEB_LITLEN("last-event-id:")) <= 0)
+	if (lws_hdr_custom_copy(c->wsi, last_id, (int)cap,
+	                        "last-event-id:", WEB_LITLEN("last-event-id:")) <= 0)
 		if (!http_arg(c, "last_event_id", last_id, cap))
 			last_id[0] = '\0';
 	return true;
@@ -329,12 +332,12 @@ static void read_retained(struct sse_stream *s)
 	for (size_t i = 0; s->reads && i < s->nfilters; i++) {
 		s->reads[i].s = s;
 		s->reads[i].req = retained_get(ctx->deps.retained, s->filters[i], RETAINED_LIMIT, 0,
-					       on_retained, &s->reads[i]);
+		                               on_retained, &s->reads[i]);
 		s->rpending += s->reads[i].req != NULL;
 	}
 	if (s->rpending)
 		lws_sul_schedule(ctx->context, 0, &s->sul_retained, retained_timeout,
-				 (lws_usec_t)RETAINED_WAIT_MS * LWS_US_PER_MS);
+		                 (lws_usec_t)RETAINED_WAIT_MS * LWS_US_PER_MS);
 }
 
 /* The stream's head: 200, never cached nor buffered by a proxy; events follow as they come. */
@@ -387,8 +390,8 @@ void sse_start(struct http_conn *c)
 		http_error(c, 500, "internal", "out of memory");
 		return;
 	}
-	s->sub = hub_subscribe(ctx->deps.hub, (const char *const *)s->filters, s->nfilters, deliver,
-			       s);
+	s->sub =
+	    hub_subscribe(ctx->deps.hub, (const char *const *)s->filters, s->nfilters, deliver, s);
 	if (!s->sub) {
 		stream_free(s);
 		http_error(c, 500, "internal", "out of memory");
@@ -421,7 +424,7 @@ int sse_after_headers(struct http_conn *c)
 	else
 		lws_http_headers_detach(c->wsi);
 	lws_sul_schedule(s->ctx->context, 0, &s->sul_beat, beat,
-			 (lws_usec_t)s->ctx->cfg->sse.heartbeat_s * LWS_US_PER_SEC);
+	                 (lws_usec_t)s->ctx->cfg->sse.heartbeat_s * LWS_US_PER_SEC);
 	http_want_write(c);
 	return 0;
 }
@@ -537,7 +540,7 @@ size_t sse_auth_changed(struct web_ctx *ctx)
 		if (!ok) {
 			/* The client reconnects and is told why (401 or 403). */
 			log_msg(LOG_INFO, "sse", "closed reason=token-changed token=%s",
-				c->token->name);
+			        c->token->name);
 			s->cut_off = true;
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 			closed++;
