@@ -15,14 +15,27 @@
 #include "clock.h"
 #include "guard.h"
 #include "log.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "rest.h"
 #include "sse.h"
 
 #define REALM "Bearer realm=\"mqtt-web-bridge\""
 
-const double web_latency_bounds[WEB_LATENCY_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
-							0.05,  0.1,    0.25,  0.5,  1.0};
+/*
+ * A lingering close, as nginx's: after an answer given before the body was read (413, 401,
+ * 403, 429), the rest of the body is read and dropped before the connection closes, since a
+ * close with unread data resets it, and a client that writes its whole body before reading
+ * (http.client, requests) would see a broken pipe instead of the answer. Bounded: a body with
+ * more left to come than LINGER_MAX_BYTES is not waited for, nor one slower than LINGER_MS.
+ */
+#define LINGER_MAX_BYTES (8ULL * 1024 * 1024)
+#define LINGER_MS        5000
+/* Room for a Content-Length value (20 digits at most) and for an Accept header worth reading. */
+#define CONTENT_LENGTH_MAX 32
+#define ACCEPT_MAX         512
+/* The answer when even the answer could not be made. */
+#define OOM_JSON "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}"
 
 void http_header(struct http_conn *c, const char *name, const char *fmt, ...)
 {
@@ -70,8 +83,7 @@ void http_json(struct http_conn *c, int status, void *json)
 		http_respond(c, status, "application/json", text, strlen(text));
 		free(text);
 	} else {
-		http_respond(c, 500, "application/json",
-			     "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}", 55);
+		http_respond(c, 500, "application/json", OOM_JSON, WEB_LITLEN(OOM_JSON));
 	}
 	json_decref(json);
 }
@@ -98,10 +110,10 @@ void http_broker_down(struct http_conn *c)
 bool http_arg(struct http_conn *c, const char *name, char *out, size_t cap)
 {
 	size_t nlen = strlen(name);
-	char frag[1100];
+	char frag[HTTP_ARG_MAX];
 
-	for (int i = 0; lws_hdr_copy_fragment(c->wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS,
-					      i) >= 0;
+	for (int i = 0;
+	     lws_hdr_copy_fragment(c->wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) >= 0;
 	     i++) {
 		if (!strncmp(frag, name, nlen) && (frag[nlen] == '=' || !frag[nlen])) {
 			const char *v = frag[nlen] ? frag + nlen + 1 : "";
@@ -118,8 +130,8 @@ bool http_args_known(struct http_conn *c, const char *const *known)
 {
 	char frag[512];
 
-	for (int i = 0; lws_hdr_copy_fragment(c->wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS,
-					      i) >= 0;
+	for (int i = 0;
+	     lws_hdr_copy_fragment(c->wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) >= 0;
 	     i++) {
 		size_t nlen = strcspn(frag, "=");
 		bool ok = false;
@@ -127,13 +139,13 @@ bool http_args_known(struct http_conn *c, const char *const *known)
 		if (!nlen || (nlen == 1 && frag[0] == '/'))
 			continue;
 		/* Every endpoint takes the token this way too (EventSource cannot set headers). */
-		if (nlen == 12 && !strncmp(frag, "access_token", 12))
+		if (nlen == WEB_LITLEN("access_token") && !strncmp(frag, "access_token", nlen))
 			continue;
 		for (int k = 0; known[k] && !ok; k++)
 			ok = strlen(known[k]) == nlen && !strncmp(frag, known[k], nlen);
 		if (!ok) {
 			http_error(c, 400, "invalid_parameter", "unknown query parameter '%.*s'",
-				   (int)(nlen > 64 ? 64 : nlen), frag);
+			           (int)(nlen > 64 ? 64 : nlen), frag);
 			return false;
 		}
 	}
@@ -163,7 +175,7 @@ void http_forbidden(struct http_conn *c, const char *action, const char *what)
 
 	c->ctx->stats.refused_forbidden++;
 	log_msg(LOG_DEBUG, "http", "refused status=403 token=%s action=\"%s\" what=%s", name,
-		action, log_quote(quoted, sizeof(quoted), what, strlen(what)));
+	        action, log_quote(quoted, sizeof(quoted), what, strlen(what)));
 	http_error(c, 403, "forbidden", "the token '%s' may not %s '%s'", name, action, what);
 }
 
@@ -181,8 +193,8 @@ static int offered_secret(struct http_conn *c, char *out, size_t cap, size_t *le
 	if (n < 0)
 		return 1;
 	/* The scheme is case-insensitive (RFC 9110 §11.1); another scheme is not ours to read. */
-	if (n > 7 && !strncasecmp(out, "Bearer ", 7)) {
-		for (s = out + 7; *s == ' '; s++)
+	if (n > (int)WEB_LITLEN("Bearer ") && !strncasecmp(out, "Bearer ", WEB_LITLEN("Bearer "))) {
+		for (s = out + WEB_LITLEN("Bearer "); *s == ' '; s++)
 			;
 		n -= (int)(s - out);
 		while (n && s[n - 1] == ' ')
@@ -197,9 +209,9 @@ static int offered_secret(struct http_conn *c, char *out, size_t cap, size_t *le
 		if ((size_t)n >= cap ||
 		    lws_hdr_copy_fragment(c->wsi, out, (int)cap, WSI_TOKEN_HTTP_URI_ARGS, i) < 0)
 			continue;
-		if (!strncmp(out, "access_token=", 13)) {
-			*len = (size_t)n - 13;
-			memmove(out, out + 13, *len + 1);
+		if (!strncmp(out, "access_token=", WEB_LITLEN("access_token="))) {
+			*len = (size_t)n - WEB_LITLEN("access_token=");
+			memmove(out, out + WEB_LITLEN("access_token="), *len + 1);
 			return 1;
 		}
 	}
@@ -209,7 +221,7 @@ static int offered_secret(struct http_conn *c, char *out, size_t cap, size_t *le
 /* A known token, or false when it answered 401. The secret is not kept, logged or echoed. */
 static bool authenticate(struct http_conn *c)
 {
-	char secret[1100], peer[GUARD_ADDR_MAX];
+	char secret[HTTP_ARG_MAX], peer[GUARD_ADDR_MAX];
 	size_t len;
 	int offered = offered_secret(c, secret, sizeof(secret), &len);
 	const struct auth_token *t = offered ? auth_find(c->ctx->auth, secret, len) : NULL;
@@ -223,15 +235,15 @@ static bool authenticate(struct http_conn *c)
 	c->ctx->stats.refused_unauthorized++;
 	guard_client_addr(c->ctx, c->wsi, peer, sizeof(peer));
 	log_msg(LOG_DEBUG, "http", "refused status=401 reason=%s peer=%s",
-		offered ? "unknown_token" : "no_token", peer);
+	        offered ? "unknown_token" : "no_token", peer);
 	if (offered) {
 		http_header(c, "www-authenticate:", "%s, error=\"invalid_token\"", REALM);
 		http_error(c, 401, "invalid_token", "the access token is not valid");
 	} else {
 		http_header(c, "www-authenticate:", "%s", REALM);
 		http_error(c, 401, "unauthorized",
-			   "an access token is needed: 'Authorization: Bearer TOKEN' or "
-			   "'?access_token=TOKEN'");
+		           "an access token is needed: 'Authorization: Bearer TOKEN' or "
+		           "'?access_token=TOKEN'");
 	}
 	return false;
 }
@@ -253,10 +265,10 @@ static bool within_rate(struct http_conn *c)
 		return true;
 	c->ctx->stats.refused_rate_limited++;
 	log_msg(LOG_DEBUG, "http", "refused status=429 %s=%s retry_after_s=%ld",
-		c->token ? "token" : "peer", key, wait);
+	        c->token ? "token" : "peer", key, wait);
 	http_header(c, "retry-after:", "%ld", wait);
 	http_error(c, 429, "rate_limited", "over %ld requests a minute; try again in %ld s",
-		   c->ctx->cfg->limits.requests_per_minute, wait);
+	           c->ctx->cfg->limits.requests_per_minute, wait);
 	return false;
 }
 
@@ -290,24 +302,24 @@ static int add_cors(struct http_conn *c, unsigned char **p, unsigned char *end)
 
 	if (!c->has_origin)
 		return 0;
-	if (lws_add_http_header_by_name(c->wsi, (unsigned char *)"access-control-allow-origin:",
-					(unsigned char *)c->origin, (int)strlen(c->origin), p,
-					end) ||
-	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"vary:",
-					(unsigned char *)"Origin", 6, p, end))
+	if (lws_add_http_header_by_name(
+	        c->wsi, (unsigned char *)"access-control-allow-origin:", (unsigned char *)c->origin,
+	        (int)strlen(c->origin), p, end) ||
+	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"vary:", (unsigned char *)"Origin",
+	                                WEB_LITLEN("Origin"), p, end))
 		return -1;
 	if (c->method != HTTP_OPTIONS)
-		return lws_add_http_header_by_name(c->wsi,
-						   (unsigned char *)"access-control-expose-headers:",
-						   (unsigned char *)expose, sizeof(expose) - 1, p, end)
-			       ? -1
-			       : 0;
+		return lws_add_http_header_by_name(
+		           c->wsi, (unsigned char *)"access-control-expose-headers:",
+		           (unsigned char *)expose, sizeof(expose) - 1, p, end)
+		           ? -1
+		           : 0;
 	if (lws_add_http_header_by_name(c->wsi, (unsigned char *)"access-control-allow-methods:",
-					(unsigned char *)methods, sizeof(methods) - 1, p, end) ||
+	                                (unsigned char *)methods, sizeof(methods) - 1, p, end) ||
 	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"access-control-allow-headers:",
-					(unsigned char *)headers, sizeof(headers) - 1, p, end) ||
+	                                (unsigned char *)headers, sizeof(headers) - 1, p, end) ||
 	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"access-control-max-age:",
-					(unsigned char *)"600", 3, p, end))
+	                                (unsigned char *)"600", WEB_LITLEN("600"), p, end))
 		return -1;
 	return 0;
 }
@@ -338,7 +350,7 @@ static enum http_method method_of(struct lws *wsi)
 }
 
 static void copy_header(struct lws *wsi, enum lws_token_indexes token, char *out, size_t cap,
-			bool *present)
+                        bool *present)
 {
 	int n = lws_hdr_copy(wsi, out, (int)cap, token);
 
@@ -352,7 +364,7 @@ static void copy_header(struct lws *wsi, enum lws_token_indexes token, char *out
 static void dispatch(struct http_conn *c)
 {
 	if (c->is_metrics) {
-		rest_metrics(c);
+		metrics_serve(c);
 		return;
 	}
 	if (!strcmp(c->path, "/stream")) {
@@ -394,10 +406,10 @@ static void route(struct http_conn *c)
 		http_pause_rx(c);
 }
 
-static int on_request(struct http_conn *c, const char *path)
+/* The request line and the headers the handlers read. 0, or -ENOMEM. */
+static int read_request(struct http_conn *c, const char *path)
 {
-	char length[32];
-	unsigned long long content_length;
+	char length[CONTENT_LENGTH_MAX], accept[ACCEPT_MAX];
 
 	c->started = lws_now_usecs();
 	c->ctx->stats.http_requests++;
@@ -405,21 +417,31 @@ static int on_request(struct http_conn *c, const char *path)
 	c->method = method_of(c->wsi);
 	c->path = strdup(path && *path ? path : "/");
 	if (!c->path)
-		return -1;
+		return -ENOMEM;
 	copy_header(c->wsi, WSI_TOKEN_ORIGIN, c->origin, sizeof(c->origin), &c->has_origin);
 	copy_header(c->wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, c->content_type, sizeof(c->content_type),
-		    NULL);
-	{
-		char accept[512];
-		copy_header(c->wsi, WSI_TOKEN_HTTP_ACCEPT, accept, sizeof(accept), NULL);
-		c->accept_json = strstr(accept, "application/json") != NULL;
-	}
+	            NULL);
+	copy_header(c->wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, length, sizeof(length), NULL);
+	c->body_unread = strtoull(length, NULL, 10);
+	copy_header(c->wsi, WSI_TOKEN_HTTP_ACCEPT, accept, sizeof(accept), NULL);
+	c->accept_json = strstr(accept, "application/json") != NULL;
+	return 0;
+}
+
+static int on_request(struct http_conn *c, const char *path)
+{
+	unsigned long long content_length;
+
+	if (read_request(c, path))
+		return -1;
+	content_length = c->body_unread;
 	/* A browser's request from a page of an origin that is not allowed goes no further. */
 	if (c->has_origin && !guard_origin_allowed(c->ctx->cfg, c->origin)) {
 		c->ctx->stats.refused_http_origin++;
 		c->has_origin = false;
 		c->close_after = true;
-		http_error(c, 403, "origin_not_allowed", "requests from this origin are not allowed");
+		http_error(c, 403, "origin_not_allowed",
+		           "requests from this origin are not allowed");
 		return 0;
 	}
 	if (c->has_origin && c->ctx->cfg->nallowed_origins == 1 &&
@@ -433,15 +455,13 @@ static int on_request(struct http_conn *c, const char *path)
 	if (lws_hdr_total_length(c->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
 		c->close_after = true;
 		http_error(c, 411, "length_required",
-			   "send the body with a Content-Length, not chunked");
+		           "send the body with a Content-Length, not chunked");
 		return 0;
 	}
-	copy_header(c->wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, length, sizeof(length), NULL);
-	content_length = strtoull(length, NULL, 10);
 	if (content_length > (unsigned long long)c->ctx->cfg->limits.max_body_bytes) {
 		c->close_after = true;
 		http_error(c, 413, "body_too_large", "the body is over %ld bytes",
-			   c->ctx->cfg->limits.max_body_bytes);
+		           c->ctx->cfg->limits.max_body_bytes);
 		return 0;
 	}
 	if (!admit(c)) {
@@ -478,7 +498,7 @@ static void finish(struct http_conn *c)
 /* ---- writing the answer ---- */
 
 /* Room for the header block, and for a body small enough to leave in the same write. */
-#define HEADERS_MAX 2048
+#define HEADERS_MAX     2048
 #define JOINED_BODY_MAX 4096
 
 static int build_headers(struct http_conn *c, uint8_t **p, uint8_t *end)
@@ -486,20 +506,39 @@ static int build_headers(struct http_conn *c, uint8_t **p, uint8_t *end)
 	size_t body = c->resp.len - LWS_PRE;
 
 	if (lws_add_http_common_headers(c->wsi, (unsigned)c->status, c->resp_type,
-					c->sse ? LWS_ILLEGAL_HTTP_CONTENT_LEN : body, p, end) ||
+	                                c->sse ? LWS_ILLEGAL_HTTP_CONTENT_LEN : body, p, end) ||
 	    add_cors(c, p, end))
 		return -1;
 	for (int i = 0; i < c->nheaders; i++) {
 		if (lws_add_http_header_by_name(c->wsi, (const unsigned char *)c->headers[i].name,
-						(unsigned char *)c->headers[i].value,
-						(int)strlen(c->headers[i].value), p, end))
+		                                (unsigned char *)c->headers[i].value,
+		                                (int)strlen(c->headers[i].value), p, end))
 			return -1;
 	}
-	if (c->close_after &&
-	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"connection:",
-					(unsigned char *)"close", 5, p, end))
+	if (c->close_after && lws_add_http_header_by_name(
+	                          c->wsi, (unsigned char *)"connection:", (unsigned char *)"close",
+	                          WEB_LITLEN("close"), p, end))
 		return -1;
 	return lws_finalize_http_header(c->wsi, p, end);
+}
+
+static void linger_over(lws_sorted_usec_list_t *sul)
+{
+	struct http_conn *c = lws_container_of(sul, struct http_conn, sul);
+
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+}
+
+/* Closing after an answer with @unread bytes of body to come: 0 when they are read first. */
+static int linger(struct http_conn *c, unsigned long long unread)
+{
+	/* Over h2 a stream ends alone, and its connection is not reset. */
+	if (!unread || unread > LINGER_MAX_BYTES || lws_get_network_wsi(c->wsi) != c->wsi)
+		return -1;
+	c->lingering = true;
+	c->body_unread = unread;
+	lws_sul_schedule(c->ctx->context, 0, &c->sul, linger_over, (lws_usec_t)LINGER_MS * 1000);
+	return 0;
 }
 
 /* Ends the transaction; nonzero: the connection closes (lws wants that, or we do). */
@@ -507,13 +546,14 @@ static int transaction_done(struct http_conn *c)
 {
 	struct web_ctx *ctx = c->ctx;
 	bool close_after = c->close_after;
+	unsigned long long unread = c->body_unread;
 	struct lws *wsi = c->wsi;
 
 	finish(c);
 	c->wsi = wsi;
 	c->ctx = ctx;
 	if (close_after)
-		return -1;
+		return linger(c, unread);
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
@@ -529,7 +569,8 @@ static int on_writeable(struct http_conn *c)
 		return 0;
 	if (c->headers_sent) {
 		body = c->resp.len - LWS_PRE;
-		if (lws_write(c->wsi, c->resp.data + LWS_PRE, body, LWS_WRITE_HTTP_FINAL) < (int)body)
+		if (lws_write(c->wsi, c->resp.data + LWS_PRE, body, LWS_WRITE_HTTP_FINAL) <
+		    (int)body)
 			return -1;
 		return transaction_done(c);
 	}
@@ -538,7 +579,8 @@ static int on_writeable(struct http_conn *c)
 	body = c->method == HTTP_HEAD || c->sse ? 0 : c->resp.len - LWS_PRE;
 	if (c->sse || body > JOINED_BODY_MAX) {
 		/* A stream, or a body too big to copy: the body follows in the next write. */
-		if (lws_write(c->wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < p - start)
+		if (lws_write(c->wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) <
+		    p - start)
 			return -1;
 		c->headers_sent = true;
 		if (c->sse)
@@ -555,8 +597,23 @@ static int on_writeable(struct http_conn *c)
 	return transaction_done(c);
 }
 
+/* A piece of the body: kept while it is wanted, else dropped. Nonzero: close. */
+static int on_body(struct http_conn *c, const void *in, size_t len)
+{
+	c->body_unread -= len < c->body_unread ? len : c->body_unread;
+	if (!c->expects_body || c->answered)
+		return 0;
+	if (len > (size_t)c->ctx->cfg->limits.max_body_bytes - c->body.len) {
+		c->close_after = true;
+		http_error(c, 413, "body_too_large", "the body is over %ld bytes",
+		           c->ctx->cfg->limits.max_body_bytes);
+		return 0;
+	}
+	return buf_append(&c->body, in, len) ? -1 : 0;
+}
+
 static int callback_api(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-			size_t len)
+                        size_t len)
 {
 	struct http_conn *c = user;
 
@@ -579,22 +636,18 @@ static int callback_api(struct lws *wsi, enum lws_callback_reasons reason, void 
 			int ulen = 0;
 			if (lws_http_get_uri_and_method(wsi, &uri, &ulen) < 0)
 				return -1;
-			c->is_metrics = ulen >= 8 && !strncmp(uri, "/metrics", 8);
+			c->is_metrics = ulen >= (int)WEB_LITLEN("/metrics") &&
+			                !strncmp(uri, "/metrics", WEB_LITLEN("/metrics"));
 		}
 		return on_request(c, in);
 
 	case LWS_CALLBACK_HTTP_BODY:
-		if (!c->expects_body || c->answered)
-			return 0;
-		if (len > (size_t)c->ctx->cfg->limits.max_body_bytes - c->body.len) {
-			c->close_after = true;
-			http_error(c, 413, "body_too_large", "the body is over %ld bytes",
-				   c->ctx->cfg->limits.max_body_bytes);
-			return 0;
-		}
-		return buf_append(&c->body, in, len) ? -1 : 0;
+		return on_body(c, in, len);
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		/* All read: the close now ends the connection with a FIN, not a reset. */
+		if (c->lingering)
+			return -1;
 		if (!c->expects_body || c->answered)
 			return 0;
 		c->expects_body = false;

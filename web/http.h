@@ -25,6 +25,9 @@ enum http_method {
 };
 
 #define HTTP_MAX_HEADERS 8
+/* Room for one query argument ("name=value") or header value, a little over what a token's
+ * secret or a topic filter of the API ever needs. */
+#define HTTP_ARG_MAX 1100
 
 struct sse_stream;
 struct rest_job;
@@ -57,10 +60,12 @@ struct http_conn {
 		char value[96];
 	} headers[HTTP_MAX_HEADERS];
 	int nheaders;
-	bool answered;     /* an answer is ready (or being written) */
+	bool answered; /* an answer is ready (or being written) */
 	bool headers_sent;
-	bool close_after;  /* the request body was not read: no keep-alive */
-	bool rx_paused;    /* not read while the answer waits (see route()) */
+	bool close_after;               /* the request body was not read: no keep-alive */
+	bool rx_paused;                 /* not read while the answer waits (see route()) */
+	unsigned long long body_unread; /* of the declared Content-Length, not yet received */
+	bool lingering; /* answered and closing: reading the rest of the body to drop it */
 
 	/* Work waiting for the broker, and its deadline. */
 	struct rest_job *job;
@@ -70,7 +75,7 @@ struct http_conn {
 
 /** Adds a response header (@name with its colon). Silently ignored beyond HTTP_MAX_HEADERS. */
 void http_header(struct http_conn *c, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /** Asks for LWS_CALLBACK_HTTP_WRITEABLE (reading the connection again if it was paused). */
 void http_want_write(struct http_conn *c);
@@ -83,7 +88,7 @@ void http_respond(struct http_conn *c, int status, const char *type, const void 
 
 /** Answers {"error": {"code": @code, "message": ...}} with @status. */
 void http_error(struct http_conn *c, int status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /** Answers with the JSON text of @json (a json_t *, reference stolen). */
 void http_json(struct http_conn *c, int status, void *json);

@@ -10,22 +10,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
+#include "args.h"
 #include "codec.h"
 #include "jsonmsg.h"
 #include "log.h"
+#include "metrics.h"
+#include "outcome.h"
 #include "props.h"
-#include "query.h"
-#include "topic.h"
+#include "status.h"
 #include "utf8.h"
-#include "version.h"
 
 /* How long a retained read waits for the broker to confirm it has sent everything. */
-#define RETAINED_WAIT_MS 1000
+#define RETAINED_WAIT_MS       1000
 #define REQUEST_TIMEOUT_MAX_MS 600000
-#define BATCH_MAX 1000
-#define LIST_LIMIT_DEFAULT 100
-#define LIST_LIMIT_MAX 10000
+#define BATCH_MAX              1000
+#define LIST_LIMIT_DEFAULT     100
+#define LIST_LIMIT_MAX         10000
+/* Room for a message's Content Type property; a longer one is not passed on as a header. */
+#define CONTENT_TYPE_MAX 256
+/* curl -d's label for any body (see content_type_props()), and what json_content_type() takes. */
+#define FORM_TYPE   "application/x-www-form-urlencoded"
+#define JSON_TYPE   "application/json"
+#define JSON_SUFFIX "+json"
 
 enum job_kind {
 	JOB_PUBLISH, /* raw, PUT, DELETE, or a batch of JSON messages */
@@ -48,7 +54,7 @@ struct job_item {
 struct rest_job {
 	enum job_kind kind;
 	struct http_conn *c;
-	bool batch; /* answer with a results array */
+	bool batch;        /* answer with a results array */
 	bool single_topic; /* JOB_RETAINED: GET /topics/{topic} */
 	size_t n, pending;
 	struct job_item *items;
@@ -84,76 +90,21 @@ void rest_cancel(struct http_conn *c)
 	job_free(j);
 }
 
-/*
- * Topics and filters from the URL. lws decodes a '+' the user wrote as a space, in the path as
- * in the query; a level that is one space is read back as '+' (see query.h), which a topic name
- * then refuses, as it should.
- */
-static bool valid_topic(char *t)
+/* A topic name from the URL; false when it answered 400. */
+static bool topic_ok(struct http_conn *c, char *topic)
 {
-	size_t len = strlen(t);
-
-	query_restore_plus(t);
-	return len && utf8_valid_mqtt((const uint8_t *)t, len) && topic_name_valid(t, len);
-}
-
-static bool valid_filter(char *f)
-{
-	size_t len = strlen(f);
-
-	query_restore_plus(f);
-	return len && utf8_valid_mqtt((const uint8_t *)f, len) && topic_filter_valid(f, len);
-}
-
-/* "?qos=": 0, 1 or 2 (default @dflt). false when it answered 400. */
-static bool arg_qos(struct http_conn *c, int dflt, int *qos)
-{
-	char v[16];
-
-	*qos = dflt;
-	if (!http_arg(c, "qos", v, sizeof(v)))
+	if (args_topic_valid(topic))
 		return true;
-	if (strlen(v) == 1 && v[0] >= '0' && v[0] <= '2') {
-		*qos = v[0] - '0';
-		return true;
-	}
-	http_error(c, 400, "invalid_qos", "qos must be 0, 1 or 2");
+	http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
 	return false;
 }
 
-/* A boolean argument; false when it answered 400. */
-static bool arg_bool(struct http_conn *c, const char *name, bool *out)
+/* May the request's token publish to @topic? false when it answered 403. */
+static bool may_publish(struct http_conn *c, const char *topic)
 {
-	char v[16];
-
-	*out = false;
-	if (!http_arg(c, name, v, sizeof(v)))
+	if (http_may_publish(c, topic))
 		return true;
-	if (!strcmp(v, "true") || !strcmp(v, "1") || !*v) {
-		*out = true;
-		return true;
-	}
-	if (!strcmp(v, "false") || !strcmp(v, "0"))
-		return true;
-	http_error(c, 400, "invalid_parameter", "%s must be true or false", name);
-	return false;
-}
-
-/* A number argument in [min, max]; false when it answered 400. */
-static bool arg_long(struct http_conn *c, const char *name, long min, long max, long *out)
-{
-	char v[32], *end;
-	long n;
-
-	if (!http_arg(c, name, v, sizeof(v)))
-		return true;
-	n = strtol(v, &end, 10);
-	if (*v && !*end && n >= min && n <= max) {
-		*out = n;
-		return true;
-	}
-	http_error(c, 400, "invalid_parameter", "%s must be a number from %ld to %ld", name, min,
-		   max);
+	http_forbidden(c, "publish to", topic);
 	return false;
 }
 
@@ -166,73 +117,15 @@ static int content_type_props(struct http_conn *c, struct buf *props)
 	size_t len = strlen(c->content_type);
 
 	if (!len || !utf8_valid_mqtt((const uint8_t *)c->content_type, len) ||
-	    !strncasecmp(c->content_type, "application/x-www-form-urlencoded", 33))
+	    !strncasecmp(c->content_type, FORM_TYPE, WEB_LITLEN(FORM_TYPE)))
 		return 0;
 	return props_put_bytes(props, MQTT_PROP_CONTENT_TYPE, c->content_type, len);
-}
-
-static void record_latency(struct http_conn *c)
-{
-	struct web_stats *st = &c->ctx->stats;
-	double s = (double)(lws_now_usecs() - c->started) / 1e6;
-	int i = 0;
-
-	while (i < WEB_LATENCY_BUCKETS && s > web_latency_bounds[i])
-		i++;
-	st->latency_count[i]++;
-	st->latency_sum += s;
-	st->rest_published++;
-}
-
-/* ---- how a publish ended, as HTTP ---- */
-
-static json_t *error_object(const char *code, const char *message, int reason)
-{
-	json_t *e = json_pack("{s:s,s:s}", "code", code, "message", message);
-
-	if (e && reason >= 0)
-		json_object_set_new(e, "reason_code", json_integer(reason));
-	return e;
-}
-
-/* The status and error of @status/@reason; 200 with NULL error when it went through. */
-static int outcome(enum hub_status status, uint8_t reason, json_t **error)
-{
-	*error = NULL;
-	switch (status) {
-	case HUB_OK:
-		return 200;
-	case HUB_DOWN:
-	case HUB_FAILED:
-		*error = error_object("broker_unavailable", "the broker connection went down", -1);
-		return 503;
-	case HUB_REFUSED:
-		break;
-	}
-	switch (reason) {
-	case MQTT_RC_NOT_AUTHORIZED:
-		*error = error_object("broker_not_authorized", "the broker refused it (0x87)", reason);
-		return 403;
-	case MQTT_RC_TOPIC_NAME_INVALID:
-		*error = error_object("invalid_topic", "the broker refused the topic", reason);
-		return 400;
-	case MQTT_RC_PAYLOAD_FORMAT_INVALID:
-		*error = error_object("invalid_payload", "the broker refused the payload", reason);
-		return 400;
-	case MQTT_RC_QUOTA_EXCEEDED:
-		*error = error_object("broker_quota_exceeded", "the broker's quota is exceeded",
-				      reason);
-		return 429;
-	default:
-		*error = error_object("broker_refused", "the broker refused the message", reason);
-		return 502;
-	}
 }
 
 static json_t *ok_object(const struct job_item *it, bool retain)
 {
 	return json_pack("{s:b,s:s,s:i,s:b}", "ok", 1, "topic", it->topic, "qos", it->qos, "retain",
-			 retain);
+	                 retain);
 }
 
 static void answer_publish(struct rest_job *j)
@@ -243,37 +136,38 @@ static void answer_publish(struct rest_job *j)
 	lws_sul_cancel(&c->sul);
 	if (!j->batch) {
 		struct job_item *it = &j->items[0];
-		int status = outcome(it->status, it->reason, &error);
+		int status = outcome_status(it->status, it->reason, &error);
 		bool retain = j->msgs.count ? j->msgs.msgs[0].retain : false;
 		if (status == 200)
-			record_latency(c);
+			metrics_rest_published(c);
 		else if (status == 503)
 			http_header(c, "retry-after:", "5");
 		c->job = NULL;
 		http_json(c, status,
-			  error ? json_pack("{s:o}", "error", error) : ok_object(it, retain));
+		          error ? json_pack("{s:o}", "error", error) : ok_object(it, retain));
 		job_free(j);
 		return;
 	}
 	results = json_array();
 	for (size_t i = 0; i < j->n; i++) {
 		struct job_item *it = &j->items[i];
-		int status = outcome(it->status, it->reason, &error);
+		int status = outcome_status(it->status, it->reason, &error);
 		if (it->forbidden) {
 			char message[256];
 			json_decref(error);
 			snprintf(message, sizeof(message), "the token '%s' may not publish to '%s'",
-				 c->token ? c->token->name : "", it->topic);
-			error = error_object("forbidden", message, -1);
+			         c->token ? c->token->name : "", it->topic);
+			error = outcome_error("forbidden", message, -1);
 		} else if (it->timed_out) {
 			json_decref(error);
-			error = error_object("broker_timeout", "the broker did not acknowledge in time",
-					     -1);
+			error = outcome_error("broker_timeout",
+			                      "the broker did not acknowledge in time", -1);
 		} else if (status == 200) {
-			record_latency(c);
+			metrics_rest_published(c);
 		}
-		json_array_append_new(results, error ? json_pack("{s:b,s:o}", "ok", 0, "error", error)
-						     : ok_object(it, j->msgs.msgs[i].retain));
+		json_array_append_new(results, error
+		                                   ? json_pack("{s:b,s:o}", "ok", 0, "error", error)
+		                                   : ok_object(it, j->msgs.msgs[i].retain));
 	}
 	c->job = NULL;
 	http_json(c, 200, json_pack("{s:o}", "results", results));
@@ -281,7 +175,7 @@ static void answer_publish(struct rest_job *j)
 }
 
 static void on_published(void *user, enum hub_status status, uint8_t reason,
-			 const struct msg *reply)
+                         const struct msg *reply)
 {
 	struct job_item *it = user;
 	struct rest_job *j = it->job;
@@ -327,7 +221,7 @@ static void publish_timeout(lws_sorted_usec_list_t *sul)
 		c->job = NULL;
 		job_free(j);
 		http_error(c, 504, "broker_timeout", "the broker did not acknowledge within %ld ms",
-			   c->ctx->cfg->publish_timeout_ms);
+		           c->ctx->cfg->publish_timeout_ms);
 		return;
 	}
 	j->pending = 0;
@@ -379,9 +273,9 @@ static void start_publishes(struct http_conn *c, struct rest_job *j)
 			on_published(it, HUB_REFUSED, MQTT_RC_NOT_AUTHORIZED, NULL);
 			continue;
 		}
-		it->req = hub_publish(hub, m->topic, (struct mqtt_bytes){m->payload, m->payload_len},
-				      m->qos, m->retain, (struct mqtt_bytes){m->props, m->props_len},
-				      on_published, it);
+		it->req = hub_publish(
+		    hub, m->topic, (struct mqtt_bytes){m->payload, m->payload_len}, m->qos,
+		    m->retain, (struct mqtt_bytes){m->props, m->props_len}, on_published, it);
 		if (!it->req)
 			on_published(it, HUB_DOWN, 0, NULL);
 	}
@@ -389,7 +283,7 @@ static void start_publishes(struct http_conn *c, struct rest_job *j)
 
 /* One message from the URL (raw publish, PUT, DELETE). Takes @payload/@props by copy. */
 static void publish_one(struct http_conn *c, const char *topic, const void *payload, size_t len,
-			int qos, bool retain, struct buf *props)
+                        int qos, bool retain, struct buf *props)
 {
 	struct rest_job *j = job_new(c, JOB_PUBLISH, 1);
 	struct jsonmsg *m;
@@ -421,15 +315,11 @@ static void handle_publish_raw(struct http_conn *c, char *topic)
 	bool retain;
 	int qos;
 
-	if (!valid_topic(topic)) {
-		http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
+	if (!topic_ok(c, topic))
 		return;
-	}
-	if (!http_may_publish(c, topic)) {
-		http_forbidden(c, "publish to", topic);
+	if (!may_publish(c, topic))
 		return;
-	}
-	if (!http_args_known(c, known) || !arg_qos(c, 0, &qos) || !arg_bool(c, "retain", &retain))
+	if (!http_args_known(c, known) || !args_qos(c, 0, &qos) || !args_bool(c, "retain", &retain))
 		return;
 	if (content_type_props(c, &props)) {
 		buf_clear(&props);
@@ -446,8 +336,9 @@ static bool json_content_type(const char *type)
 
 	while (n && type[n - 1] == ' ')
 		n--;
-	return (n == 16 && !strncasecmp(type, "application/json", 16)) ||
-	       (n >= 5 && !strncasecmp(type + n - 5, "+json", 5));
+	return (n == WEB_LITLEN(JSON_TYPE) && !strncasecmp(type, JSON_TYPE, n)) ||
+	       (n >= WEB_LITLEN(JSON_SUFFIX) && !strncasecmp(type + n - WEB_LITLEN(JSON_SUFFIX),
+	                                                     JSON_SUFFIX, WEB_LITLEN(JSON_SUFFIX)));
 }
 
 static void handle_publish_json(struct http_conn *c)
@@ -461,7 +352,7 @@ static void handle_publish_json(struct http_conn *c)
 		return;
 	if (!json_content_type(c->content_type)) {
 		http_error(c, 415, "unsupported_media_type",
-			   "send the messages as Content-Type: application/json");
+		           "send the messages as Content-Type: application/json");
 		return;
 	}
 	j = job_new(c, JOB_PUBLISH, 0);
@@ -519,11 +410,20 @@ static const char *content_type_of(const struct msg *m, char *buf, size_t cap)
 	return buf;
 }
 
+/* 200 with @m's payload as the body, typed by its Content Type property. */
+static void respond_payload(struct http_conn *c, const struct msg *m)
+{
+	char type[CONTENT_TYPE_MAX];
+	const char *ct = content_type_of(m, type, sizeof(type));
+
+	http_respond(c, 200, ct ? ct : "application/octet-stream", m->payload.data, m->payload.len);
+}
+
 /* The envelope: the event JSON without "ts", with "content_type". */
 static json_t *envelope(const struct msg *m)
 {
 	struct buf text = BUF_INIT;
-	char type[256];
+	char type[CONTENT_TYPE_MAX];
 	const char *ct = content_type_of(m, type, sizeof(type));
 	json_t *obj = NULL;
 
@@ -550,8 +450,6 @@ static void on_retained(void *user, bool ok, bool complete, struct msg *const *m
 		return;
 	}
 	if (j->single_topic) {
-		char type[256];
-		const char *ct;
 		job_free(j);
 		if (!n) {
 			http_error(c, 404, "not_found", "no retained message on this topic");
@@ -561,9 +459,7 @@ static void on_retained(void *user, bool ok, bool complete, struct msg *const *m
 			http_json(c, 200, envelope(msgs[0]));
 			return;
 		}
-		ct = content_type_of(msgs[0], type, sizeof(type));
-		http_respond(c, 200, ct ? ct : "application/octet-stream", msgs[0]->payload.data,
-			     msgs[0]->payload.len);
+		respond_payload(c, msgs[0]);
 		return;
 	}
 	job_free(j);
@@ -600,10 +496,8 @@ static void handle_topic(struct http_conn *c, char *topic)
 	struct buf props = BUF_INIT;
 	int qos;
 
-	if (!valid_topic(topic)) {
-		http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
+	if (!topic_ok(c, topic))
 		return;
-	}
 	switch (c->method) {
 	case HTTP_GET:
 		if (!http_may_subscribe(c, topic))
@@ -614,11 +508,9 @@ static void handle_topic(struct http_conn *c, char *topic)
 	case HTTP_PUT:
 	case HTTP_DELETE:
 		/* Both publish a retained message. */
-		if (!http_may_publish(c, topic)) {
-			http_forbidden(c, "publish to", topic);
+		if (!may_publish(c, topic))
 			return;
-		}
-		if (!http_args_known(c, known_set) || !arg_qos(c, 0, &qos))
+		if (!http_args_known(c, known_set) || !args_qos(c, 0, &qos))
 			return;
 		if (c->method == HTTP_PUT && content_type_props(c, &props)) {
 			http_error(c, 500, "internal", "out of memory");
@@ -626,7 +518,7 @@ static void handle_topic(struct http_conn *c, char *topic)
 		}
 		/* DELETE: an empty retained message clears the topic (MQTT's way). */
 		publish_one(c, topic, c->body.data, c->method == HTTP_PUT ? c->body.len : 0, qos,
-			    true, &props);
+		            true, &props);
 		break;
 	default:
 		http_header(c, "allow:", "GET, PUT, DELETE");
@@ -641,9 +533,9 @@ static void handle_topic_list(struct http_conn *c)
 	char filter[1024] = "#";
 	long limit = LIST_LIMIT_DEFAULT;
 
-	if (!http_args_known(c, known) || !arg_long(c, "limit", 1, LIST_LIMIT_MAX, &limit))
+	if (!http_args_known(c, known) || !args_long(c, "limit", 1, LIST_LIMIT_MAX, &limit))
 		return;
-	if (http_arg(c, "filter", filter, sizeof(filter)) && !valid_filter(filter)) {
+	if (http_arg(c, "filter", filter, sizeof(filter)) && !args_filter_valid(filter)) {
 		http_error(c, 400, "invalid_filter", "not a valid MQTT topic filter");
 		return;
 	}
@@ -660,8 +552,6 @@ static void on_reply(void *user, enum hub_status status, uint8_t reason, const s
 {
 	struct http_conn *c = user;
 	struct rest_job *j = c->job;
-	char type[256];
-	const char *ct;
 	json_t *error;
 	int code;
 
@@ -669,15 +559,13 @@ static void on_reply(void *user, enum hub_status status, uint8_t reason, const s
 	c->job = NULL;
 	job_free(j); /* the hub has let go of the request already */
 	if (status != HUB_OK || !reply) {
-		code = outcome(status == HUB_OK ? HUB_FAILED : status, reason, &error);
+		code = outcome_status(status == HUB_OK ? HUB_FAILED : status, reason, &error);
 		if (code == 503)
 			http_header(c, "retry-after:", "5");
 		http_json(c, code, json_pack("{s:o}", "error", error));
 		return;
 	}
-	ct = content_type_of(reply, type, sizeof(type));
-	http_respond(c, 200, ct ? ct : "application/octet-stream", reply->payload.data,
-		     reply->payload.len);
+	respond_payload(c, reply);
 }
 
 static void handle_request(struct http_conn *c, char *topic)
@@ -689,18 +577,14 @@ static void handle_request(struct http_conn *c, char *topic)
 	struct rest_job *j;
 	int qos;
 
-	if (!valid_topic(topic)) {
-		http_error(c, 400, "invalid_topic", "not a valid MQTT topic name (no +, #, NUL)");
+	if (!topic_ok(c, topic))
 		return;
-	}
 	/* The reply comes on a response topic of the bridge's own: only the publish is the
 	 * token's doing. */
-	if (!http_may_publish(c, topic)) {
-		http_forbidden(c, "publish to", topic);
+	if (!may_publish(c, topic))
 		return;
-	}
-	if (!http_args_known(c, known) || !arg_qos(c, 1, &qos) ||
-	    !arg_long(c, "timeout_ms", 1, REQUEST_TIMEOUT_MAX_MS, &timeout_ms))
+	if (!http_args_known(c, known) || !args_qos(c, 1, &qos) ||
+	    !args_long(c, "timeout_ms", 1, REQUEST_TIMEOUT_MAX_MS, &timeout_ms))
 		return;
 	if (!hub_connected(hub)) {
 		http_broker_down(c);
@@ -719,7 +603,7 @@ static void handle_request(struct http_conn *c, char *topic)
 	}
 	c->job = j;
 	j->items[0].req = hub_request(hub, topic, (struct mqtt_bytes){c->body.data, c->body.len},
-				      qos, (struct mqtt_bytes){props.data, props.len}, on_reply, c);
+	                              qos, (struct mqtt_bytes){props.data, props.len}, on_reply, c);
 	buf_clear(&props);
 	if (!j->items[0].req) {
 		c->job = NULL;
@@ -728,71 +612,6 @@ static void handle_request(struct http_conn *c, char *topic)
 		return;
 	}
 	arm(c, timeout_ms);
-}
-
-/* ---- health ---- */
-
-static void handle_health(struct http_conn *c)
-{
-	struct web_ctx *ctx = c->ctx;
-	struct sessions_stats ss;
-	struct hub_stats hs;
-	bool up;
-
-	hub_get_stats(ctx->deps.hub, &hs);
-	sessions_get_stats(ctx->deps.sessions, &ss);
-	up = hs.connected;
-	if (!up)
-		http_header(c, "retry-after:", "5");
-	http_json(c, up ? 200 : 503,
-		  json_pack("{s:s,s:s,s:{s:b,s:s,s:s?,s:I},s:{s:b},s:I,s:{s:I,s:I,s:I},s:I}",
-			    "status", up ? "ok" : "unavailable", "version", MWB_VERSION, "broker",
-			    "connected", up, "url", ctx->cfg->broker.url, "mqtt_version",
-			    up ? codec_version_name(hs.mqtt_version) : NULL, "reconnects",
-			    (json_int_t)hs.reconnects,
-			    "retained_reader", "connected",
-			    retained_connected(ctx->deps.retained), "uptime_s",
-			    (json_int_t)((clock_mono_ms() - ctx->deps.started_ms) / 1000), "connections",
-			    "mqtt", (json_int_t)ctx->connections, "sse", (json_int_t)ctx->sse_streams,
-			    "http", (json_int_t)(ctx->http_open - ctx->sse_streams), "sessions",
-			    (json_int_t)ss.sessions_active));
-}
-
-/* ---- what a page needs to know: /info (open to all), /whoami ---- */
-
-static void handle_info(struct http_conn *c)
-{
-	struct web_ctx *ctx = c->ctx;
-	struct hub_stats hs;
-
-	hub_get_stats(ctx->deps.hub, &hs);
-	http_json(c, 200,
-		  json_pack("{s:s,s:{s:s,s:s},s:{s:b,s:s?},s:{s:b}}", "version", MWB_VERSION, "auth",
-			    "mode", ctx->auth->enabled ? "tokens" : "none", "mqtt_credentials",
-			    ctx->cfg->mqtt_credentials == CREDENTIALS_BRIDGE ? "bridge" : "passthrough",
-			    "broker", "connected", hs.connected, "mqtt_version",
-			    hs.connected ? codec_version_name(hs.mqtt_version) : NULL, "features",
-			    "request_response", hs.connected && hub_can_request(ctx->deps.hub)));
-}
-
-static json_t *filter_list(char *const *filters, size_t n)
-{
-	json_t *list = json_array();
-
-	for (size_t i = 0; list && i < n; i++)
-		json_array_append_new(list, json_string(filters[i]));
-	return list;
-}
-
-/* The token the request carries and its ACL; all null without tokens. */
-static void handle_whoami(struct http_conn *c)
-{
-	const struct auth_token *t = c->token;
-
-	http_json(c, 200,
-		  json_pack("{s:s?,s:o?,s:o?}", "token", t ? t->name : NULL, "publish",
-			    t ? filter_list(t->publish, t->npublish) : NULL, "subscribe",
-			    t ? filter_list(t->subscribe, t->nsubscribe) : NULL));
 }
 
 /* ---- routing ---- */
@@ -806,193 +625,42 @@ static bool method_is(struct http_conn *c, enum http_method m, const char *allow
 	return false;
 }
 
+/* What follows @prefix in @path; NULL when @path does not start with it. */
+static char *after(char *path, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return strncmp(path, prefix, n) ? NULL : path + n;
+}
+
 void rest_route(struct http_conn *c)
 {
-	char *p = c->path;
+	char *p = c->path, *tail;
 
-	if (!strncmp(p, "/publish/", 9)) {
+	if ((tail = after(p, "/publish/"))) {
 		if (method_is(c, HTTP_POST, "POST"))
-			handle_publish_raw(c, p + 9);
+			handle_publish_raw(c, tail);
 	} else if (!strcmp(p, "/publish")) {
 		if (method_is(c, HTTP_POST, "POST"))
 			handle_publish_json(c);
-	} else if (!strncmp(p, "/topics/", 8)) {
-		handle_topic(c, p + 8);
+	} else if ((tail = after(p, "/topics/"))) {
+		handle_topic(c, tail);
 	} else if (!strcmp(p, "/topics")) {
 		if (method_is(c, HTTP_GET, "GET"))
 			handle_topic_list(c);
-	} else if (!strncmp(p, "/request/", 9)) {
+	} else if ((tail = after(p, "/request/"))) {
 		if (method_is(c, HTTP_POST, "POST"))
-			handle_request(c, p + 9);
+			handle_request(c, tail);
 	} else if (!strcmp(p, "/health")) {
 		if (method_is(c, HTTP_GET, "GET"))
-			handle_health(c);
+			status_health(c);
 	} else if (!strcmp(p, "/info")) {
 		if (method_is(c, HTTP_GET, "GET"))
-			handle_info(c);
+			status_info(c);
 	} else if (!strcmp(p, "/whoami")) {
 		if (method_is(c, HTTP_GET, "GET"))
-			handle_whoami(c);
+			status_whoami(c);
 	} else {
 		http_error(c, 404, "not_found", "no such endpoint; see the README for the API");
 	}
-}
-
-/* ---- metrics ---- */
-
-static int metric(struct buf *b, const char *name, const char *type, const char *help)
-{
-	char line[512];
-	int n = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-
-	return buf_append(b, line, (size_t)n);
-}
-
-static int sample(struct buf *b, const char *name, const char *labels, double value)
-{
-	char line[256];
-	int n = snprintf(line, sizeof(line), "%s%s%s%s %.17g\n", name, labels ? "{" : "",
-			 labels ? labels : "", labels ? "}" : "", value);
-
-	return buf_append(b, line, (size_t)n);
-}
-
-void rest_metrics(struct http_conn *c)
-{
-	struct web_ctx *ctx = c->ctx;
-	struct web_stats *ws = &ctx->stats;
-	struct sessions_stats ss;
-	struct hub_stats hs;
-	struct buf b = BUF_INIT;
-	uint64_t cumulative = 0;
-	int rc = 0;
-
-	if (c->method != HTTP_GET) {
-		http_header(c, "allow:", "GET");
-		http_error(c, 405, "method_not_allowed", "use GET");
-		return;
-	}
-	hub_get_stats(ctx->deps.hub, &hs);
-	sessions_get_stats(ctx->deps.sessions, &ss);
-	rc |= metric(&b, "mwb_broker_connected", "gauge", "1 when the bridge's own broker link is up.");
-	rc |= sample(&b, "mwb_broker_connected", NULL, hs.connected);
-	rc |= metric(&b, "mwb_broker_reconnects_total", "counter", "Times the broker link came back.");
-	rc |= sample(&b, "mwb_broker_reconnects_total", NULL, (double)hs.reconnects);
-	rc |= metric(&b, "mwb_broker_protocol_level", "gauge",
-		     "MQTT protocol level of the broker link: 5, 4 (3.1.1) or 3 (3.1); 0 while down.");
-	rc |= sample(&b, "mwb_broker_protocol_level", NULL, hs.mqtt_version);
-	rc |= metric(&b, "mwb_broker_properties_dropped_total", "counter",
-		     "Packets whose MQTT 5 properties a 3.1.x broker client could not carry.");
-	rc |= sample(&b, "mwb_broker_properties_dropped_total", NULL,
-		     (double)(hs.props_dropped + ss.props_dropped));
-	rc |= metric(&b, "mwb_connections", "gauge", "Open connections by kind.");
-	rc |= sample(&b, "mwb_connections", "kind=\"mqtt\"", (double)ctx->connections);
-	rc |= sample(&b, "mwb_connections", "kind=\"sse\"", (double)ctx->sse_streams);
-	rc |= sample(&b, "mwb_connections", "kind=\"http\"",
-		     (double)(ctx->http_open - ctx->sse_streams));
-	rc |= metric(&b, "mwb_sessions", "gauge",
-		     "MQTT sessions alive by mode: shared (served from the hub), dedicated (their own "
-		     "broker client, connecting or connected), connecting (no mode yet: waiting for "
-		     "CONNECT, or for the hub).");
-	rc |= sample(&b, "mwb_sessions", "mode=\"shared\"", (double)ss.sessions_shared);
-	rc |= sample(&b, "mwb_sessions", "mode=\"dedicated\"", (double)ss.sessions_dedicated);
-	rc |= sample(&b, "mwb_sessions", "mode=\"connecting\"",
-		     (double)(ss.sessions_active - ss.sessions_shared - ss.sessions_dedicated));
-	rc |= metric(&b, "mwb_hub_filters", "gauge",
-		     "Distinct filters the hub has subscribed at the broker (SSE streams and shared "
-		     "sessions together).");
-	rc |= sample(&b, "mwb_hub_filters", NULL, (double)hs.filters);
-	rc |= metric(&b, "mwb_hub_subscriptions", "gauge",
-		     "Local subscriptions on the hub's filters, by kind.");
-	rc |= sample(&b, "mwb_hub_subscriptions", "kind=\"mqtt\"", (double)hs.members);
-	rc |= sample(&b, "mwb_hub_subscriptions", "kind=\"sse\"", (double)hs.subscribers);
-	rc |= metric(&b, "mwb_shared_fanout_total", "counter",
-		     "Messages the hub handed to shared sessions (message x browser).");
-	rc |= sample(&b, "mwb_shared_fanout_total", NULL, (double)hs.mqtt_deliveries);
-	rc |= metric(&b, "mwb_shared_held_total", "counter",
-		     "Live messages to shared browsers that waited for their SUBACK or retained ones.");
-	rc |= sample(&b, "mwb_shared_held_total", NULL, (double)ss.shared_held);
-	rc |= metric(&b, "mwb_stored_sessions", "gauge",
-		     "Persistent sessions whose unacknowledged messages the bridge keeps.");
-	rc |= sample(&b, "mwb_stored_sessions", NULL, (double)ss.stored_sessions);
-	rc |= metric(&b, "mwb_messages_total", "counter", "Messages by path.");
-	rc |= sample(&b, "mwb_messages_total", "path=\"broker_to_browser\"",
-		     (double)ss.messages_to_browser);
-	rc |= sample(&b, "mwb_messages_total", "path=\"browser_to_broker\"",
-		     (double)ss.messages_from_browser);
-	rc |= sample(&b, "mwb_messages_total", "path=\"broker_to_hub\"", (double)hs.messages_in);
-	rc |= sample(&b, "mwb_messages_total", "path=\"rest_to_broker\"", (double)ws->rest_published);
-	rc |= sample(&b, "mwb_messages_total", "path=\"hub_to_sse\"", (double)ws->sse_events);
-	rc |= metric(&b, "mwb_bytes_total", "counter", "Bytes of MQTT packets by direction.");
-	rc |= sample(&b, "mwb_bytes_total", "path=\"browser_to_bridge\"",
-		     (double)ss.bytes_from_browser);
-	rc |= sample(&b, "mwb_bytes_total", "path=\"bridge_to_browser\"", (double)ss.bytes_to_browser);
-	rc |= metric(&b, "mwb_dropped_total", "counter", "Messages dropped, by reason.");
-	rc |= sample(&b, "mwb_dropped_total", "reason=\"slow_browser_qos0\"", (double)ss.qos0_dropped);
-	rc |= sample(&b, "mwb_dropped_total", "reason=\"broker_link_busy_qos0\"",
-		     (double)ss.qos0_upstream_dropped);
-	rc |= sample(&b, "mwb_dropped_total", "reason=\"slow_sse\"", (double)ws->sse_dropped);
-	rc |= sample(&b, "mwb_dropped_total", "reason=\"session_store\"", (double)ss.qos12_lost);
-	rc |= metric(&b, "mwb_disconnects_total", "counter", "Connections the bridge ended, by reason.");
-	rc |= sample(&b, "mwb_disconnects_total", "reason=\"protocol_error\"",
-		     (double)ss.protocol_errors);
-	rc |= sample(&b, "mwb_disconnects_total", "reason=\"slow_browser\"",
-		     (double)ss.slow_disconnects);
-	rc |= sample(&b, "mwb_disconnects_total", "reason=\"slow_sse\"", (double)ws->sse_cut_off);
-	rc |= sample(&b, "mwb_disconnects_total", "reason=\"connect_timeout\"",
-		     (double)ws->ws_connect_timeouts);
-	rc |= sample(&b, "mwb_disconnects_total", "reason=\"keepalive_timeout\"",
-		     (double)ws->ws_keepalive_timeouts);
-	rc |= metric(&b, "mwb_mqtt_denied_total", "counter",
-		     "MQTT over WebSocket: PUBLISHes and filters the bridge refused, by reason.");
-	rc |= sample(&b, "mwb_mqtt_denied_total", "kind=\"publish\"", (double)ss.denied_publish);
-	rc |= sample(&b, "mwb_mqtt_denied_total", "kind=\"subscribe\"",
-		     (double)ss.denied_subscribe);
-	rc |= sample(&b, "mwb_mqtt_denied_total", "kind=\"subscription_quota\"",
-		     (double)ss.quota_refused);
-	rc |= metric(&b, "mwb_sockets", "gauge",
-		     "Accepted connections of every kind open (limits.max_connections counts these).");
-	rc |= sample(&b, "mwb_sockets", NULL, (double)ctx->sockets);
-	rc |= metric(&b, "mwb_connections_refused_total", "counter",
-		     "Connections and WebSocket upgrades refused before any request, by reason.");
-	rc |= sample(&b, "mwb_connections_refused_total", "reason=\"max_connections\"",
-		     (double)ws->refused_max_connections);
-	rc |= sample(&b, "mwb_connections_refused_total", "reason=\"origin\"",
-		     (double)ws->refused_upgrade_origin);
-	rc |= metric(&b, "mwb_http_refused_total", "counter",
-		     "API requests refused by access control, by reason (401, 403, 429).");
-	rc |= sample(&b, "mwb_http_refused_total", "reason=\"unauthorized\"",
-		     (double)ws->refused_unauthorized);
-	rc |= sample(&b, "mwb_http_refused_total", "reason=\"forbidden\"",
-		     (double)ws->refused_forbidden);
-	rc |= sample(&b, "mwb_http_refused_total", "reason=\"origin\"",
-		     (double)ws->refused_http_origin);
-	rc |= sample(&b, "mwb_http_refused_total", "reason=\"rate_limited\"",
-		     (double)ws->refused_rate_limited);
-	rc |= metric(&b, "mwb_http_requests_total", "counter", "API requests.");
-	rc |= sample(&b, "mwb_http_requests_total", NULL, (double)ws->http_requests);
-	rc |= metric(&b, "mwb_http_responses_total", "counter", "API answers by status class.");
-	for (int i = 2; i <= 5; i++) {
-		char label[16];
-		snprintf(label, sizeof(label), "code=\"%dxx\"", i);
-		rc |= sample(&b, "mwb_http_responses_total", label, (double)ws->http_responses[i]);
-	}
-	rc |= metric(&b, "mwb_publish_latency_seconds", "histogram",
-		     "From a REST publish's arrival to the broker's acknowledgement.");
-	for (int i = 0; i <= WEB_LATENCY_BUCKETS; i++) {
-		char label[32];
-		cumulative += ws->latency_count[i];
-		if (i < WEB_LATENCY_BUCKETS)
-			snprintf(label, sizeof(label), "le=\"%g\"", web_latency_bounds[i]);
-		else
-			snprintf(label, sizeof(label), "le=\"+Inf\"");
-		rc |= sample(&b, "mwb_publish_latency_seconds_bucket", label, (double)cumulative);
-	}
-	rc |= sample(&b, "mwb_publish_latency_seconds_sum", NULL, ws->latency_sum);
-	rc |= sample(&b, "mwb_publish_latency_seconds_count", NULL, (double)cumulative);
-	if (rc)
-		http_error(c, 500, "internal", "out of memory");
-	else
-		http_respond(c, 200, "text/plain; version=0.0.4", b.data, b.len);
-	buf_clear(&b);
 }

@@ -20,6 +20,10 @@
 #include "web.h"
 #include "ws.h"
 
+/* A slow client may hold a connection open only so long before its request is in (lws's
+ * timeout_secs, also what it allows other pending states). */
+#define PENDING_TIMEOUT_S 10
+
 struct web_server {
 	struct web_ctx ctx;
 	struct lws_protocols protocols[7];
@@ -36,11 +40,11 @@ struct web_server {
  * timeout_secs cover liveness. lws keeps those timers in one sorted list, so each new
  * WebSocket's +300 s entry walked every other connection's: O(connections) per connect. */
 static const lws_retry_bo_t no_validity_pings = {.secs_since_valid_ping = 0,
-						 .secs_since_valid_hangup = 0};
+                                                 .secs_since_valid_hangup = 0};
 
 /* protocols[0]: plain HTTP (static files), plus the server-wide events lws sends there. */
 static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-			 size_t len)
+                         size_t len)
 {
 	struct web_ctx *ctx = web_ctx_of(wsi);
 
@@ -78,7 +82,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 
 /* The signal fd, adopted as a raw file so that signals arrive through lws's own poll. */
 static int callback_signal(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-			   size_t len)
+                           size_t len)
 {
 	struct web_ctx *ctx = web_ctx_of(wsi);
 
@@ -117,8 +121,101 @@ static void lws_log_emit(int level, const char *line)
 	log_msg(ours, "lws", "message=\"%.*s\"", (int)len, line);
 }
 
+/* The protocols, and the mounts: lws 4.1 lets the LAST matching callback mount win (not the
+ * longest), so "/" goes first. */
+static void set_routes(struct web_server *w)
+{
+	w->protocols[0] = (struct lws_protocols){"http", callback_http, 0, 0, 0, NULL, 0};
+	w->protocols[1] = web_ws_protocol("mqtt");
+	w->protocols[2] = web_ws_protocol("mqttv3.1");
+	w->protocols[3] = web_http_protocol();
+	w->protocols[4] = web_static_protocol();
+	w->protocols[5] = (struct lws_protocols){"mwb-signal", callback_signal, 0, 0, 0, NULL, 0};
+	w->mount_static.mountpoint = "/";
+	w->mount_static.mountpoint_len = (unsigned char)strlen(w->mount_static.mountpoint);
+	w->mount_static.origin = "mwb-static";
+	w->mount_static.protocol = "mwb-static";
+	w->mount_static.origin_protocol = LWSMPRO_CALLBACK;
+	w->mount_static.mount_next = &w->mount_api;
+	w->mount_api.mountpoint = "/api/v1";
+	w->mount_api.mountpoint_len = (unsigned char)strlen(w->mount_api.mountpoint);
+	w->mount_api.origin = "mwb-api";
+	w->mount_api.protocol = "mwb-api";
+	w->mount_api.origin_protocol = LWSMPRO_CALLBACK;
+	w->mount_metrics = w->mount_api;
+	w->mount_api.mount_next = &w->mount_metrics;
+	w->mount_metrics.mount_next = NULL;
+	w->mount_metrics.mountpoint = "/metrics";
+	w->mount_metrics.mountpoint_len = (unsigned char)strlen(w->mount_metrics.mountpoint);
+}
+
+/* trusted_proxies parsed, and the request rate limiter. 0, or -ENOMEM (logged). */
+static int set_access(struct web_server *w, const struct config *cfg)
+{
+	if (cfg->ntrusted_proxies) {
+		w->ctx.trusted = calloc(cfg->ntrusted_proxies, sizeof(*w->ctx.trusted));
+		if (!w->ctx.trusted) {
+			log_msg(LOG_ERROR, "web", "out-of-memory for=trusted_proxies");
+			return -ENOMEM;
+		}
+		/* config.c has parsed each one already. */
+		for (size_t i = 0; i < cfg->ntrusted_proxies; i++) {
+			if (netaddr_parse_range(cfg->trusted_proxies[i], &w->ctx.trusted[i]))
+				return -EINVAL;
+		}
+		w->ctx.ntrusted = cfg->ntrusted_proxies;
+	}
+	if (cfg->limits.requests_per_minute > 0) {
+		w->ctx.ratelimit =
+		    ratelimit_new(cfg->limits.requests_per_minute, WEB_RATELIMIT_KEYS);
+		if (!w->ctx.ratelimit) {
+			log_msg(LOG_ERROR, "web", "out-of-memory for=ratelimit");
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* What lws is to make: the listener, its event loop and TLS. 0, or nonzero (logged). */
+static int set_info(struct web_server *w, const struct config *cfg,
+                    struct lws_context_creation_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->port = cfg->listen_port;
+	info->iface = cfg->listen_host;
+	info->protocols = w->protocols;
+	info->mounts = &w->mount_static;
+	info->user = &w->ctx;
+	info->options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_LIBEV;
+	w->loop = ev_loop_new(EVFLAG_AUTO);
+	if (!w->loop) {
+		log_msg(LOG_ERROR, "web", "event-loop-failed");
+		return -1;
+	}
+	w->foreign_loops[0] = w->loop;
+	info->foreign_loops = w->foreign_loops;
+	if (!strchr(cfg->listen_host, ':'))
+		info->options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	info->vhost_name = "mqtt-web-bridge";
+	info->server_string = "mqtt-web-bridge";
+	info->timeout_secs = PENDING_TIMEOUT_S;
+	info->ka_time = 0;
+	info->retry_and_idle_policy = &no_validity_pings;
+	if (!*cfg->tls.cert_file)
+		return 0;
+	/* A TLS vhost refuses plain HTTP on its port: HTTPS and WSS only. */
+	if (web_tls_check(cfg->tls.cert_file, cfg->tls.key_file))
+		return -1;
+	info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info->ssl_cert_filepath = cfg->tls.cert_file;
+	info->ssl_private_key_filepath = cfg->tls.key_file;
+	/* lws offers h2 by default; WebSocket, SSE and REST here are written for HTTP/1.1. */
+	info->alpn = "http/1.1";
+	return 0;
+}
+
 struct web_server *web_server_new(const struct config *cfg, const struct web_deps *deps,
-				  const struct web_hooks *hooks, int signal_fd)
+                                  const struct web_hooks *hooks, int signal_fd)
 {
 	struct lws_context_creation_info info;
 	struct web_server *w = calloc(1, sizeof(*w));
@@ -131,98 +228,24 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 	w->ctx.auth = deps->auth;
 	w->ctx.hooks = *hooks;
 
-	w->protocols[0] = (struct lws_protocols){"http", callback_http, 0, 0, 0, NULL, 0};
-	w->protocols[1] = web_ws_protocol("mqtt");
-	w->protocols[2] = web_ws_protocol("mqttv3.1");
-	w->protocols[3] = web_http_protocol();
-	w->protocols[4] = web_static_protocol();
-	w->protocols[5] = (struct lws_protocols){"mwb-signal", callback_signal, 0, 0, 0, NULL, 0};
-
 	/* Resolved once: every file served must resolve to a path inside it (static.c). */
 	real = realpath(cfg->static_dir, NULL);
 	if (!real) {
 		log_msg(LOG_ERROR, "web", "static-dir-missing path=\"%s\" error=\"%s\"",
-			cfg->static_dir, strerror(errno));
+		        cfg->static_dir, strerror(errno));
 		free(w);
 		return NULL;
 	}
 	w->static_root = real;
 	w->ctx.static_root = real;
-	if (cfg->ntrusted_proxies) {
-		w->ctx.trusted = calloc(cfg->ntrusted_proxies, sizeof(*w->ctx.trusted));
-		if (!w->ctx.trusted) {
-			log_msg(LOG_ERROR, "web", "out-of-memory for=trusted_proxies");
-			goto fail;
-		}
-		/* config.c has parsed each one already. */
-		for (size_t i = 0; i < cfg->ntrusted_proxies; i++) {
-			if (netaddr_parse_range(cfg->trusted_proxies[i], &w->ctx.trusted[i]))
-				goto fail;
-		}
-		w->ctx.ntrusted = cfg->ntrusted_proxies;
-	}
-	if (cfg->limits.requests_per_minute > 0) {
-		w->ctx.ratelimit = ratelimit_new(cfg->limits.requests_per_minute,
-						 WEB_RATELIMIT_KEYS);
-		if (!w->ctx.ratelimit) {
-			log_msg(LOG_ERROR, "web", "out-of-memory for=ratelimit");
-			goto fail;
-		}
-	}
-	/* lws 4.1 lets the LAST matching callback mount win (not the longest): "/" goes first. */
-	w->mount_static.mountpoint = "/";
-	w->mount_static.mountpoint_len = 1;
-	w->mount_static.origin = "mwb-static";
-	w->mount_static.protocol = "mwb-static";
-	w->mount_static.origin_protocol = LWSMPRO_CALLBACK;
-	w->mount_static.mount_next = &w->mount_api;
-	w->mount_api.mountpoint = "/api/v1";
-	w->mount_api.mountpoint_len = 7;
-	w->mount_api.origin = "mwb-api";
-	w->mount_api.protocol = "mwb-api";
-	w->mount_api.origin_protocol = LWSMPRO_CALLBACK;
-	w->mount_metrics = w->mount_api;
-	w->mount_api.mount_next = &w->mount_metrics;
-	w->mount_metrics.mount_next = NULL;
-	w->mount_metrics.mountpoint = "/metrics";
-	w->mount_metrics.mountpoint_len = 8;
-
-	lws_set_log_level(log_enabled(LOG_DEBUG) ? LLL_ERR | LLL_WARN | LLL_NOTICE
-						 : LLL_ERR | LLL_WARN,
-			  lws_log_emit);
-
-	memset(&info, 0, sizeof(info));
-	info.port = cfg->listen_port;
-	info.iface = cfg->listen_host;
-	info.protocols = w->protocols;
-	info.mounts = &w->mount_static;
-	info.user = &w->ctx;
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_LIBEV;
-	w->loop = ev_loop_new(EVFLAG_AUTO);
-	if (!w->loop) {
-		log_msg(LOG_ERROR, "web", "event-loop-failed");
+	if (set_access(w, cfg))
 		goto fail;
-	}
-	w->foreign_loops[0] = w->loop;
-	info.foreign_loops = w->foreign_loops;
-	if (!strchr(cfg->listen_host, ':'))
-		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-	info.vhost_name = "mqtt-web-bridge";
-	info.server_string = "mqtt-web-bridge";
-	/* A slow client may hold a connection open only so long before its request is in. */
-	info.timeout_secs = 10;
-	info.ka_time = 0;
-	info.retry_and_idle_policy = &no_validity_pings;
-	if (*cfg->tls.cert_file) {
-		/* A TLS vhost refuses plain HTTP on its port: HTTPS and WSS only. */
-		if (web_tls_check(cfg->tls.cert_file, cfg->tls.key_file))
-			goto fail;
-		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-		info.ssl_cert_filepath = cfg->tls.cert_file;
-		info.ssl_private_key_filepath = cfg->tls.key_file;
-		/* lws offers h2 by default; WebSocket, SSE and REST here are written for HTTP/1.1. */
-		info.alpn = "http/1.1";
-	}
+	set_routes(w);
+	lws_set_log_level(log_enabled(LOG_DEBUG) ? LLL_ERR | LLL_WARN | LLL_NOTICE
+	                                         : LLL_ERR | LLL_WARN,
+	                  lws_log_emit);
+	if (set_info(w, cfg, &info))
+		goto fail;
 
 	wheel_init(&w->ctx.deadlines, lws_now_usecs());
 	w->ctx.context = lws_create_context(&info);
@@ -238,8 +261,8 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 	if (signal_fd >= 0) {
 		lws_sock_file_fd_type fd;
 		fd.filefd = signal_fd;
-		w->signal_wsi = lws_adopt_descriptor_vhost(w->ctx.vhost, LWS_ADOPT_RAW_FILE_DESC, fd,
-							   "mwb-signal", NULL);
+		w->signal_wsi = lws_adopt_descriptor_vhost(w->ctx.vhost, LWS_ADOPT_RAW_FILE_DESC,
+		                                           fd, "mwb-signal", NULL);
 		if (!w->signal_wsi) {
 			log_msg(LOG_ERROR, "web", "signal-fd-adopt-failed");
 			goto fail;

@@ -13,17 +13,17 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "args.h"
 #include "jsonmsg.h"
 #include "log.h"
-#include "query.h"
-#include "topic.h"
-#include "utf8.h"
 
-#define RETRY_LINE "retry: 2000\n\n"
-#define KEEPALIVE_LINE ": keepalive\n\n"
-#define STALL_S 30
+#define RETRY_LINE       "retry: 2000\n\n"
+#define KEEPALIVE_LINE   ": keepalive\n\n"
+#define STALL_S          30
 #define RETAINED_WAIT_MS 1000
-#define RETAINED_LIMIT 10000
+#define RETAINED_LIMIT   10000
+/* Room for a Last-Event-ID; a longer one is none of ours and starts the stream afresh. */
+#define LAST_ID_MAX 128
 
 /* A queued piece of the stream: a shared hub event, or text of the stream's own. */
 struct sse_item {
@@ -221,25 +221,24 @@ static void beat(lws_sorted_usec_list_t *sul)
 	/* A comment when nothing at all went out for a whole period; the 100 ms spare absorbs
 	 * the timer's own lateness. */
 	if (!s->count && lws_now_usecs() - s->last_write >=
-				 (lws_usec_t)period * LWS_US_PER_SEC - 100 * LWS_US_PER_MS) {
+	                     (lws_usec_t)period * LWS_US_PER_SEC - 100 * LWS_US_PER_MS) {
 		struct sse_item it;
 		if (!own_item(&it, KEEPALIVE_LINE, sizeof(KEEPALIVE_LINE) - 1))
 			enqueue(s, &it, false);
 	}
-	lws_sul_schedule(s->ctx->context, 0, &s->sul_beat, beat, (lws_usec_t)period * LWS_US_PER_SEC);
+	lws_sul_schedule(s->ctx->context, 0, &s->sul_beat, beat,
+	                 (lws_usec_t)period * LWS_US_PER_SEC);
 }
 
 /* ---- the request ---- */
 
 static int add_filter(struct sse_stream *s, const char *value)
 {
-	size_t len = strlen(value);
 	char *f = strdup(value), **more;
 
 	if (!f)
 		return -1;
-	query_restore_plus(f);
-	if (!len || !utf8_valid_mqtt((const uint8_t *)f, len) || !topic_filter_valid(f, len)) {
+	if (!args_filter_valid(f)) {
 		free(f);
 		return 1;
 	}
@@ -263,29 +262,30 @@ static void stream_free(struct sse_stream *s)
 }
 
 static bool read_args(struct http_conn *c, struct sse_stream *s, bool *retained, char *last_id,
-		      size_t cap)
+                      size_t cap)
 {
 	static const char *const known[] = {"topic", "retained", "last_event_id", NULL};
-	char frag[1100];
+	char frag[HTTP_ARG_MAX];
 	int rc;
 
 	if (!http_args_known(c, known))
 		return false;
-	for (int i = 0; lws_hdr_copy_fragment(c->wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS,
-					      i) >= 0;
+	for (int i = 0;
+	     lws_hdr_copy_fragment(c->wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) >= 0;
 	     i++) {
-		if (strncmp(frag, "topic=", 6))
+		if (strncmp(frag, "topic=", WEB_LITLEN("topic=")))
 			continue;
 		if ((long)s->nfilters >= c->ctx->cfg->limits.max_subscriptions) {
-			http_error(c, 400, "too_many_filters", "at most %ld topic filters per stream",
-				   c->ctx->cfg->limits.max_subscriptions);
+			http_error(c, 400, "too_many_filters",
+			           "at most %ld topic filters per stream",
+			           c->ctx->cfg->limits.max_subscriptions);
 			return false;
 		}
-		rc = add_filter(s, frag + 6);
+		rc = add_filter(s, frag + WEB_LITLEN("topic="));
 		if (rc) {
 			if (rc > 0)
 				http_error(c, 400, "invalid_filter",
-					   "not a valid MQTT topic filter (write # as %%23)");
+				           "not a valid MQTT topic filter (write # as %%23)");
 			else
 				http_error(c, 500, "internal", "out of memory");
 			return false;
@@ -295,31 +295,70 @@ static bool read_args(struct http_conn *c, struct sse_stream *s, bool *retained,
 		http_error(c, 400, "invalid_filter", "give at least one topic=FILTER");
 		return false;
 	}
-	*retained = false;
-	if (http_arg(c, "retained", frag, sizeof(frag))) {
-		if (!strcmp(frag, "true") || !strcmp(frag, "1") || !*frag) {
-			*retained = true;
-		} else if (strcmp(frag, "false") && strcmp(frag, "0")) {
-			http_error(c, 400, "invalid_parameter", "retained must be true or false");
-			return false;
-		}
-	}
+	if (!args_bool(c, "retained", retained))
+		return false;
 	/* EventSource sends the header by itself when it reconnects: it is the newest. */
 	last_id[0] = '\0';
-	if (lws_hdr_custom_copy(c->wsi, last_id, (int)cap, "last-event-id:", 14) <= 0)
+	if (lws_hdr_custom_copy(c->wsi, last_id, (int)cap,
+	                        "last-event-id:", WEB_LITLEN("last-event-id:")) <= 0)
 		if (!http_arg(c, "last_event_id", last_id, cap))
 			last_id[0] = '\0';
 	return true;
 }
 
+/* The events after @last_id, queued; a note when some are lost. hub_replay()'s result. */
+static int replay(struct sse_stream *s, const char *last_id)
+{
+	static const char missed[] = ": some events were missed\n\n";
+	static const char afresh[] = ": last event id unknown here: starting afresh\n\n";
+	struct sse_item it;
+	int rc = hub_replay(s->ctx->deps.hub, s->sub, last_id);
+
+	if (rc == -ERANGE && !own_item(&it, missed, sizeof(missed) - 1))
+		enqueue(s, &it, true);
+	/* Another instance's id (behind a load balancer), or nonsense: this stream starts as a
+	 * new one, and says so. */
+	if (rc == -ENOENT && !own_item(&it, afresh, sizeof(afresh) - 1))
+		enqueue(s, &it, true);
+	return rc;
+}
+
+/* The retained messages of every filter, read before live events flow (see on_retained()). */
+static void read_retained(struct sse_stream *s)
+{
+	struct web_ctx *ctx = s->ctx;
+
+	s->reads = calloc(s->nfilters, sizeof(*s->reads));
+	for (size_t i = 0; s->reads && i < s->nfilters; i++) {
+		s->reads[i].s = s;
+		s->reads[i].req = retained_get(ctx->deps.retained, s->filters[i], RETAINED_LIMIT, 0,
+		                               on_retained, &s->reads[i]);
+		s->rpending += s->reads[i].req != NULL;
+	}
+	if (s->rpending)
+		lws_sul_schedule(ctx->context, 0, &s->sul_retained, retained_timeout,
+		                 (lws_usec_t)RETAINED_WAIT_MS * LWS_US_PER_MS);
+}
+
+/* The stream's head: 200, never cached nor buffered by a proxy; events follow as they come. */
+static void answer_open(struct http_conn *c)
+{
+	http_header(c, "cache-control:", "no-cache");
+	http_header(c, "x-accel-buffering:", "no");
+	c->status = 200;
+	strcpy(c->resp_type, "text/event-stream");
+	c->answered = true;
+	c->ctx->stats.http_responses[2]++;
+	c->resp.len = LWS_PRE;
+	http_want_write(c);
+}
+
 void sse_start(struct http_conn *c)
 {
-	static const char afresh[] = ": last event id unknown here: starting afresh\n\n";
 	struct web_ctx *ctx = c->ctx;
 	struct sse_stream *s;
-	char last_id[128];
+	char last_id[LAST_ID_MAX];
 	bool retained;
-	int rc;
 
 	if (c->method != HTTP_GET) {
 		http_header(c, "allow:", "GET");
@@ -351,8 +390,8 @@ void sse_start(struct http_conn *c)
 		http_error(c, 500, "internal", "out of memory");
 		return;
 	}
-	s->sub = hub_subscribe(ctx->deps.hub, (const char *const *)s->filters, s->nfilters, deliver,
-			       s);
+	s->sub =
+	    hub_subscribe(ctx->deps.hub, (const char *const *)s->filters, s->nfilters, deliver, s);
 	if (!s->sub) {
 		stream_free(s);
 		http_error(c, 500, "internal", "out of memory");
@@ -366,40 +405,12 @@ void sse_start(struct http_conn *c)
 	ctx->streams = s;
 	s->last_write = lws_now_usecs();
 	/* Replayed events go first, before any live one can arrive (both run on this thread). */
-	if (*last_id) {
-		struct sse_item it;
-		rc = hub_replay(ctx->deps.hub, s->sub, last_id);
-		if (rc == -ERANGE && !own_item(&it, ": some events were missed\n\n", 27))
-			enqueue(s, &it, true);
-		/* Another instance's id (behind a load balancer), or nonsense: this stream starts
-		 * as a new one, and says so. */
-		if (rc == -ENOENT && !own_item(&it, afresh, sizeof(afresh) - 1))
-			enqueue(s, &it, true);
-		if (rc == -ENOENT)
-			last_id[0] = '\0';
-	}
+	if (*last_id && replay(s, last_id) == -ENOENT)
+		last_id[0] = '\0';
 	/* A resuming client has the retained values already; one starting afresh gets them. */
-	if (retained && !*last_id) {
-		s->reads = calloc(s->nfilters, sizeof(*s->reads));
-		for (size_t i = 0; s->reads && i < s->nfilters; i++) {
-			s->reads[i].s = s;
-			s->reads[i].req = retained_get(ctx->deps.retained, s->filters[i],
-						       RETAINED_LIMIT, 0, on_retained,
-						       &s->reads[i]);
-			s->rpending += s->reads[i].req != NULL;
-		}
-		if (s->rpending)
-			lws_sul_schedule(ctx->context, 0, &s->sul_retained, retained_timeout,
-					 (lws_usec_t)RETAINED_WAIT_MS * LWS_US_PER_MS);
-	}
-	http_header(c, "cache-control:", "no-cache");
-	http_header(c, "x-accel-buffering:", "no");
-	c->status = 200;
-	strcpy(c->resp_type, "text/event-stream");
-	c->answered = true;
-	c->ctx->stats.http_responses[2]++;
-	c->resp.len = LWS_PRE;
-	http_want_write(c);
+	if (retained && !*last_id)
+		read_retained(s);
+	answer_open(c);
 }
 
 int sse_after_headers(struct http_conn *c)
@@ -413,7 +424,7 @@ int sse_after_headers(struct http_conn *c)
 	else
 		lws_http_headers_detach(c->wsi);
 	lws_sul_schedule(s->ctx->context, 0, &s->sul_beat, beat,
-			 (lws_usec_t)s->ctx->cfg->sse.heartbeat_s * LWS_US_PER_SEC);
+	                 (lws_usec_t)s->ctx->cfg->sse.heartbeat_s * LWS_US_PER_SEC);
 	http_want_write(c);
 	return 0;
 }
@@ -529,7 +540,7 @@ size_t sse_auth_changed(struct web_ctx *ctx)
 		if (!ok) {
 			/* The client reconnects and is told why (401 or 403). */
 			log_msg(LOG_INFO, "sse", "closed reason=token-changed token=%s",
-				c->token->name);
+			        c->token->name);
 			s->cut_off = true;
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 			closed++;

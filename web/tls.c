@@ -41,8 +41,8 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 static const char *explain(char *buf, size_t cap, const char *what)
 {
 	const char *r = ERR_reason_error_string(ERR_peek_last_error());
-	int n = snprintf(buf, cap, "%s%s%s%s", what, r ? " (OpenSSL: " : "", r ? r : "",
-			 r ? ")" : "");
+	int n =
+	    snprintf(buf, cap, "%s%s%s%s", what, r ? " (OpenSSL: " : "", r ? r : "", r ? ")" : "");
 
 	return n < 0 || (size_t)n >= cap ? what : buf;
 }
@@ -52,8 +52,8 @@ static void log_bad(const char *event, const char *key, const char *path, const 
 	char qpath[QUOTED_MAX], qwhy[QUOTED_MAX];
 
 	log_msg(LOG_ERROR, "web", "%s key=%s file=%s error=%s", event, key,
-		log_quote(qpath, sizeof(qpath), path, strlen(path)),
-		log_quote(qwhy, sizeof(qwhy), why, strlen(why)));
+	        log_quote(qpath, sizeof(qpath), path, strlen(path)),
+	        log_quote(qwhy, sizeof(qwhy), why, strlen(why)));
 }
 
 /* NULL (logged) when @path cannot be opened for reading; *@err is the negative errno. */
@@ -72,7 +72,7 @@ static FILE *open_file(const char *key, const char *path, int *err)
 struct pair {
 	X509 *cert;
 	EVP_PKEY *key;
-	STACK_OF(X509) *chain; /* NULL unless asked for */
+	STACK_OF(X509) * chain; /* NULL unless asked for */
 };
 
 static void pair_clear(struct pair *p)
@@ -84,7 +84,7 @@ static void pair_clear(struct pair *p)
 }
 
 /* The certificates after the leaf, up to the end of the file. -EINVAL (logged): not PEM. */
-static int read_chain(FILE *f, const char *cert_file, STACK_OF(X509) **out)
+static int read_chain(FILE *f, const char *cert_file, STACK_OF(X509) * *out)
 {
 	STACK_OF(X509) *chain = sk_X509_new_null();
 	char why[QUOTED_MAX];
@@ -101,9 +101,9 @@ static int read_chain(FILE *f, const char *cert_file, STACK_OF(X509) **out)
 	}
 	/* The end of the file reads as "no start line"; anything else is a broken certificate. */
 	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
-		log_bad("tls-cert-invalid", "tls.cert_file", cert_file,
-			explain(why, sizeof(why),
-				"a chain certificate after the first is not PEM"));
+		log_bad(
+		    "tls-cert-invalid", "tls.cert_file", cert_file,
+		    explain(why, sizeof(why), "a chain certificate after the first is not PEM"));
 		sk_X509_pop_free(chain, X509_free);
 		return -EINVAL;
 	}
@@ -113,8 +113,7 @@ static int read_chain(FILE *f, const char *cert_file, STACK_OF(X509) **out)
 }
 
 /* Reads and checks the pair into *@out (the caller's to clear); the chain when @want_chain. */
-static int load_pair(const char *cert_file, const char *key_file, bool want_chain,
-		     struct pair *out)
+static int load_pair(const char *cert_file, const char *key_file, bool want_chain, struct pair *out)
 {
 	char qcert[QUOTED_MAX], qkey[QUOTED_MAX], why[QUOTED_MAX];
 	struct pair p = {NULL, NULL, NULL};
@@ -129,7 +128,7 @@ static int load_pair(const char *cert_file, const char *key_file, bool want_chai
 	if (!p.cert) {
 		fclose(f);
 		log_bad("tls-cert-invalid", "tls.cert_file", cert_file,
-			explain(why, sizeof(why), "no PEM certificate in the file"));
+		        explain(why, sizeof(why), "no PEM certificate in the file"));
 		goto fail;
 	}
 	rc = want_chain ? read_chain(f, cert_file, &p.chain) : 0;
@@ -145,21 +144,21 @@ static int load_pair(const char *cert_file, const char *key_file, bool want_chai
 	if (!p.key) {
 		/* An encrypted key fails here too: say so, the OpenSSL reason alone would not. */
 		log_bad("tls-key-invalid", "tls.key_file", key_file,
-			explain(why, sizeof(why),
-				"no unencrypted PEM private key in the file"));
+		        explain(why, sizeof(why), "no unencrypted PEM private key in the file"));
 		goto fail;
 	}
 	if (X509_check_private_key(p.cert, p.key) != 1) {
-		log_msg(LOG_ERROR, "web", "tls-key-mismatch key=tls.key_file file=%s cert_file=%s "
-					  "error=\"the key does not belong to the certificate\"",
-			log_quote(qkey, sizeof(qkey), key_file, strlen(key_file)),
-			log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)));
+		log_msg(LOG_ERROR, "web",
+		        "tls-key-mismatch key=tls.key_file file=%s cert_file=%s "
+		        "error=\"the key does not belong to the certificate\"",
+		        log_quote(qkey, sizeof(qkey), key_file, strlen(key_file)),
+		        log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)));
 		goto fail;
 	}
 	/* Expired is not fatal (the operator may be renewing it) but clients will refuse it. */
 	if (X509_cmp_current_time(X509_get0_notAfter(p.cert)) < 0)
 		log_msg(LOG_WARN, "web", "tls-cert-expired key=tls.cert_file file=%s",
-			log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)));
+		        log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)));
 	ERR_clear_error();
 	*out = p;
 	return 0;
@@ -206,9 +205,9 @@ int web_tls_reload(SSL_CTX *ssl_ctx, const char *cert_file, const char *key_file
 	 */
 	if (old_key && EVP_PKEY_base_id(old_key) != EVP_PKEY_base_id(p.key)) {
 		log_msg(LOG_ERROR, "web",
-			"tls-reload-failed kept=old file=%s error=\"the new key is of another "
-			"type (RSA, EC, ...): restart to change it\"",
-			log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)));
+		        "tls-reload-failed kept=old file=%s error=\"the new key is of another "
+		        "type (RSA, EC, ...): restart to change it\"",
+		        log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)));
 		rc = -EINVAL;
 		goto out;
 	}
@@ -217,15 +216,15 @@ int web_tls_reload(SSL_CTX *ssl_ctx, const char *cert_file, const char *key_file
 	if (SSL_CTX_use_cert_and_key(ssl_ctx, p.cert, p.key, p.chain, 1) != 1) {
 		char why[QUOTED_MAX];
 		log_bad("tls-reload-failed", "tls.cert_file", cert_file,
-			explain(why, sizeof(why), "OpenSSL refused the pair"));
+		        explain(why, sizeof(why), "OpenSSL refused the pair"));
 		ERR_clear_error();
 		rc = -EINVAL;
 		goto out;
 	}
 	serial_hex(p.cert, serial, sizeof(serial));
 	log_msg(LOG_INFO, "web", "tls-reloaded file=%s serial=%s chain=%d",
-		log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)), serial,
-		sk_X509_num(p.chain));
+	        log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)), serial,
+	        sk_X509_num(p.chain));
 out:
 	pair_clear(&p);
 	return rc;

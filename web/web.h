@@ -12,6 +12,9 @@
 #include "session.h"
 #include "wheel.h"
 
+/* The length of a string literal (only a literal compiles: "" is pasted onto it). */
+#define WEB_LITLEN(lit) (sizeof(lit "") - 1)
+
 /* Rate-limit buckets kept at most (about 100 bytes each): addresses are the client's to pick. */
 #define WEB_RATELIMIT_KEYS 65536
 
@@ -59,10 +62,10 @@ struct web_ctx {
 	bool deadlines_stepping;
 	size_t connections; /* WebSocket connections open */
 	size_t sse_streams;
-	struct sse_stream *streams; /* sse.c's list */
-	size_t http_open;   /* API requests being handled */
-	size_t sockets;     /* accepted connections of every kind open (guard.c) */
-	struct ratelimit *ratelimit; /* NULL: limits.requests_per_minute is 0 */
+	struct sse_stream *streams;    /* sse.c's list */
+	size_t http_open;              /* API requests being handled */
+	size_t sockets;                /* accepted connections of every kind open (guard.c) */
+	struct ratelimit *ratelimit;   /* NULL: limits.requests_per_minute is 0 */
 	struct netaddr_range *trusted; /* cfg->trusted_proxies, parsed */
 	size_t ntrusted;
 	SSL_CTX *ssl_ctx; /* the listener's, lws's (NULL without TLS): SIGHUP loads new files in */

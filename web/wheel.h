@@ -23,7 +23,7 @@ struct wheel_entry {
 
 struct wheel {
 	struct wheel_entry slots[WHEEL_SLOTS]; /* list heads */
-	int64_t next_us; /* start of the first slot not yet expired */
+	int64_t next_us;                       /* start of the first slot not yet expired */
 	size_t armed;
 };
 

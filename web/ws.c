@@ -70,7 +70,8 @@ static void arm_deadline(struct web_ctx *ctx, struct ws_conn *c, lws_usec_t due)
 	wheel_set(&ctx->deadlines, &c->deadline, due);
 	if (!ctx->deadlines_stepping) {
 		ctx->deadlines_stepping = true;
-		lws_sul_schedule(ctx->context, 0, &ctx->sul_deadlines, step_deadlines, WHEEL_SLOT_US);
+		lws_sul_schedule(ctx->context, 0, &ctx->sul_deadlines, step_deadlines,
+		                 WHEEL_SLOT_US);
 	}
 }
 
@@ -88,7 +89,7 @@ static void deadline_expired(struct wheel_entry *e, void *arg)
 		return;
 	}
 	log_msg(LOG_INFO, "ws", "timeout peer=%s waiting_for=%s silent_ms=%lld", c->peer,
-		c->deadline_fixed ? "connect" : "packet", (long long)(silent / LWS_US_PER_MS));
+	        c->deadline_fixed ? "connect" : "packet", (long long)(silent / LWS_US_PER_MS));
 	if (c->deadline_fixed)
 		ctx->stats.ws_connect_timeouts++;
 	else
@@ -105,7 +106,8 @@ static void step_deadlines(lws_sorted_usec_list_t *sul)
 	wheel_expire(&ctx->deadlines, lws_now_usecs(), deadline_expired, ctx);
 	ctx->deadlines_stepping = ctx->deadlines.armed > 0;
 	if (ctx->deadlines_stepping)
-		lws_sul_schedule(ctx->context, 0, &ctx->sul_deadlines, step_deadlines, WHEEL_SLOT_US);
+		lws_sul_schedule(ctx->context, 0, &ctx->sul_deadlines, step_deadlines,
+		                 WHEEL_SLOT_US);
 }
 
 static void conn_deadline(void *conn, uint32_t ms)
@@ -127,11 +129,11 @@ static void conn_deadline(void *conn, uint32_t ms)
 }
 
 static const struct session_io conn_io = {
-	.write = conn_write,
-	.queued = conn_queued,
-	.close = conn_close,
-	.pause = conn_pause,
-	.deadline = conn_deadline,
+    .write = conn_write,
+    .queued = conn_queued,
+    .close = conn_close,
+    .pause = conn_pause,
+    .deadline = conn_deadline,
 };
 
 /*
@@ -166,16 +168,16 @@ static int write_next(struct ws_conn *c, struct web_ctx *ctx)
 	}
 	if (c->closing) {
 		lws_close_reason(c->wsi,
-				 ctx->shutting_down ? LWS_CLOSE_STATUS_GOINGAWAY
-						    : LWS_CLOSE_STATUS_NORMAL,
-				 NULL, 0);
+		                 ctx->shutting_down ? LWS_CLOSE_STATUS_GOINGAWAY
+		                                    : LWS_CLOSE_STATUS_NORMAL,
+		                 NULL, 0);
 		return -1;
 	}
 	return 0;
 }
 
 static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-			 size_t len)
+                         size_t len)
 {
 	struct web_ctx *ctx = web_ctx_of(wsi);
 	struct ws_conn *c = user;
@@ -194,17 +196,19 @@ static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void
 			return -1;
 		ctx->connections++;
 		log_msg(LOG_DEBUG, "ws", "open peer=%s protocol=%s", c->peer,
-			lws_get_protocol(wsi)->name);
+		        lws_get_protocol(wsi)->name);
 		return 0;
 
 	case LWS_CALLBACK_RECEIVE:
 		if (!c->session || c->closing)
 			return 0;
 		if (!lws_frame_is_binary(wsi)) {
-			/* MQTT over WebSocket: a text frame closes the connection (MQTT-6.0.0-1). */
+			/* MQTT over WebSocket: a text frame closes the connection (MQTT-6.0.0-1).
+			 */
 			log_msg(LOG_INFO, "ws", "text-frame peer=%s", c->peer);
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
-					 (unsigned char *)"binary frames only", 18);
+			                 (unsigned char *)"binary frames only",
+			                 WEB_LITLEN("binary frames only"));
 			return -1;
 		}
 		if (!c->deadline_fixed)

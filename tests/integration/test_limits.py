@@ -5,8 +5,9 @@ for an upgrade, while the connections in place keep working and a closed one mak
 limits.requests_per_minute per token (or per address without auth), 429 with Retry-After, one
 token's use not touching another's; 413 over max_body_bytes with a token; slow clients cut off
 (headers trickled a byte a second, a WebSocket with no CONNECT, a CONNECT trickled a byte a
-second). After each, the bridge still serves others, and its log (-v) shows no secret. Bridge
-only."""
+second); an answer given before the body is read (413, 401, 403, 429) reaching a client that
+writes its whole body before it reads. After each, the bridge still serves others, and its log
+(-v) shows no secret. Bridge only."""
 
 import hashlib
 import http.client
@@ -258,6 +259,129 @@ class RateLimitByAddressTest(LimitsCase):
         self.assertEqual(self.get_from("127.0.0.2").status, 200)
         # health is not rate limited
         self.assertEqual(self.http("GET", "/api/v1/health").status, 200)
+
+
+def write_all_then_read(port, method, path, body, headers=None):
+    """What http.client and requests do: the head and the whole @body in one sendall(), and only
+    then the answer is read. A server that answers early and closes at once resets the
+    connection under the body, and the client sees a broken pipe instead of the answer."""
+    head = "%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n" % (method, path, len(body))
+    head += "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
+    sock = socket.create_connection((h.HOST, port), timeout=h.TIMEOUT)
+    got = b""
+    try:
+        try:
+            sock.sendall(head.encode() + b"\r\n" + body)
+        except (BrokenPipeError, ConnectionResetError) as e:
+            raise AssertionError("the bridge closed the connection under the body (%s)" % e)
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError as e:
+                raise AssertionError("reset before a complete answer (%s); got %r"
+                                     % (e, got[:300]))
+            resp = h._parse_response(got + chunk, eof=not chunk)
+            if resp is not None:
+                return resp
+            if not chunk:
+                raise AssertionError("closed before a complete answer: %r" % got[:300])
+            got += chunk
+    finally:
+        sock.close()
+
+
+def client_write_all_then_read(port, method, path, body, headers=None):
+    """The same with Python's http.client, as a script would."""
+    conn = http.client.HTTPConnection(h.HOST, port, timeout=h.TIMEOUT)
+    try:
+        try:
+            conn.request(method, path, body=body, headers=dict(headers or {}))
+        except (BrokenPipeError, ConnectionResetError) as e:
+            raise AssertionError("the bridge closed the connection under the body (%s)" % e)
+        resp = conn.getresponse()
+        return h.HttpResponse(resp.status, resp.reason, resp.getheaders(), resp.read())
+    finally:
+        conn.close()
+
+
+class EarlyAnswerBodyTooLargeTest(LimitsCase):
+    """An answer given before the body is read (413 from the declared Content-Length) reaches a
+    client that writes its whole body first: the bridge reads and discards that body before it
+    closes (a lingering close), instead of resetting the connection under it."""
+    bridge_config = {"limits": {"max_body_bytes": 1024}}
+    BODY = 4 * 1024 * 1024   # several MB over the limit: more than the sockets' buffers hold
+
+    def test_413_reaches_a_client_that_writes_the_body_first(self):
+        obs = self.quiet_observer()
+        path = "/api/v1/publish/%s?qos=1" % self.topic()
+        body = os.urandom(self.BODY)
+        for send in (write_all_then_read, client_write_all_then_read):
+            with self.subTest(client=send.__name__):
+                resp = send(self.api_port, "POST", path, body)
+                self.assert_error(resp, 413, "body_too_large")
+                self.assertEqual((resp.header("Connection") or "").lower(), "close", resp)
+        resp = client_write_all_then_read(self.api_port, "PUT", "/api/v1/topics/" + self.topic(),
+                                          body)
+        self.assert_error(resp, 413, "body_too_large")
+        obs.assert_no_message()
+        self.still_serving()
+
+    def closed_after(self, declared):
+        """Seconds until the bridge closes a connection whose head declared @declared bytes of
+        body, of which the client sends only a little and then waits, its 413 read."""
+        sock = socket.create_connection((h.HOST, self.api_port), timeout=h.TIMEOUT)
+        self.addCleanup(sock.close)
+        sock.sendall(b"POST /api/v1/publish/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                     % (self.topic().encode(), declared) + b"z" * 1000)
+        t0, got = time.monotonic(), b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                break
+            got += chunk
+        self.assertTrue(got.startswith(b"HTTP/1.1 413 "), got[:100])
+        return time.monotonic() - t0
+
+    def test_the_linger_is_bounded(self):
+        # a body that stops coming is waited for about 5 s, one of over 8 MiB not at all
+        self.assertTrue(4.0 <= self.closed_after(2 * 1024 * 1024) <= 8.0)
+        self.assertLess(self.closed_after(64 * 1024 * 1024), 1.0)
+        self.still_serving()
+
+
+class EarlyAnswerRefusedTest(LimitsCase):
+    """The same for the other answers given before the body is read, with a body under
+    limits.max_body_bytes: 401 (no token, an unknown one), 403 (an origin not allowed) and 429."""
+    RPM = 2
+    bridge_config = {"auth": {"mode": "tokens", "tokens": tokens()},
+                     "allowed_origins": [GOOD],
+                     "limits": {"requests_per_minute": RPM, "max_body_bytes": 8 * 1024 * 1024}}
+    BODY = 4 * 1024 * 1024
+
+    def refused(self, status, code, headers):
+        path = "/api/v1/publish/mwbtest/linger/%s" % code
+        for send in (write_all_then_read, client_write_all_then_read):
+            with self.subTest(status=status, client=send.__name__):
+                resp = send(self.api_port, "POST", path, os.urandom(self.BODY), headers)
+                self.assert_error(resp, status, code)
+
+    def test_401_403_429_reach_a_client_that_writes_the_body_first(self):
+        obs = self.quiet_observer("mwbtest/linger/#")
+        self.refused(401, "unauthorized", None)
+        self.refused(401, "invalid_token", {"Authorization": "Bearer mwb_not_a_token"})
+        self.refused(403, "origin_not_allowed", dict(bearer("alice"), Origin=EVIL))
+        for _ in range(self.RPM):
+            self.assertEqual(self.http("POST", "/api/v1/publish/mwbtest/linger/ok", b"x",
+                                       bearer("bob")).status, 200)
+        self.refused(429, "rate_limited", bearer("bob"))
+        # only the requests let in were published
+        for _ in range(self.RPM):
+            self.assertEqual(obs.get().topic, "mwbtest/linger/ok")
+        obs.assert_no_message()
+        self.still_serving()
 
 
 @h.unittest.skipIf(h.SESSIONS == "dedicated", "no MQTT session is made here: the run in the "
