@@ -280,7 +280,7 @@ def write_all_then_read(port, method, path, body, headers=None):
             except ConnectionResetError as e:
                 raise AssertionError("reset before a complete answer (%s); got %r"
                                      % (e, got[:300]))
-            resp = h._parse_response(got + chunk, eof=not chunk)
+            resp = h.api._parse_response(got + chunk, eof=not chunk)
             if resp is not None:
                 return resp
             if not chunk:
