@@ -1,6 +1,7 @@
 /*
- * bridge/session/session_int.h — what session.c (the browser side, and dedicated sessions) and shared.c
- * (shared sessions) share. Not for other modules. Service thread only.
+ * bridge/session/session_int.h — what the files of the session module (session*.c: the browser
+ * side and dedicated sessions; shared.c: shared sessions) share. Not for other modules. Service
+ * thread only.
  */
 #pragma once
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 #include "session.h"
 
 struct hmap;
+struct leftovers;
 struct store;
 struct shared_sub;
 struct shared_echoes;
@@ -182,6 +184,9 @@ struct sessions {
 	struct sessions_stats stats;
 };
 
+static const struct mqtt_bytes no_props = {NULL, 0};
+static const struct mqtt_bytes no_codes = {NULL, 0};
+
 const char *session_cid(const struct session *s);
 uint32_t session_prop_u32(struct mqtt_bytes props, uint8_t id, uint32_t dflt);
 
@@ -198,6 +203,10 @@ void session_close(struct session *s, enum end_kind why);
 int session_protocol_error(struct session *s, uint8_t reason, const char *why);
 int session_refuse_connect(struct session *s, uint8_t code_v3, uint8_t code_v5, const char *why);
 void session_slow(struct session *s);
+/** The browser has its CONNACK: it may be sent a DISCONNECT. */
+bool session_established(const struct session *s);
+void session_send_connack(struct session *s, bool session_present, uint8_t code,
+			  struct mqtt_bytes props);
 
 /* Acks in the browser's order. */
 void session_update_pause(struct session *s);
@@ -209,6 +218,10 @@ void session_answer_local(struct session *s);
 void session_answer_op(struct session *s, struct op op, struct upstream_event *ev);
 void session_sub_op_free(struct sub_op *sub);
 int session_add_q2(struct session *s, uint16_t packet_id, bool received);
+int session_add_op(struct session *s, int token, enum op_kind kind, uint16_t packet_id,
+		   size_t count);
+struct qos2_in *session_find_q2(struct session *s, uint16_t packet_id);
+void session_remove_q2(struct session *s, struct qos2_in *q);
 
 /* QoS 1/2 messages towards the browser. */
 void session_queue_out(struct session *s, struct msg *m);
@@ -218,6 +231,30 @@ void session_unlink_out(struct session *s, struct msg *prev, struct msg *m);
 bool session_may_read(const struct session *s, const struct msg *m);
 /** Sends (QoS 0) or queues (QoS 1/2) @m, which the session owns from now on. */
 void session_deliver(struct session *s, struct msg *m);
+bool session_packet_id_in_use(const struct session *s, uint16_t id);
+/** The browser's PUBACK, PUBREC, PUBREL or PUBCOMP. */
+void session_on_browser_ack(struct session *s, enum mqtt_type type, const struct mqtt_ack *a);
+
+/* Packets from the browser. */
+int session_on_connect(struct session *s, const struct mqtt_connect *c);
+/** Handles what input was held (until CONNACK) and can be now. */
+int session_drain_input(struct session *s);
+
+/* The dedicated mode's upstream. */
+void session_on_upstream_event(void *owner, struct upstream_event *ev);
+void session_upstream_gone(struct session *s);
+void session_end_upstream_abruptly(struct session *s);
+int session_capped_qos(const struct session *s, int qos);
+
+/* Persistent sessions and the end of a session. */
+bool session_persistent(const struct session *s);
+/** NULL when there is nothing to keep, or out of memory. The caller owns the result. */
+struct leftovers *session_take_leftovers(struct session *s);
+/** @to takes @lo (freed here). */
+void session_handoff(struct session *to, struct leftovers *lo);
+void session_finalize(struct session *s);
+/** Frees @s once both its browser connection and its upstream are gone. */
+void session_maybe_finalize(struct session *s);
 
 /** Ends a connected session of the same client id where the broker would not (shared). */
 void session_take_over(struct session *s, bool shared);
