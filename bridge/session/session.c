@@ -144,7 +144,7 @@ void session_finalize(struct session *s)
 		 * started clean; otherwise they wait in the store. */
 		struct session *live = hmap_get(ss->live, s->client_id, strlen(s->client_id));
 		lo = session_take_leftovers(s);
-		if (!lo && (s->out_head || s->nq2))
+		if (!lo && (s->out_msgs.head || s->nq2))
 			ss->stats.qos12_lost++;
 		if (lo && live && live != s && !live->clean_start)
 			session_handoff(live, lo);
@@ -154,10 +154,7 @@ void session_finalize(struct session *s)
 			ss->stats.qos12_lost++;
 	}
 	/* A clean session's unacknowledged messages end with it, as at a broker. */
-	for (struct msg *m = s->out_head, *next; m; m = next) {
-		next = m->next;
-		free(m);
-	}
+	session_list_clear(&s->out_msgs);
 	if (s->prev)
 		s->prev->next = s->next;
 	else

@@ -83,6 +83,12 @@ struct qos2_in {
 	bool received; /* false: at the broker's side still; true: PUBREC sent, PUBREL awaited */
 };
 
+/* Messages in order, and their bytes (for max_queue_bytes). The list owns them. */
+struct msg_list {
+	struct msg *head, *tail;
+	size_t bytes;
+};
+
 enum up_state {
 	UP_NONE,       /* no upstream (yet, or never) */
 	UP_CONNECTING, /* waiting for the broker's CONNACK */
@@ -140,9 +146,8 @@ struct session {
 	struct buf topic; /* scratch for a NUL-terminated topic */
 
 	/* Towards the browser: QoS 1/2 messages in order, from the oldest. */
-	struct msg *out_head, *out_tail;
+	struct msg_list out_msgs;
 	size_t out_inflight;
-	size_t out_bytes;
 	uint16_t last_packet_id;
 
 	/* From the browser. */
@@ -162,8 +167,7 @@ struct session {
 	/* Shared mode (shared.c). */
 	struct hub_receiver rcv;
 	size_t holding; /* subscriptions whose SUBACK or retained messages are still to come */
-	struct msg *held_head, *held_tail; /* live messages waiting for them, in order */
-	size_t held_bytes;
+	struct msg_list held_msgs; /* live messages waiting for them, in order */
 	size_t nolocal_subs;
 	struct shared_echoes *echoes; /* own publishes a no-local subscription must not get */
 	uint32_t last_tag;
@@ -224,6 +228,10 @@ struct qos2_in *session_find_q2(struct session *s, uint16_t packet_id);
 void session_remove_q2(struct session *s, struct qos2_in *q);
 
 /* QoS 1/2 messages towards the browser. */
+/** Appends @m to @l, which owns it from now on. */
+void session_list_append(struct msg_list *l, struct msg *m);
+/** Frees the messages of @l and empties it. */
+void session_list_clear(struct msg_list *l);
 void session_queue_out(struct session *s, struct msg *m);
 void session_pump(struct session *s);
 uint16_t session_next_packet_id(struct session *s);

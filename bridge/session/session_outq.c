@@ -1,6 +1,6 @@
 /*
  * bridge/session/session_outq.c — QoS 0/1/2 messages towards the browser: packet ids, the queue
- * under the browser's receive maximum (s->out_head), message expiry while queued, and the
+ * under the browser's receive maximum (s->out_msgs.head), message expiry while queued, and the
  * browser's PUBACK / PUBREC / PUBREL / PUBCOMP.
  */
 #include "session.h"
@@ -16,10 +16,31 @@
 
 /* ---- messages towards the browser ---- */
 
+void session_list_append(struct msg_list *l, struct msg *m)
+{
+	m->next = NULL;
+	if (l->tail)
+		l->tail->next = m;
+	else
+		l->head = m;
+	l->tail = m;
+	l->bytes += m->size;
+}
+
+void session_list_clear(struct msg_list *l)
+{
+	for (struct msg *m = l->head, *next; m; m = next) {
+		next = m->next;
+		free(m);
+	}
+	l->head = l->tail = NULL;
+	l->bytes = 0;
+}
+
 /* Queued messages have id 0 unless they keep the id of an earlier connection. */
 bool session_packet_id_in_use(const struct session *s, uint16_t id)
 {
-	for (const struct msg *m = s->out_head; m; m = m->next) {
+	for (const struct msg *m = s->out_msgs.head; m; m = m->next) {
 		if (m->packet_id == id)
 			return true;
 	}
@@ -60,10 +81,10 @@ void session_unlink_out(struct session *s, struct msg *prev, struct msg *m)
 	if (prev)
 		prev->next = m->next;
 	else
-		s->out_head = m->next;
-	if (s->out_tail == m)
-		s->out_tail = prev;
-	s->out_bytes -= m->size;
+		s->out_msgs.head = m->next;
+	if (s->out_msgs.tail == m)
+		s->out_msgs.tail = prev;
+	s->out_msgs.bytes -= m->size;
 	free(m);
 }
 
@@ -102,7 +123,7 @@ static bool send_unexpired(struct session *s, struct msg *m)
 /* Sends queued QoS 1/2 messages while the browser's receive maximum leaves room. */
 void session_pump(struct session *s)
 {
-	struct msg *prev = NULL, *m = s->out_head, *next;
+	struct msg *prev = NULL, *m = s->out_msgs.head, *next;
 
 	for (; m && s->conn && !s->closing && s->out_inflight < s->browser_receive_max; m = next) {
 		next = m->next;
@@ -129,13 +150,7 @@ void session_queue_out(struct session *s, struct msg *m)
 {
 	m->state = MSG_QUEUED;
 	m->packet_id = 0;
-	m->next = NULL;
-	if (s->out_tail)
-		s->out_tail->next = m;
-	else
-		s->out_head = m;
-	s->out_tail = m;
-	s->out_bytes += m->size;
+	session_list_append(&s->out_msgs, m);
 }
 
 void session_deliver(struct session *s, struct msg *m)
@@ -155,7 +170,7 @@ void session_deliver(struct session *s, struct msg *m)
 	if (!m->queued_ms)
 		m->queued_ms = clock_mono_ms();
 	session_queue_out(s, m);
-	if (s->out_bytes + s->io->queued(s->conn) > limit) {
+	if (s->out_msgs.bytes + s->io->queued(s->conn) > limit) {
 		session_slow(s);
 		return;
 	}
@@ -166,7 +181,7 @@ static struct msg *find_out(struct session *s, uint16_t packet_id, struct msg **
 {
 	struct msg *prev = NULL;
 
-	for (struct msg *m = s->out_head; m; prev = m, m = m->next) {
+	for (struct msg *m = s->out_msgs.head; m; prev = m, m = m->next) {
 		if (m->packet_id == packet_id && (m->state & MSG_STATE) != MSG_QUEUED) {
 			*prev_out = prev;
 			return m;

@@ -25,7 +25,7 @@ struct leftovers *session_take_leftovers(struct session *s)
 	struct leftovers *lo;
 	size_t n = 0;
 
-	if (!s->out_head && !s->nq2)
+	if (!s->out_msgs.head && !s->nq2)
 		return NULL;
 	lo = calloc(1, sizeof(*lo));
 	if (!lo)
@@ -43,14 +43,14 @@ struct leftovers *session_take_leftovers(struct session *s)
 				lo->qos2_received[lo->nqos2_received++] = s->q2[i].packet_id;
 		}
 	}
-	for (struct msg *m = s->out_head; m; m = m->next) {
+	for (struct msg *m = s->out_msgs.head; m; m = m->next) {
 		if ((m->state & MSG_STATE) != MSG_QUEUED)
 			m->state |= MSG_WAS_SENT;
 	}
-	lo->msgs = s->out_head;
-	lo->bytes = s->out_bytes;
-	s->out_head = s->out_tail = NULL;
-	s->out_bytes = 0;
+	lo->msgs = s->out_msgs.head;
+	lo->bytes = s->out_msgs.bytes;
+	s->out_msgs.head = s->out_msgs.tail = NULL;
+	s->out_msgs.bytes = 0;
 	s->out_inflight = 0;
 	lo->expires_ms = s->session_expiry == UINT32_MAX
 				 ? UINT64_MAX
@@ -70,7 +70,6 @@ void session_handoff(struct session *to, struct leftovers *lo)
 
 	for (m = lo->msgs; m; m = next) {
 		next = m->next;
-		m->next = NULL;
 		if ((m->state & MSG_STATE) != MSG_RELEASED && !session_may_read(to, m)) {
 			free(m);
 			continue;
@@ -79,12 +78,7 @@ void session_handoff(struct session *to, struct leftovers *lo)
 		/* A taking-over connection may already use the id for something else. */
 		if ((m->state & MSG_STATE) == MSG_SENT && session_packet_id_in_use(to, m->packet_id))
 			m->packet_id = 0;
-		if (to->out_tail)
-			to->out_tail->next = m;
-		else
-			to->out_head = m;
-		to->out_tail = m;
-		to->out_bytes += m->size;
+		session_list_append(&to->out_msgs, m);
 		if ((m->state & MSG_STATE) == MSG_RELEASED) {
 			to->out_inflight++;
 			session_send_ack(to, MQTT_PUBREL, m->packet_id, 0, no_props);

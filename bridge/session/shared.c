@@ -541,7 +541,7 @@ void shared_end(struct session *s)
 			hub_cancel(hub, s->ops[i].req);
 		s->ops[i].req = NULL;
 	}
-	shared_free_held(s);
+	session_list_clear(&s->held_msgs);
 	free(s->echoes);
 	s->echoes = NULL;
 	s->ss->shared_count--;

@@ -3,7 +3,7 @@
  * identifiers share the event's encoding; QoS 1/2 ones only have their packet id patched in,
  * and once sent, only the packet id is kept until the browser's ack (a clean session never
  * sends them again). While a subscription waits for its retained messages, live messages wait
- * in order (s->held_head).
+ * in order (s->held_msgs.head).
  */
 #include "shared.h"
 #include "shared_int.h"
@@ -48,15 +48,9 @@ static void hold(struct session *s, struct msg *m, bool published_retained)
 {
 	m->state = published_retained ? HELD_RETAINED : 0;
 	m->queued_ms = clock_mono_ms(); /* message expiry counts from now */
-	m->next = NULL;
-	if (s->held_tail)
-		s->held_tail->next = m;
-	else
-		s->held_head = m;
-	s->held_tail = m;
-	s->held_bytes += m->size;
+	session_list_append(&s->held_msgs, m);
 	s->ss->stats.shared_held++;
-	if (s->held_bytes + s->io->queued(s->conn) > s->ss->cfg.max_queue_bytes)
+	if (s->held_msgs.bytes + s->io->queued(s->conn) > s->ss->cfg.max_queue_bytes)
 		session_slow(s);
 }
 
@@ -68,19 +62,12 @@ void shared_free_list(struct msg *m)
 	}
 }
 
-void shared_free_held(struct session *s)
-{
-	shared_free_list(s->held_head);
-	s->held_head = s->held_tail = NULL;
-	s->held_bytes = 0;
-}
-
 void shared_flush_held(struct session *s)
 {
-	struct msg *m = s->held_head, *next;
+	struct msg *m = s->held_msgs.head, *next;
 
-	s->held_head = s->held_tail = NULL;
-	s->held_bytes = 0;
+	s->held_msgs.head = s->held_msgs.tail = NULL;
+	s->held_msgs.bytes = 0;
 	for (; m; m = next) {
 		next = m->next;
 		m->state = 0;
@@ -153,7 +140,7 @@ static void send_shared(struct session *s, struct hub_event *ev, uint8_t qos, bo
 	/* Over the browser's Maximum Packet Size: discarded as if sent (MQTT 5 §3.1.2.24). */
 	if (s->browser_max_packet && enc->len > s->browser_max_packet)
 		return;
-	if (qos && ((s->out_tail && (s->out_tail->state & MSG_STATE) == MSG_QUEUED) ||
+	if (qos && ((s->out_msgs.tail && (s->out_msgs.tail->state & MSG_STATE) == MSG_QUEUED) ||
 	            s->out_inflight >= s->browser_receive_max)) {
 		struct msg *m = shared_copy_for(ev->msg, qos, retain, NULL, 0);
 		if (m)
@@ -191,7 +178,7 @@ static void send_shared(struct session *s, struct hub_event *ev, uint8_t qos, bo
 	stub->state = MSG_SENT;
 	s->out_inflight++;
 	rc = s->io->write(s->conn, s->out.data, s->out.len);
-	if (rc == -ENOBUFS || s->out_bytes + s->io->queued(s->conn) > limit)
+	if (rc == -ENOBUFS || s->out_msgs.bytes + s->io->queued(s->conn) > limit)
 		session_slow(s);
 	else if (!rc)
 		s->ss->stats.bytes_to_browser += s->out.len;

@@ -66,7 +66,6 @@ void shared_deliver(struct hub_receiver *r, struct hub_event *ev, struct hub_mem
 struct msg *shared_copy_for(const struct msg *m, uint8_t qos, bool retain, const uint32_t *ids,
 			    size_t nids);
 void shared_free_list(struct msg *m);
-void shared_free_held(struct session *s);
 /** Delivers the held messages, in order. */
 void shared_flush_held(struct session *s);
 /** @ss no longer holds the live messages back; the last one to let go flushes them. */

@@ -2,7 +2,7 @@
  * bridge/session/shared_retained.c — retained messages on subscribe for a shared browser.
  *
  * Retained messages come from retained.h after the SUBACK, for that browser only. Until they
- * have come, live messages for the browser wait in order (s->held): so a retained message never
+ * have come, live messages for the browser wait in order (s->held_msgs): so a retained message never
  * follows a live one. When a held live message set a topic's retained value meanwhile, that
  * one goes with RETAIN=1 in place of the older value the read found.
  */
@@ -30,7 +30,7 @@
  */
 static bool held_replaces(struct session *s, struct mqtt_bytes topic)
 {
-	for (struct msg *m = s->held_head; m; m = m->next) {
+	for (struct msg *m = s->held_msgs.head; m; m = m->next) {
 		if ((m->state & HELD_RETAINED) && m->topic.len == topic.len &&
 		    !memcmp(m->topic.data, topic.data, topic.len)) {
 			/* An empty one cleared the value: there is none to send. */
