@@ -1,6 +1,6 @@
 /*
  * bridge/session/session_connect.c — the browser's CONNECT: client id, token, takeover, the choice
- * between a shared and a dedicated session, and the dedicated session's upstream client.
+ * between a shared session (shared.c) and a dedicated one (session_dedicated.c).
  */
 #include "session.h"
 #include "session_int.h"
@@ -100,38 +100,9 @@ void session_take_over(struct session *s, bool shared)
 	session_close(old, END_ERROR);
 }
 
-/*
- * What a dedicated session's broker client speaks for a browser at @browser: the browser's
- * version, unless the broker is known to stop below it (broker.mqtt_version, or what the hub's
- * link agreed). An MQTT 5 browser then keeps an MQTT 5 session with the bridge, over 3.1.x.
- */
-static uint8_t broker_version_for(const struct session *s, uint8_t browser)
+/* What the CONNECT says about the session, before its client id and mode are settled. */
+static void take_connect(struct session *s, const struct mqtt_connect *c)
 {
-	const struct hub *h = s->ss->cfg.hub;
-	int broker = s->ss->cfg.env->mqtt_version;
-
-	if (!broker && h && hub_connected(h))
-		broker = hub_version(h);
-	return broker && broker < browser ? (uint8_t)broker : browser;
-}
-
-/* @qos as a 3.1.x broker client sends it: at most what the broker takes, since 3.1.x has no
- * way to refuse more (RabbitMQ answers a QoS 2 PUBLISH with PUBACK, which Paho never matches). */
-int session_capped_qos(const struct session *s, int qos)
-{
-	const struct hub *h = s->ss->cfg.hub;
-
-	if (s->up_version == MQTT_V5 || !h || qos <= hub_max_qos(h))
-		return qos;
-	return hub_max_qos(h);
-}
-
-int session_on_connect(struct session *s, const struct mqtt_connect *c)
-{
-	struct upstream_connect uc = {0};
-	char *username = NULL, *will_topic = NULL;
-	bool own_user;
-
 	s->version = c->version;
 	s->clean_start = c->clean_start;
 	s->keepalive = c->keepalive;
@@ -144,7 +115,14 @@ int session_on_connect(struct session *s, const struct mqtt_connect *c)
 	} else {
 		s->session_expiry = c->clean_start ? 0 : UINT32_MAX;
 	}
+}
 
+/*
+ * s->client_id: the browser's, one assigned, or with a token "TOKEN/ID"; NULL when out of
+ * memory (the caller refuses then). 0, or -EPROTO when the CONNECT was refused.
+ */
+static int take_client_id(struct session *s, const struct mqtt_connect *c)
+{
 	if (c->client_id.len == 0) {
 		/* As a broker does: 3.1 has no empty ids; 3.1.1 only with a clean session. */
 		if (c->version == MQTT_V31 || (c->version == MQTT_V311 && !c->clean_start))
@@ -166,71 +144,17 @@ int session_on_connect(struct session *s, const struct mqtt_connect *c)
 			s->client_id = NULL;
 		free(own);
 	}
+	return 0;
+}
+
+int session_on_connect(struct session *s, const struct mqtt_connect *c)
+{
+	take_connect(s, c);
+	if (take_client_id(s, c))
+		return -EPROTO;
 	if (s->client_id && shared_eligible(s, c))
 		return shared_connect(s);
-	s->up_version = broker_version_for(s, c->version);
 	if (s->client_id)
 		session_take_over(s, false);
-	/* The browser's own username goes to the broker only in passthrough. */
-	own_user = c->has_username && !s->token;
-	if (own_user)
-		username = strndup((const char *)c->username.data, c->username.len);
-	if (c->will)
-		will_topic = strndup((const char *)c->will_topic.data, c->will_topic.len);
-	if (!s->client_id || (own_user && !username) || (c->will && !will_topic))
-		goto unavailable;
-	if (c->will && s->up_version != MQTT_V5) {
-		s->will = msg_new(c->will_topic.data, c->will_topic.len, c->will_payload.data,
-				  c->will_payload.len, NULL, 0, session_capped_qos(s, c->will_qos),
-				  c->will_retain);
-		if (!s->will)
-			goto unavailable;
-		if (c->will_props.len)
-			s->ss->stats.props_dropped++;
-	}
-
-	uc.version = s->up_version;
-	uc.client_id = s->client_id;
-	/* 3.1.x has one flag for both ends of a session: an MQTT 5 session that starts clean or
-	 * ends with the connection is a clean one; only one that resumes and is kept persists. */
-	uc.clean_start = c->clean_start || (c->version == MQTT_V5 && s->up_version != MQTT_V5 &&
-					    !s->session_expiry);
-	uc.keepalive_s = c->keepalive;
-	uc.props = c->props;
-	uc.will = c->will;
-	uc.will_topic = will_topic;
-	uc.will_payload = c->will_payload;
-	uc.will_qos = c->will_qos;
-	uc.will_retain = c->will_retain;
-	uc.will_props = c->will_props;
-	uc.username = username;
-	uc.has_password = c->has_password;
-	uc.password = c->password;
-	if (s->token) {
-		const char *user = s->ss->cfg.broker_username, *pw = s->ss->cfg.broker_password;
-		uc.username = user && *user ? user : NULL;
-		uc.has_password = pw && *pw;
-		uc.password.data = (const uint8_t *)pw;
-		uc.password.len = uc.has_password ? strlen(pw) : 0;
-	}
-	s->up = upstream_new(s->ss->cfg.env, &uc, session_on_upstream_event, s);
-	free(username);
-	free(will_topic);
-	if (!s->up)
-		return session_refuse_connect(s, MQTT_CONNACK_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
-				      "upstream client could not be created");
-	s->mode = MODE_DEDICATED;
-	s->ss->dedicated_count++;
-	s->up_state = UP_CONNECTING;
-	/* Nothing more is read until the broker has answered; the CONNECT deadline no longer
-	 * applies while the broker takes its time. */
-	s->held = true;
-	session_update_pause(s);
-	s->io->deadline(s->conn, 0);
-	return 0;
-unavailable:
-	free(username);
-	free(will_topic);
-	return session_refuse_connect(s, MQTT_CONNACK_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
-			      "out of memory");
+	return session_dedicated_connect(s, c);
 }

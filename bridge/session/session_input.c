@@ -1,7 +1,8 @@
 /*
  * bridge/session/session_input.c — packets from the browser: framing and decoding its byte
- * stream, input held until the broker's CONNACK, and PUBLISH, SUBSCRIBE, UNSUBSCRIBE and
- * DISCONNECT (the dedicated translation here, shared.c for shared sessions).
+ * stream, input held until the broker's CONNACK, and what both modes do about PUBLISH,
+ * SUBSCRIBE, UNSUBSCRIBE and DISCONNECT (topic aliases, QoS 2 de-duplication, the token's ACL)
+ * before session_dedicated.c or shared.c takes them to the broker.
  */
 #include "session.h"
 #include "session_int.h"
@@ -15,19 +16,6 @@
 #include "log.h"
 #include "props.h"
 #include "shared.h"
-
-/* Whether a PUBLISH's @props hold more than a topic alias, which the session resolves itself. */
-static bool carries_props(struct mqtt_bytes props)
-{
-	struct props_iter it;
-	struct mqtt_prop p;
-
-	props_iter_init(&it, props.data, props.len);
-	while (props_next(&it, &p))
-		if (p.id != MQTT_PROP_TOPIC_ALIAS)
-			return true;
-	return false;
-}
 
 /*
  * A PUBLISH outside the token's ACL is not passed on, as Mosquitto does it: QoS 0 is dropped;
@@ -49,31 +37,42 @@ static int deny_publish(struct session *s, const struct mqtt_publish *p)
 	return rc;
 }
 
+/*
+ * A v5 PUBLISH's topic alias: @topic becomes the topic it stands for, or the alias is set to
+ * @topic. 0, or -EPROTO when the session was closed for a bad one.
+ */
+static int resolve_alias(struct session *s, const struct mqtt_publish *p, struct mqtt_bytes *topic)
+{
+	struct mqtt_prop alias;
+
+	if (s->version != MQTT_V5 ||
+	    !props_find(p->props.data, p->props.len, MQTT_PROP_TOPIC_ALIAS, &alias))
+		return 0;
+	if (alias.value == 0 || alias.value > TOPIC_ALIAS_MAX)
+		return session_protocol_error(s, MQTT_RC_TOPIC_ALIAS_INVALID,
+					      "topic alias out of range");
+	if (topic->len) {
+		char *copy = strndup((const char *)topic->data, topic->len);
+		if (!copy)
+			return session_protocol_error(s, MQTT_RC_IMPL_SPECIFIC, "out of memory");
+		free(s->aliases[alias.value]);
+		s->aliases[alias.value] = copy;
+	} else if (s->aliases[alias.value]) {
+		topic->data = (const uint8_t *)s->aliases[alias.value];
+		topic->len = strlen(s->aliases[alias.value]);
+	} else {
+		return session_protocol_error(s, MQTT_RC_PROTOCOL_ERROR, "unknown topic alias");
+	}
+	return 0;
+}
+
 static int on_publish(struct session *s, const struct mqtt_publish *p)
 {
 	struct mqtt_bytes topic = p->topic;
-	struct mqtt_prop alias;
 	struct qos2_in *q;
-	int token, rc;
 
-	if (s->version == MQTT_V5 &&
-	    props_find(p->props.data, p->props.len, MQTT_PROP_TOPIC_ALIAS, &alias)) {
-		if (alias.value == 0 || alias.value > TOPIC_ALIAS_MAX)
-			return session_protocol_error(s, MQTT_RC_TOPIC_ALIAS_INVALID,
-					      "topic alias out of range");
-		if (topic.len) {
-			char *copy = strndup((const char *)topic.data, topic.len);
-			if (!copy)
-				return session_protocol_error(s, MQTT_RC_IMPL_SPECIFIC, "out of memory");
-			free(s->aliases[alias.value]);
-			s->aliases[alias.value] = copy;
-		} else if (s->aliases[alias.value]) {
-			topic.data = (const uint8_t *)s->aliases[alias.value];
-			topic.len = strlen(s->aliases[alias.value]);
-		} else {
-			return session_protocol_error(s, MQTT_RC_PROTOCOL_ERROR, "unknown topic alias");
-		}
-	}
+	if (resolve_alias(s, p, &topic))
+		return -EPROTO;
 	if (p->qos == 2 && (q = session_find_q2(s, p->packet_id))) {
 		/* A re-sent QoS 2 PUBLISH is answered, not delivered again. */
 		if (q->received)
@@ -92,142 +91,21 @@ static int on_publish(struct session *s, const struct mqtt_publish *p)
 		return session_protocol_error(s, MQTT_RC_IMPL_SPECIFIC, "out of memory");
 	if (s->mode == MODE_SHARED)
 		return shared_publish(s, (const char *)s->topic.data, p);
-	if (s->up_version != MQTT_V5 && carries_props(p->props))
-		s->ss->stats.props_dropped++;
-	rc = upstream_publish(s->up, (const char *)s->topic.data, p->payload, session_capped_qos(s, p->qos),
-			      p->retain, p->props, &token);
-	if (!rc)
-		rc = session_add_op(s, token, p->qos == 0 ? OP_PUB0 : p->qos == 1 ? OP_PUB1 : OP_PUB2,
-			    p->packet_id, 0);
-	if (!rc && p->qos == 2)
-		rc = session_add_q2(s, p->packet_id, false);
-	if (rc) {
-		log_msg(LOG_INFO, "session", "publish-failed client_id=%s rc=%d", session_cid(s), rc);
-		session_close(s, END_ERROR);
-		return rc;
-	}
-	s->ss->stats.messages_from_browser++;
-	return 0;
+	return session_dedicated_publish(s, (const char *)s->topic.data, p);
 }
 
-static uint32_t next_mark(struct session *s)
-{
-	s->last_mark++;
-	if (!s->last_mark)
-		s->last_mark = 1; /* a stored mark is never NULL */
-	return s->last_mark;
-}
-
-/*
- * The bridge's own verdict on one filter of a SUBSCRIBE: CODE_FORWARDED (counted in s->subs
- * from now on), or the code it refuses the filter with. As at a broker, subscribing again to a
- * filter replaces the subscription, so it adds nothing to the count.
- */
-static uint8_t judge_filter(struct session *s, struct mqtt_bytes filter, uint32_t mark)
-{
-	size_t max = s->ss->cfg.max_subscriptions;
-	bool v5 = s->version == MQTT_V5;
-
-	if (s->token && !auth_may_subscribe(s->token, (const char *)filter.data, filter.len)) {
-		s->ss->stats.denied_subscribe++;
-		return v5 ? MQTT_RC_NOT_AUTHORIZED : MQTT_RC_UNSPECIFIED;
-	}
-	if (hmap_get(s->subs, filter.data, filter.len))
-		return CODE_FORWARDED;
-	if (max && hmap_count(s->subs) >= max) {
-		s->ss->stats.quota_refused++;
-		return v5 ? MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_UNSPECIFIED;
-	}
-	if (hmap_put(s->subs, filter.data, filter.len, (void *)(uintptr_t)mark))
-		return MQTT_RC_UNSPECIFIED;
-	return CODE_FORWARDED;
-}
-
-/*
- * Filters outside the token's ACL or over max_subscriptions are refused by the bridge; the
- * others go to the broker in one SUBSCRIBE, with the packet's properties, and the SUBACK puts
- * both answers back in the browser's order.
- */
 static int on_subscribe(struct session *s, const struct mqtt_subscribe *sub)
 {
-	struct mqtt_bytes cursor = sub->entries;
-	struct codec_entry e;
-	struct sub_op *so = NULL;
-	size_t i = 0, forwarded = 0;
-	int token, rc = -ENOMEM;
-
 	if (s->mode == MODE_SHARED)
 		return shared_subscribe(s, sub);
-
-	if (!s->subs && !(s->subs = hmap_new()))
-		goto fail;
-	so = calloc(1, sizeof(*so) + sub->count);
-	if (!so)
-		goto fail;
-	so->count = sub->count;
-	so->mark = next_mark(s);
-	while (i < sub->count && codec_next_entry(&cursor, MQTT_SUBSCRIBE, &e)) {
-		uint8_t code = judge_filter(s, e.filter, so->mark);
-		so->codes[i++] = code;
-		if (code != CODE_FORWARDED)
-			continue;
-		rc = codec_put_entry(&so->entries, MQTT_SUBSCRIBE, e.filter.data, e.filter.len,
-				     e.options);
-		if (rc)
-			goto fail;
-		forwarded++;
-	}
-	if (forwarded < sub->count)
-		log_msg(LOG_INFO, "session",
-			"subscribe-refused client_id=%s packet_id=%u refused=%zu filters=%zu",
-			session_cid(s), sub->packet_id, sub->count - forwarded, sub->count);
-	if (!forwarded) {
-		rc = session_add_local(s, OP_SUB, sub->packet_id, 0, so);
-		so = NULL; /* add_local owns it either way */
-		if (rc)
-			goto fail;
-		return 0;
-	}
-	if (s->up_version != MQTT_V5 && sub->props.len)
-		s->ss->stats.props_dropped++;
-	rc = upstream_subscribe(s->up, MQTT_SUBSCRIBE,
-				(struct mqtt_bytes){so->entries.data, so->entries.len}, forwarded,
-				sub->props, &token);
-	if (!rc) {
-		struct op op = {.token = token, .kind = OP_SUB, .packet_id = sub->packet_id,
-				.count = sub->count, .sub = so};
-		rc = session_push_op(s, &op);
-	}
-	if (rc)
-		goto fail;
-	return 0;
-fail:
-	session_sub_op_free(so);
-	log_msg(LOG_INFO, "session", "subscribe-failed client_id=%s rc=%d", session_cid(s), rc);
-	session_close(s, END_ERROR);
-	return rc;
+	return session_dedicated_subscribe(s, sub);
 }
 
 static int on_unsubscribe(struct session *s, const struct mqtt_subscribe *sub)
 {
-	struct mqtt_bytes cursor = sub->entries;
-	struct codec_entry e;
-	int token, rc;
-
 	if (s->mode == MODE_SHARED)
 		return shared_unsubscribe(s, sub);
-	/* Counted out now: the broker handles this before any later SUBSCRIBE of the filter. */
-	while (s->subs && codec_next_entry(&cursor, MQTT_UNSUBSCRIBE, &e))
-		hmap_remove(s->subs, e.filter.data, e.filter.len);
-	rc = upstream_subscribe(s->up, MQTT_UNSUBSCRIBE, sub->entries, sub->count, sub->props,
-				&token);
-	if (!rc)
-		rc = session_add_op(s, token, OP_UNSUB, sub->packet_id, sub->count);
-	if (rc) {
-		log_msg(LOG_INFO, "session", "unsubscribe-failed client_id=%s rc=%d", session_cid(s), rc);
-		session_close(s, END_ERROR);
-	}
-	return rc;
+	return session_dedicated_unsubscribe(s, sub);
 }
 
 static void on_disconnect(struct session *s, const struct mqtt_disconnect *d)
@@ -245,21 +123,8 @@ static void on_disconnect(struct session *s, const struct mqtt_disconnect *d)
 		s->session_expiry = expiry.value;
 	}
 	log_msg(LOG_DEBUG, "session", "disconnect client_id=%s reason=0x%02x", session_cid(s), d->reason);
-	if (s->mode == MODE_SHARED) {
-		session_close(s, END_CLEAN);
-		return;
-	}
-	/* The broker gets the browser's own DISCONNECT: with 0x04 it publishes the will, which a
-	 * 3.1.x broker client has to do itself. */
-	if (s->up_version != MQTT_V5 && d->reason == MQTT_RC_DISCONNECT_WITH_WILL) {
-		session_end_upstream_abruptly(s);
-		session_close(s, END_CLEAN);
-		return;
-	}
-	if (upstream_disconnect(s->up, d->reason, d->props, 0))
-		session_upstream_gone(s);
-	else
-		s->up_state = UP_CLOSING;
+	if (s->mode != MODE_SHARED)
+		session_dedicated_disconnect(s, d);
 	session_close(s, END_CLEAN);
 }
 

@@ -248,11 +248,18 @@ int session_on_connect(struct session *s, const struct mqtt_connect *c);
 /** Handles what input was held (until CONNACK) and can be now. */
 int session_drain_input(struct session *s);
 
-/* The dedicated mode's upstream. */
-void session_on_upstream_event(void *owner, struct upstream_event *ev);
+/* The dedicated mode: its own upstream client, onto which the browser's packets are translated. */
+/** After the CONNECT's client id is settled: creates the upstream. 0 or -EPROTO (refused). */
+int session_dedicated_connect(struct session *s, const struct mqtt_connect *c);
+/** A PUBLISH to the NUL-terminated @topic (its alias resolved). */
+int session_dedicated_publish(struct session *s, const char *topic, const struct mqtt_publish *p);
+int session_dedicated_subscribe(struct session *s, const struct mqtt_subscribe *sub);
+int session_dedicated_unsubscribe(struct session *s, const struct mqtt_subscribe *sub);
+/** The broker gets the browser's DISCONNECT; the caller closes the browser's connection. */
+void session_dedicated_disconnect(struct session *s, const struct mqtt_disconnect *d);
 void session_upstream_gone(struct session *s);
+/** The browser went without DISCONNECT: the upstream ends so that the broker sends the will. */
 void session_end_upstream_abruptly(struct session *s);
-int session_capped_qos(const struct session *s, int qos);
 
 /* Persistent sessions and the end of a session. */
 bool session_persistent(const struct session *s);

@@ -310,6 +310,23 @@ static int check_publish(struct session *s, const char *topic, const struct mqtt
 	return 0;
 }
 
+/* 0: it went; 1: dropped, as QoS 0 may be; or the error the session was closed for. */
+static int publish_qos0(struct session *s, const char *topic, const struct mqtt_publish *p)
+{
+	int rc = hub_publish_qos0(s->ss->cfg.hub, topic, p->payload, p->retain, p->props);
+
+	if (rc == -ENOBUFS) {
+		/* The broker link is backed up: QoS 0 may be lost, as at a busy broker. */
+		s->ss->stats.qos0_upstream_dropped++;
+		return 1;
+	}
+	if (rc) {
+		log_msg(LOG_INFO, "session", "publish-failed client_id=%s rc=%d", session_cid(s), rc);
+		session_close(s, END_ERROR);
+	}
+	return rc;
+}
+
 int shared_publish(struct session *s, const char *topic, const struct mqtt_publish *p)
 {
 	struct hub_req *req;
@@ -330,18 +347,9 @@ int shared_publish(struct session *s, const char *topic, const struct mqtt_publi
 		return rc;
 	}
 	if (!p->qos) {
-		rc = hub_publish_qos0(s->ss->cfg.hub, topic, p->payload, p->retain, p->props);
-		if (rc == -ENOBUFS) {
-			/* The broker link is backed up: QoS 0 may be lost, as at a busy broker. */
-			s->ss->stats.qos0_upstream_dropped++;
-			return 0;
-		}
-		if (rc) {
-			log_msg(LOG_INFO, "session", "publish-failed client_id=%s rc=%d",
-			        session_cid(s), rc);
-			session_close(s, END_ERROR);
-			return rc;
-		}
+		rc = publish_qos0(s, topic, p);
+		if (rc)
+			return rc > 0 ? 0 : rc;
 		goto sent;
 	}
 	tag = ++s->last_tag ? s->last_tag : ++s->last_tag; /* 0 is no tag */
