@@ -168,8 +168,10 @@ void session_finalize(struct session *s)
 		free(s->aliases[i]);
 	free(s->will);
 	free(s->client_id);
-	for (size_t i = 0; i < s->nops; i++)
+	for (size_t i = 0; i < s->nops; i++) {
 		session_sub_op_free(s->ops[i].sub);
+		free(s->ops[i].answer);
+	}
 	free(s->ops);
 	hmap_free(s->subs);
 	auth_unref(s->auth);

@@ -60,21 +60,6 @@ void session_sub_op_free(struct sub_op *sub)
 	}
 }
 
-/* Paho answers in order, so the op is nearly always the first one. */
-bool session_take_op(struct session *s, int token, struct op *out)
-{
-	for (size_t i = 0; i < s->nops; i++) {
-		if (!s->ops[i].local && s->ops[i].token == token) {
-			*out = s->ops[i];
-			memmove(&s->ops[i], &s->ops[i + 1], (s->nops - i - 1) * sizeof(*s->ops));
-			s->nops--;
-			session_update_pause(s);
-			return true;
-		}
-	}
-	return false;
-}
-
 struct qos2_in *session_find_q2(struct session *s, uint16_t packet_id)
 {
 	for (size_t i = 0; i < s->nq2; i++) {
@@ -156,6 +141,39 @@ static void send_unsuback(struct session *s, uint16_t packet_id, struct mqtt_byt
 	session_send_packet(s, &p);
 }
 
+/* Keeps the broker's answer @ev in @op until the answers before it have gone out. */
+static int keep_answer(struct op *op, const struct upstream_event *ev)
+{
+	size_t n = ev->props.len + ev->codes.len;
+
+	if (n && !(op->answer = malloc(n)))
+		return -ENOMEM;
+	if (ev->props.len)
+		memcpy(op->answer, ev->props.data, ev->props.len);
+	if (ev->codes.len)
+		memcpy(op->answer + ev->props.len, ev->codes.data, ev->codes.len);
+	op->answer_props = ev->props.len;
+	op->answer_codes = ev->codes.len;
+	op->code = ev->code;
+	op->answered = true;
+	op->local = true;
+	return 0;
+}
+
+static void answer_kept(struct session *s, struct op op)
+{
+	struct upstream_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.code = op.code;
+	if (op.answer) {
+		ev.props = (struct mqtt_bytes){op.answer, op.answer_props};
+		ev.codes = (struct mqtt_bytes){op.answer + op.answer_props, op.answer_codes};
+	}
+	session_answer_op(s, op, &ev);
+	free(op.answer);
+}
+
 /* Sends the bridge's own answers that no request to the broker is ahead of any more. */
 void session_answer_local(struct session *s)
 {
@@ -163,7 +181,9 @@ void session_answer_local(struct session *s)
 		struct op op = s->ops[0];
 		memmove(&s->ops[0], &s->ops[1], (s->nops - 1) * sizeof(*s->ops));
 		s->nops--;
-		if (op.kind == OP_PUB1)
+		if (op.answered)
+			answer_kept(s, op);
+		else if (op.kind == OP_PUB1)
 			session_send_ack(s, MQTT_PUBACK, op.packet_id, op.code, no_props);
 		else if (op.kind == OP_PUB2)
 			session_send_ack(s, MQTT_PUBREC, op.packet_id, op.code, no_props);
@@ -241,4 +261,33 @@ void session_answer_op(struct session *s, struct op op, struct upstream_event *e
 		break;
 	}
 	}
+}
+
+/*
+ * Paho answers in order, so the op is nearly always the first one. When it is not (a QoS 1
+ * PUBLISH after a QoS 2 one is done first), its answer waits for the ones before it, as acks
+ * keep the browser's order. A failure closes the browser at once.
+ */
+void session_op_done(struct session *s, int token, struct upstream_event *ev)
+{
+	struct op op;
+	size_t i = 0;
+
+	while (i < s->nops && (s->ops[i].local || s->ops[i].token != token))
+		i++;
+	if (i == s->nops)
+		return;
+	s->ops[i].req = NULL; /* the hub is done with it */
+	if (i > 0 && !ev->failed) {
+		if (keep_answer(&s->ops[i], ev))
+			session_close(s, END_ERROR);
+		return;
+	}
+	op = s->ops[i];
+	memmove(&s->ops[i], &s->ops[i + 1], (s->nops - i - 1) * sizeof(*s->ops));
+	s->nops--;
+	session_update_pause(s);
+	session_answer_op(s, op, ev);
+	session_sub_op_free(op.sub);
+	session_answer_local(s);
 }

@@ -162,17 +162,6 @@ static void on_message(struct session *s, struct upstream_event *ev)
 		session_slow(s);
 }
 
-static void on_done(struct session *s, struct upstream_event *ev)
-{
-	struct op op;
-
-	if (!session_take_op(s, ev->token, &op))
-		return;
-	session_answer_op(s, op, ev);
-	session_sub_op_free(op.sub);
-	session_answer_local(s);
-}
-
 static void on_upstream_end(struct session *s, struct upstream_event *ev)
 {
 	bool told = ev->item.kind == UPSTREAM_DISCONNECTED;
@@ -205,7 +194,7 @@ static void on_upstream_event(void *owner, struct upstream_event *ev)
 		on_message(s, ev);
 		break;
 	case UPSTREAM_DONE:
-		on_done(s, ev);
+		session_op_done(s, ev->token, ev);
 		break;
 	case UPSTREAM_DISCONNECTED:
 	case UPSTREAM_LOST:

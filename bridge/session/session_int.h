@@ -70,7 +70,12 @@ struct op {
 	int token; /* dedicated: Paho's token; shared: the tag of the hub publish */
 	uint8_t kind;
 	bool local;
-	uint8_t code; /* local PUBLISH: the reason code of its PUBACK / PUBREC */
+	/* The broker's answer came before the answers to the requests before this one: it waits
+	 * (local) with its code and, in @answer (owned), its properties and then its codes. */
+	bool answered;
+	uint8_t *answer;
+	size_t answer_props, answer_codes;
+	uint8_t code; /* local PUBLISH: the reason code of its PUBACK / PUBREC; the broker's */
 	uint16_t packet_id;
 	size_t count;
 	struct sub_op *sub;  /* SUBSCRIBE (and a shared UNSUBSCRIBE): owned */
@@ -215,7 +220,11 @@ void session_send_connack(struct session *s, bool session_present, uint8_t code,
 /* Acks in the browser's order. */
 void session_update_pause(struct session *s);
 int session_push_op(struct session *s, const struct op *op);
-bool session_take_op(struct session *s, int token, struct op *out);
+/**
+ * The broker answered the request @token (@ev: failed, code, codes, props; borrowed): its ack
+ * goes out now, or once the requests before it are answered.
+ */
+void session_op_done(struct session *s, int token, struct upstream_event *ev);
 int session_add_local(struct session *s, enum op_kind kind, uint16_t packet_id, uint8_t code,
                       struct sub_op *sub);
 void session_answer_local(struct session *s);

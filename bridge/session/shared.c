@@ -269,17 +269,11 @@ static void on_ack(void *user, uint32_t tag, enum hub_status status, uint8_t rea
 {
 	struct session *s = user;
 	struct upstream_event ev;
-	struct op op;
 
-	if (!session_take_op(s, (int)tag, &op))
-		return;
 	memset(&ev, 0, sizeof(ev));
 	ev.failed = status == HUB_DOWN || status == HUB_FAILED;
 	ev.code = reason;
-	op.req = NULL;
-	session_answer_op(s, op, &ev);
-	session_sub_op_free(op.sub);
-	session_answer_local(s);
+	session_op_done(s, (int)tag, &ev);
 }
 
 /*

@@ -322,6 +322,57 @@ static void test_acks_in_browser_order(void **state)
 	buf_clear(&entries);
 }
 
+/*
+ * The broker's answers come in another order (Paho finishes a QoS 1 PUBLISH sent after a QoS 2
+ * one first): PUBREC 20 and PUBACK 21 still go out as the browser sent the PUBLISHes, each with
+ * what the broker said (here a reason string on the PUBACK that waited).
+ */
+static void test_acks_in_order_when_broker_answers_out_of_order(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t reason[] = {0x1F, 0x00, 0x02, 'o', 'k'};
+	struct conn *c = &f->conn[0];
+	struct mqtt_packet p;
+	struct upstream_event *ev;
+	struct session *s;
+
+	f->ss = make_sessions(f, false, 0);
+	s = connect_dedicated(f, c, MQTT_V5, "reordered", true, none, false);
+	p = publish(2, 20, "t/2", "two", false);
+	feed(s, MQTT_V5, &p);
+	p = publish(1, 21, "t/1", "one", false);
+	feed(s, MQTT_V5, &p);
+	p = publish(1, 22, "t/1", "one more", false);
+	feed(s, MQTT_V5, &p);
+	assert_int_equal(fake_upstream.ncalls, 3);
+
+	ev = fake_upstream_event(UPSTREAM_DONE);
+	ev->token = fake_upstream.calls[1].token;
+	ev->props = (struct mqtt_bytes){reason, sizeof(reason)};
+	fake_upstream_dispatch(ev);
+	expect_nothing_more(c); /* PUBLISH 20 is not answered yet */
+
+	broker_done(fake_upstream.calls[0].token, 0, NULL, 0);
+	p = ack(MQTT_PUBREC, 20, 0);
+	expect_sent(c, MQTT_V5, &p);
+	p = ack(MQTT_PUBACK, 21, 0);
+	p.u.ack.props = (struct mqtt_bytes){reason, sizeof(reason)};
+	expect_sent(c, MQTT_V5, &p);
+	expect_nothing_more(c); /* 22 waits for the broker */
+
+	broker_done(fake_upstream.calls[2].token, 0, NULL, 0);
+	p = ack(MQTT_PUBACK, 22, 0);
+	expect_sent(c, MQTT_V5, &p);
+	expect_nothing_more(c);
+
+	/* The QoS 2 exchange goes on: PUBREL gets PUBCOMP. */
+	p = ack(MQTT_PUBREL, 20, 0);
+	feed(s, MQTT_V5, &p);
+	p = ack(MQTT_PUBCOMP, 20, 0);
+	expect_sent(c, MQTT_V5, &p);
+	expect_nothing_more(c);
+}
+
 /* ---- QoS 2 from the browser ---- */
 
 /*
@@ -574,6 +625,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_acks_in_browser_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acks_in_order_when_broker_answers_out_of_order,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_qos2_duplicate_delivered_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistent_handoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_two_matches, setup, teardown),
