@@ -215,7 +215,7 @@ void session_slow(struct session *s);
 /** The browser has its CONNACK: it may be sent a DISCONNECT. */
 bool session_established(const struct session *s);
 void session_send_connack(struct session *s, bool session_present, uint8_t code,
-			  struct mqtt_bytes props);
+                          struct mqtt_bytes props);
 
 /* Acks in the browser's order. */
 void session_update_pause(struct session *s);
@@ -232,7 +232,7 @@ void session_answer_op(struct session *s, struct op op, struct upstream_event *e
 void session_sub_op_free(struct sub_op *sub);
 int session_add_q2(struct session *s, uint16_t packet_id, bool received);
 int session_add_op(struct session *s, int token, enum op_kind kind, uint16_t packet_id,
-		   size_t count);
+                   size_t count);
 struct qos2_in *session_find_q2(struct session *s, uint16_t packet_id);
 void session_remove_q2(struct session *s, struct qos2_in *q);
 

@@ -53,8 +53,8 @@ struct leftovers *session_take_leftovers(struct session *s)
 	s->out_msgs.bytes = 0;
 	s->out_inflight = 0;
 	lo->expires_ms = s->session_expiry == UINT32_MAX
-				 ? UINT64_MAX
-				 : clock_mono_ms() + (uint64_t)s->session_expiry * 1000u;
+	                     ? UINT64_MAX
+	                     : clock_mono_ms() + (uint64_t)s->session_expiry * 1000u;
 	return lo;
 }
 
@@ -76,7 +76,8 @@ void session_handoff(struct session *to, struct leftovers *lo)
 		}
 		count++;
 		/* A taking-over connection may already use the id for something else. */
-		if ((m->state & MSG_STATE) == MSG_SENT && session_packet_id_in_use(to, m->packet_id))
+		if ((m->state & MSG_STATE) == MSG_SENT &&
+		    session_packet_id_in_use(to, m->packet_id))
 			m->packet_id = 0;
 		session_list_append(&to->out_msgs, m);
 		if ((m->state & MSG_STATE) == MSG_RELEASED) {
@@ -93,7 +94,7 @@ void session_handoff(struct session *to, struct leftovers *lo)
 			session_add_q2(to, lo->qos2_received[i], true);
 	}
 	log_msg(LOG_INFO, "session", "session-resumed client_id=%s messages=%zu qos2_pending=%zu",
-		session_cid(to), count, lo->nqos2_received);
+	        session_cid(to), count, lo->nqos2_received);
 	leftovers_free(lo);
 	session_pump(to);
 }

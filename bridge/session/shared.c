@@ -226,7 +226,8 @@ int shared_connect(struct session *s)
 	uint16_t keepalive;
 
 	if (!hub_connected(hub) && hub_connecting(hub)) {
-		/* Starting, or reconnecting: the answer is a moment away (sessions_broker_state). */
+		/* Starting, or reconnecting: the answer is a moment away (sessions_broker_state).
+		 */
 		s->awaiting_hub = true;
 		s->held = true;
 		session_update_pause(s);
@@ -315,7 +316,8 @@ static int publish_qos0(struct session *s, const char *topic, const struct mqtt_
 		return 1;
 	}
 	if (rc) {
-		log_msg(LOG_INFO, "session", "publish-failed client_id=%s rc=%d", session_cid(s), rc);
+		log_msg(LOG_INFO, "session", "publish-failed client_id=%s rc=%d", session_cid(s),
+		        rc);
 		session_close(s, END_ERROR);
 	}
 	return rc;

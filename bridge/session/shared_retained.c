@@ -2,8 +2,8 @@
  * bridge/session/shared_retained.c — retained messages on subscribe for a shared browser.
  *
  * Retained messages come from retained.h after the SUBACK, for that browser only. Until they
- * have come, live messages for the browser wait in order (s->held_msgs): so a retained message never
- * follows a live one. When a held live message set a topic's retained value meanwhile, that
+ * have come, live messages for the browser wait in order (s->held_msgs): so a retained message
+ * never follows a live one. When a held live message set a topic's retained value meanwhile, that
  * one goes with RETAIN=1 in place of the older value the read found.
  */
 #include "shared.h"
@@ -84,7 +84,7 @@ static void on_retained(void *user, bool ok, bool complete, struct msg *const *m
 		if (!session_may_read(s, m))
 			continue;
 		copy = shared_copy_for(m, min_qos(m->qos, ss->granted), true, &ss->sub_id,
-		                ss->sub_id ? 1 : 0);
+		                       ss->sub_id ? 1 : 0);
 		if (!copy)
 			continue;
 		*tail = copy;

@@ -39,7 +39,7 @@ struct fake_call {
 	void *user;
 };
 
-#define FAKE_MAX_CALLS   64
+#define FAKE_MAX_CALLS 64
 
 /* A retained read the fake reader has not answered yet. */
 struct retained_req {
@@ -66,7 +66,7 @@ struct fake_hub_state {
 	size_t nmembers; /* joined and not left, in the order they joined */
 	struct fake_call publishes[FAKE_MAX_CALLS];
 	size_t npublishes;
-	bool reader_down; /* retained_get() fails */
+	bool reader_down;                            /* retained_get() fails */
 	struct retained_req reads[FAKE_MAX_MEMBERS]; /* retained reads waiting */
 	size_t nreads;
 };
