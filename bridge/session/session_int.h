@@ -1,6 +1,7 @@
 /*
- * bridge/session/session_int.h — what session.c (the browser side, and dedicated sessions) and shared.c
- * (shared sessions) share. Not for other modules. Service thread only.
+ * bridge/session/session_int.h — what the files of the session module (session*.c: the browser
+ * side and dedicated sessions; shared.c: shared sessions) share. Not for other modules. Service
+ * thread only.
  */
 #pragma once
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 #include "session.h"
 
 struct hmap;
+struct leftovers;
 struct store;
 struct shared_sub;
 struct shared_echoes;
@@ -68,7 +70,12 @@ struct op {
 	int token; /* dedicated: Paho's token; shared: the tag of the hub publish */
 	uint8_t kind;
 	bool local;
-	uint8_t code; /* local PUBLISH: the reason code of its PUBACK / PUBREC */
+	/* The broker's answer came before the answers to the requests before this one: it waits
+	 * (local) with its code and, in @answer (owned), its properties and then its codes. */
+	bool answered;
+	uint8_t *answer;
+	size_t answer_props, answer_codes;
+	uint8_t code; /* local PUBLISH: the reason code of its PUBACK / PUBREC; the broker's */
 	uint16_t packet_id;
 	size_t count;
 	struct sub_op *sub;  /* SUBSCRIBE (and a shared UNSUBSCRIBE): owned */
@@ -79,6 +86,12 @@ struct op {
 struct qos2_in {
 	uint16_t packet_id;
 	bool received; /* false: at the broker's side still; true: PUBREC sent, PUBREL awaited */
+};
+
+/* Messages in order, and their bytes (for max_queue_bytes). The list owns them. */
+struct msg_list {
+	struct msg *head, *tail;
+	size_t bytes;
 };
 
 enum up_state {
@@ -138,9 +151,8 @@ struct session {
 	struct buf topic; /* scratch for a NUL-terminated topic */
 
 	/* Towards the browser: QoS 1/2 messages in order, from the oldest. */
-	struct msg *out_head, *out_tail;
+	struct msg_list out_msgs;
 	size_t out_inflight;
-	size_t out_bytes;
 	uint16_t last_packet_id;
 
 	/* From the browser. */
@@ -160,8 +172,7 @@ struct session {
 	/* Shared mode (shared.c). */
 	struct hub_receiver rcv;
 	size_t holding; /* subscriptions whose SUBACK or retained messages are still to come */
-	struct msg *held_head, *held_tail; /* live messages waiting for them, in order */
-	size_t held_bytes;
+	struct msg_list held_msgs; /* live messages waiting for them, in order */
 	size_t nolocal_subs;
 	struct shared_echoes *echoes; /* own publishes a no-local subscription must not get */
 	uint32_t last_tag;
@@ -182,6 +193,9 @@ struct sessions {
 	struct sessions_stats stats;
 };
 
+static const struct mqtt_bytes no_props = {NULL, 0};
+static const struct mqtt_bytes no_codes = {NULL, 0};
+
 const char *session_cid(const struct session *s);
 uint32_t session_prop_u32(struct mqtt_bytes props, uint8_t id, uint32_t dflt);
 
@@ -198,19 +212,35 @@ void session_close(struct session *s, enum end_kind why);
 int session_protocol_error(struct session *s, uint8_t reason, const char *why);
 int session_refuse_connect(struct session *s, uint8_t code_v3, uint8_t code_v5, const char *why);
 void session_slow(struct session *s);
+/** The browser has its CONNACK: it may be sent a DISCONNECT. */
+bool session_established(const struct session *s);
+void session_send_connack(struct session *s, bool session_present, uint8_t code,
+                          struct mqtt_bytes props);
 
 /* Acks in the browser's order. */
 void session_update_pause(struct session *s);
 int session_push_op(struct session *s, const struct op *op);
-bool session_take_op(struct session *s, int token, struct op *out);
+/**
+ * The broker answered the request @token (@ev: failed, code, codes, props; borrowed): its ack
+ * goes out now, or once the requests before it are answered.
+ */
+void session_op_done(struct session *s, int token, struct upstream_event *ev);
 int session_add_local(struct session *s, enum op_kind kind, uint16_t packet_id, uint8_t code,
                       struct sub_op *sub);
 void session_answer_local(struct session *s);
 void session_answer_op(struct session *s, struct op op, struct upstream_event *ev);
 void session_sub_op_free(struct sub_op *sub);
 int session_add_q2(struct session *s, uint16_t packet_id, bool received);
+int session_add_op(struct session *s, int token, enum op_kind kind, uint16_t packet_id,
+                   size_t count);
+struct qos2_in *session_find_q2(struct session *s, uint16_t packet_id);
+void session_remove_q2(struct session *s, struct qos2_in *q);
 
 /* QoS 1/2 messages towards the browser. */
+/** Appends @m to @l, which owns it from now on. */
+void session_list_append(struct msg_list *l, struct msg *m);
+/** Frees the messages of @l and empties it. */
+void session_list_clear(struct msg_list *l);
 void session_queue_out(struct session *s, struct msg *m);
 void session_pump(struct session *s);
 uint16_t session_next_packet_id(struct session *s);
@@ -218,6 +248,37 @@ void session_unlink_out(struct session *s, struct msg *prev, struct msg *m);
 bool session_may_read(const struct session *s, const struct msg *m);
 /** Sends (QoS 0) or queues (QoS 1/2) @m, which the session owns from now on. */
 void session_deliver(struct session *s, struct msg *m);
+bool session_packet_id_in_use(const struct session *s, uint16_t id);
+/** The browser's PUBACK, PUBREC, PUBREL or PUBCOMP. */
+void session_on_browser_ack(struct session *s, enum mqtt_type type, const struct mqtt_ack *a);
+
+/* Packets from the browser. */
+int session_on_connect(struct session *s, const struct mqtt_connect *c);
+/** Handles what input was held (until CONNACK) and can be now. */
+int session_drain_input(struct session *s);
+
+/* The dedicated mode: its own upstream client, onto which the browser's packets are translated. */
+/** After the CONNECT's client id is settled: creates the upstream. 0 or -EPROTO (refused). */
+int session_dedicated_connect(struct session *s, const struct mqtt_connect *c);
+/** A PUBLISH to the NUL-terminated @topic (its alias resolved). */
+int session_dedicated_publish(struct session *s, const char *topic, const struct mqtt_publish *p);
+int session_dedicated_subscribe(struct session *s, const struct mqtt_subscribe *sub);
+int session_dedicated_unsubscribe(struct session *s, const struct mqtt_subscribe *sub);
+/** The broker gets the browser's DISCONNECT; the caller closes the browser's connection. */
+void session_dedicated_disconnect(struct session *s, const struct mqtt_disconnect *d);
+void session_upstream_gone(struct session *s);
+/** The browser went without DISCONNECT: the upstream ends so that the broker sends the will. */
+void session_end_upstream_abruptly(struct session *s);
+
+/* Persistent sessions and the end of a session. */
+bool session_persistent(const struct session *s);
+/** NULL when there is nothing to keep, or out of memory. The caller owns the result. */
+struct leftovers *session_take_leftovers(struct session *s);
+/** @to takes @lo (freed here). */
+void session_handoff(struct session *to, struct leftovers *lo);
+void session_finalize(struct session *s);
+/** Frees @s once both its browser connection and its upstream are gone. */
+void session_maybe_finalize(struct session *s);
 
 /** Ends a connected session of the same client id where the broker would not (shared). */
 void session_take_over(struct session *s, bool shared);

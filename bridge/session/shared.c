@@ -1,17 +1,13 @@
 /*
- * bridge/session/shared.c — shared sessions served from the hub.
+ * bridge/session/shared.c — shared sessions served from the hub: CONNECT, the browser's PUBLISH,
+ * SUBSCRIBE and UNSUBSCRIBE, each subscription's record (struct shared_sub), and the end.
+ * Messages from the hub are in shared_deliver.c, retained messages on subscribe in
+ * shared_retained.c.
  *
  * Each filter a browser subscribes to is a struct shared_sub, a member of the hub's filter. The
  * hub matches a message once and hands each browser the list of its own subscriptions that
  * matched: the browser gets one copy, at the highest QoS those grant, with all their
- * subscription identifiers (MQTT 5 §3.3.4). Copies without identifiers share the event's
- * encoding; QoS 1/2 ones only have their packet id patched in, and once sent, only the packet id
- * is kept until the browser's ack (a clean session never sends them again).
- *
- * Retained messages come from retained.h after the SUBACK, for that browser only. Until they
- * have come, live messages for the browser wait in order (s->held): so a retained message never
- * follows a live one. When a held live message set a topic's retained value meanwhile, that
- * one goes with RETAIN=1 in place of the older value the read found.
+ * subscription identifiers (MQTT 5 §3.3.4).
  *
  * The broker cannot apply no-local: every browser publishes through the hub, which receives its
  * own messages back. So a browser with a no-local subscription remembers what it published
@@ -19,6 +15,7 @@
  * subscriptions.
  */
 #include "shared.h"
+#include "shared_int.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -35,57 +32,7 @@
 #include "utf8.h"
 
 /* Own publishes remembered for no-local, and for how long (a lost one must not stay). */
-#define ECHO_MAX    64
 #define ECHO_TTL_MS 30000
-/* Retained messages a subscription may wait for, and how many it gets. */
-#define RETAINED_WAIT_MS 5000
-#define RETAINED_LIMIT   10000
-/* msg->state of a held message: the publisher set retain (its retained value replaces any). */
-#define HELD_RETAINED 1
-
-struct shared_sub {
-	struct hub_member member;
-	struct session *s;
-	char *filter;
-	size_t len;
-	uint8_t options;
-	uint8_t granted;
-	uint32_t sub_id; /* 0: none */
-	bool hold;       /* live messages wait for this subscription's SUBACK and retained ones */
-	bool want_retained;
-	struct sub_op *op; /* the SUBSCRIBE whose SUBACK has not gone out yet */
-	size_t op_index;
-	struct retained_req *read;
-	/* What the read found, waiting for the hub to catch up (hub_barrier()) */
-	struct barrier_wait *barrier;
-	struct msg *found;
-	bool read_wanted; /* the reader was not up yet: shared_tick() tries again */
-	uint64_t joined;  /* retained_mark() when its live messages started */
-	uint64_t read_since_ms;
-};
-
-struct shared_echoes {
-	size_t head, n;
-	struct {
-		uint64_t hash;
-		uint64_t expires_ms;
-	} e[ECHO_MAX];
-};
-
-static struct shared_sub *sub_of(struct hub_member *m)
-{
-	return (struct shared_sub *)((char *)m - offsetof(struct shared_sub, member));
-}
-
-static struct session *session_of(struct hub_receiver *r)
-{
-	return (struct session *)((char *)r - offsetof(struct session, rcv));
-}
-
-static uint8_t min_qos(uint8_t a, uint8_t b)
-{
-	return a < b ? a : b;
-}
 
 /* ---- no-local ---- */
 
@@ -119,7 +66,7 @@ static void echo_add(struct session *s, const char *topic, struct mqtt_bytes pay
 }
 
 /* Is @m the browser's own publish coming back? Then it is forgotten. */
-static bool echo_take(struct session *s, const struct msg *m)
+bool shared_echo_take(struct session *s, const struct msg *m)
 {
 	struct shared_echoes *e = s->echoes;
 	uint64_t now, hash;
@@ -145,239 +92,6 @@ static bool echo_take(struct session *s, const struct msg *m)
 	return false;
 }
 
-/* ---- sending ---- */
-
-/* @props without the broker's subscription identifiers, plus @ids[0..n). 0 or -ENOMEM. */
-static int browser_props(struct buf *out, struct mqtt_bytes props, const uint32_t *ids, size_t n)
-{
-	static const uint8_t drop[] = {MQTT_PROP_SUBSCRIPTION_ID};
-	int rc = props_copy_except(out, props.data, props.len, drop, sizeof(drop));
-
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = props_put_int(out, MQTT_PROP_SUBSCRIPTION_ID, ids[i]);
-	return rc;
-}
-
-/* A copy of @m as this browser gets it. NULL when out of memory. */
-static struct msg *copy_for(const struct msg *m, uint8_t qos, bool retain, const uint32_t *ids,
-                            size_t nids)
-{
-	struct buf props = BUF_INIT;
-	struct msg *out = NULL;
-
-	if (!browser_props(&props, m->props, ids, nids))
-		out = msg_new(m->topic.data, m->topic.len, m->payload.data, m->payload.len,
-		              props.data, props.len, qos, retain);
-	buf_clear(&props);
-	return out;
-}
-
-static void hold(struct session *s, struct msg *m, bool published_retained)
-{
-	m->state = published_retained ? HELD_RETAINED : 0;
-	m->queued_ms = clock_mono_ms(); /* message expiry counts from now */
-	m->next = NULL;
-	if (s->held_tail)
-		s->held_tail->next = m;
-	else
-		s->held_head = m;
-	s->held_tail = m;
-	s->held_bytes += m->size;
-	s->ss->stats.shared_held++;
-	if (s->held_bytes + s->io->queued(s->conn) > s->ss->cfg.max_queue_bytes)
-		session_slow(s);
-}
-
-static void free_list(struct msg *m)
-{
-	for (struct msg *next; m; m = next) {
-		next = m->next;
-		free(m);
-	}
-}
-
-static void free_held(struct session *s)
-{
-	free_list(s->held_head);
-	s->held_head = s->held_tail = NULL;
-	s->held_bytes = 0;
-}
-
-static void flush_held(struct session *s)
-{
-	struct msg *m = s->held_head, *next;
-
-	s->held_head = s->held_tail = NULL;
-	s->held_bytes = 0;
-	for (; m; m = next) {
-		next = m->next;
-		m->state = 0;
-		if (s->conn && !s->closing)
-			session_deliver(s, m);
-		else
-			free(m);
-	}
-}
-
-static void release_hold(struct shared_sub *ss)
-{
-	struct session *s = ss->s;
-
-	if (!ss->hold)
-		return;
-	ss->hold = false;
-	if (!--s->holding)
-		flush_held(s);
-}
-
-/* The event's encoding for this browser's protocol, @retain and @qos; encoded on first use. */
-static const struct buf *encoding(struct session *s, struct hub_event *ev, uint8_t qos, bool retain)
-{
-	size_t i = ((size_t)(s->version == MQTT_V5) * 2 + retain) * 3 + qos;
-	struct buf *b = &ev->pub[i];
-	struct mqtt_packet p = {.type = MQTT_PUBLISH};
-
-	if (b->len)
-		return b;
-	p.u.publish.qos = qos;
-	p.u.publish.retain = retain;
-	p.u.publish.packet_id = qos ? 1 : 0;
-	p.u.publish.topic = ev->msg->topic;
-	p.u.publish.payload = ev->msg->payload;
-	p.u.publish.props = ev->msg->props;
-	if (codec_encode(b, s->version, &p)) {
-		log_msg(LOG_WARN, "shared", "encode-failed client_id=%s", session_cid(s));
-		return NULL;
-	}
-	return b;
-}
-
-/* Where the packet id sits in an encoded PUBLISH: after the fixed header and the topic. */
-static size_t packet_id_offset(const uint8_t *p)
-{
-	size_t i = 1;
-
-	while (p[i] & 0x80)
-		i++;
-	i++;
-	return i + 2 + (((size_t)p[i] << 8) | p[i + 1]);
-}
-
-/*
- * A live message for a browser with no identifiers of its own: the shared encoding, with the
- * packet id patched in, straight to the connection when the browser's receive maximum has
- * room; else a copy waits in its queue.
- */
-static void send_shared(struct session *s, struct hub_event *ev, uint8_t qos, bool retain)
-{
-	const struct buf *enc = encoding(s, ev, qos, retain);
-	size_t limit = s->ss->cfg.max_queue_bytes;
-	struct msg *stub;
-	uint16_t id;
-	int rc;
-
-	if (!enc)
-		return;
-	/* Over the browser's Maximum Packet Size: discarded as if sent (MQTT 5 §3.1.2.24). */
-	if (s->browser_max_packet && enc->len > s->browser_max_packet)
-		return;
-	if (qos && ((s->out_tail && (s->out_tail->state & MSG_STATE) == MSG_QUEUED) ||
-	            s->out_inflight >= s->browser_receive_max)) {
-		struct msg *m = copy_for(ev->msg, qos, retain, NULL, 0);
-		if (m)
-			session_deliver(s, m); /* counts it */
-		return;
-	}
-	s->ss->stats.messages_to_browser++;
-	if (qos == 0) {
-		/* A slow browser loses QoS 0 messages first (DESIGN §3, backpressure). */
-		if (s->io->queued(s->conn) > limit / 2) {
-			s->ss->stats.qos0_dropped++;
-			return;
-		}
-		rc = s->io->write(s->conn, enc->data, enc->len);
-		if (rc == -ENOBUFS)
-			session_slow(s);
-		else if (!rc)
-			s->ss->stats.bytes_to_browser += enc->len;
-		return;
-	}
-	stub = msg_new(NULL, 0, NULL, 0, NULL, 0, qos, retain);
-	id = session_next_packet_id(s);
-	s->out.len = 0;
-	if (!stub || !id || buf_append(&s->out, enc->data, enc->len)) {
-		free(stub);
-		session_close(s, END_ERROR);
-		return;
-	}
-	size_t at = packet_id_offset(s->out.data);
-	s->out.data[at] = (uint8_t)(id >> 8);
-	s->out.data[at + 1] = (uint8_t)id;
-	/* Only the packet id is kept until the ack: a clean session never sends it again. */
-	session_queue_out(s, stub);
-	stub->packet_id = id;
-	stub->state = MSG_SENT;
-	s->out_inflight++;
-	rc = s->io->write(s->conn, s->out.data, s->out.len);
-	if (rc == -ENOBUFS || s->out_bytes + s->io->queued(s->conn) > limit)
-		session_slow(s);
-	else if (!rc)
-		s->ss->stats.bytes_to_browser += s->out.len;
-}
-
-/* ---- from the hub ---- */
-
-static void deliver(struct hub_receiver *r, struct hub_event *ev, struct hub_member *matches)
-{
-	struct session *s = session_of(r);
-	const struct msg *m = ev->msg;
-	uint32_t ids[16];
-	size_t nids = 0;
-	bool own = false, rap = false, ids_cut = false;
-	int qos = -1;
-
-	if (!s->conn || s->closing || !session_may_read(s, m))
-		return;
-	if (s->nolocal_subs) {
-		bool nolocal = false;
-		for (struct hub_member *mb = matches; mb; mb = mb->next_match)
-			nolocal |= (sub_of(mb)->options & MQTT_SUBOPT_NO_LOCAL) != 0;
-		own = nolocal && echo_take(s, m);
-	}
-	for (struct hub_member *mb = matches; mb; mb = mb->next_match) {
-		struct shared_sub *ss = sub_of(mb);
-		uint8_t q = min_qos(m->qos, ss->granted);
-		if (own && (ss->options & MQTT_SUBOPT_NO_LOCAL))
-			continue;
-		qos = q > qos ? q : qos;
-		rap |= (ss->options & MQTT_SUBOPT_RETAIN_AS_PUB) != 0;
-		if (ss->sub_id && nids < sizeof(ids) / sizeof(*ids))
-			ids[nids++] = ss->sub_id;
-		else if (ss->sub_id)
-			ids_cut = true;
-	}
-	if (qos < 0)
-		return;
-	if (ids_cut)
-		log_msg(LOG_DEBUG, "shared", "subscription-ids-cut client_id=%s kept=%zu",
-		        session_cid(s), nids);
-	if (nids || s->holding) {
-		struct msg *copy = copy_for(m, (uint8_t)qos, rap && m->retain, ids, nids);
-		if (!copy) {
-			log_msg(LOG_WARN, "shared",
-			        "message-dropped client_id=%s reason=out-of-memory",
-			        session_cid(s));
-			return;
-		}
-		if (s->holding)
-			hold(s, copy, m->retain);
-		else
-			session_deliver(s, copy);
-		return;
-	}
-	send_shared(s, ev, (uint8_t)qos, rap && m->retain);
-}
-
 /* Marks the SUBSCRIBE @so answered: it goes out in its turn (session_answer_local()). */
 static void op_ready(struct session *s, struct sub_op *so)
 {
@@ -400,7 +114,7 @@ static void sub_destroy(struct shared_sub *ss)
 		retained_cancel(s->ss->cfg.retained, ss->read);
 	if (ss->barrier)
 		hub_barrier_cancel(s->ss->cfg.hub, ss->barrier);
-	free_list(ss->found);
+	shared_free_list(ss->found);
 	if (ss->op) {
 		struct sub_op *so = ss->op;
 		so->ssubs[ss->op_index] = NULL;
@@ -438,7 +152,7 @@ static void granted(struct hub_receiver *r, struct hub_member *m, uint8_t code)
 			hmap_remove(s->subs, ss->filter, ss->len);
 		sub_destroy(ss);
 		if (!s->holding)
-			flush_held(s);
+			shared_flush_held(s);
 	} else {
 		ss->granted = code;
 	}
@@ -446,135 +160,6 @@ static void granted(struct hub_receiver *r, struct hub_member *m, uint8_t code)
 		op_ready(s, so);
 		session_answer_local(s);
 	}
-}
-
-/* ---- retained messages on subscribe ---- */
-
-/*
- * A live message waiting for this browser that set @topic's retained value: it is newer than
- * what the read found (or the same), so it goes as the retained message instead, as a broker
- * that took the SUBSCRIBE a moment later would have sent it. true when there was one.
- */
-static bool held_replaces(struct session *s, struct mqtt_bytes topic)
-{
-	for (struct msg *m = s->held_head; m; m = m->next) {
-		if ((m->state & HELD_RETAINED) && m->topic.len == topic.len &&
-		    !memcmp(m->topic.data, topic.data, topic.len)) {
-			/* An empty one cleared the value: there is none to send. */
-			if (m->payload.len)
-				m->retain = true;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* The hub is caught up with the broker: what the read found goes out, then the held messages. */
-static void on_hub_caught_up(void *user)
-{
-	struct shared_sub *ss = user;
-	struct session *s = ss->s;
-	struct msg *m = ss->found, *next;
-
-	ss->barrier = NULL;
-	ss->found = NULL;
-	for (; m; m = next) {
-		next = m->next;
-		m->next = NULL;
-		if (!s->conn || s->closing || held_replaces(s, m->topic))
-			free(m);
-		else
-			session_deliver(s, m);
-	}
-	release_hold(ss);
-}
-
-/*
- * The read found @msgs. The hub and the reader are two connections: the hub may not have handed
- * over yet a live message the broker sent it before the read's SUBSCRIBE, and that one must be
- * held (so that it replaces an older retained value, or comes after the value it replaced).
- * So the values go out once a marker the hub sends now has come back.
- */
-static void on_retained(void *user, bool ok, bool complete, struct msg *const *msgs, size_t n)
-{
-	struct shared_sub *ss = user;
-	struct session *s = ss->s;
-	struct msg **tail = &ss->found;
-
-	ss->read = NULL;
-	if (!complete)
-		log_msg(LOG_DEBUG, "shared", "retained-incomplete client_id=%s ok=%d count=%zu",
-		        session_cid(s), ok, n);
-	for (size_t i = 0; ok && i < n && s->conn && !s->closing; i++) {
-		const struct msg *m = msgs[i];
-		struct msg *copy;
-		if (!session_may_read(s, m))
-			continue;
-		copy = copy_for(m, min_qos(m->qos, ss->granted), true, &ss->sub_id,
-		                ss->sub_id ? 1 : 0);
-		if (!copy)
-			continue;
-		*tail = copy;
-		tail = &copy->next;
-	}
-	ss->barrier = hub_barrier(s->ss->cfg.hub, on_hub_caught_up, ss);
-	if (!ss->barrier)
-		on_hub_caught_up(ss);
-}
-
-/* Starts @ss's retained read; false while the reader's link is not up (tried again on ticks). */
-static bool start_read(struct shared_sub *ss)
-{
-	ss->read = retained_get(ss->s->ss->cfg.retained, ss->filter, RETAINED_LIMIT, ss->joined,
-	                        on_retained, ss);
-	return ss->read != NULL;
-}
-
-void shared_suback_sent(struct session *s, struct sub_op *so)
-{
-	for (size_t i = 0; i < so->count; i++) {
-		struct shared_sub *ss = so->ssubs[i];
-		if (!ss)
-			continue;
-		so->ssubs[i] = NULL;
-		ss->op = NULL;
-		if (!ss->want_retained || !s->conn || s->closing) {
-			release_hold(ss);
-			continue;
-		}
-		/* Without the reader (it connects beside the hub), live messages wait for it up to
-		 * RETAINED_WAIT_MS too: a dashboard reconnecting as the bridge starts gets its
-		 * retained values. */
-		ss->read_since_ms = clock_mono_ms();
-		ss->read_wanted = !start_read(ss);
-	}
-}
-
-static bool tick_sub(const void *key, size_t len, void *value, void *user)
-{
-	struct shared_sub *ss = value;
-	uint64_t now = *(const uint64_t *)user;
-	bool late = now - ss->read_since_ms >= RETAINED_WAIT_MS;
-
-	(void)key;
-	(void)len;
-	if (ss->read_wanted && (start_read(ss) || late)) {
-		ss->read_wanted = false;
-		if (!ss->read) {
-			log_msg(LOG_INFO, "shared", "retained-unavailable client_id=%s",
-			        session_cid(ss->s));
-			release_hold(ss);
-		}
-	} else if (ss->read && late) {
-		retained_finish(ss->s->ss->cfg.retained, ss->read); /* calls on_retained */
-	}
-	return true;
-}
-
-void shared_tick(struct session *s, uint64_t now_ms)
-{
-	if (s->holding && s->subs)
-		hmap_foreach(s->subs, tick_sub, &now_ms);
 }
 
 /* ---- from the browser ---- */
@@ -641,7 +226,8 @@ int shared_connect(struct session *s)
 	uint16_t keepalive;
 
 	if (!hub_connected(hub) && hub_connecting(hub)) {
-		/* Starting, or reconnecting: the answer is a moment away (sessions_broker_state). */
+		/* Starting, or reconnecting: the answer is a moment away (sessions_broker_state).
+		 */
 		s->awaiting_hub = true;
 		s->held = true;
 		session_update_pause(s);
@@ -654,7 +240,7 @@ int shared_connect(struct session *s)
 	session_take_over(s, true);
 	s->mode = MODE_SHARED;
 	s->ss->shared_count++;
-	s->rcv.deliver = deliver;
+	s->rcv.deliver = shared_deliver;
 	s->rcv.granted = granted;
 	s->receive_max = (uint16_t)session_prop_u32(broker, MQTT_PROP_RECEIVE_MAXIMUM, 65535);
 	/* A broker that allows less than the hub asked for says so; its limit is the browser's
@@ -684,17 +270,11 @@ static void on_ack(void *user, uint32_t tag, enum hub_status status, uint8_t rea
 {
 	struct session *s = user;
 	struct upstream_event ev;
-	struct op op;
 
-	if (!session_take_op(s, (int)tag, &op))
-		return;
 	memset(&ev, 0, sizeof(ev));
 	ev.failed = status == HUB_DOWN || status == HUB_FAILED;
 	ev.code = reason;
-	op.req = NULL;
-	session_answer_op(s, op, &ev);
-	session_sub_op_free(op.sub);
-	session_answer_local(s);
+	session_op_done(s, (int)tag, &ev);
 }
 
 /*
@@ -725,6 +305,24 @@ static int check_publish(struct session *s, const char *topic, const struct mqtt
 	return 0;
 }
 
+/* 0: it went; 1: dropped, as QoS 0 may be; or the error the session was closed for. */
+static int publish_qos0(struct session *s, const char *topic, const struct mqtt_publish *p)
+{
+	int rc = hub_publish_qos0(s->ss->cfg.hub, topic, p->payload, p->retain, p->props);
+
+	if (rc == -ENOBUFS) {
+		/* The broker link is backed up: QoS 0 may be lost, as at a busy broker. */
+		s->ss->stats.qos0_upstream_dropped++;
+		return 1;
+	}
+	if (rc) {
+		log_msg(LOG_INFO, "session", "publish-failed client_id=%s rc=%d", session_cid(s),
+		        rc);
+		session_close(s, END_ERROR);
+	}
+	return rc;
+}
+
 int shared_publish(struct session *s, const char *topic, const struct mqtt_publish *p)
 {
 	struct hub_req *req;
@@ -745,18 +343,9 @@ int shared_publish(struct session *s, const char *topic, const struct mqtt_publi
 		return rc;
 	}
 	if (!p->qos) {
-		rc = hub_publish_qos0(s->ss->cfg.hub, topic, p->payload, p->retain, p->props);
-		if (rc == -ENOBUFS) {
-			/* The broker link is backed up: QoS 0 may be lost, as at a busy broker. */
-			s->ss->stats.qos0_upstream_dropped++;
-			return 0;
-		}
-		if (rc) {
-			log_msg(LOG_INFO, "session", "publish-failed client_id=%s rc=%d",
-			        session_cid(s), rc);
-			session_close(s, END_ERROR);
-			return rc;
-		}
+		rc = publish_qos0(s, topic, p);
+		if (rc)
+			return rc > 0 ? 0 : rc;
 		goto sent;
 	}
 	tag = ++s->last_tag ? s->last_tag : ++s->last_tag; /* 0 is no tag */
@@ -889,7 +478,7 @@ int shared_subscribe(struct session *s, const struct mqtt_subscribe *sub)
 	if (rc)
 		goto fail;
 	if (!s->holding)
-		flush_held(s); /* a refused filter may have been the one others waited for */
+		shared_flush_held(s); /* a refused filter may have been the one others waited for */
 	session_answer_local(s);
 	return 0;
 fail:
@@ -927,7 +516,7 @@ int shared_unsubscribe(struct session *s, const struct mqtt_subscribe *sub)
 			sub_destroy(ss);
 	}
 	if (!s->holding)
-		flush_held(s);
+		shared_flush_held(s);
 	rc = session_add_local(s, OP_UNSUB, sub->packet_id, 0, so);
 	if (rc)
 		session_close(s, END_ERROR);
@@ -956,7 +545,7 @@ void shared_end(struct session *s)
 			hub_cancel(hub, s->ops[i].req);
 		s->ops[i].req = NULL;
 	}
-	free_held(s);
+	session_list_clear(&s->held_msgs);
 	free(s->echoes);
 	s->echoes = NULL;
 	s->ss->shared_count--;
