@@ -85,8 +85,9 @@ static void on_failed(void *user)
 
 /* ---- answers from the broker ---- */
 
-static void on_done(struct hub *h, struct upstream_event *ev)
+static void on_done(void *user, const struct upstream_event *ev)
 {
+	struct hub *h = user;
 	struct hub_req *r = hub_req_find(h, ev->token);
 	struct hub_filter *f;
 
@@ -117,18 +118,9 @@ static void on_done(struct hub *h, struct upstream_event *ev)
 	}
 }
 
-static void on_event(void *user, struct upstream_event *ev)
+static void on_message(void *user, struct msg *m)
 {
-	struct hub *h = user;
-
-	if (ev->item.kind == UPSTREAM_MESSAGE) {
-		struct msg *m = ev->msg;
-		ev->msg = NULL;
-		hub_message_in(h, m);
-	} else if (ev->item.kind == UPSTREAM_DONE) {
-		on_done(h, ev);
-	}
-	upstream_event_free(ev);
+	hub_message_in(user, m);
 }
 
 /* ---- public ---- */
@@ -157,8 +149,8 @@ void hub_barrier_cancel(struct hub *h, struct barrier_wait *w)
 
 struct hub *hub_new(const struct hub_config *cfg)
 {
-	static const struct link_ops ops = {on_up, on_down, on_failed, on_event};
-	struct link_config lc;
+	static const struct link_ops ops = {on_up, on_down, on_failed, on_message, on_done};
+	struct link_config lc = cfg->link;
 	struct hub *h = calloc(1, sizeof(*h));
 	uint8_t r[8];
 
@@ -173,8 +165,8 @@ struct hub *hub_new(const struct hub_config *cfg)
 		snprintf(h->instance + 2 * i, 3, "%02x", r[i]);
 	snprintf(h->reply_prefix, sizeof(h->reply_prefix), REPLY_PREFIX "%s", h->instance);
 	snprintf(h->barrier_topic, sizeof(h->barrier_topic), "%s/barrier", h->reply_prefix);
-	if (*cfg->client_id) {
-		h->client_id = strdup(cfg->client_id);
+	if (*cfg->link.client_id) {
+		h->client_id = strdup(cfg->link.client_id);
 	} else {
 		char host[64] = "host", id[128];
 		gethostname(host, sizeof(host) - 1);
@@ -193,11 +185,7 @@ struct hub *hub_new(const struct hub_config *cfg)
 	h->barrier = barrier_new(send_barrier, h);
 	if (!h->client_id || !h->by_text || !h->tree || (h->ring_cap && !h->ring) || !h->barrier)
 		goto fail;
-	lc.env = cfg->env;
 	lc.client_id = h->client_id;
-	lc.username = cfg->username;
-	lc.password = cfg->password;
-	lc.keepalive_s = cfg->keepalive_s;
 	lc.name = "hub";
 	h->link = link_new(&lc, &ops, h);
 	if (!h->link)

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "link.h"
 #include "msg.h"
 #include "upstream.h"
 
@@ -74,11 +75,8 @@ struct hub_member {
 #define HUB_JOIN_WAIT 0x100
 
 struct hub_config {
-	const struct upstream_env *env;
-	const char *client_id; /* "" : mqtt-web-bridge-<host>-<pid> */
-	const char *username;
-	const char *password;
-	int keepalive_s;
+	/* client_id "": mqtt-web-bridge-<host>-<pid>; the hub names the link itself */
+	struct link_config link;
 	size_t replay_events; /* sse.replay */
 	size_t replay_bytes;  /* bounds the replay memory too */
 	size_t headroom;      /* free bytes before each event's text, for the writer (LWS_PRE) */

@@ -49,7 +49,6 @@ struct retained_req {
 
 struct retained {
 	struct link *link;
-	char *client_id;
 	char sync_topic[64];
 	uint32_t next_sub_id;
 	uint64_t next_seq, next_marker;
@@ -277,8 +276,9 @@ static uint32_t first_sub_id(const struct msg *m)
 	return props_find(m->props.data, m->props.len, MQTT_PROP_SUBSCRIPTION_ID, &p) ? p.value : 0;
 }
 
-static void on_message(struct retained *r, struct msg *m)
+static void on_message(void *user, struct msg *m)
 {
+	struct retained *r = user;
 	uint32_t sub_id = first_sub_id(m);
 	struct fetch *f;
 
@@ -334,8 +334,9 @@ static void on_message(struct retained *r, struct msg *m)
  * An UNSUBSCRIBE sent now is answered after the broker has released them, so its UNSUBACK
  * ends the read instead of the marker.
  */
-static void on_done(struct retained *r, struct upstream_event *ev)
+static void on_done(void *user, const struct upstream_event *ev)
 {
+	struct retained *r = user;
 	struct fetch *f;
 
 	if (r->sync_probe && ev->token == r->sync_probe) {
@@ -370,22 +371,10 @@ static void on_done(struct retained *r, struct upstream_event *ev)
 	send_marker(r);
 }
 
-static void on_event(void *user, struct upstream_event *ev)
-{
-	if (ev->item.kind == UPSTREAM_MESSAGE) {
-		struct msg *m = ev->msg;
-		ev->msg = NULL;
-		on_message(user, m);
-	} else if (ev->item.kind == UPSTREAM_DONE) {
-		on_done(user, ev);
-	}
-	upstream_event_free(ev);
-}
-
 struct retained *retained_new(const struct retained_config *cfg)
 {
-	static const struct link_ops ops = {on_up, on_down, NULL, on_event};
-	struct link_config lc;
+	static const struct link_ops ops = {on_up, on_down, NULL, on_message, on_done};
+	struct link_config lc = cfg->link;
 	struct retained *r = calloc(1, sizeof(*r));
 	uint8_t rnd[8] = {0};
 
@@ -396,23 +385,12 @@ struct retained *retained_new(const struct retained_config *cfg)
 	snprintf(r->sync_topic, sizeof(r->sync_topic),
 		 "mqtt-web-bridge/sync/%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
 		 rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-	r->client_id = strdup(cfg->client_id);
-	if (!r->client_id) {
-		free(r);
-		return NULL;
-	}
 	r->next_sub_id = SYNC_SUB_ID + 1;
 	r->max_messages = cfg->max_messages;
 	r->max_bytes = cfg->max_bytes;
-	lc.env = cfg->env;
-	lc.client_id = r->client_id;
-	lc.username = cfg->username;
-	lc.password = cfg->password;
-	lc.keepalive_s = cfg->keepalive_s;
 	lc.name = "retained";
 	r->link = link_new(&lc, &ops, r);
 	if (!r->link) {
-		free(r->client_id);
 		free(r);
 		return NULL;
 	}
@@ -426,7 +404,6 @@ void retained_free(struct retained *r)
 	while (r->fetches)
 		fetch_end(r, r->fetches, false, false);
 	link_free(r->link);
-	free(r->client_id);
 	free(r);
 }
 

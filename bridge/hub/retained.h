@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "link.h"
 #include "msg.h"
 #include "upstream.h"
 
@@ -20,11 +21,7 @@ struct retained;
 struct retained_req;
 
 struct retained_config {
-	const struct upstream_env *env;
-	const char *client_id; /* of its own link */
-	const char *username;
-	const char *password;
-	int keepalive_s;
+	struct link_config link; /* its own link; the reader names it itself */
 	size_t max_messages; /* per read */
 	size_t max_bytes;    /* per read */
 };

@@ -154,10 +154,15 @@ static void on_event(void *owner, struct upstream_event *ev)
 		lost(l, ev->item.kind == UPSTREAM_LOST ? "connection-lost" : "broker-disconnect",
 		     ev->code, NULL);
 		break;
-	case UPSTREAM_MESSAGE:
+	case UPSTREAM_MESSAGE: {
+		struct msg *m = ev->msg;
+		ev->msg = NULL;
+		l->ops.message(l->user, m);
+		break;
+	}
 	case UPSTREAM_DONE:
-		l->ops.event(l->user, ev);
-		return;
+		l->ops.done(l->user, ev);
+		break;
 	case UPSTREAM_CLOSED:
 		break;
 	}
