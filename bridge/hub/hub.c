@@ -27,10 +27,19 @@
 #include "log.h"
 #include "props.h"
 
+/* Without entropy the instance mixes the pid, shifted above the time's bits, into the time. */
+#define PID_SHIFT 40
+/* Two hex digits and their NUL. */
+#define HEX_BYTE_SIZE 3
+/* The default client id, "mqtt-web-bridge-<host>-<pid>". */
+#define CLIENT_ID_PREFIX "mqtt-web-bridge-"
+#define HOST_NAME_SIZE 64
+#define CLIENT_ID_SIZE 128
+
 static void on_up(void *user, struct mqtt_bytes props)
 {
 	struct hub *h = user;
-	char reply_filter[80];
+	char reply_filter[OWN_TOPIC_SIZE];
 
 	struct mqtt_prop max_qos;
 	bool v5 = hub_version(h) == MQTT_V5;
@@ -38,14 +47,15 @@ static void on_up(void *user, struct mqtt_bytes props)
 	h->broker_props.len = 0;
 	if (props.len && buf_append(&h->broker_props, props.data, props.len))
 		h->broker_props.len = 0;
-	h->max_qos = 2;
-	if (props_find(props.data, props.len, MQTT_PROP_MAXIMUM_QOS, &max_qos) && max_qos.value < 2)
+	h->max_qos = MQTT_QOS_MAX;
+	if (props_find(props.data, props.len, MQTT_PROP_MAXIMUM_QOS, &max_qos) &&
+	    max_qos.value < MQTT_QOS_MAX)
 		h->max_qos = (uint8_t)max_qos.value;
 	/* Replies come only over MQTT 5; over 3.1.x the same SUBSCRIBE asks QoS 2 to learn the
 	 * broker's highest. */
 	snprintf(reply_filter, sizeof(reply_filter), "%s/#", h->reply_prefix);
 	h->qos_probe = 0;
-	link_subscribe(h->link, MQTT_SUBSCRIBE, reply_filter, strlen(reply_filter), v5 ? 0 : 2,
+	link_subscribe(h->link, MQTT_SUBSCRIBE, reply_filter, strlen(reply_filter), v5 ? 0 : MQTT_QOS_MAX,
 		       REPLY_SUB_ID, v5 ? NULL : &h->qos_probe);
 	for (size_t i = 0; i < h->nfilters; i++) {
 		struct hub_filter *f = h->filters[i];
@@ -108,7 +118,7 @@ static void on_done(void *user, const struct upstream_event *ev)
 		return;
 	if (ev->failed) {
 		hub_req_finish(h, r, HUB_DOWN, 0, NULL);
-	} else if (ev->code >= 0x80) {
+	} else if (ev->code >= UPSTREAM_RC_FAILURE) {
 		hub_req_finish(h, r, HUB_REFUSED, ev->code, NULL);
 	} else if (r->kind == REQ_PUBLISH || (!r->done && !r->ack)) {
 		h->stats.publishes += r->kind == REQ_PUBLISH && !r->ack;
@@ -152,26 +162,26 @@ struct hub *hub_new(const struct hub_config *cfg)
 	static const struct link_ops ops = {on_up, on_down, on_failed, on_message, on_done};
 	struct link_config lc = cfg->link;
 	struct hub *h = calloc(1, sizeof(*h));
-	uint8_t r[8];
+	uint8_t r[INSTANCE_BYTES];
 
 	if (!h)
 		return NULL;
 	/* Without entropy, the pid and the time still tell instances apart. */
 	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
-		uint64_t t = clock_wall_ms() ^ ((uint64_t)getpid() << 40);
+		uint64_t t = clock_wall_ms() ^ ((uint64_t)getpid() << PID_SHIFT);
 		memcpy(r, &t, sizeof(r));
 	}
-	for (int i = 0; i < 8; i++)
-		snprintf(h->instance + 2 * i, 3, "%02x", r[i]);
+	for (int i = 0; i < INSTANCE_BYTES; i++)
+		snprintf(h->instance + 2 * i, HEX_BYTE_SIZE, "%02x", r[i]);
 	snprintf(h->reply_prefix, sizeof(h->reply_prefix), REPLY_PREFIX "%s", h->instance);
-	snprintf(h->barrier_topic, sizeof(h->barrier_topic), "%s/barrier", h->reply_prefix);
+	snprintf(h->barrier_topic, sizeof(h->barrier_topic), "%s" BARRIER_SUFFIX, h->reply_prefix);
 	if (*cfg->link.client_id) {
 		h->client_id = strdup(cfg->link.client_id);
 	} else {
-		char host[64] = "host", id[128];
+		char host[HOST_NAME_SIZE] = "host", id[CLIENT_ID_SIZE];
 		gethostname(host, sizeof(host) - 1);
 		host[sizeof(host) - 1] = '\0';
-		snprintf(id, sizeof(id), "mqtt-web-bridge-%s-%ld", host, (long)getpid());
+		snprintf(id, sizeof(id), CLIENT_ID_PREFIX "%s-%ld", host, (long)getpid());
 		h->client_id = strdup(id);
 	}
 	h->by_text = hmap_new();
@@ -249,7 +259,7 @@ int hub_version(const struct hub *h)
 
 int hub_max_qos(const struct hub *h)
 {
-	return link_is_up(h->link) ? h->max_qos : 2;
+	return link_is_up(h->link) ? h->max_qos : MQTT_QOS_MAX;
 }
 
 bool hub_connected(const struct hub *h)

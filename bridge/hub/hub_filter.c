@@ -12,6 +12,11 @@
 #include "props.h"
 #include "topic.h"
 
+/* The first room for filters, a filter's members and its streams; each doubles when full. */
+#define FILTERS_CAP_MIN 16
+#define MEMBERS_CAP_MIN 4
+#define SUBS_CAP_MIN 4
+
 /* ---- subscriptions at the broker ---- */
 
 uint64_t hub_filter_linger_ms(const struct hub_filter *f)
@@ -41,7 +46,7 @@ int hub_filter_subscribe(struct hub *h, struct hub_filter *f)
 	/* Over 3.1.x every filter asks QoS 2 from the start: a raise would replay the retained
 	 * messages, and a broker may keep one queue per QoS (RabbitMQ 3.x does), so overlapping
 	 * filters of different QoS would each bring a copy that no subscription id tells apart. */
-	uint8_t qos = hub_version(h) == MQTT_V5 ? wanted_qos(f) : 2;
+	uint8_t qos = hub_version(h) == MQTT_V5 ? wanted_qos(f) : MQTT_QOS_MAX;
 	int token, rc;
 
 	if (f->token || !up || (f->active && f->up_qos >= qos))
@@ -91,7 +96,7 @@ void hub_filter_answered(struct hub *h, struct hub_filter *f, uint8_t code)
 	uint8_t asked = f->asking_qos;
 
 	f->token = 0;
-	if (code < 0x80) {
+	if (code < UPSTREAM_RC_FAILURE) {
 		f->active = true;
 		f->up_qos = asked;
 		f->granted = code;
@@ -107,7 +112,7 @@ void hub_filter_answered(struct hub *h, struct hub_filter *f, uint8_t code)
 		}
 		if (!m)
 			break;
-		if (code >= 0x80) {
+		if (code >= UPSTREAM_RC_FAILURE) {
 			grant = code;
 			remove_member(f, m);
 		} else {
@@ -145,7 +150,7 @@ static struct hub_filter *filter_get(struct hub *h, const char *text, size_t len
 		return f;
 	}
 	if (h->nfilters == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 16;
+		size_t cap = h->cap ? h->cap * 2 : FILTERS_CAP_MIN;
 		struct hub_filter **more = realloc(h->filters, cap * sizeof(*more));
 		if (!more)
 			return NULL;
@@ -220,7 +225,7 @@ int hub_join(struct hub *h, struct hub_member *m, const char *filter, size_t len
 	if (!f)
 		return -ENOMEM;
 	if (f->nmembers == f->mcap) {
-		size_t cap = f->mcap ? f->mcap * 2 : 4;
+		size_t cap = f->mcap ? f->mcap * 2 : MEMBERS_CAP_MIN;
 		struct hub_member **more = realloc(f->members, cap * sizeof(*more));
 		if (!more) {
 			if (!f->nmembers && !f->nsubs)
@@ -278,7 +283,7 @@ struct hub_sub *hub_subscribe(struct hub *h, const char *const *filters, size_t 
 		if (dup)
 			continue;
 		if (f->nsubs == f->cap) {
-			size_t cap = f->cap ? f->cap * 2 : 4;
+			size_t cap = f->cap ? f->cap * 2 : SUBS_CAP_MIN;
 			struct hub_sub **more = realloc(f->subs, cap * sizeof(*more));
 			if (!more) {
 				if (!f->nsubs)

@@ -10,16 +10,27 @@
 #include "hub.h"
 
 #define REPLY_SUB_ID 1
-/* Topics of the bridge's own links: retained-read markers, request/response replies (and, under
- * the hub's reply prefix, its barrier markers). */
-#define SYNC_PREFIX "mqtt-web-bridge/sync/"
+/* Request/response replies come under "<prefix><instance>/", and so do the hub's barrier
+ * markers (the retained reader's markers are under RETAINED_SYNC_PREFIX). */
 #define REPLY_PREFIX "mqtt-web-bridge/reply/"
+#define BARRIER_SUFFIX "/barrier"
 #define CORRELATION_LEN 16
+/* The instance part of event ids: this many random bytes, in hex. */
+#define INSTANCE_BYTES 8
+#define INSTANCE_SIZE (2 * INSTANCE_BYTES + 1)
+/* Room for the reply prefix, and for a topic or filter under it. */
+#define REPLY_PREFIX_SIZE 64
+#define OWN_TOPIC_SIZE 96
+_Static_assert(sizeof REPLY_PREFIX + 2 * INSTANCE_BYTES <= REPLY_PREFIX_SIZE,
+	       "the reply prefix fits");
+/* Where Retain Handling sits in the subscription options byte (MQTT 5 §3.8.3.1). */
+#define SUBOPT_RETAIN_HANDLING_SHIFT 4
 /* Live subscriptions: retain as published, no retained messages on subscribe (streams ask for
  * those with ?retained=true, browsers get them through retained.h). */
-#define LIVE_OPTIONS (MQTT_SUBOPT_RETAIN_AS_PUB | (2 << 4))
+#define LIVE_OPTIONS \
+	(MQTT_SUBOPT_RETAIN_AS_PUB | (MQTT_RETAIN_HANDLING_MAX << SUBOPT_RETAIN_HANDLING_SHIFT))
 /* Streams want the publisher's QoS in their events. */
-#define STREAM_QOS 2
+#define STREAM_QOS MQTT_QOS_MAX
 /* A filter whose last stream left stays subscribed this long, so that a stream that reconnects
  * (EventSource retries after 2 s) finds what came in between in the replay ring. */
 #define FILTER_LINGER_MS 60000
@@ -75,10 +86,10 @@ struct hub_req {
 
 struct hub {
 	struct link *link;
-	char instance[17];
+	char instance[INSTANCE_SIZE];
 	char *client_id;
-	char reply_prefix[64];
-	char barrier_topic[80]; /* under reply_prefix: the hub's own markers (barrier.h) */
+	char reply_prefix[REPLY_PREFIX_SIZE];
+	char barrier_topic[OWN_TOPIC_SIZE]; /* under reply_prefix: the hub's own markers (barrier.h) */
 	struct barrier *barrier;
 	struct buf broker_props;
 	/* The highest QoS the broker takes a publish at: its v5 CONNACK's Maximum QoS, or over

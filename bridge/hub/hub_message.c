@@ -16,7 +16,14 @@
 #include "link.h"
 #include "log.h"
 #include "props.h"
+#include "retained.h"
 #include "topic.h"
+
+/* "<instance>-<seq>" */
+#define EVENT_ID_SIZE 48
+/* A first guess at an event's SSE text: the payload may double in JSON, plus the envelope. */
+#define SSE_GROWTH 2
+#define SSE_ENVELOPE 256
 
 void hub_event_ref(struct hub_event *ev)
 {
@@ -93,11 +100,11 @@ static int event_format_sse(struct hub *h, struct hub_event *ev)
 {
 	struct buf sse = BUF_INIT;
 	bool retain = ev->msg->retain;
-	char id[48];
+	char id[EVENT_ID_SIZE];
 	int rc;
 
 	snprintf(id, sizeof(id), "%s-%" PRIu64, h->instance, ev->seq);
-	if (buf_reserve(&sse, h->headroom + ev->msg->payload.len * 2 + 256))
+	if (buf_reserve(&sse, h->headroom + ev->msg->payload.len * SSE_GROWTH + SSE_ENVELOPE))
 		return -ENOMEM;
 	memset(sse.data, 0, h->headroom);
 	sse.len = h->headroom;
@@ -250,7 +257,7 @@ void hub_message_in(struct hub *h, struct msg *m)
 		free(m);
 		return;
 	}
-	internal = has_prefix(m, SYNC_PREFIX) || has_prefix(m, REPLY_PREFIX);
+	internal = has_prefix(m, RETAINED_SYNC_PREFIX) || has_prefix(m, REPLY_PREFIX);
 	n = match_filters(h, m);
 	/* No one wants it (any more), or it is another subscription's copy of it. */
 	if (n <= 0) {

@@ -154,7 +154,7 @@ struct hub_req *hub_request(struct hub *h, const char *topic, struct mqtt_bytes 
 	static const uint8_t ours[] = {MQTT_PROP_RESPONSE_TOPIC, MQTT_PROP_CORRELATION_DATA};
 	struct buf all = BUF_INIT;
 	struct hub_req *r;
-	char reply_topic[96];
+	char reply_topic[OWN_TOPIC_SIZE];
 	int token, rc;
 
 	if (!up || link_version(h->link) != MQTT_V5)

@@ -16,9 +16,19 @@
 #include "topic.h"
 
 #define SYNC_SUB_ID 1
-#define SUB_ID_MAX 268435455u
+/* A Subscription Identifier is a variable byte integer: no larger than a remaining length. */
+#define SUB_ID_MAX MQTT_MAX_REMAINING_LENGTH
 /* QoS 2 so the envelope shows the QoS the message was retained with; send retained. */
-#define READ_OPTIONS 2
+#define READ_OPTIONS MQTT_QOS_MAX
+/* The sync topic is RETAINED_SYNC_PREFIX and this many random bytes in hex. */
+#define SYNC_RANDOM_BYTES 8
+#define SYNC_TOPIC_SIZE 64
+/* Two hex digits and their NUL. */
+#define HEX_BYTE_SIZE 3
+_Static_assert(sizeof RETAINED_SYNC_PREFIX + 2 * SYNC_RANDOM_BYTES <= SYNC_TOPIC_SIZE,
+	       "the sync topic fits");
+/* The first room for a read's messages; it doubles when full. */
+#define MSGS_CAP_MIN 16
 /* Reads ended by one marker leave in UNSUBSCRIBEs of at most this many filters each. */
 #define UNSUB_BATCH 64
 
@@ -49,7 +59,7 @@ struct retained_req {
 
 struct retained {
 	struct link *link;
-	char sync_topic[64];
+	char sync_topic[SYNC_TOPIC_SIZE];
 	uint32_t next_sub_id;
 	uint64_t next_seq, next_marker;
 	/* One marker at a time: reads that start while it is out share the next one. Under a burst
@@ -127,7 +137,7 @@ static void on_up(void *user, struct mqtt_bytes props)
 	struct retained *r = user;
 
 	(void)props;
-	r->marker_qos = 2;
+	r->marker_qos = MQTT_QOS_MAX;
 	r->sync_probe = 0;
 	if (link_subscribe(r->link, MQTT_SUBSCRIBE, r->sync_topic, strlen(r->sync_topic),
 			   READ_OPTIONS, SYNC_SUB_ID, &r->sync_probe))
@@ -249,7 +259,7 @@ static void fetch_add(struct retained *r, struct fetch *f, struct msg *m, bool o
 		return;
 	}
 	if (f->n == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 16;
+		size_t cap = f->cap ? f->cap * 2 : MSGS_CAP_MIN;
 		struct msg **more = realloc(f->msgs, cap * sizeof(*more));
 		if (!more) {
 			f->truncated = true;
@@ -355,7 +365,7 @@ static void on_done(void *user, const struct upstream_event *ev)
 	if (!r->marker_token || r->marker_token != ev->token)
 		return;
 	r->marker_token = 0;
-	if (!ev->failed && ev->code < 0x80)
+	if (!ev->failed && ev->code < UPSTREAM_RC_FAILURE)
 		return; /* the marker itself will come back */
 	log_msg(LOG_DEBUG, "retained", "marker-refused code=0x%02x sync=unsubscribe", ev->code);
 	for (f = r->fetches; f; f = f->next) {
@@ -376,15 +386,16 @@ struct retained *retained_new(const struct retained_config *cfg)
 	static const struct link_ops ops = {on_up, on_down, NULL, on_message, on_done};
 	struct link_config lc = cfg->link;
 	struct retained *r = calloc(1, sizeof(*r));
-	uint8_t rnd[8] = {0};
+	uint8_t rnd[SYNC_RANDOM_BYTES] = {0};
+	size_t used;
 
 	if (!r)
 		return NULL;
 	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
 		rnd[0] = (uint8_t)getpid();
-	snprintf(r->sync_topic, sizeof(r->sync_topic),
-		 "mqtt-web-bridge/sync/%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
-		 rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	used = (size_t)snprintf(r->sync_topic, sizeof(r->sync_topic), RETAINED_SYNC_PREFIX);
+	for (size_t i = 0; i < SYNC_RANDOM_BYTES; i++, used += 2)
+		snprintf(r->sync_topic + used, HEX_BYTE_SIZE, "%02x", rnd[i]);
 	r->next_sub_id = SYNC_SUB_ID + 1;
 	r->max_messages = cfg->max_messages;
 	r->max_bytes = cfg->max_bytes;

@@ -9,7 +9,12 @@
 #include "log.h"
 #include "props.h"
 
+/* Reconnects wait this long first, doubling each time up to the most. */
+#define BACKOFF_MIN_S 1
 #define BACKOFF_MAX_S 30
+#define MS_PER_S 1000u
+/* An error text quoted for the log, escapes included. */
+#define QUOTED_ERROR_SIZE 320
 
 struct link {
 	const struct upstream_env *env;
@@ -33,7 +38,7 @@ static void on_event(void *owner, struct upstream_event *ev);
 
 static void schedule_retry(struct link *l)
 {
-	l->retry_at_ms = clock_mono_ms() + (uint64_t)l->backoff_s * 1000u;
+	l->retry_at_ms = clock_mono_ms() + (uint64_t)l->backoff_s * MS_PER_S;
 	l->backoff_s = l->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : l->backoff_s * 2;
 }
 
@@ -91,7 +96,7 @@ static bool try_older(struct link *l, const struct upstream_event *ev)
 static void lost(struct link *l, const char *why, int code, const char *error)
 {
 	bool was = l->connected;
-	char quoted[320];
+	char quoted[QUOTED_ERROR_SIZE];
 
 	upstream_free(l->up);
 	l->up = NULL;
@@ -134,7 +139,7 @@ static void on_event(void *owner, struct upstream_event *ev)
 		}
 		l->connected = true;
 		l->agreed = true;
-		l->backoff_s = 1;
+		l->backoff_s = BACKOFF_MIN_S;
 		if (l->was_up)
 			l->reconnects++;
 		l->was_up = true;
@@ -189,7 +194,7 @@ struct link *link_new(const struct link_config *cfg, const struct link_ops *ops,
 	l->version = l->pinned ? cfg->env->mqtt_version : MQTT_V5;
 	l->ops = *ops;
 	l->user = user;
-	l->backoff_s = 1;
+	l->backoff_s = BACKOFF_MIN_S;
 	attempt(l);
 	return l;
 }

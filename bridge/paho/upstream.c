@@ -21,6 +21,8 @@
 #define MAX_BUFFERED 10000
 /* The shortest keepalive a Paho link is given (0, none, stays 0); see upstream_new(). */
 #define KEEPALIVE_MIN_S 5
+/* A connect's failure text quoted for the log: quotes and escapes on top. */
+#define QUOTED_ERROR_SIZE (TLS_ERROR_MAX + 16)
 
 void upstream_release(struct upstream *u)
 {
@@ -133,9 +135,9 @@ static void on_connected3(void *ctx, MQTTAsync_successData *d)
 /* Paho reports the broker's CONNACK code as a positive code; its own errors are negative. */
 static uint8_t connect_code(int code, int reason)
 {
-	if (reason > 0 && reason < 256)
+	if (reason > 0 && reason <= UINT8_MAX)
 		return (uint8_t)reason;
-	if (code > 0 && code < 256)
+	if (code > 0 && code <= UINT8_MAX)
 		return (uint8_t)code;
 	return 0;
 }
@@ -153,7 +155,7 @@ static bool closed_before_connack(const char *message)
 static void on_connect_failed5(void *ctx, MQTTAsync_failureData5 *d)
 {
 	struct upstream *u = ctx;
-	char buf[TLS_ERROR_MAX], quoted[TLS_ERROR_MAX + 16];
+	char buf[TLS_ERROR_MAX], quoted[QUOTED_ERROR_SIZE];
 	const char *why = upstream_tls_failure(u->env, u->tls_error, d->message, buf, sizeof(buf));
 	struct upstream_event *ev =
 		event_with(u, UPSTREAM_CONNECT_FAILED, &d->properties, NULL, 0, why);
@@ -172,7 +174,7 @@ static void on_connect_failed5(void *ctx, MQTTAsync_failureData5 *d)
 static void on_connect_failed3(void *ctx, MQTTAsync_failureData *d)
 {
 	struct upstream *u = ctx;
-	char buf[TLS_ERROR_MAX], quoted[TLS_ERROR_MAX + 16];
+	char buf[TLS_ERROR_MAX], quoted[QUOTED_ERROR_SIZE];
 	const char *why = upstream_tls_failure(u->env, u->tls_error, d->message, buf, sizeof(buf));
 	struct upstream_event *ev = event_with(u, UPSTREAM_CONNECT_FAILED, NULL, NULL, 0, why);
 
@@ -296,7 +298,7 @@ static void on_published5(void *ctx, MQTTAsync_successData5 *d)
  * Paho gave up without one. */
 static void on_publish_failed5(void *ctx, MQTTAsync_failureData5 *d)
 {
-	bool answered = d->reasonCode >= 0x80 && d->reasonCode <= 0xff;
+	bool answered = d->reasonCode >= UPSTREAM_RC_FAILURE && d->reasonCode <= UINT8_MAX;
 
 	upstream_push_done(ctx, d->token, !answered, answered ? (uint8_t)d->reasonCode : 0, &d->properties,
 		  NULL, 0);

@@ -19,6 +19,9 @@
 
 struct upstream;
 
+/* Reason codes from here on are failures (MQTT 5 §2.4), and 3.1.1's SUBACK failure is this one. */
+#define UPSTREAM_RC_FAILURE ((int)MQTT_RC_UNSPECIFIED)
+
 /* Settings every upstream shares; owned by main, outlives every upstream. */
 struct upstream_env {
 	struct evq *evq;

@@ -66,7 +66,8 @@ static void on_sub_failed5(void *ctx, MQTTAsync_failureData5 *d)
 {
 	struct sub_req *req = ctx;
 	/* A one-filter SUBSCRIBE refused by the broker lands here with its reason code. */
-	bool answered = d->reasonCode >= 0x80 && d->reasonCode <= 0xff && req->count == 1;
+	bool answered = d->reasonCode >= UPSTREAM_RC_FAILURE && d->reasonCode <= UINT8_MAX &&
+			req->count == 1;
 	uint8_t code = answered ? (uint8_t)d->reasonCode : 0;
 
 	upstream_push_done(req->u, d->token, !answered, code, &d->properties, &code, answered ? 1 : 0);
@@ -94,8 +95,8 @@ static void on_sub_failed3(void *ctx, MQTTAsync_failureData *d)
 {
 	struct sub_req *req = ctx;
 	/* 3.1.1: a one-filter SUBSCRIBE the broker refused (0x80) comes here. */
-	uint8_t code = 0x80;
-	bool answered = d->code == 0x80 && req->count == 1;
+	uint8_t code = UPSTREAM_RC_FAILURE;
+	bool answered = d->code == UPSTREAM_RC_FAILURE && req->count == 1;
 
 	upstream_push_done(req->u, d->token, !answered, code, NULL, &code, answered ? 1 : 0);
 	upstream_release(req->u);

@@ -9,6 +9,24 @@
 
 #include "upstream_int.h"
 
+/* OpenSSL's error line, "tid:error:code:library:function:reason:file:line:data": its fields. */
+enum ssl_field {
+	SSL_FIELD_TID,
+	SSL_FIELD_ERROR, /* the word "error" */
+	SSL_FIELD_CODE,
+	SSL_FIELD_LIBRARY,
+	SSL_FIELD_FUNCTION,
+	SSL_FIELD_REASON,
+	SSL_FIELD_FILE,
+	SSL_FIELD_LINE,
+	SSL_FIELD_DATA,
+	SSL_FIELDS,
+};
+#define SSL_ERROR_WORD "error:"
+
+/* The URL schemes Paho connects with TLS. */
+static const char *const tls_schemes[] = {"ssl://", "mqtts://", "wss://"};
+
 static const char *nonempty(const char *s)
 {
 	return s && *s ? s : NULL;
@@ -16,8 +34,11 @@ static const char *nonempty(const char *s)
 
 bool upstream_tls_url(const char *url)
 {
-	return !strncmp(url, "ssl://", 6) || !strncmp(url, "mqtts://", 8) ||
-	       !strncmp(url, "wss://", 6);
+	for (size_t i = 0; i < sizeof(tls_schemes) / sizeof(tls_schemes[0]); i++) {
+		if (!strncmp(url, tls_schemes[i], strlen(tls_schemes[i])))
+			return true;
+	}
+	return false;
 }
 
 /* Paho's thread. "" when @path is unset or readable, else "KEY PATH: why" in @buf. */
@@ -77,6 +98,11 @@ static void append(char *dst, size_t cap, const char *s, size_t len)
 	dst[used + len] = 0;
 }
 
+static void append_str(char *dst, const char *s)
+{
+	append(dst, TLS_ERROR_MAX, s, strlen(s));
+}
+
 /*
  * Paho's thread, inside its connect processing (see struct upstream). OpenSSL hands over its
  * error queue one line at a time, "tid:error:code:library:function:reason:file:line:data"; the
@@ -85,26 +111,27 @@ static void append(char *dst, size_t cap, const char *s, size_t len)
 static int on_tls_error(const char *str, size_t len, void *ctx)
 {
 	char *tls_error = ctx;
-	const char *field[9], *end;
+	const char *field[SSL_FIELDS], *end;
 	size_t n = 0;
 
 	while (len && (str[len - 1] == '\n' || str[len - 1] == '\r'))
 		len--;
 	end = str + len;
 	field[n++] = str;
-	for (const char *p = str; p < end && n < 9; p++)
+	for (const char *p = str; p < end && n < SSL_FIELDS; p++)
 		if (*p == ':')
 			field[n++] = p + 1;
 	if (tls_error[0])
-		append(tls_error, TLS_ERROR_MAX, "; ", 2);
-	if (n == 9 && !strncmp(field[1], "error:", 6)) {
-		append(tls_error, TLS_ERROR_MAX, field[5],
-		       (size_t)(field[6] - field[5] - 1));
-		if (field[8] < end) {
-			append(tls_error, TLS_ERROR_MAX, " (", 2);
-			append(tls_error, TLS_ERROR_MAX, field[8],
-			       (size_t)(end - field[8]));
-			append(tls_error, TLS_ERROR_MAX, ")", 1);
+		append_str(tls_error, "; ");
+	if (n == SSL_FIELDS &&
+	    !strncmp(field[SSL_FIELD_ERROR], SSL_ERROR_WORD, strlen(SSL_ERROR_WORD))) {
+		append(tls_error, TLS_ERROR_MAX, field[SSL_FIELD_REASON],
+		       (size_t)(field[SSL_FIELD_FILE] - field[SSL_FIELD_REASON] - 1));
+		if (field[SSL_FIELD_DATA] < end) {
+			append_str(tls_error, " (");
+			append(tls_error, TLS_ERROR_MAX, field[SSL_FIELD_DATA],
+			       (size_t)(end - field[SSL_FIELD_DATA]));
+			append_str(tls_error, ")");
 		}
 	} else {
 		append(tls_error, TLS_ERROR_MAX, str, len);
