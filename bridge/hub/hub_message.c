@@ -230,24 +230,24 @@ static struct hub_member *next_member(struct hub_filter *f)
 	return NULL;
 }
 
-void hub_message_in(struct hub *h, struct msg *m)
+/*
+ * What the hub's own topics carry (barrier markers, request replies) and, over 3.1.x, retained
+ * replays: taken care of here, and then @m is freed and true returned.
+ */
+static bool taken_early(struct hub *h, struct msg *m)
 {
-	struct hub_receiver *touched = NULL, *r;
-	struct hub_event *ev;
-	bool any, internal, sse = false;
-	long n;
+	bool any;
 
-	h->stats.messages_in++;
 	if (m->topic.len == strlen(h->barrier_topic) &&
 	    !memcmp(m->topic.data, h->barrier_topic, m->topic.len)) {
 		barrier_seen(h->barrier, m->payload);
 		free(m);
-		return;
+		return true;
 	}
 	if (has_sub_id(m, REPLY_SUB_ID, &any) || (!any && hub_version(h) != MQTT_V5)) {
 		if (hub_req_reply(h, m) && any) {
 			free(m);
-			return;
+			return true;
 		}
 	}
 	/* Over 3.1.x RETAIN 1 marks only what a SUBSCRIBE of the link's sent (MQTT 3.1.1
@@ -255,30 +255,19 @@ void hub_message_in(struct hub *h, struct msg *m)
 	 * Browsers and streams get retained messages from their own reads. */
 	if (m->retain && hub_version(h) != MQTT_V5) {
 		free(m);
-		return;
+		return true;
 	}
-	internal = has_prefix(m, RETAINED_SYNC_PREFIX) || has_prefix(m, REPLY_PREFIX);
-	n = match_filters(h, m);
-	/* No one wants it (any more), or it is another subscription's copy of it. */
-	if (n <= 0) {
-		if (n < 0)
-			log_msg(LOG_WARN, "hub", "message-dropped reason=out-of-memory");
-		free(m);
-		return;
-	}
-	strip_sub_ids(m);
-	ev = event_new(h, m);
-	if (!ev) {
-		log_msg(LOG_WARN, "hub", "event-dropped reason=out-of-memory");
-		free(m);
-		return;
-	}
-	for (long i = 0; i < n; i++)
-		sse |= h->matched[i]->nsubs || h->matched[i]->had_stream;
-	if (sse && event_format_sse(h, ev)) {
-		log_msg(LOG_WARN, "hub", "event-unformatted reason=out-of-memory");
-		sse = false;
-	}
+	return false;
+}
+
+/*
+ * @ev to the streams (when @sse) and the members of the @n filters in h->matched; @internal
+ * messages reach streams only.
+ */
+static void fan_out(struct hub *h, struct hub_event *ev, long n, bool sse, bool internal)
+{
+	struct hub_receiver *touched = NULL, *r;
+
 	for (long i = 0; i < n; i++) {
 		struct hub_filter *f = h->matched[i];
 		for (size_t j = 0; sse && j < f->nsubs; j++) {
@@ -310,6 +299,40 @@ void hub_message_in(struct hub *h, struct msg *m)
 		h->stats.mqtt_deliveries++;
 		r->deliver(r, ev, r->matches);
 	}
+}
+
+void hub_message_in(struct hub *h, struct msg *m)
+{
+	struct hub_event *ev;
+	bool internal, sse = false;
+	long n;
+
+	h->stats.messages_in++;
+	if (taken_early(h, m))
+		return;
+	internal = has_prefix(m, RETAINED_SYNC_PREFIX) || has_prefix(m, REPLY_PREFIX);
+	n = match_filters(h, m);
+	/* No one wants it (any more), or it is another subscription's copy of it. */
+	if (n <= 0) {
+		if (n < 0)
+			log_msg(LOG_WARN, "hub", "message-dropped reason=out-of-memory");
+		free(m);
+		return;
+	}
+	strip_sub_ids(m);
+	ev = event_new(h, m);
+	if (!ev) {
+		log_msg(LOG_WARN, "hub", "event-dropped reason=out-of-memory");
+		free(m);
+		return;
+	}
+	for (long i = 0; i < n; i++)
+		sse |= h->matched[i]->nsubs || h->matched[i]->had_stream;
+	if (sse && event_format_sse(h, ev)) {
+		log_msg(LOG_WARN, "hub", "event-unformatted reason=out-of-memory");
+		sse = false;
+	}
+	fan_out(h, ev, n, sse, internal);
 	if (ev->sse)
 		ring_push(h, ev);
 	hub_event_unref(ev);

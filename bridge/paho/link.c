@@ -117,26 +117,35 @@ static void lost(struct link *l, const char *why, int code, const char *error)
 		l->ops.failed(l->user);
 }
 
+/*
+ * Paho keeps the keepalive it connected with, so a broker that allows less (its Server Keep
+ * Alive) would drop the link: true when the link connects again with the broker's.
+ */
+static bool keepalive_too_long(struct link *l, const struct upstream_event *ev)
+{
+	struct mqtt_prop ka;
+
+	if (!props_find(ev->props.data, ev->props.len, MQTT_PROP_SERVER_KEEP_ALIVE, &ka) ||
+	    !((ka.value < (uint32_t)l->keepalive_s || !l->keepalive_s) && ka.value))
+		return false;
+	log_msg(LOG_INFO, l->name, "broker-keepalive keepalive_s=%u was=%d", ka.value,
+		l->keepalive_s);
+	l->keepalive_s = (int)ka.value;
+	l->max_keepalive_s = (int)ka.value;
+	upstream_free(l->up);
+	l->up = NULL;
+	attempt(l);
+	return true;
+}
+
 static void on_event(void *owner, struct upstream_event *ev)
 {
 	struct link *l = owner;
-	struct mqtt_prop ka;
 
 	switch ((enum upstream_event_kind)ev->item.kind) {
 	case UPSTREAM_CONNECTED:
-		/* Paho keeps the keepalive it connected with, so a broker that allows less (its
-		 * Server Keep Alive) would drop the link: connect again with the broker's. */
-		if (props_find(ev->props.data, ev->props.len, MQTT_PROP_SERVER_KEEP_ALIVE, &ka) &&
-		    (ka.value < (uint32_t)l->keepalive_s || !l->keepalive_s) && ka.value) {
-			log_msg(LOG_INFO, l->name, "broker-keepalive keepalive_s=%u was=%d",
-				ka.value, l->keepalive_s);
-			l->keepalive_s = (int)ka.value;
-			l->max_keepalive_s = (int)ka.value;
-			upstream_free(l->up);
-			l->up = NULL;
-			attempt(l);
+		if (keepalive_too_long(l, ev))
 			break;
-		}
 		l->connected = true;
 		l->agreed = true;
 		l->backoff_s = BACKOFF_MIN_S;

@@ -331,19 +331,117 @@ static int paho_version(int version)
 	}
 }
 
+/* A CONNECT's options and what they point at; freed with connect_parts_free(). */
+struct connect_parts {
+	MQTTAsync_connectOptions opts;
+	MQTTAsync_willOptions will;
+	MQTTAsync_SSLOptions ssl;
+	MQTTProperties props;
+	MQTTProperties will_props;
+};
+
+static void connect_parts_free(struct connect_parts *p)
+{
+	MQTTProperties_free(&p->props);
+	MQTTProperties_free(&p->will_props);
+}
+
+/* The version's own options: clean start or session, callbacks, v5 properties. 0 or -ENOMEM. */
+static int version_options(const struct upstream_connect *c, struct connect_parts *p)
+{
+	/* The bridge resolves the browser's topic aliases itself and sends none upstream. */
+	static const uint8_t connect_drop[] = {MQTT_PROP_TOPIC_ALIAS_MAXIMUM};
+	MQTTAsync_connectOptions opts5 = MQTTAsync_connectOptions_initializer5;
+
+	if (c->version != MQTT_V5) {
+		p->opts.cleansession = c->clean_start;
+		p->opts.onSuccess = on_connected3;
+		p->opts.onFailure = on_connect_failed3;
+		return 0;
+	}
+	p->opts = opts5;
+	p->opts.cleanstart = c->clean_start;
+	p->opts.onSuccess5 = on_connected5;
+	p->opts.onFailure5 = on_connect_failed5;
+	if (upstream_props_to_paho(c->props, connect_drop, sizeof(connect_drop), &p->props) ||
+	    upstream_props_to_paho(c->will_props, NULL, 0, &p->will_props))
+		return -ENOMEM;
+	p->opts.connectProperties = &p->props;
+	if (c->will)
+		p->opts.willProperties = &p->will_props;
+	return 0;
+}
+
+/* Fills @p for @u's CONNECT @c. 0 or -ENOMEM; @p is the caller's to free either way. */
+static int connect_options(struct upstream *u, const struct upstream_connect *c,
+			   struct connect_parts *p)
+{
+	const struct upstream_env *env = u->env;
+
+	if (version_options(c, p))
+		return -ENOMEM;
+	p->opts.MQTTVersion = paho_version(c->version);
+	/* Paho looks at its keepalive timers about once a second, so under ~4 s its PINGREQ can come
+	 * after the broker's 1.5 x limit and the broker drops a healthy link. A browser's own
+	 * keepalive is enforced by the bridge on the WebSocket side regardless. */
+	p->opts.keepAliveInterval =
+		c->keepalive_s && c->keepalive_s < KEEPALIVE_MIN_S ? KEEPALIVE_MIN_S : c->keepalive_s;
+	p->opts.connectTimeout = env->connect_timeout_s;
+	p->opts.automaticReconnect = 0;
+	p->opts.context = u;
+	p->opts.username = c->username;
+	if (c->has_password) {
+		p->opts.binarypwd.len = (int)c->password.len;
+		p->opts.binarypwd.data = c->password.data;
+	}
+	if (c->will) {
+		p->will.topicName = c->will_topic;
+		p->will.message = NULL;
+		p->will.payload.len = (int)c->will_payload.len;
+		p->will.payload.data = c->will_payload.data;
+		p->will.qos = c->will_qos;
+		p->will.retained = c->will_retain;
+		p->opts.will = &p->will;
+	}
+	if (upstream_tls_url(env->url)) {
+		upstream_tls_options(env, u->tls_error, &p->ssl);
+		p->opts.ssl = &p->ssl;
+	}
+	return 0;
+}
+
+/* Makes @u's Paho client for @c. 0, or -EIO (logged). */
+static int create_client(struct upstream *u, const struct upstream_connect *c)
+{
+	MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
+	int rc;
+
+	create.MQTTVersion = c->version == MQTT_V5 ? MQTTVERSION_5 : MQTTVERSION_DEFAULT;
+	/* Paho counts every publish not yet written against this, connected or not (default 100):
+	 * the hub carries every shared browser's publishes, so a burst must fit. */
+	create.maxBufferedMessages = MAX_BUFFERED;
+	rc = MQTTAsync_createWithOptions(&u->client, u->env->url, c->client_id,
+					 MQTTCLIENT_PERSISTENCE_NONE, NULL, &create);
+	if (rc != MQTTASYNC_SUCCESS) {
+		log_msg(LOG_WARN, "upstream", "create-failed rc=%d", rc);
+		return -EIO;
+	}
+	MQTTAsync_setCallbacks(u->client, u, on_connection_lost, on_message, NULL);
+	if (c->version == MQTT_V5)
+		MQTTAsync_setDisconnected(u->client, u, on_disconnected);
+	return 0;
+}
+
 struct upstream *upstream_new(const struct upstream_env *env, const struct upstream_connect *c,
 			      upstream_handler handler, void *owner)
 {
-	MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
-	MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
-	MQTTAsync_connectOptions opts5 = MQTTAsync_connectOptions_initializer5;
-	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
-	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
-	MQTTProperties props = MQTTProperties_initializer;
-	MQTTProperties will_props = MQTTProperties_initializer;
-	/* The bridge resolves the browser's topic aliases itself and sends none upstream. */
-	static const uint8_t connect_drop[] = {MQTT_PROP_TOPIC_ALIAS_MAXIMUM};
-	bool v5 = c->version == MQTT_V5;
+	struct connect_parts p = {
+		.opts = MQTTAsync_connectOptions_initializer,
+		.will = MQTTAsync_willOptions_initializer,
+		.ssl = MQTTAsync_SSLOptions_initializer,
+		.props = MQTTProperties_initializer,
+		.will_props = MQTTProperties_initializer,
+	};
 	struct upstream *u;
 	int rc;
 
@@ -355,79 +453,24 @@ struct upstream *upstream_new(const struct upstream_env *env, const struct upstr
 	u->handler = handler;
 	u->owner = owner;
 	atomic_init(&u->refs, 1);
-
-	create.MQTTVersion = v5 ? MQTTVERSION_5 : MQTTVERSION_DEFAULT;
-	/* Paho counts every publish not yet written against this, connected or not (default 100):
-	 * the hub carries every shared browser's publishes, so a burst must fit. */
-	create.maxBufferedMessages = MAX_BUFFERED;
-	rc = MQTTAsync_createWithOptions(&u->client, env->url, c->client_id,
-					 MQTTCLIENT_PERSISTENCE_NONE, NULL, &create);
-	if (rc != MQTTASYNC_SUCCESS) {
-		log_msg(LOG_WARN, "upstream", "create-failed rc=%d", rc);
+	if (create_client(u, c)) {
 		free(u);
 		return NULL;
 	}
-	MQTTAsync_setCallbacks(u->client, u, on_connection_lost, on_message, NULL);
-	if (v5)
-		MQTTAsync_setDisconnected(u->client, u, on_disconnected);
-
-	if (v5) {
-		opts = opts5;
-		opts.cleanstart = c->clean_start;
-		opts.onSuccess5 = on_connected5;
-		opts.onFailure5 = on_connect_failed5;
-		if (upstream_props_to_paho(c->props, connect_drop, sizeof(connect_drop), &props) ||
-		    upstream_props_to_paho(c->will_props, NULL, 0, &will_props))
-			goto fail;
-		opts.connectProperties = &props;
-		if (c->will)
-			opts.willProperties = &will_props;
-	} else {
-		opts.cleansession = c->clean_start;
-		opts.onSuccess = on_connected3;
-		opts.onFailure = on_connect_failed3;
-	}
-	opts.MQTTVersion = paho_version(c->version);
-	/* Paho looks at its keepalive timers about once a second, so under ~4 s its PINGREQ can come
-	 * after the broker's 1.5 x limit and the broker drops a healthy link. A browser's own
-	 * keepalive is enforced by the bridge on the WebSocket side regardless. */
-	opts.keepAliveInterval = c->keepalive_s && c->keepalive_s < KEEPALIVE_MIN_S ? KEEPALIVE_MIN_S
-										     : c->keepalive_s;
-	opts.connectTimeout = env->connect_timeout_s;
-	opts.automaticReconnect = 0;
-	opts.context = u;
-	opts.username = c->username;
-	if (c->has_password) {
-		opts.binarypwd.len = (int)c->password.len;
-		opts.binarypwd.data = c->password.data;
-	}
-	if (c->will) {
-		will.topicName = c->will_topic;
-		will.message = NULL;
-		will.payload.len = (int)c->will_payload.len;
-		will.payload.data = c->will_payload.data;
-		will.qos = c->will_qos;
-		will.retained = c->will_retain;
-		opts.will = &will;
-	}
-	if (upstream_tls_url(env->url)) {
-		upstream_tls_options(env, u->tls_error, &ssl);
-		opts.ssl = &ssl;
-	}
+	if (connect_options(u, c, &p))
+		goto fail;
 	atomic_store(&u->connecting, true);
 	waker_connecting(env->waker, 1);
-	rc = MQTTAsync_connect(u->client, &opts);
+	rc = MQTTAsync_connect(u->client, &p.opts);
 	if (rc != MQTTASYNC_SUCCESS) {
 		log_msg(LOG_WARN, "upstream", "connect-refused rc=%d", rc);
 		connect_settled(u);
 		goto fail;
 	}
-	MQTTProperties_free(&props);
-	MQTTProperties_free(&will_props);
+	connect_parts_free(&p);
 	return u;
 fail:
-	MQTTProperties_free(&props);
-	MQTTProperties_free(&will_props);
+	connect_parts_free(&p);
 	MQTTAsync_destroy(&u->client);
 	upstream_release(u);
 	return NULL;

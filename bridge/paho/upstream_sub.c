@@ -103,29 +103,22 @@ static void on_sub_failed3(void *ctx, MQTTAsync_failureData *d)
 	free(req);
 }
 
-int upstream_subscribe(struct upstream *u, enum mqtt_type type, struct mqtt_bytes entries,
-		       size_t count, struct mqtt_bytes props, int *token)
+/*
+ * Paho's arrays for up to @count @entries: the filters (copied), their QoS and (SUBSCRIBE)
+ * their v5 options. 0 or -ENOMEM; the caller frees the filters either way.
+ */
+static int read_entries(struct mqtt_bytes entries, enum mqtt_type type, size_t count,
+			char **filters, int *qos, MQTTSubscribe_options *opts)
 {
-	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	MQTTSubscribe_options *opts = NULL;
 	struct mqtt_bytes cursor = entries;
 	struct codec_entry e;
-	struct sub_req *req;
-	char **filters;
-	int *qos, rc = -ENOMEM;
 	size_t i = 0;
 
-	filters = calloc(count, sizeof(*filters));
-	qos = calloc(count, sizeof(*qos));
-	opts = calloc(count, sizeof(*opts));
-	req = malloc(sizeof(*req));
-	if (!filters || !qos || !opts || !req)
-		goto out;
 	while (i < count && codec_next_entry(&cursor, type, &e)) {
 		MQTTSubscribe_options o = MQTTSubscribe_options_initializer;
 		filters[i] = strndup((const char *)e.filter.data, e.filter.len);
 		if (!filters[i])
-			goto out;
+			return -ENOMEM;
 		qos[i] = e.options & MQTT_SUBOPT_QOS_MASK;
 		o.noLocal = (e.options & MQTT_SUBOPT_NO_LOCAL) ? 1 : 0;
 		o.retainAsPublished = (e.options & MQTT_SUBOPT_RETAIN_AS_PUB) ? 1 : 0;
@@ -133,6 +126,24 @@ int upstream_subscribe(struct upstream *u, enum mqtt_type type, struct mqtt_byte
 		opts[i] = o;
 		i++;
 	}
+	return 0;
+}
+
+int upstream_subscribe(struct upstream *u, enum mqtt_type type, struct mqtt_bytes entries,
+		       size_t count, struct mqtt_bytes props, int *token)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTSubscribe_options *opts = NULL;
+	struct sub_req *req;
+	char **filters;
+	int *qos, rc = -ENOMEM;
+
+	filters = calloc(count, sizeof(*filters));
+	qos = calloc(count, sizeof(*qos));
+	opts = calloc(count, sizeof(*opts));
+	req = malloc(sizeof(*req));
+	if (!filters || !qos || !opts || !req || read_entries(entries, type, count, filters, qos, opts))
+		goto out;
 	req->u = u;
 	req->count = (int)count;
 	ro.context = req;
