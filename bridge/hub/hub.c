@@ -33,8 +33,8 @@
 #define HEX_BYTE_SIZE 3
 /* The default client id, "mqtt-web-bridge-<host>-<pid>". */
 #define CLIENT_ID_PREFIX "mqtt-web-bridge-"
-#define HOST_NAME_SIZE 64
-#define CLIENT_ID_SIZE 128
+#define HOST_NAME_SIZE   64
+#define CLIENT_ID_SIZE   128
 
 static void on_up(void *user, struct mqtt_bytes props)
 {
@@ -55,8 +55,8 @@ static void on_up(void *user, struct mqtt_bytes props)
 	 * broker's highest. */
 	snprintf(reply_filter, sizeof(reply_filter), "%s/#", h->reply_prefix);
 	h->qos_probe = 0;
-	link_subscribe(h->link, MQTT_SUBSCRIBE, reply_filter, strlen(reply_filter), v5 ? 0 : MQTT_QOS_MAX,
-		       REPLY_SUB_ID, v5 ? NULL : &h->qos_probe);
+	link_subscribe(h->link, MQTT_SUBSCRIBE, reply_filter, strlen(reply_filter),
+		       v5 ? 0 : MQTT_QOS_MAX, REPLY_SUB_ID, v5 ? NULL : &h->qos_probe);
 	for (size_t i = 0; i < h->nfilters; i++) {
 		struct hub_filter *f = h->filters[i];
 		f->active = false;
@@ -110,8 +110,9 @@ static void on_done(void *user, const struct upstream_event *ev)
 		return;
 	}
 	if (!r && ev->token && (f = hub_filter_by_token(h, ev->token))) {
-		hub_filter_answered(h, f, ev->failed || ev->codes.len != 1 ? MQTT_RC_UNSPECIFIED
-								    : ev->codes.data[0]);
+		hub_filter_answered(h, f,
+				    ev->failed || ev->codes.len != 1 ? MQTT_RC_UNSPECIFIED
+								     : ev->codes.data[0]);
 		return;
 	}
 	if (!r)

@@ -15,7 +15,7 @@
 /* The first room for filters, a filter's members and its streams; each doubles when full. */
 #define FILTERS_CAP_MIN 16
 #define MEMBERS_CAP_MIN 4
-#define SUBS_CAP_MIN 4
+#define SUBS_CAP_MIN    4
 
 /* ---- subscriptions at the broker ---- */
 
@@ -55,8 +55,9 @@ int hub_filter_subscribe(struct hub *h, struct hub_filter *f)
 	if (!rc && hub_version(h) == MQTT_V5)
 		rc = props_put_int(&props, MQTT_PROP_SUBSCRIPTION_ID, f->sub_id);
 	if (!rc)
-		rc = upstream_subscribe(up, MQTT_SUBSCRIBE, (struct mqtt_bytes){entries.data, entries.len},
-					1, (struct mqtt_bytes){props.data, props.len}, &token);
+		rc = upstream_subscribe(up, MQTT_SUBSCRIBE,
+					(struct mqtt_bytes){entries.data, entries.len}, 1,
+					(struct mqtt_bytes){props.data, props.len}, &token);
 	buf_clear(&entries);
 	buf_clear(&props);
 	if (rc) {
@@ -101,7 +102,8 @@ void hub_filter_answered(struct hub *h, struct hub_filter *f, uint8_t code)
 		f->up_qos = asked;
 		f->granted = code;
 	} else {
-		log_msg(LOG_INFO, "hub", "subscribe-refused filter_len=%zu code=0x%02x", f->len, code);
+		log_msg(LOG_INFO, "hub", "subscribe-refused filter_len=%zu code=0x%02x", f->len,
+			code);
 	}
 	for (;;) {
 		struct hub_member *m = NULL;

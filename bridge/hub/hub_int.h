@@ -12,22 +12,22 @@
 #define REPLY_SUB_ID 1
 /* Request/response replies come under "<prefix><instance>/", and so do the hub's barrier
  * markers (the retained reader's markers are under RETAINED_SYNC_PREFIX). */
-#define REPLY_PREFIX "mqtt-web-bridge/reply/"
-#define BARRIER_SUFFIX "/barrier"
+#define REPLY_PREFIX    "mqtt-web-bridge/reply/"
+#define BARRIER_SUFFIX  "/barrier"
 #define CORRELATION_LEN 16
 /* The instance part of event ids: this many random bytes, in hex. */
 #define INSTANCE_BYTES 8
-#define INSTANCE_SIZE (2 * INSTANCE_BYTES + 1)
+#define INSTANCE_SIZE  (2 * INSTANCE_BYTES + 1)
 /* Room for the reply prefix, and for a topic or filter under it. */
 #define REPLY_PREFIX_SIZE 64
-#define OWN_TOPIC_SIZE 96
+#define OWN_TOPIC_SIZE    96
 _Static_assert(sizeof REPLY_PREFIX + 2 * INSTANCE_BYTES <= REPLY_PREFIX_SIZE,
 	       "the reply prefix fits");
 /* Where Retain Handling sits in the subscription options byte (MQTT 5 §3.8.3.1). */
 #define SUBOPT_RETAIN_HANDLING_SHIFT 4
 /* Live subscriptions: retain as published, no retained messages on subscribe (streams ask for
  * those with ?retained=true, browsers get them through retained.h). */
-#define LIVE_OPTIONS \
+#define LIVE_OPTIONS                                                                               \
 	(MQTT_SUBOPT_RETAIN_AS_PUB | (MQTT_RETAIN_HANDLING_MAX << SUBOPT_RETAIN_HANDLING_SHIFT))
 /* Streams want the publisher's QoS in their events. */
 #define STREAM_QOS MQTT_QOS_MAX
@@ -89,7 +89,8 @@ struct hub {
 	char instance[INSTANCE_SIZE];
 	char *client_id;
 	char reply_prefix[REPLY_PREFIX_SIZE];
-	char barrier_topic[OWN_TOPIC_SIZE]; /* under reply_prefix: the hub's own markers (barrier.h) */
+	char barrier_topic
+	    [OWN_TOPIC_SIZE]; /* under reply_prefix: the hub's own markers (barrier.h) */
 	struct barrier *barrier;
 	struct buf broker_props;
 	/* The highest QoS the broker takes a publish at: its v5 CONNACK's Maximum QoS, or over
@@ -100,7 +101,7 @@ struct hub {
 	void (*state_fn)(void *user, bool up);
 	void *state_user;
 	struct hmap *by_text;
-	struct filtertree *tree; /* every filter, under what it matches */
+	struct filtertree *tree;     /* every filter, under what it matches */
 	struct hub_filter **matched; /* scratch: the filters a message matched */
 	size_t nmatched, matched_cap;
 	struct hub_filter **filters;

@@ -22,7 +22,7 @@
 /* "<instance>-<seq>" */
 #define EVENT_ID_SIZE 48
 /* A first guess at an event's SSE text: the payload may double in JSON, plus the envelope. */
-#define SSE_GROWTH 2
+#define SSE_GROWTH   2
 #define SSE_ENVELOPE 256
 
 void hub_event_ref(struct hub_event *ev)

@@ -24,7 +24,7 @@ static void unlink_req(struct hub *h, struct hub_req *r)
 }
 
 void hub_req_finish(struct hub *h, struct hub_req *r, enum hub_status status, uint8_t reason,
-		       const struct msg *reply)
+		    const struct msg *reply)
 {
 	hub_done_fn done = r->done;
 	hub_ack_fn ack = r->ack;
@@ -168,7 +168,8 @@ struct hub_req *hub_request(struct hub *h, const char *topic, struct mqtt_bytes 
 		 r->correlation[0], r->correlation[1], r->correlation[2], r->correlation[3]);
 	rc = props_copy_except(&all, props.data, props.len, ours, sizeof(ours));
 	if (!rc)
-		rc = props_put_bytes(&all, MQTT_PROP_RESPONSE_TOPIC, reply_topic, strlen(reply_topic));
+		rc = props_put_bytes(&all, MQTT_PROP_RESPONSE_TOPIC, reply_topic,
+				     strlen(reply_topic));
 	if (!rc)
 		rc = props_put_bytes(&all, MQTT_PROP_CORRELATION_DATA, r->correlation,
 				     CORRELATION_LEN);

@@ -22,7 +22,7 @@
 #define READ_OPTIONS MQTT_QOS_MAX
 /* The sync topic is RETAINED_SYNC_PREFIX and this many random bytes in hex. */
 #define SYNC_RANDOM_BYTES 8
-#define SYNC_TOPIC_SIZE 64
+#define SYNC_TOPIC_SIZE   64
 /* Two hex digits and their NUL. */
 #define HEX_BYTE_SIZE 3
 _Static_assert(sizeof RETAINED_SYNC_PREFIX + 2 * SYNC_RANDOM_BYTES <= SYNC_TOPIC_SIZE,
@@ -37,11 +37,11 @@ struct fetch {
 	char *filter;
 	size_t len;
 	uint32_t sub_id;
-	uint64_t seq;       /* when its SUBSCRIBE went out: retained_mark() */
-	uint64_t marker;    /* the marker that ends it; 0 until one went out behind its SUBSCRIBE */
-	int sync_token;     /* the UNSUBSCRIBE that ends a read whose marker was refused */
+	uint64_t seq;    /* when its SUBSCRIBE went out: retained_mark() */
+	uint64_t marker; /* the marker that ends it; 0 until one went out behind its SUBSCRIBE */
+	int sync_token;  /* the UNSUBSCRIBE that ends a read whose marker was refused */
 	bool unsubscribed;
-	bool ending; /* its waiters are being answered: fetch_end() frees it, nothing else */
+	bool ending;     /* its waiters are being answered: fetch_end() frees it, nothing else */
 	bool overlapped; /* 3.1.x: took a copy another read's SUBSCRIBE brought too */
 	struct msg **msgs;
 	size_t n, cap, bytes;
@@ -220,7 +220,8 @@ static void markers_back(struct retained *r, uint64_t upto)
 	for (struct fetch *f = done; f; f = f->next) {
 		if (f->unsubscribed)
 			continue;
-		f->unsubscribed = !codec_put_entry(&entries, MQTT_UNSUBSCRIBE, f->filter, f->len, 0);
+		f->unsubscribed =
+		    !codec_put_entry(&entries, MQTT_UNSUBSCRIBE, f->filter, f->len, 0);
 		count += f->unsubscribed;
 		if (count == UNSUB_BATCH) {
 			unsubscribe_batch(r, &entries, count);
@@ -233,7 +234,8 @@ static void markers_back(struct retained *r, uint64_t upto)
 	while (done) {
 		struct fetch *f = done;
 		done = f->next;
-		fetch_end(r, f, true, true); /* no longer listed: fetch_free finds nothing to unlink */
+		fetch_end(r, f, true,
+			  true); /* no longer listed: fetch_free finds nothing to unlink */
 	}
 	if (!r->marker_out)
 		send_marker(r);

@@ -25,8 +25,8 @@ struct retained_req;
 
 struct retained_config {
 	struct link_config link; /* its own link; the reader names it itself */
-	size_t max_messages; /* per read */
-	size_t max_bytes;    /* per read */
+	size_t max_messages;     /* per read */
+	size_t max_bytes;        /* per read */
 };
 
 /**

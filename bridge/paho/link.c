@@ -12,7 +12,7 @@
 /* Reconnects wait this long first, doubling each time up to the most. */
 #define BACKOFF_MIN_S 1
 #define BACKOFF_MAX_S 30
-#define MS_PER_S 1000u
+#define MS_PER_S      1000u
 /* An error text quoted for the log, escapes included. */
 #define QUOTED_ERROR_SIZE 320
 
@@ -21,9 +21,9 @@ struct link {
 	char *client_id, *username, *password, *name;
 	int keepalive_s;
 	int max_keepalive_s; /* the broker's Server Keep Alive, once it said one; 0: none */
-	int version; /* of the attempt under way, or of the connection */
-	bool pinned; /* broker.mqtt_version set: no negotiation */
-	bool agreed; /* a CONNACK accepted @version: reconnects keep it */
+	int version;         /* of the attempt under way, or of the connection */
+	bool pinned;         /* broker.mqtt_version set: no negotiation */
+	bool agreed;         /* a CONNACK accepted @version: reconnects keep it */
 	struct link_ops ops;
 	void *user;
 	struct upstream *up; /* connecting or connected; NULL while waiting to retry */
@@ -250,8 +250,8 @@ int link_subscribe(struct link *l, enum mqtt_type type, const char *filter, size
 	if (!rc && type == MQTT_SUBSCRIBE && l->version == MQTT_V5)
 		rc = props_put_int(&props, MQTT_PROP_SUBSCRIPTION_ID, sub_id);
 	if (!rc)
-		rc = upstream_subscribe(l->up, type, (struct mqtt_bytes){entries.data, entries.len}, 1,
-					(struct mqtt_bytes){props.data, props.len},
+		rc = upstream_subscribe(l->up, type, (struct mqtt_bytes){entries.data, entries.len},
+					1, (struct mqtt_bytes){props.data, props.len},
 					token ? token : &ignored);
 	if (rc)
 		log_msg(LOG_WARN, l->name, "subscribe-failed type=%s rc=%d", codec_type_name(type),

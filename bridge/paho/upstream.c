@@ -109,7 +109,7 @@ static void on_connected5(void *ctx, MQTTAsync_successData5 *d)
 {
 	struct upstream *u = ctx;
 	struct upstream_event *ev =
-		event_with(u, UPSTREAM_CONNECTED, &d->properties, NULL, 0, NULL);
+	    event_with(u, UPSTREAM_CONNECTED, &d->properties, NULL, 0, NULL);
 
 	connect_settled(u);
 
@@ -158,7 +158,7 @@ static void on_connect_failed5(void *ctx, MQTTAsync_failureData5 *d)
 	char buf[TLS_ERROR_MAX], quoted[QUOTED_ERROR_SIZE];
 	const char *why = upstream_tls_failure(u->env, u->tls_error, d->message, buf, sizeof(buf));
 	struct upstream_event *ev =
-		event_with(u, UPSTREAM_CONNECT_FAILED, &d->properties, NULL, 0, why);
+	    event_with(u, UPSTREAM_CONNECT_FAILED, &d->properties, NULL, 0, why);
 
 	connect_settled(u);
 
@@ -300,8 +300,8 @@ static void on_publish_failed5(void *ctx, MQTTAsync_failureData5 *d)
 {
 	bool answered = d->reasonCode >= UPSTREAM_RC_FAILURE && d->reasonCode <= UINT8_MAX;
 
-	upstream_push_done(ctx, d->token, !answered, answered ? (uint8_t)d->reasonCode : 0, &d->properties,
-		  NULL, 0);
+	upstream_push_done(ctx, d->token, !answered, answered ? (uint8_t)d->reasonCode : 0,
+			   &d->properties, NULL, 0);
 }
 
 static void on_published3(void *ctx, MQTTAsync_successData *d)
@@ -385,7 +385,7 @@ static int connect_options(struct upstream *u, const struct upstream_connect *c,
 	 * after the broker's 1.5 x limit and the broker drops a healthy link. A browser's own
 	 * keepalive is enforced by the bridge on the WebSocket side regardless. */
 	p->opts.keepAliveInterval =
-		c->keepalive_s && c->keepalive_s < KEEPALIVE_MIN_S ? KEEPALIVE_MIN_S : c->keepalive_s;
+	    c->keepalive_s && c->keepalive_s < KEEPALIVE_MIN_S ? KEEPALIVE_MIN_S : c->keepalive_s;
 	p->opts.connectTimeout = env->connect_timeout_s;
 	p->opts.automaticReconnect = 0;
 	p->opts.context = u;
@@ -436,11 +436,11 @@ struct upstream *upstream_new(const struct upstream_env *env, const struct upstr
 			      upstream_handler handler, void *owner)
 {
 	struct connect_parts p = {
-		.opts = MQTTAsync_connectOptions_initializer,
-		.will = MQTTAsync_willOptions_initializer,
-		.ssl = MQTTAsync_SSLOptions_initializer,
-		.props = MQTTProperties_initializer,
-		.will_props = MQTTProperties_initializer,
+	    .opts = MQTTAsync_connectOptions_initializer,
+	    .will = MQTTAsync_willOptions_initializer,
+	    .ssl = MQTTAsync_SSLOptions_initializer,
+	    .props = MQTTProperties_initializer,
+	    .will_props = MQTTProperties_initializer,
 	};
 	struct upstream *u;
 	int rc;

@@ -21,8 +21,8 @@ struct upstream {
 	const struct upstream_env *env;
 	int version;
 	atomic_int refs;
-	atomic_size_t backlog; /* bytes of MESSAGE events not yet dispatched */
-	atomic_size_t dropped; /* QoS 0 messages dropped for backlog */
+	atomic_size_t backlog;  /* bytes of MESSAGE events not yet dispatched */
+	atomic_size_t dropped;  /* QoS 0 messages dropped for backlog */
 	atomic_bool connecting; /* counted in the waker until Paho answers the connect */
 	/*
 	 * Why the TLS setup failed, in OpenSSL's words. Written and read only inside Paho's connect

@@ -28,7 +28,8 @@ int upstream_props_from_paho(const MQTTProperties *in, struct buf *out)
 			break;
 		case MQTT_PROP_T_STRING:
 		case MQTT_PROP_T_BINARY:
-			rc = props_put_bytes(out, id, p->value.data.data, (size_t)p->value.data.len);
+			rc =
+			    props_put_bytes(out, id, p->value.data.data, (size_t)p->value.data.len);
 			break;
 		case MQTT_PROP_T_PAIR:
 			rc = props_put_pair(out, p->value.data.data, (size_t)p->value.data.len,

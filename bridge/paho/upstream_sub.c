@@ -66,11 +66,12 @@ static void on_sub_failed5(void *ctx, MQTTAsync_failureData5 *d)
 {
 	struct sub_req *req = ctx;
 	/* A one-filter SUBSCRIBE refused by the broker lands here with its reason code. */
-	bool answered = d->reasonCode >= UPSTREAM_RC_FAILURE && d->reasonCode <= UINT8_MAX &&
-			req->count == 1;
+	bool answered =
+	    d->reasonCode >= UPSTREAM_RC_FAILURE && d->reasonCode <= UINT8_MAX && req->count == 1;
 	uint8_t code = answered ? (uint8_t)d->reasonCode : 0;
 
-	upstream_push_done(req->u, d->token, !answered, code, &d->properties, &code, answered ? 1 : 0);
+	upstream_push_done(req->u, d->token, !answered, code, &d->properties, &code,
+			   answered ? 1 : 0);
 	upstream_release(req->u);
 	free(req);
 }
@@ -142,7 +143,8 @@ int upstream_subscribe(struct upstream *u, enum mqtt_type type, struct mqtt_byte
 	qos = calloc(count, sizeof(*qos));
 	opts = calloc(count, sizeof(*opts));
 	req = malloc(sizeof(*req));
-	if (!filters || !qos || !opts || !req || read_entries(entries, type, count, filters, qos, opts))
+	if (!filters || !qos || !opts || !req ||
+	    read_entries(entries, type, count, filters, qos, opts))
 		goto out;
 	req->u = u;
 	req->count = (int)count;

@@ -23,15 +23,15 @@
 /* Short enough to hide in a connect's own round trip, long enough to cost nothing. */
 #define POKE_INTERVAL_NS 1000000L
 /* How long after a request its kick follows: requests of a burst share one. */
-#define KICK_DELAY_NS 2000000L
+#define KICK_DELAY_NS    2000000L
 #define SETUP_TIMEOUT_MS 5000
-#define MS_PER_S 1000
+#define MS_PER_S         1000
 /* Bytes read and dropped at a time, and the most a CONNECT of the waker's own may take. */
 #define SCRATCH_SIZE 256
-#define CONNECT_MAX 512
+#define CONNECT_MAX  512
 /* "tcp://127.0.0.1:<port>", "mqtt-web-bridge-waker-<pid>" */
 #define URL_SIZE 64
-#define ID_SIZE 64
+#define ID_SIZE  64
 
 struct waker {
 	int listen_fd;
