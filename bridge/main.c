@@ -490,14 +490,17 @@ static int start_hub(struct app *app)
 	const struct config *cfg = &app->cfg;
 	struct hub_config hc;
 	struct retained_config rc;
+	struct link_config link;
 	char reader_id[256];
 
+	memset(&link, 0, sizeof(link));
+	link.env = &app->env;
+	link.client_id = cfg->broker.client_id;
+	link.username = cfg->broker.username;
+	link.password = cfg->broker.password;
+	link.keepalive_s = (int)cfg->broker.keepalive_s;
 	memset(&hc, 0, sizeof(hc));
-	hc.env = &app->env;
-	hc.client_id = cfg->broker.client_id;
-	hc.username = cfg->broker.username;
-	hc.password = cfg->broker.password;
-	hc.keepalive_s = (int)cfg->broker.keepalive_s;
+	hc.link = link;
 	hc.replay_events = (size_t)cfg->sse.replay;
 	hc.replay_bytes = REPLAY_MAX_BYTES;
 	hc.headroom = web_write_headroom();
@@ -506,11 +509,8 @@ static int start_hub(struct app *app)
 		return -1;
 	memset(&rc, 0, sizeof(rc));
 	snprintf(reader_id, sizeof(reader_id), "%s-retained", hub_client_id(app->hub));
-	rc.env = &app->env;
-	rc.client_id = reader_id;
-	rc.username = cfg->broker.username;
-	rc.password = cfg->broker.password;
-	rc.keepalive_s = (int)cfg->broker.keepalive_s;
+	rc.link = link;
+	rc.link.client_id = reader_id;
 	rc.max_messages = RETAINED_MAX_MESSAGES;
 	rc.max_bytes = RETAINED_MAX_BYTES;
 	app->retained = retained_new(&rc);

@@ -77,8 +77,8 @@ static void fire(struct barrier *b)
 /* A new marker goes out; 0 when it did (it is then b->out_id). */
 static int send_marker(struct barrier *b)
 {
-	uint8_t payload[8];
 	uint64_t id = b->next_id + 1;
+	uint8_t payload[sizeof(id)];
 
 	memcpy(payload, &id, sizeof(payload));
 	if (b->send(b->user, (struct mqtt_bytes){payload, sizeof(payload)})) {

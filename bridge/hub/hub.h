@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "link.h"
 #include "msg.h"
 #include "upstream.h"
 
@@ -29,11 +30,12 @@ struct hub_event {
 	unsigned refs;
 	uint64_t seq;
 	uint64_t ts_ms;
-	struct msg *msg; /* retain: as the publisher set it (subscriptions are retain-as-published) */
-	char *sse;      /* "id: <instance>-<seq>\ndata: <json>\n\n", after headroom bytes; NULL
+	struct msg
+	    *msg;  /* retain: as the publisher set it (subscriptions are retain-as-published) */
+	char *sse; /* "id: <instance>-<seq>\ndata: <json>\n\n", after headroom bytes; NULL
 			 * when no stream's filter matched */
 	size_t sse_len;
-	void *block;    /* the allocation sse points into */
+	void *block; /* the allocation sse points into */
 	/* The PUBLISH packet as MQTT receivers without per-browser properties get it, encoded by
 	 * the first that needed it (packet id 1 for QoS 1/2: the writer patches its own in). */
 	struct buf pub[HUB_EVENT_ENCODINGS];
@@ -64,9 +66,9 @@ struct hub_member {
 	struct hub_receiver *rcv; /* set by the owner */
 	uint8_t qos;              /* set by the owner: the QoS it asks for */
 	/* hub's */
-	bool waiting;             /* for the broker's SUBACK */
+	bool waiting; /* for the broker's SUBACK */
 	struct hub_filter *f;
-	size_t index;             /* in f->members */
+	size_t index; /* in f->members */
 	struct hub_member *next_match;
 };
 
@@ -74,11 +76,8 @@ struct hub_member {
 #define HUB_JOIN_WAIT 0x100
 
 struct hub_config {
-	const struct upstream_env *env;
-	const char *client_id; /* "" : mqtt-web-bridge-<host>-<pid> */
-	const char *username;
-	const char *password;
-	int keepalive_s;
+	/* client_id "": mqtt-web-bridge-<host>-<pid>; the hub names the link itself */
+	struct link_config link;
 	size_t replay_events; /* sse.replay */
 	size_t replay_bytes;  /* bounds the replay memory too */
 	size_t headroom;      /* free bytes before each event's text, for the writer (LWS_PRE) */
@@ -105,17 +104,17 @@ typedef void (*hub_done_fn)(void *user, enum hub_status status, uint8_t reason,
 
 struct hub_stats {
 	bool connected;
-	size_t members;            /* MQTT subscriptions of shared sessions */
-	uint64_t mqtt_deliveries;  /* message x MQTT receiver */
+	size_t members;           /* MQTT subscriptions of shared sessions */
+	uint64_t mqtt_deliveries; /* message x MQTT receiver */
 	uint64_t reconnects;
 	uint64_t messages_in;      /* from the broker */
 	uint64_t events_delivered; /* event x stream */
 	uint64_t publishes;        /* REST publishes acknowledged */
 	size_t filters;            /* distinct broker subscriptions */
 	size_t subscribers;
-	size_t pending;            /* publishes and requests waiting */
-	int mqtt_version;          /* of the broker link: 5, 4 (3.1.1) or 3 (3.1); 0 while down */
-	uint64_t props_dropped;    /* publishes whose v5 properties a 3.1.x broker cannot carry */
+	size_t pending;         /* publishes and requests waiting */
+	int mqtt_version;       /* of the broker link: 5, 4 (3.1.1) or 3 (3.1); 0 while down */
+	uint64_t props_dropped; /* publishes whose v5 properties a 3.1.x broker cannot carry */
 };
 
 /** Starts the connection. NULL when out of memory. */

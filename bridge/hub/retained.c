@@ -16,9 +16,19 @@
 #include "topic.h"
 
 #define SYNC_SUB_ID 1
-#define SUB_ID_MAX 268435455u
+/* A Subscription Identifier is a variable byte integer: no larger than a remaining length. */
+#define SUB_ID_MAX MQTT_MAX_REMAINING_LENGTH
 /* QoS 2 so the envelope shows the QoS the message was retained with; send retained. */
-#define READ_OPTIONS 2
+#define READ_OPTIONS MQTT_QOS_MAX
+/* The sync topic is RETAINED_SYNC_PREFIX and this many random bytes in hex. */
+#define SYNC_RANDOM_BYTES 8
+#define SYNC_TOPIC_SIZE   64
+/* Two hex digits and their NUL. */
+#define HEX_BYTE_SIZE 3
+_Static_assert(sizeof RETAINED_SYNC_PREFIX + 2 * SYNC_RANDOM_BYTES <= SYNC_TOPIC_SIZE,
+	       "the sync topic fits");
+/* The first room for a read's messages; it doubles when full. */
+#define MSGS_CAP_MIN 16
 /* Reads ended by one marker leave in UNSUBSCRIBEs of at most this many filters each. */
 #define UNSUB_BATCH 64
 
@@ -27,11 +37,11 @@ struct fetch {
 	char *filter;
 	size_t len;
 	uint32_t sub_id;
-	uint64_t seq;       /* when its SUBSCRIBE went out: retained_mark() */
-	uint64_t marker;    /* the marker that ends it; 0 until one went out behind its SUBSCRIBE */
-	int sync_token;     /* the UNSUBSCRIBE that ends a read whose marker was refused */
+	uint64_t seq;    /* when its SUBSCRIBE went out: retained_mark() */
+	uint64_t marker; /* the marker that ends it; 0 until one went out behind its SUBSCRIBE */
+	int sync_token;  /* the UNSUBSCRIBE that ends a read whose marker was refused */
 	bool unsubscribed;
-	bool ending; /* its waiters are being answered: fetch_end() frees it, nothing else */
+	bool ending;     /* its waiters are being answered: fetch_end() frees it, nothing else */
 	bool overlapped; /* 3.1.x: took a copy another read's SUBSCRIBE brought too */
 	struct msg **msgs;
 	size_t n, cap, bytes;
@@ -49,8 +59,7 @@ struct retained_req {
 
 struct retained {
 	struct link *link;
-	char *client_id;
-	char sync_topic[64];
+	char sync_topic[SYNC_TOPIC_SIZE];
 	uint32_t next_sub_id;
 	uint64_t next_seq, next_marker;
 	/* One marker at a time: reads that start while it is out share the next one. Under a burst
@@ -128,7 +137,7 @@ static void on_up(void *user, struct mqtt_bytes props)
 	struct retained *r = user;
 
 	(void)props;
-	r->marker_qos = 2;
+	r->marker_qos = MQTT_QOS_MAX;
 	r->sync_probe = 0;
 	if (link_subscribe(r->link, MQTT_SUBSCRIBE, r->sync_topic, strlen(r->sync_topic),
 			   READ_OPTIONS, SYNC_SUB_ID, &r->sync_probe))
@@ -211,7 +220,8 @@ static void markers_back(struct retained *r, uint64_t upto)
 	for (struct fetch *f = done; f; f = f->next) {
 		if (f->unsubscribed)
 			continue;
-		f->unsubscribed = !codec_put_entry(&entries, MQTT_UNSUBSCRIBE, f->filter, f->len, 0);
+		f->unsubscribed =
+		    !codec_put_entry(&entries, MQTT_UNSUBSCRIBE, f->filter, f->len, 0);
 		count += f->unsubscribed;
 		if (count == UNSUB_BATCH) {
 			unsubscribe_batch(r, &entries, count);
@@ -224,7 +234,8 @@ static void markers_back(struct retained *r, uint64_t upto)
 	while (done) {
 		struct fetch *f = done;
 		done = f->next;
-		fetch_end(r, f, true, true); /* no longer listed: fetch_free finds nothing to unlink */
+		fetch_end(r, f, true,
+			  true); /* no longer listed: fetch_free finds nothing to unlink */
 	}
 	if (!r->marker_out)
 		send_marker(r);
@@ -250,7 +261,7 @@ static void fetch_add(struct retained *r, struct fetch *f, struct msg *m, bool o
 		return;
 	}
 	if (f->n == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 16;
+		size_t cap = f->cap ? f->cap * 2 : MSGS_CAP_MIN;
 		struct msg **more = realloc(f->msgs, cap * sizeof(*more));
 		if (!more) {
 			f->truncated = true;
@@ -277,8 +288,9 @@ static uint32_t first_sub_id(const struct msg *m)
 	return props_find(m->props.data, m->props.len, MQTT_PROP_SUBSCRIPTION_ID, &p) ? p.value : 0;
 }
 
-static void on_message(struct retained *r, struct msg *m)
+static void on_message(void *user, struct msg *m)
 {
+	struct retained *r = user;
 	uint32_t sub_id = first_sub_id(m);
 	struct fetch *f;
 
@@ -334,8 +346,9 @@ static void on_message(struct retained *r, struct msg *m)
  * An UNSUBSCRIBE sent now is answered after the broker has released them, so its UNSUBACK
  * ends the read instead of the marker.
  */
-static void on_done(struct retained *r, struct upstream_event *ev)
+static void on_done(void *user, const struct upstream_event *ev)
 {
+	struct retained *r = user;
 	struct fetch *f;
 
 	if (r->sync_probe && ev->token == r->sync_probe) {
@@ -354,7 +367,7 @@ static void on_done(struct retained *r, struct upstream_event *ev)
 	if (!r->marker_token || r->marker_token != ev->token)
 		return;
 	r->marker_token = 0;
-	if (!ev->failed && ev->code < 0x80)
+	if (!ev->failed && ev->code < UPSTREAM_RC_FAILURE)
 		return; /* the marker itself will come back */
 	log_msg(LOG_DEBUG, "retained", "marker-refused code=0x%02x sync=unsubscribe", ev->code);
 	for (f = r->fetches; f; f = f->next) {
@@ -370,49 +383,27 @@ static void on_done(struct retained *r, struct upstream_event *ev)
 	send_marker(r);
 }
 
-static void on_event(void *user, struct upstream_event *ev)
-{
-	if (ev->item.kind == UPSTREAM_MESSAGE) {
-		struct msg *m = ev->msg;
-		ev->msg = NULL;
-		on_message(user, m);
-	} else if (ev->item.kind == UPSTREAM_DONE) {
-		on_done(user, ev);
-	}
-	upstream_event_free(ev);
-}
-
 struct retained *retained_new(const struct retained_config *cfg)
 {
-	static const struct link_ops ops = {on_up, on_down, NULL, on_event};
-	struct link_config lc;
+	static const struct link_ops ops = {on_up, on_down, NULL, on_message, on_done};
+	struct link_config lc = cfg->link;
 	struct retained *r = calloc(1, sizeof(*r));
-	uint8_t rnd[8] = {0};
+	uint8_t rnd[SYNC_RANDOM_BYTES] = {0};
+	size_t used;
 
 	if (!r)
 		return NULL;
 	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
 		rnd[0] = (uint8_t)getpid();
-	snprintf(r->sync_topic, sizeof(r->sync_topic),
-		 "mqtt-web-bridge/sync/%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
-		 rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-	r->client_id = strdup(cfg->client_id);
-	if (!r->client_id) {
-		free(r);
-		return NULL;
-	}
+	used = (size_t)snprintf(r->sync_topic, sizeof(r->sync_topic), RETAINED_SYNC_PREFIX);
+	for (size_t i = 0; i < SYNC_RANDOM_BYTES; i++, used += 2)
+		snprintf(r->sync_topic + used, HEX_BYTE_SIZE, "%02x", rnd[i]);
 	r->next_sub_id = SYNC_SUB_ID + 1;
 	r->max_messages = cfg->max_messages;
 	r->max_bytes = cfg->max_bytes;
-	lc.env = cfg->env;
-	lc.client_id = r->client_id;
-	lc.username = cfg->username;
-	lc.password = cfg->password;
-	lc.keepalive_s = cfg->keepalive_s;
 	lc.name = "retained";
 	r->link = link_new(&lc, &ops, r);
 	if (!r->link) {
-		free(r->client_id);
 		free(r);
 		return NULL;
 	}
@@ -426,7 +417,6 @@ void retained_free(struct retained *r)
 	while (r->fetches)
 		fetch_end(r, r->fetches, false, false);
 	link_free(r->link);
-	free(r->client_id);
 	free(r);
 }
 

@@ -13,20 +13,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "link.h"
 #include "msg.h"
 #include "upstream.h"
 
 struct retained;
+
+/* The reader's own marker topics are under this, "<prefix><random>": no one else's business. */
+#define RETAINED_SYNC_PREFIX "mqtt-web-bridge/sync/"
 struct retained_req;
 
 struct retained_config {
-	const struct upstream_env *env;
-	const char *client_id; /* of its own link */
-	const char *username;
-	const char *password;
-	int keepalive_s;
-	size_t max_messages; /* per read */
-	size_t max_bytes;    /* per read */
+	struct link_config link; /* its own link; the reader names it itself */
+	size_t max_messages;     /* per read */
+	size_t max_bytes;        /* per read */
 };
 
 /**

@@ -23,6 +23,8 @@
 #include "interpose.h"
 
 #define LINGER_MS 100
+/* Bytes read and dropped at a time. */
+#define SCRATCH_SIZE 4096
 
 /* Set once at startup, before any other thread exists; read-only afterwards. */
 static pthread_t service_thread;
@@ -37,7 +39,7 @@ void linger_init(void)
 /* Reads until the peer's FIN (or an error, or LINGER_MS), so close() finds nothing unread. */
 static void drain(int fd)
 {
-	char scratch[4096];
+	char scratch[SCRATCH_SIZE];
 	uint64_t deadline = clock_mono_ms() + LINGER_MS;
 	uint64_t now;
 

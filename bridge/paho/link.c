@@ -9,16 +9,21 @@
 #include "log.h"
 #include "props.h"
 
+/* Reconnects wait this long first, doubling each time up to the most. */
+#define BACKOFF_MIN_S 1
 #define BACKOFF_MAX_S 30
+#define MS_PER_S      1000u
+/* An error text quoted for the log, escapes included. */
+#define QUOTED_ERROR_SIZE 320
 
 struct link {
 	const struct upstream_env *env;
 	char *client_id, *username, *password, *name;
 	int keepalive_s;
 	int max_keepalive_s; /* the broker's Server Keep Alive, once it said one; 0: none */
-	int version; /* of the attempt under way, or of the connection */
-	bool pinned; /* broker.mqtt_version set: no negotiation */
-	bool agreed; /* a CONNACK accepted @version: reconnects keep it */
+	int version;         /* of the attempt under way, or of the connection */
+	bool pinned;         /* broker.mqtt_version set: no negotiation */
+	bool agreed;         /* a CONNACK accepted @version: reconnects keep it */
 	struct link_ops ops;
 	void *user;
 	struct upstream *up; /* connecting or connected; NULL while waiting to retry */
@@ -33,7 +38,7 @@ static void on_event(void *owner, struct upstream_event *ev);
 
 static void schedule_retry(struct link *l)
 {
-	l->retry_at_ms = clock_mono_ms() + (uint64_t)l->backoff_s * 1000u;
+	l->retry_at_ms = clock_mono_ms() + (uint64_t)l->backoff_s * MS_PER_S;
 	l->backoff_s = l->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : l->backoff_s * 2;
 }
 
@@ -91,7 +96,7 @@ static bool try_older(struct link *l, const struct upstream_event *ev)
 static void lost(struct link *l, const char *why, int code, const char *error)
 {
 	bool was = l->connected;
-	char quoted[320];
+	char quoted[QUOTED_ERROR_SIZE];
 
 	upstream_free(l->up);
 	l->up = NULL;
@@ -112,29 +117,38 @@ static void lost(struct link *l, const char *why, int code, const char *error)
 		l->ops.failed(l->user);
 }
 
+/*
+ * Paho keeps the keepalive it connected with, so a broker that allows less (its Server Keep
+ * Alive) would drop the link: true when the link connects again with the broker's.
+ */
+static bool keepalive_too_long(struct link *l, const struct upstream_event *ev)
+{
+	struct mqtt_prop ka;
+
+	if (!props_find(ev->props.data, ev->props.len, MQTT_PROP_SERVER_KEEP_ALIVE, &ka) ||
+	    !((ka.value < (uint32_t)l->keepalive_s || !l->keepalive_s) && ka.value))
+		return false;
+	log_msg(LOG_INFO, l->name, "broker-keepalive keepalive_s=%u was=%d", ka.value,
+		l->keepalive_s);
+	l->keepalive_s = (int)ka.value;
+	l->max_keepalive_s = (int)ka.value;
+	upstream_free(l->up);
+	l->up = NULL;
+	attempt(l);
+	return true;
+}
+
 static void on_event(void *owner, struct upstream_event *ev)
 {
 	struct link *l = owner;
-	struct mqtt_prop ka;
 
 	switch ((enum upstream_event_kind)ev->item.kind) {
 	case UPSTREAM_CONNECTED:
-		/* Paho keeps the keepalive it connected with, so a broker that allows less (its
-		 * Server Keep Alive) would drop the link: connect again with the broker's. */
-		if (props_find(ev->props.data, ev->props.len, MQTT_PROP_SERVER_KEEP_ALIVE, &ka) &&
-		    (ka.value < (uint32_t)l->keepalive_s || !l->keepalive_s) && ka.value) {
-			log_msg(LOG_INFO, l->name, "broker-keepalive keepalive_s=%u was=%d",
-				ka.value, l->keepalive_s);
-			l->keepalive_s = (int)ka.value;
-			l->max_keepalive_s = (int)ka.value;
-			upstream_free(l->up);
-			l->up = NULL;
-			attempt(l);
+		if (keepalive_too_long(l, ev))
 			break;
-		}
 		l->connected = true;
 		l->agreed = true;
-		l->backoff_s = 1;
+		l->backoff_s = BACKOFF_MIN_S;
 		if (l->was_up)
 			l->reconnects++;
 		l->was_up = true;
@@ -154,10 +168,15 @@ static void on_event(void *owner, struct upstream_event *ev)
 		lost(l, ev->item.kind == UPSTREAM_LOST ? "connection-lost" : "broker-disconnect",
 		     ev->code, NULL);
 		break;
-	case UPSTREAM_MESSAGE:
+	case UPSTREAM_MESSAGE: {
+		struct msg *m = ev->msg;
+		ev->msg = NULL;
+		l->ops.message(l->user, m);
+		break;
+	}
 	case UPSTREAM_DONE:
-		l->ops.event(l->user, ev);
-		return;
+		l->ops.done(l->user, ev);
+		break;
 	case UPSTREAM_CLOSED:
 		break;
 	}
@@ -184,7 +203,7 @@ struct link *link_new(const struct link_config *cfg, const struct link_ops *ops,
 	l->version = l->pinned ? cfg->env->mqtt_version : MQTT_V5;
 	l->ops = *ops;
 	l->user = user;
-	l->backoff_s = 1;
+	l->backoff_s = BACKOFF_MIN_S;
 	attempt(l);
 	return l;
 }
@@ -231,8 +250,8 @@ int link_subscribe(struct link *l, enum mqtt_type type, const char *filter, size
 	if (!rc && type == MQTT_SUBSCRIBE && l->version == MQTT_V5)
 		rc = props_put_int(&props, MQTT_PROP_SUBSCRIPTION_ID, sub_id);
 	if (!rc)
-		rc = upstream_subscribe(l->up, type, (struct mqtt_bytes){entries.data, entries.len}, 1,
-					(struct mqtt_bytes){props.data, props.len},
+		rc = upstream_subscribe(l->up, type, (struct mqtt_bytes){entries.data, entries.len},
+					1, (struct mqtt_bytes){props.data, props.len},
 					token ? token : &ignored);
 	if (rc)
 		log_msg(LOG_WARN, l->name, "subscribe-failed type=%s rc=%d", codec_type_name(type),

@@ -32,8 +32,10 @@ struct link_ops {
 	void (*down)(void *user);
 	/** An attempt to connect failed (the connection was not up); may be NULL. */
 	void (*failed)(void *user);
-	/** UPSTREAM_MESSAGE and UPSTREAM_DONE events; the callee owns @ev. */
-	void (*event)(void *user, struct upstream_event *ev);
+	/** A message from the broker; the callee owns @m. */
+	void (*message)(void *user, struct msg *m);
+	/** A request was answered (UPSTREAM_DONE); @ev is borrowed for the call. */
+	void (*done)(void *user, const struct upstream_event *ev);
 };
 
 /** Starts connecting at once. NULL when out of memory. */

@@ -19,10 +19,13 @@
 
 struct upstream;
 
+/* Reason codes from here on are failures (MQTT 5 §2.4), and 3.1.1's SUBACK failure is this one. */
+#define UPSTREAM_RC_FAILURE ((int)MQTT_RC_UNSPECIFIED)
+
 /* Settings every upstream shares; owned by main, outlives every upstream. */
 struct upstream_env {
 	struct evq *evq;
-	const char *url; /* broker URL as Paho takes it */
+	const char *url;                            /* broker URL as Paho takes it */
 	const char *ca_file, *cert_file, *key_file; /* "" when unset */
 	bool verify;
 	int connect_timeout_s;
@@ -37,7 +40,7 @@ struct upstream_connect {
 	int version; /* 3, 4 or 5 */
 	const char *client_id;
 	bool clean_start;
-	int keepalive_s; /* 1..4 become 5: Paho checks its timers about once a second */
+	int keepalive_s;         /* 1..4 become 5: Paho checks its timers about once a second */
 	struct mqtt_bytes props; /* v5 CONNECT properties, validated */
 	bool will;
 	const char *will_topic;
@@ -51,7 +54,7 @@ struct upstream_connect {
 };
 
 enum upstream_event_kind {
-	UPSTREAM_CONNECTED = 1, /* code, session_present, props (the broker's CONNACK) */
+	UPSTREAM_CONNECTED = 1,  /* code, session_present, props (the broker's CONNACK) */
 	UPSTREAM_CONNECT_FAILED, /* code: the broker's return / reason code; 0: broker not
 				  * reached (error says why) */
 	UPSTREAM_MESSAGE,        /* msg */

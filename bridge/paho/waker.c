@@ -23,8 +23,15 @@
 /* Short enough to hide in a connect's own round trip, long enough to cost nothing. */
 #define POKE_INTERVAL_NS 1000000L
 /* How long after a request its kick follows: requests of a burst share one. */
-#define KICK_DELAY_NS 2000000L
+#define KICK_DELAY_NS    2000000L
 #define SETUP_TIMEOUT_MS 5000
+#define MS_PER_S         1000
+/* Bytes read and dropped at a time, and the most a CONNECT of the waker's own may take. */
+#define SCRATCH_SIZE 256
+#define CONNECT_MAX  512
+/* "tcp://127.0.0.1:<port>", "mqtt-web-bridge-waker-<pid>" */
+#define URL_SIZE 64
+#define ID_SIZE  64
 
 struct waker {
 	int listen_fd;
@@ -61,9 +68,9 @@ static void kick_send_thread(struct waker *w)
 
 static void *poke_loop(void *arg)
 {
-	static const uint8_t pingresp[2] = {0xD0, 0x00};
+	static const uint8_t pingresp[] = {MQTT_PINGRESP << MQTT_TYPE_SHIFT, 0};
 	struct waker *w = arg;
-	uint8_t scratch[256];
+	uint8_t scratch[SCRATCH_SIZE];
 
 	pthread_mutex_lock(&w->lock);
 	while (!w->stop) {
@@ -91,8 +98,9 @@ static void *poke_loop(void *arg)
 /* Reads the client's whole CONNECT (the waker's own, a few dozen bytes) and accepts it. */
 static int handshake(int fd)
 {
-	static const uint8_t connack[4] = {0x20, 0x02, 0x00, 0x00};
-	uint8_t buf[512];
+	/* Remaining length 2: no session present, accepted. */
+	static const uint8_t connack[] = {MQTT_CONNACK << MQTT_TYPE_SHIFT, 2, 0, MQTT_RC_SUCCESS};
+	uint8_t buf[CONNECT_MAX];
 	size_t have = 0, need = 0;
 
 	while (!need || have < need) {
@@ -115,7 +123,7 @@ static int handshake(int fd)
 static int start_client(struct waker *w, int port)
 {
 	MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
-	char url[64], id[64];
+	char url[URL_SIZE], id[ID_SIZE];
 
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
 	snprintf(id, sizeof(id), "mqtt-web-bridge-waker-%ld", (long)getpid());
@@ -126,7 +134,7 @@ static int start_client(struct waker *w, int port)
 	opts.keepAliveInterval = 0;
 	opts.cleansession = 1;
 	opts.MQTTVersion = MQTTVERSION_3_1_1;
-	opts.connectTimeout = SETUP_TIMEOUT_MS / 1000;
+	opts.connectTimeout = SETUP_TIMEOUT_MS / MS_PER_S;
 	return MQTTAsync_connect(w->client, &opts) == MQTTASYNC_SUCCESS ? 0 : -EIO;
 }
 
