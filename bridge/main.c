@@ -182,7 +182,15 @@ static void bad_option(int opt, char **argv)
 			config_url_for_display(arg, shown, sizeof(shown)));
 }
 
-static void load_config(struct app *app, int argc, char **argv)
+/* What the command line asked for; its strings point into argv. */
+struct cli {
+	const char *config_path, *listen, *static_dir;
+	char *broker;
+	bool verbose, check;
+};
+
+/* Options that answer at once (--help, --version, --new-token) exit here; so do mistakes (2). */
+static void parse_args(int argc, char **argv, struct cli *cli)
 {
 	static const struct option options[] = {
 		{"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
@@ -191,32 +199,30 @@ static void load_config(struct app *app, int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},      {"check", no_argument, NULL, 'C'},
 		{"new-token", required_argument, NULL, OPT_NEW_TOKEN}, {NULL, 0, NULL, 0},
 	};
-	const char *config_path = NULL, *listen = NULL, *static_dir = NULL;
-	char *broker = NULL;
-	bool verbose = false, check = false;
-	char err[512], shown[512];
+	char shown[512];
 	int opt;
 
+	memset(cli, 0, sizeof(*cli));
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":c:l:b:s:vhVC", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			config_path = optarg;
+			cli->config_path = optarg;
 			break;
 		case 'l':
-			listen = optarg;
+			cli->listen = optarg;
 			break;
 		case 'b':
-			broker = optarg;
+			cli->broker = optarg;
 			break;
 		case 's':
-			static_dir = optarg;
+			cli->static_dir = optarg;
 			break;
 		case 'v':
-			verbose = true;
+			cli->verbose = true;
 			break;
 		case 'C':
-			check = true;
+			cli->check = true;
 			break;
 		case OPT_NEW_TOKEN:
 			exit(new_token(optarg));
@@ -239,6 +245,16 @@ static void load_config(struct app *app, int argc, char **argv)
 		usage(stderr);
 		exit(2);
 	}
+}
+
+static void load_config(struct app *app, int argc, char **argv)
+{
+	struct cli cli;
+	const char *config_path;
+	char err[512];
+
+	parse_args(argc, argv, &cli);
+	config_path = cli.config_path;
 	if (config_init(&app->cfg)) {
 		fprintf(stderr, "mqtt-web-bridge: out of memory\n");
 		exit(1);
@@ -249,16 +265,16 @@ static void load_config(struct app *app, int argc, char **argv)
 	else if (!config_path && access(MWB_INSTALLED_CONFIG, F_OK) == 0)
 		config_path = MWB_INSTALLED_CONFIG;
 	if ((config_path && config_load_file(&app->cfg, config_path, err, sizeof(err))) ||
-	    (listen && config_set_listen(&app->cfg, listen, err, sizeof(err))) ||
-	    (broker && config_set_string(&app->cfg.broker.url, broker)) ||
-	    (static_dir && config_set_string(&app->cfg.static_dir, static_dir)) ||
+	    (cli.listen && config_set_listen(&app->cfg, cli.listen, err, sizeof(err))) ||
+	    (cli.broker && config_set_string(&app->cfg.broker.url, cli.broker)) ||
+	    (cli.static_dir && config_set_string(&app->cfg.static_dir, cli.static_dir)) ||
 	    config_check(&app->cfg, err, sizeof(err))) {
 		fprintf(stderr, "mqtt-web-bridge: configuration error: %s\n", err);
 		exit(2);
 	}
 	/* The copy is in the config now: what `ps` shows of the command line loses the password. */
-	if (broker)
-		config_url_hide_password(broker);
+	if (cli.broker)
+		config_url_hide_password(cli.broker);
 	/*
 	 * The default static_dir names the repository's folder; an installed bridge runs elsewhere
 	 * (systemd: in /), so without that folder it serves the installed browser files. Any other
@@ -271,9 +287,9 @@ static void load_config(struct app *app, int argc, char **argv)
 		config_clear(&app->cfg);
 		exit(1);
 	}
-	if (verbose)
+	if (cli.verbose)
 		app->cfg.log_level = LOG_DEBUG;
-	if (check) {
+	if (cli.check) {
 		print_settings(&app->cfg, config_path);
 		config_clear(&app->cfg);
 		exit(0);
@@ -524,12 +540,105 @@ static const char *display_host(const char *host)
 	return host;
 }
 
+/* The broker environment every Paho client of the bridge shares (upstream.h). */
+static void fill_env(struct app *app)
+{
+	const struct config *cfg = &app->cfg;
+
+	app->env.evq = app->evq;
+	app->env.url = cfg->broker.url;
+	app->env.ca_file = cfg->broker.ca_file;
+	app->env.cert_file = cfg->broker.cert_file;
+	app->env.key_file = cfg->broker.key_file;
+	app->env.verify = cfg->broker.verify;
+	app->env.mqtt_version = cfg->broker.mqtt_version;
+	app->env.connect_timeout_s = UPSTREAM_CONNECT_TIMEOUT_S;
+	app->env.max_backlog = (size_t)cfg->limits.max_queue_bytes;
+	app->env.waker = app->waker;
+}
+
+static int start_sessions(struct app *app)
+{
+	const struct config *cfg = &app->cfg;
+	struct sessions_config scfg;
+
+	memset(&scfg, 0, sizeof(scfg));
+	scfg.env = &app->env;
+	scfg.max_packet_bytes = (size_t)cfg->limits.max_packet_bytes;
+	scfg.max_queue_bytes = (size_t)cfg->limits.max_queue_bytes;
+	scfg.max_sessions = (size_t)cfg->limits.max_connections;
+	scfg.connect_wait_ms = CONNECT_WAIT_MS;
+	scfg.max_subscriptions = (size_t)cfg->limits.max_subscriptions;
+	scfg.bridge_credentials = cfg->mqtt_credentials == CREDENTIALS_BRIDGE;
+	scfg.broker_username = cfg->broker.username;
+	scfg.broker_password = cfg->broker.password;
+	scfg.shared_sessions = cfg->mqtt_sessions == SESSIONS_AUTO;
+	scfg.auth_none = cfg->auth.mode == AUTH_NONE;
+	scfg.hub = app->hub;
+	scfg.retained = app->retained;
+	app->sessions = sessions_new(&scfg);
+	if (!app->sessions)
+		return -1;
+	sessions_set_auth(app->sessions, app->auth);
+	hub_set_state_fn(app->hub, on_broker_state, app);
+	return 0;
+}
+
+static int start_web(struct app *app)
+{
+	const struct config *cfg = &app->cfg;
+	struct web_hooks hooks;
+	struct web_deps deps;
+	const char *lbracket = strchr(cfg->listen_host, ':') ? "[" : "";
+	const char *rbracket = *lbracket ? "]" : "";
+	const char *host = display_host(cfg->listen_host);
+	bool tls = *cfg->tls.cert_file;
+
+	hooks.wake = on_wake;
+	hooks.tick = on_tick;
+	hooks.signal = on_signal;
+	hooks.user = app;
+	deps.sessions = app->sessions;
+	deps.hub = app->hub;
+	deps.retained = app->retained;
+	deps.started_ms = clock_mono_ms();
+	deps.auth = app->auth;
+	app->web = web_server_new(cfg, &deps, &hooks, app->signal_fd);
+	if (!app->web)
+		return -1;
+	/* The hub's links may have pushed events already, their wake-up lost (nobody to wake
+	 * yet, and the evq wakes once per batch): one wake-up now takes them. */
+	atomic_store(&app->wake_target, app->web);
+	web_server_wake(app->web);
+	log_msg(LOG_INFO, "main", "listening url=%s://%s%s%s:%d/ mqtt=%s://%s%s%s:%d/mqtt broker=%s",
+		tls ? "https" : "http", lbracket, host, rbracket, cfg->listen_port, tls ? "wss" : "ws",
+		lbracket, host, rbracket, cfg->listen_port, cfg->broker.url);
+	return 0;
+}
+
+/* Closing the web server detaches what is left; then the upstreams go (doc/design.md §5). */
+static void stop_all(struct app *app)
+{
+	stop_waking(app);
+	web_server_free(app->web);
+	app->web = NULL;
+	if (app->evq)
+		drain_events(app);
+	sessions_free(app->sessions);
+	retained_free(app->retained);
+	hub_free(app->hub);
+	if (app->evq)
+		drain_events(app);
+	waker_free(app->waker);
+	evq_free(app->evq);
+	auth_unref(app->auth);
+	if (app->signal_fd >= 0)
+		close(app->signal_fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct app app;
-	struct sessions_config scfg;
-	struct web_hooks hooks;
-	struct web_deps deps;
 	int status = 1;
 
 	memset(&app, 0, sizeof(app));
@@ -548,87 +657,19 @@ int main(int argc, char **argv)
 	app.evq = evq_new(wake_service, &app);
 	if (!app.auth || !app.evq)
 		goto out;
-	app.env.evq = app.evq;
-	app.env.url = app.cfg.broker.url;
-	app.env.ca_file = app.cfg.broker.ca_file;
-	app.env.cert_file = app.cfg.broker.cert_file;
-	app.env.key_file = app.cfg.broker.key_file;
-	app.env.verify = app.cfg.broker.verify;
-	app.env.mqtt_version = app.cfg.broker.mqtt_version;
-	app.env.connect_timeout_s = UPSTREAM_CONNECT_TIMEOUT_S;
-	app.env.max_backlog = (size_t)app.cfg.limits.max_queue_bytes;
 	app.waker = waker_new();
-	app.env.waker = app.waker;
+	fill_env(&app);
 
 	/* The hub first: shared sessions are served from it. */
-	if (start_hub(&app))
+	if (start_hub(&app) || start_sessions(&app) || start_web(&app))
 		goto out;
-
-	memset(&scfg, 0, sizeof(scfg));
-	scfg.env = &app.env;
-	scfg.max_packet_bytes = (size_t)app.cfg.limits.max_packet_bytes;
-	scfg.max_queue_bytes = (size_t)app.cfg.limits.max_queue_bytes;
-	scfg.max_sessions = (size_t)app.cfg.limits.max_connections;
-	scfg.connect_wait_ms = CONNECT_WAIT_MS;
-	scfg.max_subscriptions = (size_t)app.cfg.limits.max_subscriptions;
-	scfg.bridge_credentials = app.cfg.mqtt_credentials == CREDENTIALS_BRIDGE;
-	scfg.broker_username = app.cfg.broker.username;
-	scfg.broker_password = app.cfg.broker.password;
-	scfg.shared_sessions = app.cfg.mqtt_sessions == SESSIONS_AUTO;
-	scfg.auth_none = app.cfg.auth.mode == AUTH_NONE;
-	scfg.hub = app.hub;
-	scfg.retained = app.retained;
-	app.sessions = sessions_new(&scfg);
-	if (!app.sessions)
-		goto out;
-	sessions_set_auth(app.sessions, app.auth);
-	hub_set_state_fn(app.hub, on_broker_state, &app);
-
-	hooks.wake = on_wake;
-	hooks.tick = on_tick;
-	hooks.signal = on_signal;
-	hooks.user = &app;
-	deps.sessions = app.sessions;
-	deps.hub = app.hub;
-	deps.retained = app.retained;
-	deps.started_ms = clock_mono_ms();
-	deps.auth = app.auth;
-	app.web = web_server_new(&app.cfg, &deps, &hooks, app.signal_fd);
-	if (!app.web)
-		goto out;
-	/* The hub's links may have pushed events already, their wake-up lost (nobody to wake
-	 * yet, and the evq wakes once per batch): one wake-up now takes them. */
-	atomic_store(&app.wake_target, app.web);
-	web_server_wake(app.web);
-	log_msg(LOG_INFO, "main", "listening url=%s://%s%s%s:%d/ mqtt=%s://%s%s%s:%d/mqtt broker=%s",
-		*app.cfg.tls.cert_file ? "https" : "http",
-		strchr(app.cfg.listen_host, ':') ? "[" : "", display_host(app.cfg.listen_host),
-		strchr(app.cfg.listen_host, ':') ? "]" : "", app.cfg.listen_port,
-		*app.cfg.tls.cert_file ? "wss" : "ws",
-		strchr(app.cfg.listen_host, ':') ? "[" : "", display_host(app.cfg.listen_host),
-		strchr(app.cfg.listen_host, ':') ? "]" : "", app.cfg.listen_port, app.cfg.broker.url);
 	notify_ready(app.cfg.listen);
 
 	while (!app.done)
 		web_server_service(app.web);
 	status = 0;
 out:
-	/* Closing the web server detaches what is left; then the upstreams go. */
-	stop_waking(&app);
-	web_server_free(app.web);
-	app.web = NULL;
-	if (app.evq)
-		drain_events(&app);
-	sessions_free(app.sessions);
-	retained_free(app.retained);
-	hub_free(app.hub);
-	if (app.evq)
-		drain_events(&app);
-	waker_free(app.waker);
-	evq_free(app.evq);
-	auth_unref(app.auth);
-	if (app.signal_fd >= 0)
-		close(app.signal_fd);
+	stop_all(&app);
 	log_msg(status ? LOG_ERROR : LOG_INFO, "main", "exit status=%d", status);
 	config_clear(&app.cfg);
 	return status;
