@@ -60,6 +60,14 @@ void session_sub_op_free(struct sub_op *sub)
 	}
 }
 
+int session_request_failed(struct session *s, struct sub_op *so, const char *what, int rc)
+{
+	session_sub_op_free(so);
+	log_msg(LOG_INFO, "session", "%s-failed client_id=%s rc=%d", what, session_cid(s), rc);
+	session_close(s, END_ERROR);
+	return rc;
+}
+
 struct qos2_in *session_find_q2(struct session *s, uint16_t packet_id)
 {
 	for (size_t i = 0; i < s->nq2; i++) {

@@ -17,6 +17,18 @@
 #include "props.h"
 #include "shared.h"
 
+int session_put_connack_limits(struct session *s, struct buf *out, uint32_t max_packet)
+{
+	int rc = props_put_int(out, MQTT_PROP_TOPIC_ALIAS_MAXIMUM, TOPIC_ALIAS_MAX);
+
+	if (!rc)
+		rc = props_put_int(out, MQTT_PROP_MAXIMUM_PACKET_SIZE, max_packet);
+	if (!rc && s->id_assigned)
+		rc = props_put_bytes(out, MQTT_PROP_ASSIGNED_CLIENT_ID, s->client_id,
+		                     strlen(s->client_id));
+	return rc;
+}
+
 void session_send_connack(struct session *s, bool session_present, uint8_t code,
                           struct mqtt_bytes props)
 {

@@ -64,12 +64,7 @@ static int connack_props(struct session *s, struct mqtt_bytes broker, struct buf
 		max_packet = (uint32_t)ours_max;
 	rc = props_copy_except(out, broker.data, broker.len, ours, sizeof(ours));
 	if (!rc)
-		rc = props_put_int(out, MQTT_PROP_TOPIC_ALIAS_MAXIMUM, TOPIC_ALIAS_MAX);
-	if (!rc)
-		rc = props_put_int(out, MQTT_PROP_MAXIMUM_PACKET_SIZE, max_packet);
-	if (!rc && s->id_assigned)
-		rc = props_put_bytes(out, MQTT_PROP_ASSIGNED_CLIENT_ID, s->client_id,
-		                     strlen(s->client_id));
+		rc = session_put_connack_limits(s, out, max_packet);
 	return rc;
 }
 
@@ -450,10 +445,7 @@ int session_dedicated_subscribe(struct session *s, const struct mqtt_subscribe *
 		goto fail;
 	return 0;
 fail:
-	session_sub_op_free(so);
-	log_msg(LOG_INFO, "session", "subscribe-failed client_id=%s rc=%d", session_cid(s), rc);
-	session_close(s, END_ERROR);
-	return rc;
+	return session_request_failed(s, so, "subscribe", rc);
 }
 
 int session_dedicated_unsubscribe(struct session *s, const struct mqtt_subscribe *sub)
@@ -469,12 +461,9 @@ int session_dedicated_unsubscribe(struct session *s, const struct mqtt_subscribe
 	                        &token);
 	if (!rc)
 		rc = session_add_op(s, token, OP_UNSUB, sub->packet_id, sub->count);
-	if (rc) {
-		log_msg(LOG_INFO, "session", "unsubscribe-failed client_id=%s rc=%d",
-		        session_cid(s), rc);
-		session_close(s, END_ERROR);
-	}
-	return rc;
+	if (rc)
+		return session_request_failed(s, NULL, "unsubscribe", rc);
+	return 0;
 }
 
 void session_dedicated_disconnect(struct session *s, const struct mqtt_disconnect *d)

@@ -198,6 +198,9 @@ static const struct mqtt_bytes no_codes = {NULL, 0};
 
 const char *session_cid(const struct session *s);
 uint32_t session_prop_u32(struct mqtt_bytes props, uint8_t id, uint32_t dflt);
+/** The CONNACK properties that are the bridge's in both modes: its topic alias maximum,
+ * @max_packet, and the client id it assigned, if it did. */
+int session_put_connack_limits(struct session *s, struct buf *out, uint32_t max_packet);
 
 /* Writing to the browser. */
 int session_send_packet(struct session *s, const struct mqtt_packet *p);
@@ -230,6 +233,9 @@ int session_add_local(struct session *s, enum op_kind kind, uint16_t packet_id, 
 void session_answer_local(struct session *s);
 void session_answer_op(struct session *s, struct op op, struct upstream_event *ev);
 void session_sub_op_free(struct sub_op *sub);
+/** A (UN)SUBSCRIBE that could not be made: frees @so (may be NULL), logs "@what-failed" and
+ * closes the browser. Returns @rc. */
+int session_request_failed(struct session *s, struct sub_op *so, const char *what, int rc);
 int session_add_q2(struct session *s, uint16_t packet_id, bool received);
 int session_add_op(struct session *s, int token, enum op_kind kind, uint16_t packet_id,
                    size_t count);

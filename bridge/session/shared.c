@@ -206,12 +206,7 @@ static int connack_props(struct session *s, struct mqtt_bytes broker, uint16_t k
 		rc = props_put_int(out, MQTT_PROP_SHARED_SUB_AVAILABLE,
 		                   session_prop_u32(broker, MQTT_PROP_SHARED_SUB_AVAILABLE, 1));
 	if (!rc)
-		rc = props_put_int(out, MQTT_PROP_TOPIC_ALIAS_MAXIMUM, TOPIC_ALIAS_MAX);
-	if (!rc)
-		rc = props_put_int(out, MQTT_PROP_MAXIMUM_PACKET_SIZE, max_packet);
-	if (!rc && s->id_assigned)
-		rc = props_put_bytes(out, MQTT_PROP_ASSIGNED_CLIENT_ID, s->client_id,
-		                     strlen(s->client_id));
+		rc = session_put_connack_limits(s, out, max_packet);
 	if (!rc && s->keepalive != keepalive)
 		rc = props_put_int(out, MQTT_PROP_SERVER_KEEP_ALIVE, keepalive);
 	return rc;
@@ -483,16 +478,11 @@ int shared_subscribe(struct session *s, const struct mqtt_subscribe *sub)
 	return 0;
 fail:
 	/* The filters already joined stay in s->subs and end with the session. */
-	if (so) {
-		for (size_t j = 0; j < so->count && so->ssubs; j++) {
-			if (so->ssubs[j])
-				so->ssubs[j]->op = NULL;
-		}
+	for (size_t j = 0; so && so->ssubs && j < so->count; j++) {
+		if (so->ssubs[j])
+			so->ssubs[j]->op = NULL;
 	}
-	session_sub_op_free(so);
-	log_msg(LOG_INFO, "session", "subscribe-failed client_id=%s rc=%d", session_cid(s), rc);
-	session_close(s, END_ERROR);
-	return rc;
+	return session_request_failed(s, so, "subscribe", rc);
 }
 
 int shared_unsubscribe(struct session *s, const struct mqtt_subscribe *sub)
