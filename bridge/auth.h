@@ -1,5 +1,5 @@
 /*
- * bridge/auth.h — access tokens and their ACLs (DESIGN §4): who may publish and read what.
+ * bridge/auth.h — access tokens and their ACLs (doc/design.md §4): who may publish and read what.
  *
  * The token table is built from the config and shared by reference: a connection that keeps a
  * token across callbacks (an event stream, an MQTT session) holds a reference to the table it

@@ -1,4 +1,5 @@
-/* bridge/config.h — the JSON configuration file (DESIGN §5): defaults, strict reading, checks. */
+/* bridge/config.h — the JSON configuration file (doc/design.md §5): defaults, strict reading,
+ * checks. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,7 +23,7 @@ enum mqtt_credentials {
 	CREDENTIALS_BRIDGE = 1,
 };
 
-/* Which browser sessions the bridge serves from its shared broker clients (DESIGN §2). */
+/* Which browser sessions the bridge serves from its shared broker clients (doc/design.md §2). */
 enum mqtt_sessions {
 	SESSIONS_AUTO = 0,      /* shared where the session allows it */
 	SESSIONS_DEDICATED = 1, /* every browser gets its own Paho client */
@@ -98,7 +99,7 @@ struct config {
 /** The default static_dir (relative to the working directory, as in the repository). */
 #define CONFIG_DEFAULT_STATIC "static"
 
-/** Fills @cfg with the defaults of DESIGN §5. 0 or -ENOMEM (then @cfg is cleared). */
+/** Fills @cfg with the defaults of doc/design.md §5. 0 or -ENOMEM (then @cfg is cleared). */
 int config_init(struct config *cfg);
 
 /**

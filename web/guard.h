@@ -1,6 +1,6 @@
 /*
- * web/guard.h — who gets in (DESIGN §4): the connection limit over every kind of connection,
- * the browser Origin allow-list, and the answers given before a request reaches a protocol
+ * web/guard.h — who gets in (doc/design.md §4): the connection limit over every kind of
+ * connection, the browser Origin allow-list, and the answers given before a request reaches a protocol
  * (a WebSocket upgrade refused with an HTTP status instead of a silent close).
  * All of these run in protocols[0]'s callback (server.c), which lws calls for every connection
  * before it is bound to a mount or upgraded. Service thread.

@@ -152,7 +152,7 @@ bool http_args_known(struct http_conn *c, const char *const *known)
 	return true;
 }
 
-/* ---- tokens, ACLs and the request rate (DESIGN §4) ---- */
+/* ---- tokens, ACLs and the request rate (doc/design.md §4) ---- */
 
 bool http_may_publish(struct http_conn *c, const char *topic)
 {
@@ -273,8 +273,8 @@ static bool within_rate(struct http_conn *c)
 }
 
 /*
- * Who may ask (DESIGN §4): /api/v1/health is open to all, for load balancers and monitors, and
- * /api/v1/info, which tells a page whether it must sign in;
+ * Who may ask (doc/design.md §4): /api/v1/health is open to all, for load balancers and
+ * monitors, and /api/v1/info, which tells a page whether it must sign in;
  * /metrics needs a token only with auth.metrics "token", and neither counts against the rate.
  * false: answered.
  */

@@ -30,7 +30,7 @@ struct web_stats {
 	uint64_t sse_events;        /* events written to streams */
 	uint64_t sse_dropped;       /* events a slow stream lost */
 	uint64_t sse_cut_off;       /* streams closed for being too slow */
-	/* Refused before any work was done (DESIGN §4). */
+	/* Refused before any work was done (doc/design.md §4). */
 	uint64_t refused_max_connections; /* connections over limits.max_connections */
 	uint64_t refused_upgrade_origin;  /* WebSocket upgrades from an origin not allowed */
 	uint64_t refused_http_origin;     /* API requests from an origin not allowed */

@@ -1,6 +1,6 @@
 /*
  * bridge/hub/hub.h — the bridge's own broker connection, shared by REST publishes, request/response,
- * every SSE stream and every shared MQTT session (DESIGN §3, the hub).
+ * every SSE stream and every shared MQTT session (doc/design.md §3, the hub).
  *
  * Subscriptions are counted per filter: a thousand streams or browsers of one filter are one
  * subscription at the broker, at the highest QoS any of them asked for. A message is matched once

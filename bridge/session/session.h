@@ -1,8 +1,8 @@
 /*
- * bridge/session/session.h — one browser's MQTT session: the state machine between the bytes of its
- * WebSocket and the broker (DESIGN §2, MQTT over WebSocket). A session is shared (served from the
- * hub's broker connection, shared.c) when it allows it, else dedicated (its own upstream Paho
- * client).
+ * bridge/session/session.h — one browser's MQTT session: the state machine between the bytes of
+ * its WebSocket and the broker (doc/design.md §2, the session modes). A session is shared (served
+ * from the hub's broker connection, shared.c) when it allows it, else dedicated (its own upstream
+ * Paho client).
  *
  * Everything here runs on the service thread. A session lives from the browser's first bytes
  * until both sides are done: the browser connection may go first (then the session still closes

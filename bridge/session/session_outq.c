@@ -160,7 +160,7 @@ void session_deliver(struct session *s, struct msg *m)
 
 	s->ss->stats.messages_to_browser++;
 	if (m->qos == 0) {
-		/* A slow browser loses QoS 0 messages first (DESIGN §3, backpressure). */
+		/* A slow browser loses QoS 0 messages first (doc/design.md §3, backpressure). */
 		if (s->io->queued(s->conn) > limit / 2)
 			s->ss->stats.qos0_dropped++;
 		else

@@ -1,7 +1,7 @@
 /*
- * bridge/session/shared.h — shared sessions: a browser's MQTT session served by the bridge itself from
- * the hub's broker connection (DESIGN §2). The broker sees one subscription per filter for all
- * browsers; the bridge keeps each browser's subscriptions, options and acks, and writes each
+ * bridge/session/shared.h — shared sessions: a browser's MQTT session served by the bridge itself
+ * from the hub's broker connection (doc/design.md §2). The broker sees one subscription per filter
+ * for all browsers; the bridge keeps each browser's subscriptions, options and acks, and writes each
  * message to every browser from the service thread.
  *
  * For session.c only (the browser side calls in here for a session in MODE_SHARED). Service

@@ -149,7 +149,7 @@ static void send_shared(struct session *s, struct hub_event *ev, uint8_t qos, bo
 	}
 	s->ss->stats.messages_to_browser++;
 	if (qos == 0) {
-		/* A slow browser loses QoS 0 messages first (DESIGN §3, backpressure). */
+		/* A slow browser loses QoS 0 messages first (doc/design.md §3, backpressure). */
 		if (s->io->queued(s->conn) > limit / 2) {
 			s->ss->stats.qos0_dropped++;
 			return;

@@ -1,4 +1,5 @@
-/* bridge/util/evq.h — the hand-off from Paho's threads to the lws service thread (DESIGN §3). */
+/* bridge/util/evq.h — the hand-off from Paho's threads to the lws service thread
+ * (doc/design.md §3.2). */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /*
- * bridge/util/ratelimit.h — request rate limits (limits.requests_per_minute, DESIGN §4): one token
- * bucket per key (an access token's name, or a client address).
+ * bridge/util/ratelimit.h — request rate limits (limits.requests_per_minute, doc/design.md §4):
+ * one token bucket per key (an access token's name, or a client address).
  *
  * A bucket holds up to @per_minute requests and refills at @per_minute / 60 per second, so a key
  * may burst a minute's worth and then goes at the steady rate. Keys come from the network, so

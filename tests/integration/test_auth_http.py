@@ -1,4 +1,4 @@
-"""Access tokens on the HTTP side (DESIGN §4, docs: "Access tokens"): with auth.mode "tokens"
+"""Access tokens on the HTTP side (doc/design.md §4, docs: "Access tokens"): with auth.mode "tokens"
 every /api/v1 request but /health needs "Authorization: Bearer SECRET" or "?access_token=SECRET"
 (401 and WWW-Authenticate otherwise); publishes, retained writes and requests need the token's
 publish ACL, retained reads, topic lists and streams its subscribe ACL (403 forbidden, naming the

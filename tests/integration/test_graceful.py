@@ -1,4 +1,4 @@
-"""SIGTERM under load (DESIGN §5, README "Operation"): REST publishes at QoS 1 and
+"""SIGTERM under load (doc/design.md §5, README "Operation"): REST publishes at QoS 1 and
 MQTT-over-WebSocket QoS 1 publishes keep coming while the bridge gets SIGTERM. Every publish the bridge acknowledged
 (HTTP 200, PUBACK) must reach a TCP observer subscribed at Mosquitto, byte for byte; the bridge
 exits 0 within a few seconds; a bridge started again serves. Bridge only."""

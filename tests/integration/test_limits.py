@@ -1,4 +1,4 @@
-"""Who gets in, and how much (DESIGN §4, docs: "Limits"): the WebSocket Origin allow-list,
+"""Who gets in, and how much (doc/design.md §4, docs: "Limits"): the WebSocket Origin allow-list,
 answered 403 before the upgrade, next to REST's CORS check; limits.max_connections over every
 kind of connection (WebSocket, SSE, plain HTTP), answered 503 with Retry-After for a request and
 for an upgrade, while the connections in place keep working and a closed one makes room;

@@ -1,4 +1,4 @@
-"""The bridge as a process (DESIGN §5): graceful SIGTERM (WebSocket close 1001, v5 DISCONNECT 0x8B,
+"""The bridge as a process (doc/design.md §5): graceful SIGTERM (WebSocket close 1001, v5 DISCONNECT 0x8B,
 exit 0), start-up errors naming the bad config key (exit 2), no password in the logs.
 All bridge only: Mosquitto has no such contract."""
 

@@ -1,4 +1,4 @@
-"""Scale-out (DESIGN §7, README "Scale-out"): two bridge instances in front of one Mosquitto,
+"""Scale-out (doc/design.md §7, README "Scale-out"): two bridge instances in front of one Mosquitto,
 behind nginx running config/nginx/mqtt-web-bridge-scaleout.conf (round robin for /mqtt and the
 REST API, streams sticky by client address).
 

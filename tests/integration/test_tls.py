@@ -1,4 +1,4 @@
-"""TLS both ways (DESIGN §4): the listener serves HTTPS and WSS only when tls.cert_file and
+"""TLS both ways (doc/design.md §4): the listener serves HTTPS and WSS only when tls.cert_file and
 tls.key_file are set; the bridge reaches a TLS broker (mqtts://) with broker.ca_file, an optional
 client certificate, and broker.verify (chain and host name). A bad broker certificate keeps the
 bridge up (health 503, a log line that says why, retries); a bad listener certificate stops the
