@@ -481,7 +481,8 @@ static void on_mqtt(struct lg *g, struct conn *c, const struct mqtt_packet *p)
 			payload_make(pl, sizeof(pl), 0, 0, now_ns());
 			pub.u.publish.qos = 1;
 			pub.u.publish.packet_id = 1;
-			pub.u.publish.topic = (struct mqtt_bytes){(const uint8_t *)topic, strlen(topic)};
+			pub.u.publish.topic =
+			    (struct mqtt_bytes){(const uint8_t *)topic, strlen(topic)};
 			pub.u.publish.payload = (struct mqtt_bytes){pl, sizeof(pl)};
 			send_packet(g, c, &pub);
 		}
@@ -651,7 +652,9 @@ static void sse_input(struct lg *g, struct conn *c)
 		if (!h)
 			return;
 		if (!http_status_ok(b, "200") || memmem(b->data, h, "chunked", 7)) {
-			conn_fail(g, c, "SSE stream refused (or chunked, which this reader does not take)");
+			conn_fail(
+			    g, c,
+			    "SSE stream refused (or chunked, which this reader does not take)");
 			return;
 		}
 		off = h;
@@ -940,7 +943,8 @@ static int run_pubsub(struct lg *g)
 				continue;
 			if (evs[i].events & EPOLLOUT)
 				flush(g, c);
-			if (c->fd >= 0 && (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+			if (c->fd >= 0 &&
+			    (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 				on_readable(g, c);
 		}
 		pump(g);
@@ -1042,7 +1046,8 @@ static int run_idle(struct lg *g)
 				continue;
 			if (evs[i].events & EPOLLOUT)
 				flush(g, c);
-			if (c->fd >= 0 && (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+			if (c->fd >= 0 &&
+			    (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 				on_readable(g, c);
 		}
 		open_more(g);
@@ -1119,7 +1124,8 @@ static int run_churn(struct lg *g)
 				continue;
 			if (evs[i].events & EPOLLOUT)
 				flush(g, c);
-			if (c->fd >= 0 && (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+			if (c->fd >= 0 &&
+			    (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 				on_readable(g, c);
 		}
 		int64_t now = now_ns();
@@ -1129,7 +1135,8 @@ static int run_churn(struct lg *g)
 				if (conn_open(g, c, &g->sub_ep) == 0) {
 					g->churn_connects++;
 					c->got_own = false;
-					c->leave_at = now + 100000000LL + (int64_t)(rnd(g) % 900) * 1000000LL;
+					c->leave_at =
+					    now + 100000000LL + (int64_t)(rnd(g) % 900) * 1000000LL;
 				} else {
 					g->errors++;
 				}
@@ -1206,15 +1213,21 @@ static struct conn *conns_new(int n, enum role role)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"pub", required_argument, 0, 'P'},     {"sub", required_argument, 0, 'S'},
-	    {"pubs", required_argument, 0, 'p'},    {"subs", required_argument, 0, 's'},
-	    {"qos", required_argument, 0, 'q'},     {"window", required_argument, 0, 'w'},
-	    {"rate", required_argument, 0, 'r'},    {"duration", required_argument, 0, 'd'},
-	    {"payload", required_argument, 0, 'l'}, {"topic", required_argument, 0, 't'},
-	    {"pid", required_argument, 0, 'i'},     {"conns", required_argument, 0, 'n'},
-	    {"hold", no_argument, 0, 'H'},          {"help", no_argument, 0, 'h'},
-	    {0, 0, 0, 0}};
+	static const struct option opts[] = {{"pub", required_argument, 0, 'P'},
+					     {"sub", required_argument, 0, 'S'},
+					     {"pubs", required_argument, 0, 'p'},
+					     {"subs", required_argument, 0, 's'},
+					     {"qos", required_argument, 0, 'q'},
+					     {"window", required_argument, 0, 'w'},
+					     {"rate", required_argument, 0, 'r'},
+					     {"duration", required_argument, 0, 'd'},
+					     {"payload", required_argument, 0, 'l'},
+					     {"topic", required_argument, 0, 't'},
+					     {"pid", required_argument, 0, 'i'},
+					     {"conns", required_argument, 0, 'n'},
+					     {"hold", no_argument, 0, 'H'},
+					     {"help", no_argument, 0, 'h'},
+					     {0, 0, 0, 0}};
 	struct lg g = {.npubs = 1, .nsubs = 1, .window = 64, .payload = 64, .duration_s = 5};
 	const char *pub_url = NULL, *sub_url = NULL, *mode;
 	int rc = 2, o;
@@ -1228,23 +1241,49 @@ int main(int argc, char **argv)
 	optind = 2;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'P': pub_url = optarg; break;
-		case 'S': sub_url = optarg; break;
-		case 'p': g.npubs = atoi(optarg); break;
-		case 's': g.nsubs = atoi(optarg); break;
-		case 'q': g.qos = atoi(optarg); break;
-		case 'w': g.window = atoi(optarg); break;
-		case 'r': g.rate = atof(optarg); break;
-		case 'd': g.duration_s = atoi(optarg); break;
-		case 'l': g.payload = atoi(optarg); break;
-		case 't': snprintf(g.topic, sizeof(g.topic), "%s", optarg); break;
-		case 'n': g.conns = atoi(optarg); break;
-		case 'H': g.hold = true; break;
+		case 'P':
+			pub_url = optarg;
+			break;
+		case 'S':
+			sub_url = optarg;
+			break;
+		case 'p':
+			g.npubs = atoi(optarg);
+			break;
+		case 's':
+			g.nsubs = atoi(optarg);
+			break;
+		case 'q':
+			g.qos = atoi(optarg);
+			break;
+		case 'w':
+			g.window = atoi(optarg);
+			break;
+		case 'r':
+			g.rate = atof(optarg);
+			break;
+		case 'd':
+			g.duration_s = atoi(optarg);
+			break;
+		case 'l':
+			g.payload = atoi(optarg);
+			break;
+		case 't':
+			snprintf(g.topic, sizeof(g.topic), "%s", optarg);
+			break;
+		case 'n':
+			g.conns = atoi(optarg);
+			break;
+		case 'H':
+			g.hold = true;
+			break;
 		case 'i':
 			if (g.npids < MAX_PIDS)
 				g.pids[g.npids++] = atoi(optarg);
 			break;
-		default: usage(); return 2;
+		default:
+			usage();
+			return 2;
 		}
 	}
 	if (g.npubs < 1 || g.npubs > MAX_PUBS || g.nsubs < 1 || g.nsubs > 65535 || g.qos < 0 ||
@@ -1264,7 +1303,8 @@ int main(int argc, char **argv)
 		if (!pub_url || !sub_url || endpoint_parse(pub_url, &g.pub_ep) ||
 		    endpoint_parse(sub_url, &g.sub_ep) || g.sub_ep.kind == K_HTTP ||
 		    g.pub_ep.kind == K_SSE) {
-			fputs("loadgen: pubsub needs --pub ws|tcp|http URL and --sub ws|tcp|sse URL\n",
+			fputs("loadgen: pubsub needs --pub ws|tcp|http URL and --sub ws|tcp|sse "
+			      "URL\n",
 			      stderr);
 			goto out;
 		}
@@ -1285,7 +1325,8 @@ int main(int argc, char **argv)
 		bool churn = mode[0] == 'c';
 		if (!sub_url || endpoint_parse(sub_url, &g.sub_ep) || g.sub_ep.kind != K_WS ||
 		    g.conns < 1) {
-			fputs("loadgen: idle and churn need --sub ws://... and --conns N\n", stderr);
+			fputs("loadgen: idle and churn need --sub ws://... and --conns N\n",
+			      stderr);
 			goto out;
 		}
 		g.nsubs = g.npubs = 0;

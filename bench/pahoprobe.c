@@ -38,11 +38,11 @@
 
 #include "sample.h"
 
-#define MAX_PUBS     64
-#define MAX_WINDOW   100   /* Paho's default maxBufferedMessages: more queued sends fail */
-#define RING         1024u /* per-publisher delivery counters; well above MAX_WINDOW */
-#define LAT_CAP      (1u << 20)
-#define KEEPALIVE_S  600 /* no PINGREQ is due during a run */
+#define MAX_PUBS    64
+#define MAX_WINDOW  100   /* Paho's default maxBufferedMessages: more queued sends fail */
+#define RING        1024u /* per-publisher delivery counters; well above MAX_WINDOW */
+#define LAT_CAP     (1u << 20)
+#define KEEPALIVE_S 600 /* no PINGREQ is due during a run */
 /* Connects in flight at once. Paho's receive thread notices new sockets only when its poll (up to
  * 1 s) ends, so each batch costs two such rounds, ~2 s, whatever its size; but one batch's
  * connects are handled a packet at a time, each walking Paho's lists, and a large batch costs
@@ -640,8 +640,9 @@ static int clients_new(struct probe *p)
 		struct client *c = &p->all[i];
 		c->p = p;
 		c->role = i < p->nidle ? R_IDLE : i < p->nidle + p->nsubs ? R_SUB : R_PUB;
-		c->idx = c->role == R_IDLE ? i : c->role == R_SUB ? i - p->nidle
-								 : i - p->nidle - p->nsubs;
+		c->idx = c->role == R_IDLE  ? i
+			 : c->role == R_SUB ? i - p->nidle
+					    : i - p->nidle - p->nsubs;
 		if (c->role == R_IDLE)
 			snprintf(c->topic, sizeof(c->topic), "pahoprobe/%d/i%d", (int)getpid(), i);
 		else
@@ -665,12 +666,12 @@ static void clients_free(struct probe *p)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"broker", required_argument, 0, 'b'}, {"subs", required_argument, 0, 's'},
-	    {"pubs", required_argument, 0, 'p'},   {"idle", required_argument, 0, 'i'},
-	    {"qos", required_argument, 0, 'q'},    {"window", required_argument, 0, 'w'},
-	    {"duration", required_argument, 0, 'd'}, {"payload", required_argument, 0, 'l'},
-	    {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+	static const struct option opts[] =
+	    {{"broker", required_argument, 0, 'b'},   {"subs", required_argument, 0, 's'},
+	     {"pubs", required_argument, 0, 'p'},     {"idle", required_argument, 0, 'i'},
+	     {"qos", required_argument, 0, 'q'},      {"window", required_argument, 0, 'w'},
+	     {"duration", required_argument, 0, 'd'}, {"payload", required_argument, 0, 'l'},
+	     {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
 	struct probe p = {.duration_s = 5, .payload = 64};
 	bool fanin;
 	int o, rc = 2;
@@ -686,15 +687,33 @@ int main(int argc, char **argv)
 	optind = 2;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'b': p.url = optarg; break;
-		case 's': p.nsubs = atoi(optarg); break;
-		case 'p': p.npubs = atoi(optarg); break;
-		case 'i': p.nidle = atoi(optarg); break;
-		case 'q': p.qos = atoi(optarg); break;
-		case 'w': p.window = atoi(optarg); break;
-		case 'd': p.duration_s = atoi(optarg); break;
-		case 'l': p.payload = atoi(optarg); break;
-		default: usage(); return 2;
+		case 'b':
+			p.url = optarg;
+			break;
+		case 's':
+			p.nsubs = atoi(optarg);
+			break;
+		case 'p':
+			p.npubs = atoi(optarg);
+			break;
+		case 'i':
+			p.nidle = atoi(optarg);
+			break;
+		case 'q':
+			p.qos = atoi(optarg);
+			break;
+		case 'w':
+			p.window = atoi(optarg);
+			break;
+		case 'd':
+			p.duration_s = atoi(optarg);
+			break;
+		case 'l':
+			p.payload = atoi(optarg);
+			break;
+		default:
+			usage();
+			return 2;
 		}
 	}
 	/* fan-out has one publisher, fan-in one subscriber at QoS 0 (loadgen's scenarios). */

@@ -88,7 +88,7 @@ struct auth *auth_new(const struct config *cfg)
 		if (!(t->name = strdup(c->name)) ||
 		    copy_filters(&t->publish, &t->npublish, c->publish, c->npublish, c->name) ||
 		    copy_filters(&t->subscribe, &t->nsubscribe, c->subscribe, c->nsubscribe,
-		                 c->name))
+				 c->name))
 			goto fail;
 	}
 	return a;

@@ -159,18 +159,18 @@ int config_set_listen(struct config *cfg, const char *hostport, char *err, size_
 	if (host[0] == '[') {
 		if (host_len < 3 || host[host_len - 1] != ']')
 			return config_fail(err, errlen, "listen '%s': expected [ipv6]:port",
-			                   hostport);
+					   hostport);
 		host++;
 		host_len -= 2;
 	} else if (memchr(host, ':', host_len)) {
 		return config_fail(err, errlen, "listen '%s': put an IPv6 address in brackets",
-		                   hostport);
+				   hostport);
 	}
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);
 	if (errno || end == colon + 1 || *end || port < 1 || port > CONFIG_PORT_MAX)
 		return config_fail(err, errlen, "listen '%s': port must be 1..%d", hostport,
-		                   CONFIG_PORT_MAX);
+				   CONFIG_PORT_MAX);
 	host_copy = strndup(host, host_len);
 	listen_copy = strdup(hostport);
 	if (!host_copy || !listen_copy) {

@@ -111,7 +111,7 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
 
 /** Same for JSON text (for tests and the fuzzer); @origin names it in messages. */
 int config_load_text(struct config *cfg, const char *text, size_t len, const char *origin,
-                     char *err, size_t errlen);
+		     char *err, size_t errlen);
 
 /** Sets "listen" from a "host:port" string ("[::1]:8080" for IPv6). 0 or -EINVAL with @err. */
 int config_set_listen(struct config *cfg, const char *hostport, char *err, size_t errlen);

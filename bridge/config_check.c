@@ -23,7 +23,7 @@
  * are refused; the message never quotes the text.
  */
 static int decode_userinfo(const char *s, size_t len, const char *what, char **out, char *err,
-                           size_t errlen)
+			   size_t errlen)
 {
 	char *d = malloc(len + 1);
 	size_t o = 0;
@@ -92,9 +92,9 @@ static int credentials_twice(const struct config *cfg, char *err, size_t errlen)
 	else if (!*cfg->broker.username)
 		keys_set = "'broker.password' is";
 	return config_fail(err, errlen,
-	                   "'broker.url' holds credentials (user info before '@') and %s set too: "
-	                   "give them in one place only",
-	                   keys_set);
+			   "'broker.url' holds credentials (user info before '@') and %s set too: "
+			   "give them in one place only",
+			   keys_set);
 }
 
 static int split_userinfo(struct config *cfg, char *err, size_t errlen)
@@ -116,12 +116,12 @@ static int split_userinfo(struct config *cfg, char *err, size_t errlen)
 	info_len = (size_t)(at - auth);
 	colon = memchr(auth, ':', info_len);
 	rc = decode_userinfo(auth, colon ? (size_t)(colon - auth) : info_len, "user name", &user,
-	                     err, errlen);
+			     err, errlen);
 	if (rc)
 		goto fail;
 	if (colon)
 		rc = decode_userinfo(colon + 1, (size_t)(at - colon - 1), "password", &pass, err,
-		                     errlen);
+				     errlen);
 	else if (!(pass = strdup("")))
 		rc = -ENOMEM;
 	if (rc)
@@ -157,30 +157,30 @@ fail:
 static int check_host(const char *url, bool websocket, char *err, size_t errlen)
 {
 	static const char encode_hint[] = "(in a user name or password, write '/' '?' '#' '@' "
-	                                  "':' '%' as %2F %3F %23 %40 %3A %25)";
+					  "':' '%' as %2F %3F %23 %40 %3A %25)";
 	const char *host = strstr(url, CONFIG_SCHEME_SEP) + CONFIG_SCHEME_SEP_LEN, *port = NULL,
-	           *end;
+		   *end;
 	size_t len = strcspn(host, "/?#");
 
 	end = host + len;
 	if (memchr(host, '@', len))
 		return config_fail(err, errlen, "'broker.url': its host holds a '@' %s",
-		                   encode_hint);
+				   encode_hint);
 	if (*host == '[') {
 		const char *close = memchr(host, ']', len);
 		if (!close || close == host + 1 || (close + 1 < end && close[1] != ':'))
 			return config_fail(err, errlen,
-			                   "'broker.url': an IPv6 address goes in brackets, then "
-			                   "':port', as in mqtt://[::1]:1883");
+					   "'broker.url': an IPv6 address goes in brackets, then "
+					   "':port', as in mqtt://[::1]:1883");
 		if (close + 1 < end)
 			port = close + 2;
 	} else {
 		const char *colon = memchr(host, ':', len);
 		if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)))
 			return config_fail(err, errlen,
-			                   "'broker.url': an IPv6 address goes in brackets, as in "
-			                   "mqtt://[::1]:1883 %s",
-			                   encode_hint);
+					   "'broker.url': an IPv6 address goes in brackets, as in "
+					   "mqtt://[::1]:1883 %s",
+					   encode_hint);
 		if (colon == host || len == 0)
 			return config_fail(err, errlen, "'broker.url' names no host");
 		if (colon)
@@ -193,8 +193,8 @@ static int check_host(const char *url, bool websocket, char *err, size_t errlen)
 			n = n * 10 + (*p - '0');
 		if (p != end || p == port || n < 1 || n > CONFIG_PORT_MAX)
 			return config_fail(err, errlen,
-			                   "'broker.url': the port after the host must be 1..%d %s",
-			                   CONFIG_PORT_MAX, encode_hint);
+					   "'broker.url': the port after the host must be 1..%d %s",
+					   CONFIG_PORT_MAX, encode_hint);
 	}
 	if (!websocket && *end && strcmp(end, "/"))
 		return config_fail(
@@ -207,7 +207,7 @@ static int check_host(const char *url, bool websocket, char *err, size_t errlen)
 int config_check(struct config *cfg, char *err, size_t errlen)
 {
 	static const char *const schemes[] = {"mqtt://", "tcp://", "mqtts://",
-	                                      "ssl://",  "ws://",  "wss://"};
+					      "ssl://",  "ws://",  "wss://"};
 	const char *scheme = NULL;
 	char shown[URL_SHOWN_SIZE];
 	int rc;
@@ -230,19 +230,19 @@ int config_check(struct config *cfg, char *err, size_t errlen)
 		return rc;
 	if (!*cfg->tls.cert_file != !*cfg->tls.key_file)
 		return config_fail(err, errlen,
-		                   "'tls.cert_file' and 'tls.key_file' go together: set both "
-		                   "or neither");
+				   "'tls.cert_file' and 'tls.key_file' go together: set both "
+				   "or neither");
 	if (!*cfg->broker.cert_file != !*cfg->broker.key_file)
 		return config_fail(err, errlen,
-		                   "'broker.cert_file' and 'broker.key_file' go together: "
-		                   "set both or neither");
+				   "'broker.cert_file' and 'broker.key_file' go together: "
+				   "set both or neither");
 	if (!*cfg->static_dir)
 		return config_fail(err, errlen, "'static_dir' must not be empty");
 	if (cfg->auth.mode == AUTH_TOKENS && cfg->auth.ntokens == 0)
 		return config_fail(err, errlen,
-		                   "'auth.mode' is \"tokens\" but 'auth.tokens' is empty");
+				   "'auth.mode' is \"tokens\" but 'auth.tokens' is empty");
 	if (cfg->mqtt_credentials == CREDENTIALS_BRIDGE && cfg->auth.mode != AUTH_TOKENS)
 		return config_fail(err, errlen,
-		                   "'mqtt_credentials' \"bridge\" needs 'auth.mode' \"tokens\"");
+				   "'mqtt_credentials' \"bridge\" needs 'auth.mode' \"tokens\"");
 	return 0;
 }

@@ -23,58 +23,49 @@ static const char *const session_modes[] = {"auto", "dedicated", NULL};
 static const char *const mqtt_version_names[] = {"auto", "5", "3.1.1", "3.1", NULL};
 static const int mqtt_version_levels[] = {0, MQTT_V5, MQTT_V311, MQTT_V31};
 
-#define STR(sec, key, field)                                                                       \
-	{                                                                                          \
-		sec, key, KIND_STRING, offsetof(struct config, field), 0, 0, NULL                  \
-	}
-#define INT(sec, key, field, lo, hi)                                                               \
-	{                                                                                          \
-		sec, key, KIND_INT, offsetof(struct config, field), lo, hi, NULL                   \
-	}
-#define BOOL(sec, key, field)                                                                      \
-	{                                                                                          \
-		sec, key, KIND_BOOL, offsetof(struct config, field), 0, 0, NULL                    \
-	}
-#define CHOICE(sec, key, field, list)                                                              \
-	{                                                                                          \
-		sec, key, KIND_CHOICE, offsetof(struct config, field), 0, 0, list                  \
-	}
-#define CHOICE_VALUES(sec, key, field, list, values)                                               \
-	{                                                                                          \
-		sec, key, KIND_CHOICE, offsetof(struct config, field), 0, 0, list, values          \
-	}
+/* One key a line reads as the table it is. */
+/* clang-format off */
+#define STR(sec, key, field) {sec, key, KIND_STRING, offsetof(struct config, field), 0, 0, NULL}
+#define INT(sec, key, field, lo, hi) \
+	{sec, key, KIND_INT, offsetof(struct config, field), lo, hi, NULL}
+#define BOOL(sec, key, field) {sec, key, KIND_BOOL, offsetof(struct config, field), 0, 0, NULL}
+#define CHOICE(sec, key, field, list) \
+	{sec, key, KIND_CHOICE, offsetof(struct config, field), 0, 0, list}
+#define CHOICE_VALUES(sec, key, field, list, values) \
+	{sec, key, KIND_CHOICE, offsetof(struct config, field), 0, 0, list, values}
 
 /* The scalar keys; "listen", the lists and "auth.tokens" have their own readers. */
 const struct config_key config_keys[] = {
-    STR(NULL, "static_dir", static_dir),
-    CHOICE(NULL, "log_level", log_level, log_levels),
-    STR("broker", "url", broker.url),
-    STR("broker", "client_id", broker.client_id),
-    STR("broker", "username", broker.username),
-    STR("broker", "password", broker.password),
-    INT("broker", "keepalive_s", broker.keepalive_s, 0, 65535),
-    STR("broker", "ca_file", broker.ca_file),
-    STR("broker", "cert_file", broker.cert_file),
-    STR("broker", "key_file", broker.key_file),
-    BOOL("broker", "verify", broker.verify),
-    CHOICE_VALUES("broker", "mqtt_version", broker.mqtt_version, mqtt_version_names,
-                  mqtt_version_levels),
-    STR("tls", "cert_file", tls.cert_file),
-    STR("tls", "key_file", tls.key_file),
-    CHOICE("auth", "mode", auth.mode, auth_modes),
-    CHOICE("auth", "metrics", auth.metrics, metrics_modes),
-    CHOICE(NULL, "mqtt_credentials", mqtt_credentials, credential_modes),
-    CHOICE(NULL, "mqtt_sessions", mqtt_sessions, session_modes),
-    INT("limits", "max_connections", limits.max_connections, 1, 1000000),
-    INT("limits", "max_packet_bytes", limits.max_packet_bytes, 16, 268435460),
-    INT("limits", "max_body_bytes", limits.max_body_bytes, 1, 268435456),
-    INT("limits", "max_subscriptions", limits.max_subscriptions, 1, 1000000),
-    INT("limits", "max_queue_bytes", limits.max_queue_bytes, 1024, 1L << 34),
-    INT("limits", "requests_per_minute", limits.requests_per_minute, 0, 100000000),
-    INT(NULL, "publish_timeout_ms", publish_timeout_ms, 1, 3600000),
-    INT("sse", "heartbeat_s", sse.heartbeat_s, 1, 3600),
-    INT("sse", "replay", sse.replay, 0, 1000000),
+	STR(NULL, "static_dir", static_dir),
+	CHOICE(NULL, "log_level", log_level, log_levels),
+	STR("broker", "url", broker.url),
+	STR("broker", "client_id", broker.client_id),
+	STR("broker", "username", broker.username),
+	STR("broker", "password", broker.password),
+	INT("broker", "keepalive_s", broker.keepalive_s, 0, 65535),
+	STR("broker", "ca_file", broker.ca_file),
+	STR("broker", "cert_file", broker.cert_file),
+	STR("broker", "key_file", broker.key_file),
+	BOOL("broker", "verify", broker.verify),
+	CHOICE_VALUES("broker", "mqtt_version", broker.mqtt_version, mqtt_version_names,
+		      mqtt_version_levels),
+	STR("tls", "cert_file", tls.cert_file),
+	STR("tls", "key_file", tls.key_file),
+	CHOICE("auth", "mode", auth.mode, auth_modes),
+	CHOICE("auth", "metrics", auth.metrics, metrics_modes),
+	CHOICE(NULL, "mqtt_credentials", mqtt_credentials, credential_modes),
+	CHOICE(NULL, "mqtt_sessions", mqtt_sessions, session_modes),
+	INT("limits", "max_connections", limits.max_connections, 1, 1000000),
+	INT("limits", "max_packet_bytes", limits.max_packet_bytes, 16, 268435460),
+	INT("limits", "max_body_bytes", limits.max_body_bytes, 1, 268435456),
+	INT("limits", "max_subscriptions", limits.max_subscriptions, 1, 1000000),
+	INT("limits", "max_queue_bytes", limits.max_queue_bytes, 1024, 1L << 34),
+	INT("limits", "requests_per_minute", limits.requests_per_minute, 0, 100000000),
+	INT(NULL, "publish_timeout_ms", publish_timeout_ms, 1, 3600000),
+	INT("sse", "heartbeat_s", sse.heartbeat_s, 1, 3600),
+	INT("sse", "replay", sse.replay, 0, 1000000),
 };
+/* clang-format on */
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
 
 static const char *const sections[] = {"broker", "tls", "auth", "limits", "sse"};
@@ -120,7 +111,7 @@ static bool is_section(const char *name)
 
 /* A KIND_CHOICE key: the index of its value in k->choices, or k->values at that index. */
 static int read_choice(int *field, const struct config_key *k, json_t *v, const char *path,
-                       char *err, size_t errlen)
+		       char *err, size_t errlen)
 {
 	char list[CHOICES_TEXT_SIZE] = "";
 
@@ -138,11 +129,11 @@ static int read_choice(int *field, const struct config_key *k, json_t *v, const 
 	}
 	/* "mqtt_version": 5 is a number: say that a string is wanted. */
 	return config_fail(err, errlen, "'%s' must be %sone of: %s", path,
-	                   json_is_string(v) ? "" : "a string, ", list);
+			   json_is_string(v) ? "" : "a string, ", list);
 }
 
 static int read_scalar(struct config *cfg, const struct config_key *k, json_t *v, const char *path,
-                       char *err, size_t errlen)
+		       char *err, size_t errlen)
 {
 	void *field = (char *)cfg + k->offset;
 
@@ -160,7 +151,7 @@ static int read_scalar(struct config *cfg, const struct config_key *k, json_t *v
 		n = json_integer_value(v);
 		if (n < k->min || n > k->max)
 			return config_fail(err, errlen, "'%s' must be between %ld and %ld", path,
-			                   k->min, k->max);
+					   k->min, k->max);
 		*(long *)field = (long)n;
 		return 0;
 	}
@@ -177,7 +168,7 @@ static int read_scalar(struct config *cfg, const struct config_key *k, json_t *v
 
 /* Reads a JSON array of strings; each must pass @check when given. */
 static int read_strings(json_t *v, const char *path, bool (*check)(const char *), char ***out,
-                        size_t *nout, char *err, size_t errlen)
+			size_t *nout, char *err, size_t errlen)
 {
 	size_t n = json_array_size(v), i;
 	char **list;
@@ -197,8 +188,8 @@ static int read_strings(json_t *v, const char *path, bool (*check)(const char *)
 		if (check && !check(json_string_value(item))) {
 			config_free_strings(list, n);
 			return config_fail(err, errlen,
-			                   "'%s[%zu]' is not a valid MQTT topic filter: '%s'", path,
-			                   i, json_string_value(item));
+					   "'%s[%zu]' is not a valid MQTT topic filter: '%s'", path,
+					   i, json_string_value(item));
 		}
 		list[i] = strdup(json_string_value(item));
 		if (!list[i]) {
@@ -240,7 +231,7 @@ static int read_sha256(uint8_t *sha256, json_t *v, const char *path, char *err, 
 		int hi = config_hexval(hex[2 * i]), lo = config_hexval(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return config_fail(err, errlen, "'%s' must be %zu hex digits", path,
-			                   2 * size);
+					   2 * size);
 		sha256[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
@@ -248,7 +239,7 @@ static int read_sha256(uint8_t *sha256, json_t *v, const char *path, char *err, 
 
 /* A token's "publish" or "subscribe": MQTT topic filters, replacing what *@list held. */
 static int read_filters(char ***list, size_t *n, json_t *v, const char *path, char *err,
-                        size_t errlen)
+			size_t errlen)
 {
 	config_free_strings(*list, *n);
 	*list = NULL;
@@ -257,7 +248,7 @@ static int read_filters(char ***list, size_t *n, json_t *v, const char *path, ch
 }
 
 static int read_token(struct config_token *t, json_t *obj, const char *path, char *err,
-                      size_t errlen)
+		      size_t errlen)
 {
 	const char *key;
 	json_t *v;
@@ -322,7 +313,7 @@ static int read_tokens(struct config *cfg, json_t *v, const char *path, char *er
 		for (size_t j = 0; j < i; j++) {
 			if (!strcmp(tokens[j].name, tokens[i].name)) {
 				rc = config_fail(err, errlen, "'%s.name': '%s' is used twice",
-				                 item_path, tokens[i].name);
+						 item_path, tokens[i].name);
 				config_free_tokens(tokens, n);
 				return rc;
 			}
@@ -347,9 +338,9 @@ static int read_proxies(struct config *cfg, json_t *v, const char *path, char *e
 	for (size_t i = 0; i < n; i++) {
 		if (netaddr_parse_range(list[i], &range)) {
 			rc = config_fail(err, errlen,
-			                 "'%s[%zu]' must be an IP address or a CIDR range such as "
-			                 "10.0.0.0/8: '%s'",
-			                 path, i, list[i]);
+					 "'%s[%zu]' must be an IP address or a CIDR range such as "
+					 "10.0.0.0/8: '%s'",
+					 path, i, list[i]);
 			config_free_strings(list, n);
 			return rc;
 		}
@@ -396,7 +387,7 @@ static const struct {
 };
 
 static int read_member(struct config *cfg, const char *section, const char *name, json_t *v,
-                       char *err, size_t errlen)
+		       char *err, size_t errlen)
 {
 	const struct config_key *k;
 	char path[KEY_PATH_SIZE];
@@ -439,7 +430,7 @@ static int read_root(struct config *cfg, json_t *root, char *err, size_t errlen)
 }
 
 int config_load_text(struct config *cfg, const char *text, size_t len, const char *origin,
-                     char *err, size_t errlen)
+		     char *err, size_t errlen)
 {
 	char inner[CONFIG_ERR_SIZE];
 	json_error_t jerr;
@@ -455,7 +446,7 @@ int config_load_text(struct config *cfg, const char *text, size_t len, const cha
 		if (near)
 			*near = '\0';
 		return config_fail(err, errlen, "%s:%d:%d: %s", origin, jerr.line, jerr.column,
-		                   jerr.text);
+				   jerr.text);
 	}
 	rc = read_root(cfg, root, inner, sizeof(inner));
 	json_decref(root);

@@ -45,7 +45,7 @@
 #define REPLAY_MAX_BYTES (16u << 20)
 /* What one retained read may collect. */
 #define RETAINED_MAX_MESSAGES 10000
-#define RETAINED_MAX_BYTES (16u << 20)
+#define RETAINED_MAX_BYTES    (16u << 20)
 
 /* Long options without a short letter. */
 #define OPT_NEW_TOKEN 256
@@ -53,7 +53,7 @@
 struct app {
 	struct config cfg;
 	const char *config_path; /* NULL: defaults only */
-	struct auth *auth; /* the current token table; a SIGHUP replaces it */
+	struct auth *auth;       /* the current token table; a SIGHUP replaces it */
 	struct evq *evq;
 	struct upstream_env env;
 	struct waker *waker;
@@ -74,28 +74,29 @@ struct app {
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: mqtt-web-bridge [OPTIONS]\n"
-		"Puts the web in front of an MQTT broker: MQTT over WebSocket at /mqtt, and the\n"
-		"browser files at /.\n"
-		"\n"
-		"  -c, --config FILE   JSON configuration (default: %s when it exists,\n"
-		"                      else %s when it exists)\n"
-		"  -l, --listen ADDR   host:port to listen on (config key \"listen\")\n"
-		"  -b, --broker URL    broker URL, mqtt:// mqtts:// tcp:// ssl:// ws:// wss://\n"
-		"                      (config key \"broker.url\"); credentials as\n"
-		"                      mqtt://USER:PASSWORD@HOST:PORT, percent-encoded\n"
-		"  -s, --static DIR    browser files to serve (config key \"static_dir\")\n"
-		"  -v, --verbose       debug logging (config key \"log_level\": \"debug\")\n"
-		"      --check         check the configuration, print the effective settings, exit\n"
-		"      --new-token NAME  print a fresh random secret and its \"auth.tokens\" entry\n"
-		"  -h, --help          this text\n"
-		"  -V, --version       the version\n"
-		"\n"
-		"Every configuration key is documented in the README. Exit status: 0 after a clean\n"
-		"shutdown (SIGTERM/SIGINT), 1 when the server cannot run, 2 for a usage or\n"
-		"configuration error.\n",
-		CONFIG_DEFAULT_PATH, MWB_INSTALLED_CONFIG);
+	fprintf(
+	    out,
+	    "Usage: mqtt-web-bridge [OPTIONS]\n"
+	    "Puts the web in front of an MQTT broker: MQTT over WebSocket at /mqtt, and the\n"
+	    "browser files at /.\n"
+	    "\n"
+	    "  -c, --config FILE   JSON configuration (default: %s when it exists,\n"
+	    "                      else %s when it exists)\n"
+	    "  -l, --listen ADDR   host:port to listen on (config key \"listen\")\n"
+	    "  -b, --broker URL    broker URL, mqtt:// mqtts:// tcp:// ssl:// ws:// wss://\n"
+	    "                      (config key \"broker.url\"); credentials as\n"
+	    "                      mqtt://USER:PASSWORD@HOST:PORT, percent-encoded\n"
+	    "  -s, --static DIR    browser files to serve (config key \"static_dir\")\n"
+	    "  -v, --verbose       debug logging (config key \"log_level\": \"debug\")\n"
+	    "      --check         check the configuration, print the effective settings, exit\n"
+	    "      --new-token NAME  print a fresh random secret and its \"auth.tokens\" entry\n"
+	    "  -h, --help          this text\n"
+	    "  -V, --version       the version\n"
+	    "\n"
+	    "Every configuration key is documented in the README. Exit status: 0 after a clean\n"
+	    "shutdown (SIGTERM/SIGINT), 1 when the server cannot run, 2 for a usage or\n"
+	    "configuration error.\n",
+	    CONFIG_DEFAULT_PATH, MWB_INSTALLED_CONFIG);
 }
 
 /* For --check: what the bridge would run with, one key=value per line (no secrets). */
@@ -116,7 +117,8 @@ static void print_settings(const struct config *cfg, const char *path)
 	printf("auth.metrics=%s\n", cfg->auth.metrics == METRICS_TOKEN ? "token" : "open");
 	printf("mqtt_credentials=%s\n",
 	       cfg->mqtt_credentials == CREDENTIALS_BRIDGE ? "bridge" : "passthrough");
-	printf("mqtt_sessions=%s\n", cfg->mqtt_sessions == SESSIONS_DEDICATED ? "dedicated" : "auto");
+	printf("mqtt_sessions=%s\n",
+	       cfg->mqtt_sessions == SESSIONS_DEDICATED ? "dedicated" : "auto");
 	printf("allowed_origins=");
 	for (size_t i = 0; i < cfg->nallowed_origins; i++)
 		printf("%s%s", i ? "," : "", cfg->allowed_origins[i]);
@@ -144,8 +146,10 @@ static int new_token(const char *name)
 	uint8_t hash[32];
 
 	if (!config_token_name_valid(name)) {
-		fprintf(stderr, "mqtt-web-bridge: token name '%s' is not valid (letters, digits, "
-				"'-', '_', '.')\n", name);
+		fprintf(stderr,
+			"mqtt-web-bridge: token name '%s' is not valid (letters, digits, "
+			"'-', '_', '.')\n",
+			name);
 		return 2;
 	}
 	if (auth_new_secret(secret)) {
@@ -157,7 +161,8 @@ static int new_token(const char *name)
 	printf("\n# The secret above is shown once; the config keeps only its hash. Add this to\n"
 	       "# \"auth.tokens\", fill in the filters it may publish to and subscribe to\n"
 	       "# (\"{name}\" stands for the token's name), then reload with SIGHUP:\n"
-	       "{\"name\": \"%s\", \"sha256\": \"", name);
+	       "{\"name\": \"%s\", \"sha256\": \"",
+	       name);
 	for (size_t i = 0; i < sizeof(hash); i++)
 		printf("%02x", hash[i]);
 	printf("\", \"publish\": [], \"subscribe\": []}\n");
@@ -193,11 +198,16 @@ struct cli {
 static void parse_args(int argc, char **argv, struct cli *cli)
 {
 	static const struct option options[] = {
-		{"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
-		{"broker", required_argument, NULL, 'b'}, {"static", required_argument, NULL, 's'},
-		{"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},      {"check", no_argument, NULL, 'C'},
-		{"new-token", required_argument, NULL, OPT_NEW_TOKEN}, {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"broker", required_argument, NULL, 'b'},
+	    {"static", required_argument, NULL, 's'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"check", no_argument, NULL, 'C'},
+	    {"new-token", required_argument, NULL, OPT_NEW_TOKEN},
+	    {NULL, 0, NULL, 0},
 	};
 	char shown[512];
 	int opt;
@@ -340,8 +350,7 @@ static void check_done(struct app *app)
 	if (!app->stopping || app->done)
 		return;
 	hub_get_stats(app->hub, &hs);
-	if ((sessions_count(app->sessions) == 0 && hs.pending == 0 &&
-	     !web_server_busy(app->web)) ||
+	if ((sessions_count(app->sessions) == 0 && hs.pending == 0 && !web_server_busy(app->web)) ||
 	    app->stop_ticks >= SHUTDOWN_WAIT_S)
 		app->done = true;
 }
@@ -394,7 +403,8 @@ static void reload_tokens(struct app *app)
 		goto out;
 	}
 	if (fresh.auth.mode != app->cfg.auth.mode)
-		log_msg(LOG_WARN, "main", "reload auth.mode-unchanged=true reason=\"needs a restart\"");
+		log_msg(LOG_WARN, "main",
+			"reload auth.mode-unchanged=true reason=\"needs a restart\"");
 	/* The TLS files named at start are read again (on_signal); other names need a restart. */
 	if (strcmp(fresh.tls.cert_file, app->cfg.tls.cert_file) ||
 	    strcmp(fresh.tls.key_file, app->cfg.tls.key_file))
@@ -610,9 +620,10 @@ static int start_web(struct app *app)
 	 * yet, and the evq wakes once per batch): one wake-up now takes them. */
 	atomic_store(&app->wake_target, app->web);
 	web_server_wake(app->web);
-	log_msg(LOG_INFO, "main", "listening url=%s://%s%s%s:%d/ mqtt=%s://%s%s%s:%d/mqtt broker=%s",
-		tls ? "https" : "http", lbracket, host, rbracket, cfg->listen_port, tls ? "wss" : "ws",
-		lbracket, host, rbracket, cfg->listen_port, cfg->broker.url);
+	log_msg(LOG_INFO, "main",
+		"listening url=%s://%s%s%s:%d/ mqtt=%s://%s%s%s:%d/mqtt broker=%s",
+		tls ? "https" : "http", lbracket, host, rbracket, cfg->listen_port,
+		tls ? "wss" : "ws", lbracket, host, rbracket, cfg->listen_port, cfg->broker.url);
 	return 0;
 }
 

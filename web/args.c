@@ -83,6 +83,6 @@ bool args_long(struct http_conn *c, const char *name, long min, long max, long *
 		return true;
 	}
 	http_error(c, 400, "invalid_parameter", "%s must be a number from %ld to %ld", name, min,
-	           max);
+		   max);
 	return false;
 }

@@ -69,8 +69,8 @@ void guard_accepted(struct web_ctx *ctx, struct lws *wsi)
 		lws_set_opaque_user_data(wsi, tag_over(ctx));
 		lws_get_peer_simple(wsi, peer, sizeof(peer));
 		log_msg(LOG_WARN, "web",
-		        "connection-refused reason=max_connections limit=%ld peer=%s",
-		        ctx->cfg->limits.max_connections, peer);
+			"connection-refused reason=max_connections limit=%ld peer=%s",
+			ctx->cfg->limits.max_connections, peer);
 		return;
 	}
 	ctx->sockets++;
@@ -91,12 +91,12 @@ void guard_destroyed(struct web_ctx *ctx, struct lws *wsi)
  * close: the request may have a body nobody will read. Nonzero when it could not be written.
  */
 static int refuse(struct lws *wsi, unsigned status, const char *code, const char *message,
-                  const char *retry_after)
+		  const char *retry_after)
 {
 	uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
 	char body[384], length[16];
 	int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
-	                 code, message);
+			 code, message);
 	int m;
 
 	if (n < 0 || (size_t)n >= sizeof(body))
@@ -104,14 +104,14 @@ static int refuse(struct lws *wsi, unsigned status, const char *code, const char
 	m = snprintf(length, sizeof(length), "%d", n);
 	if (lws_add_http_header_status(wsi, status, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-	                                 (const unsigned char *)"application/json", 16, &p, end) ||
+					 (const unsigned char *)"application/json", 16, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
-	                                 (const unsigned char *)length, m, &p, end) ||
+					 (const unsigned char *)length, m, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
-	                                 5, &p, end) ||
+					 5, &p, end) ||
 	    (retry_after && lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
-	                                                (const unsigned char *)retry_after,
-	                                                (int)strlen(retry_after), &p, end)) ||
+							(const unsigned char *)retry_after,
+							(int)strlen(retry_after), &p, end)) ||
 	    lws_finalize_http_header(wsi, &p, end))
 		return -1;
 	if (n > end - p)
@@ -163,7 +163,7 @@ int guard_upgrade(struct web_ctx *ctx, struct lws *wsi, const char *upgrade)
 		ctx->stats.refused_upgrade_origin++;
 		guard_client_addr(ctx, wsi, peer, sizeof(peer));
 		log_msg(LOG_INFO, "ws", "upgrade-refused reason=origin origin=%s peer=%s",
-		        log_quote(quoted, sizeof(quoted), origin, n > 0 ? (size_t)n : 0), peer);
+			log_quote(quoted, sizeof(quoted), origin, n > 0 ? (size_t)n : 0), peer);
 		refuse(wsi, 403, "origin_not_allowed",
 		       "WebSocket connections from this origin are not allowed", NULL);
 		return -1;

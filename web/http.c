@@ -145,7 +145,7 @@ bool http_args_known(struct http_conn *c, const char *const *known)
 			ok = strlen(known[k]) == nlen && !strncmp(frag, known[k], nlen);
 		if (!ok) {
 			http_error(c, 400, "invalid_parameter", "unknown query parameter '%.*s'",
-			           (int)(nlen > 64 ? 64 : nlen), frag);
+				   (int)(nlen > 64 ? 64 : nlen), frag);
 			return false;
 		}
 	}
@@ -175,7 +175,7 @@ void http_forbidden(struct http_conn *c, const char *action, const char *what)
 
 	c->ctx->stats.refused_forbidden++;
 	log_msg(LOG_DEBUG, "http", "refused status=403 token=%s action=\"%s\" what=%s", name,
-	        action, log_quote(quoted, sizeof(quoted), what, strlen(what)));
+		action, log_quote(quoted, sizeof(quoted), what, strlen(what)));
 	http_error(c, 403, "forbidden", "the token '%s' may not %s '%s'", name, action, what);
 }
 
@@ -235,15 +235,15 @@ static bool authenticate(struct http_conn *c)
 	c->ctx->stats.refused_unauthorized++;
 	guard_client_addr(c->ctx, c->wsi, peer, sizeof(peer));
 	log_msg(LOG_DEBUG, "http", "refused status=401 reason=%s peer=%s",
-	        offered ? "unknown_token" : "no_token", peer);
+		offered ? "unknown_token" : "no_token", peer);
 	if (offered) {
 		http_header(c, "www-authenticate:", "%s, error=\"invalid_token\"", REALM);
 		http_error(c, 401, "invalid_token", "the access token is not valid");
 	} else {
 		http_header(c, "www-authenticate:", "%s", REALM);
 		http_error(c, 401, "unauthorized",
-		           "an access token is needed: 'Authorization: Bearer TOKEN' or "
-		           "'?access_token=TOKEN'");
+			   "an access token is needed: 'Authorization: Bearer TOKEN' or "
+			   "'?access_token=TOKEN'");
 	}
 	return false;
 }
@@ -265,10 +265,10 @@ static bool within_rate(struct http_conn *c)
 		return true;
 	c->ctx->stats.refused_rate_limited++;
 	log_msg(LOG_DEBUG, "http", "refused status=429 %s=%s retry_after_s=%ld",
-	        c->token ? "token" : "peer", key, wait);
+		c->token ? "token" : "peer", key, wait);
 	http_header(c, "retry-after:", "%ld", wait);
 	http_error(c, 429, "rate_limited", "over %ld requests a minute; try again in %ld s",
-	           c->ctx->cfg->limits.requests_per_minute, wait);
+		   c->ctx->cfg->limits.requests_per_minute, wait);
 	return false;
 }
 
@@ -302,24 +302,24 @@ static int add_cors(struct http_conn *c, unsigned char **p, unsigned char *end)
 
 	if (!c->has_origin)
 		return 0;
-	if (lws_add_http_header_by_name(
-	        c->wsi, (unsigned char *)"access-control-allow-origin:", (unsigned char *)c->origin,
-	        (int)strlen(c->origin), p, end) ||
+	if (lws_add_http_header_by_name(c->wsi, (unsigned char *)"access-control-allow-origin:",
+					(unsigned char *)c->origin, (int)strlen(c->origin), p,
+					end) ||
 	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"vary:", (unsigned char *)"Origin",
-	                                WEB_LITLEN("Origin"), p, end))
+					WEB_LITLEN("Origin"), p, end))
 		return -1;
 	if (c->method != HTTP_OPTIONS)
 		return lws_add_http_header_by_name(
-		           c->wsi, (unsigned char *)"access-control-expose-headers:",
-		           (unsigned char *)expose, sizeof(expose) - 1, p, end)
-		           ? -1
-		           : 0;
+			   c->wsi, (unsigned char *)"access-control-expose-headers:",
+			   (unsigned char *)expose, sizeof(expose) - 1, p, end)
+			   ? -1
+			   : 0;
 	if (lws_add_http_header_by_name(c->wsi, (unsigned char *)"access-control-allow-methods:",
-	                                (unsigned char *)methods, sizeof(methods) - 1, p, end) ||
+					(unsigned char *)methods, sizeof(methods) - 1, p, end) ||
 	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"access-control-allow-headers:",
-	                                (unsigned char *)headers, sizeof(headers) - 1, p, end) ||
+					(unsigned char *)headers, sizeof(headers) - 1, p, end) ||
 	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"access-control-max-age:",
-	                                (unsigned char *)"600", WEB_LITLEN("600"), p, end))
+					(unsigned char *)"600", WEB_LITLEN("600"), p, end))
 		return -1;
 	return 0;
 }
@@ -350,7 +350,7 @@ static enum http_method method_of(struct lws *wsi)
 }
 
 static void copy_header(struct lws *wsi, enum lws_token_indexes token, char *out, size_t cap,
-                        bool *present)
+			bool *present)
 {
 	int n = lws_hdr_copy(wsi, out, (int)cap, token);
 
@@ -420,7 +420,7 @@ static int read_request(struct http_conn *c, const char *path)
 		return -ENOMEM;
 	copy_header(c->wsi, WSI_TOKEN_ORIGIN, c->origin, sizeof(c->origin), &c->has_origin);
 	copy_header(c->wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, c->content_type, sizeof(c->content_type),
-	            NULL);
+		    NULL);
 	copy_header(c->wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, length, sizeof(length), NULL);
 	c->body_unread = strtoull(length, NULL, 10);
 	copy_header(c->wsi, WSI_TOKEN_HTTP_ACCEPT, accept, sizeof(accept), NULL);
@@ -441,7 +441,7 @@ static int on_request(struct http_conn *c, const char *path)
 		c->has_origin = false;
 		c->close_after = true;
 		http_error(c, 403, "origin_not_allowed",
-		           "requests from this origin are not allowed");
+			   "requests from this origin are not allowed");
 		return 0;
 	}
 	if (c->has_origin && c->ctx->cfg->nallowed_origins == 1 &&
@@ -455,13 +455,13 @@ static int on_request(struct http_conn *c, const char *path)
 	if (lws_hdr_total_length(c->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
 		c->close_after = true;
 		http_error(c, 411, "length_required",
-		           "send the body with a Content-Length, not chunked");
+			   "send the body with a Content-Length, not chunked");
 		return 0;
 	}
 	if (content_length > (unsigned long long)c->ctx->cfg->limits.max_body_bytes) {
 		c->close_after = true;
 		http_error(c, 413, "body_too_large", "the body is over %ld bytes",
-		           c->ctx->cfg->limits.max_body_bytes);
+			   c->ctx->cfg->limits.max_body_bytes);
 		return 0;
 	}
 	if (!admit(c)) {
@@ -506,18 +506,18 @@ static int build_headers(struct http_conn *c, uint8_t **p, uint8_t *end)
 	size_t body = c->resp.len - LWS_PRE;
 
 	if (lws_add_http_common_headers(c->wsi, (unsigned)c->status, c->resp_type,
-	                                c->sse ? LWS_ILLEGAL_HTTP_CONTENT_LEN : body, p, end) ||
+					c->sse ? LWS_ILLEGAL_HTTP_CONTENT_LEN : body, p, end) ||
 	    add_cors(c, p, end))
 		return -1;
 	for (int i = 0; i < c->nheaders; i++) {
 		if (lws_add_http_header_by_name(c->wsi, (const unsigned char *)c->headers[i].name,
-		                                (unsigned char *)c->headers[i].value,
-		                                (int)strlen(c->headers[i].value), p, end))
+						(unsigned char *)c->headers[i].value,
+						(int)strlen(c->headers[i].value), p, end))
 			return -1;
 	}
-	if (c->close_after && lws_add_http_header_by_name(
-	                          c->wsi, (unsigned char *)"connection:", (unsigned char *)"close",
-	                          WEB_LITLEN("close"), p, end))
+	if (c->close_after &&
+	    lws_add_http_header_by_name(c->wsi, (unsigned char *)"connection:",
+					(unsigned char *)"close", WEB_LITLEN("close"), p, end))
 		return -1;
 	return lws_finalize_http_header(c->wsi, p, end);
 }
@@ -606,14 +606,14 @@ static int on_body(struct http_conn *c, const void *in, size_t len)
 	if (len > (size_t)c->ctx->cfg->limits.max_body_bytes - c->body.len) {
 		c->close_after = true;
 		http_error(c, 413, "body_too_large", "the body is over %ld bytes",
-		           c->ctx->cfg->limits.max_body_bytes);
+			   c->ctx->cfg->limits.max_body_bytes);
 		return 0;
 	}
 	return buf_append(&c->body, in, len) ? -1 : 0;
 }
 
 static int callback_api(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                        size_t len)
+			size_t len)
 {
 	struct http_conn *c = user;
 
@@ -637,7 +637,7 @@ static int callback_api(struct lws *wsi, enum lws_callback_reasons reason, void 
 			if (lws_http_get_uri_and_method(wsi, &uri, &ulen) < 0)
 				return -1;
 			c->is_metrics = ulen >= (int)WEB_LITLEN("/metrics") &&
-			                !strncmp(uri, "/metrics", WEB_LITLEN("/metrics"));
+					!strncmp(uri, "/metrics", WEB_LITLEN("/metrics"));
 		}
 		return on_request(c, in);
 

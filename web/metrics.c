@@ -23,7 +23,7 @@
 #define STATUS_CLASS_LAST  5
 
 const double web_latency_bounds[WEB_LATENCY_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                        0.05,  0.1,    0.25,  0.5,  1.0};
+							0.05,  0.1,    0.25,  0.5,  1.0};
 
 void metrics_rest_published(struct http_conn *c)
 {
@@ -116,7 +116,7 @@ static int header(struct buf *b, const struct family *f)
 {
 	char line[HEADER_LINE_MAX];
 	int n = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help,
-	                 f->name, f->type);
+			 f->name, f->type);
 
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return -ENOBUFS;
@@ -127,7 +127,7 @@ static int sample(struct buf *b, const char *name, const char *labels, double va
 {
 	char line[SAMPLE_LINE_MAX];
 	int n = snprintf(line, sizeof(line), "%s%s%s%s %.17g\n", name, labels ? "{" : "",
-	                 labels ? labels : "", labels ? "}" : "", value);
+			 labels ? labels : "", labels ? "}" : "", value);
 
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return -ENOBUFS;

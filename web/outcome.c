@@ -41,7 +41,7 @@ int outcome_status(enum hub_status status, uint8_t reason, json_t **error)
 		return 400;
 	case MQTT_RC_QUOTA_EXCEEDED:
 		*error = outcome_error("broker_quota_exceeded", "the broker's quota is exceeded",
-		                       reason);
+				       reason);
 		return 429;
 	default:
 		*error = outcome_error("broker_refused", "the broker refused the message", reason);

@@ -125,7 +125,7 @@ static int content_type_props(struct http_conn *c, struct buf *props)
 static json_t *ok_object(const struct job_item *it, bool retain)
 {
 	return json_pack("{s:b,s:s,s:i,s:b}", "ok", 1, "topic", it->topic, "qos", it->qos, "retain",
-	                 retain);
+			 retain);
 }
 
 static void answer_publish(struct rest_job *j)
@@ -144,7 +144,7 @@ static void answer_publish(struct rest_job *j)
 			http_header(c, "retry-after:", "5");
 		c->job = NULL;
 		http_json(c, status,
-		          error ? json_pack("{s:o}", "error", error) : ok_object(it, retain));
+			  error ? json_pack("{s:o}", "error", error) : ok_object(it, retain));
 		job_free(j);
 		return;
 	}
@@ -156,18 +156,18 @@ static void answer_publish(struct rest_job *j)
 			char message[256];
 			json_decref(error);
 			snprintf(message, sizeof(message), "the token '%s' may not publish to '%s'",
-			         c->token ? c->token->name : "", it->topic);
+				 c->token ? c->token->name : "", it->topic);
 			error = outcome_error("forbidden", message, -1);
 		} else if (it->timed_out) {
 			json_decref(error);
 			error = outcome_error("broker_timeout",
-			                      "the broker did not acknowledge in time", -1);
+					      "the broker did not acknowledge in time", -1);
 		} else if (status == 200) {
 			metrics_rest_published(c);
 		}
 		json_array_append_new(results, error
-		                                   ? json_pack("{s:b,s:o}", "ok", 0, "error", error)
-		                                   : ok_object(it, j->msgs.msgs[i].retain));
+						   ? json_pack("{s:b,s:o}", "ok", 0, "error", error)
+						   : ok_object(it, j->msgs.msgs[i].retain));
 	}
 	c->job = NULL;
 	http_json(c, 200, json_pack("{s:o}", "results", results));
@@ -175,7 +175,7 @@ static void answer_publish(struct rest_job *j)
 }
 
 static void on_published(void *user, enum hub_status status, uint8_t reason,
-                         const struct msg *reply)
+			 const struct msg *reply)
 {
 	struct job_item *it = user;
 	struct rest_job *j = it->job;
@@ -221,7 +221,7 @@ static void publish_timeout(lws_sorted_usec_list_t *sul)
 		c->job = NULL;
 		job_free(j);
 		http_error(c, 504, "broker_timeout", "the broker did not acknowledge within %ld ms",
-		           c->ctx->cfg->publish_timeout_ms);
+			   c->ctx->cfg->publish_timeout_ms);
 		return;
 	}
 	j->pending = 0;
@@ -273,9 +273,10 @@ static void start_publishes(struct http_conn *c, struct rest_job *j)
 			on_published(it, HUB_REFUSED, MQTT_RC_NOT_AUTHORIZED, NULL);
 			continue;
 		}
-		it->req = hub_publish(
-		    hub, m->topic, (struct mqtt_bytes){m->payload, m->payload_len}, m->qos,
-		    m->retain, (struct mqtt_bytes){m->props, m->props_len}, on_published, it);
+		it->req =
+		    hub_publish(hub, m->topic, (struct mqtt_bytes){m->payload, m->payload_len},
+				m->qos, m->retain, (struct mqtt_bytes){m->props, m->props_len},
+				on_published, it);
 		if (!it->req)
 			on_published(it, HUB_DOWN, 0, NULL);
 	}
@@ -283,7 +284,7 @@ static void start_publishes(struct http_conn *c, struct rest_job *j)
 
 /* One message from the URL (raw publish, PUT, DELETE). Takes @payload/@props by copy. */
 static void publish_one(struct http_conn *c, const char *topic, const void *payload, size_t len,
-                        int qos, bool retain, struct buf *props)
+			int qos, bool retain, struct buf *props)
 {
 	struct rest_job *j = job_new(c, JOB_PUBLISH, 1);
 	struct jsonmsg *m;
@@ -338,7 +339,7 @@ static bool json_content_type(const char *type)
 		n--;
 	return (n == WEB_LITLEN(JSON_TYPE) && !strncasecmp(type, JSON_TYPE, n)) ||
 	       (n >= WEB_LITLEN(JSON_SUFFIX) && !strncasecmp(type + n - WEB_LITLEN(JSON_SUFFIX),
-	                                                     JSON_SUFFIX, WEB_LITLEN(JSON_SUFFIX)));
+							     JSON_SUFFIX, WEB_LITLEN(JSON_SUFFIX)));
 }
 
 static void handle_publish_json(struct http_conn *c)
@@ -352,7 +353,7 @@ static void handle_publish_json(struct http_conn *c)
 		return;
 	if (!json_content_type(c->content_type)) {
 		http_error(c, 415, "unsupported_media_type",
-		           "send the messages as Content-Type: application/json");
+			   "send the messages as Content-Type: application/json");
 		return;
 	}
 	j = job_new(c, JOB_PUBLISH, 0);
@@ -518,7 +519,7 @@ static void handle_topic(struct http_conn *c, char *topic)
 		}
 		/* DELETE: an empty retained message clears the topic (MQTT's way). */
 		publish_one(c, topic, c->body.data, c->method == HTTP_PUT ? c->body.len : 0, qos,
-		            true, &props);
+			    true, &props);
 		break;
 	default:
 		http_header(c, "allow:", "GET, PUT, DELETE");
@@ -603,7 +604,7 @@ static void handle_request(struct http_conn *c, char *topic)
 	}
 	c->job = j;
 	j->items[0].req = hub_request(hub, topic, (struct mqtt_bytes){c->body.data, c->body.len},
-	                              qos, (struct mqtt_bytes){props.data, props.len}, on_reply, c);
+				      qos, (struct mqtt_bytes){props.data, props.len}, on_reply, c);
 	buf_clear(&props);
 	if (!j->items[0].req) {
 		c->job = NULL;

@@ -40,11 +40,11 @@ struct web_server {
  * timeout_secs cover liveness. lws keeps those timers in one sorted list, so each new
  * WebSocket's +300 s entry walked every other connection's: O(connections) per connect. */
 static const lws_retry_bo_t no_validity_pings = {.secs_since_valid_ping = 0,
-                                                 .secs_since_valid_hangup = 0};
+						 .secs_since_valid_hangup = 0};
 
 /* protocols[0]: plain HTTP (static files), plus the server-wide events lws sends there. */
 static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                         size_t len)
+			 size_t len)
 {
 	struct web_ctx *ctx = web_ctx_of(wsi);
 
@@ -82,7 +82,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 
 /* The signal fd, adopted as a raw file so that signals arrive through lws's own poll. */
 static int callback_signal(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                           size_t len)
+			   size_t len)
 {
 	struct web_ctx *ctx = web_ctx_of(wsi);
 
@@ -178,7 +178,7 @@ static int set_access(struct web_server *w, const struct config *cfg)
 
 /* What lws is to make: the listener, its event loop and TLS. 0, or nonzero (logged). */
 static int set_info(struct web_server *w, const struct config *cfg,
-                    struct lws_context_creation_info *info)
+		    struct lws_context_creation_info *info)
 {
 	memset(info, 0, sizeof(*info));
 	info->port = cfg->listen_port;
@@ -215,7 +215,7 @@ static int set_info(struct web_server *w, const struct config *cfg,
 }
 
 struct web_server *web_server_new(const struct config *cfg, const struct web_deps *deps,
-                                  const struct web_hooks *hooks, int signal_fd)
+				  const struct web_hooks *hooks, int signal_fd)
 {
 	struct lws_context_creation_info info;
 	struct web_server *w = calloc(1, sizeof(*w));
@@ -232,7 +232,7 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 	real = realpath(cfg->static_dir, NULL);
 	if (!real) {
 		log_msg(LOG_ERROR, "web", "static-dir-missing path=\"%s\" error=\"%s\"",
-		        cfg->static_dir, strerror(errno));
+			cfg->static_dir, strerror(errno));
 		free(w);
 		return NULL;
 	}
@@ -242,8 +242,8 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 		goto fail;
 	set_routes(w);
 	lws_set_log_level(log_enabled(LOG_DEBUG) ? LLL_ERR | LLL_WARN | LLL_NOTICE
-	                                         : LLL_ERR | LLL_WARN,
-	                  lws_log_emit);
+						 : LLL_ERR | LLL_WARN,
+			  lws_log_emit);
 	if (set_info(w, cfg, &info))
 		goto fail;
 
@@ -262,7 +262,7 @@ struct web_server *web_server_new(const struct config *cfg, const struct web_dep
 		lws_sock_file_fd_type fd;
 		fd.filefd = signal_fd;
 		w->signal_wsi = lws_adopt_descriptor_vhost(w->ctx.vhost, LWS_ADOPT_RAW_FILE_DESC,
-		                                           fd, "mwb-signal", NULL);
+							   fd, "mwb-signal", NULL);
 		if (!w->signal_wsi) {
 			log_msg(LOG_ERROR, "web", "signal-fd-adopt-failed");
 			goto fail;

@@ -35,7 +35,7 @@ struct web_hooks {
  * NULL when the listener cannot be set up (logged). @cfg and @deps' objects outlive the server.
  */
 struct web_server *web_server_new(const struct config *cfg, const struct web_deps *deps,
-                                  const struct web_hooks *hooks, int signal_fd);
+				  const struct web_hooks *hooks, int signal_fd);
 
 /** Pure. The bytes of room writers need before data handed to the web side (LWS_PRE). */
 size_t web_write_headroom(void);

@@ -221,13 +221,13 @@ static void beat(lws_sorted_usec_list_t *sul)
 	/* A comment when nothing at all went out for a whole period; the 100 ms spare absorbs
 	 * the timer's own lateness. */
 	if (!s->count && lws_now_usecs() - s->last_write >=
-	                     (lws_usec_t)period * LWS_US_PER_SEC - 100 * LWS_US_PER_MS) {
+			     (lws_usec_t)period * LWS_US_PER_SEC - 100 * LWS_US_PER_MS) {
 		struct sse_item it;
 		if (!own_item(&it, KEEPALIVE_LINE, sizeof(KEEPALIVE_LINE) - 1))
 			enqueue(s, &it, false);
 	}
 	lws_sul_schedule(s->ctx->context, 0, &s->sul_beat, beat,
-	                 (lws_usec_t)period * LWS_US_PER_SEC);
+			 (lws_usec_t)period * LWS_US_PER_SEC);
 }
 
 /* ---- the request ---- */
@@ -262,7 +262,7 @@ static void stream_free(struct sse_stream *s)
 }
 
 static bool read_args(struct http_conn *c, struct sse_stream *s, bool *retained, char *last_id,
-                      size_t cap)
+		      size_t cap)
 {
 	static const char *const known[] = {"topic", "retained", "last_event_id", NULL};
 	char frag[HTTP_ARG_MAX];
@@ -277,15 +277,15 @@ static bool read_args(struct http_conn *c, struct sse_stream *s, bool *retained,
 			continue;
 		if ((long)s->nfilters >= c->ctx->cfg->limits.max_subscriptions) {
 			http_error(c, 400, "too_many_filters",
-			           "at most %ld topic filters per stream",
-			           c->ctx->cfg->limits.max_subscriptions);
+				   "at most %ld topic filters per stream",
+				   c->ctx->cfg->limits.max_subscriptions);
 			return false;
 		}
 		rc = add_filter(s, frag + WEB_LITLEN("topic="));
 		if (rc) {
 			if (rc > 0)
 				http_error(c, 400, "invalid_filter",
-				           "not a valid MQTT topic filter (write # as %%23)");
+					   "not a valid MQTT topic filter (write # as %%23)");
 			else
 				http_error(c, 500, "internal", "out of memory");
 			return false;
@@ -300,7 +300,7 @@ static bool read_args(struct http_conn *c, struct sse_stream *s, bool *retained,
 	/* EventSource sends the header by itself when it reconnects: it is the newest. */
 	last_id[0] = '\0';
 	if (lws_hdr_custom_copy(c->wsi, last_id, (int)cap,
-	                        "last-event-id:", WEB_LITLEN("last-event-id:")) <= 0)
+				"last-event-id:", WEB_LITLEN("last-event-id:")) <= 0)
 		if (!http_arg(c, "last_event_id", last_id, cap))
 			last_id[0] = '\0';
 	return true;
@@ -332,12 +332,12 @@ static void read_retained(struct sse_stream *s)
 	for (size_t i = 0; s->reads && i < s->nfilters; i++) {
 		s->reads[i].s = s;
 		s->reads[i].req = retained_get(ctx->deps.retained, s->filters[i], RETAINED_LIMIT, 0,
-		                               on_retained, &s->reads[i]);
+					       on_retained, &s->reads[i]);
 		s->rpending += s->reads[i].req != NULL;
 	}
 	if (s->rpending)
 		lws_sul_schedule(ctx->context, 0, &s->sul_retained, retained_timeout,
-		                 (lws_usec_t)RETAINED_WAIT_MS * LWS_US_PER_MS);
+				 (lws_usec_t)RETAINED_WAIT_MS * LWS_US_PER_MS);
 }
 
 /* The stream's head: 200, never cached nor buffered by a proxy; events follow as they come. */
@@ -424,7 +424,7 @@ int sse_after_headers(struct http_conn *c)
 	else
 		lws_http_headers_detach(c->wsi);
 	lws_sul_schedule(s->ctx->context, 0, &s->sul_beat, beat,
-	                 (lws_usec_t)s->ctx->cfg->sse.heartbeat_s * LWS_US_PER_SEC);
+			 (lws_usec_t)s->ctx->cfg->sse.heartbeat_s * LWS_US_PER_SEC);
 	http_want_write(c);
 	return 0;
 }
@@ -540,7 +540,7 @@ size_t sse_auth_changed(struct web_ctx *ctx)
 		if (!ok) {
 			/* The client reconnects and is told why (401 or 403). */
 			log_msg(LOG_INFO, "sse", "closed reason=token-changed token=%s",
-			        c->token->name);
+				c->token->name);
 			s->cut_off = true;
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 			closed++;

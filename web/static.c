@@ -91,17 +91,17 @@ static const char *file_of(const char *path)
 }
 
 static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
-                      unsigned char *end)
+		      unsigned char *end)
 {
 	return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
-	                                   (const unsigned char *)value, (int)strlen(value), p,
-	                                   end);
+					   (const unsigned char *)value, (int)strlen(value), p,
+					   end);
 }
 
 /* Headers every answer about a file carries: validators, caching, and the file's policies. */
 static int file_headers(struct lws *wsi, struct web_ctx *ctx, const char *rel,
-                        const struct stat *st, const char *etag, unsigned char **p,
-                        unsigned char *end)
+			const struct stat *st, const char *etag, unsigned char **p,
+			unsigned char *end)
 {
 	char date[64], origin[256];
 	struct tm tm;
@@ -117,7 +117,7 @@ static int file_headers(struct lws *wsi, struct web_ctx *ctx, const char *rel,
 		return -1;
 	if (ends_with(rel, ".html") &&
 	    add_header(wsi, "content-security-policy:",
-	               !strcmp(rel, "view.html") ? CSP_VIEW : CSP_PAGE, p, end))
+		       !strcmp(rel, "view.html") ? CSP_VIEW : CSP_PAGE, p, end))
 		return -1;
 	if (strcmp(rel, "embed.js"))
 		return 0;
@@ -132,10 +132,10 @@ static int file_headers(struct lws *wsi, struct web_ctx *ctx, const char *rel,
 
 /* An answer without a body (304, 404, 405), written at once. */
 static int answer_empty(struct lws *wsi, unsigned int status, const unsigned char *extra,
-                        size_t extra_len)
+			size_t extra_len)
 {
 	uint8_t buf[LWS_PRE + HEADERS_MAX], *start = buf + LWS_PRE, *p = start,
-	                                    *end = buf + sizeof(buf) - 1;
+					    *end = buf + sizeof(buf) - 1;
 
 	if (lws_add_http_common_headers(wsi, status, "text/plain", 0, &p, end) ||
 	    (size_t)(end - p) < extra_len)
@@ -174,7 +174,7 @@ static int serve(struct lws *wsi, struct web_ctx *ctx, const char *path)
 		goto not_found;
 	/* Size and modification time name the version, so any change of the file shows. */
 	snprintf(etag, sizeof(etag), "\"%llx-%llx-%lx\"", (unsigned long long)st.st_size,
-	         (unsigned long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
+		 (unsigned long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
 	if (file_headers(wsi, ctx, rel, &st, etag, &p, end))
 		return -1;
 	if (lws_hdr_copy(wsi, none_match, sizeof(none_match), WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0 &&
@@ -193,7 +193,7 @@ not_found:
 }
 
 static int callback_static(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                           size_t len)
+			   size_t len)
 {
 	if (reason == LWS_CALLBACK_HTTP)
 		return serve(wsi, web_ctx_of(wsi), in ? (const char *)in : "/");

@@ -52,8 +52,8 @@ static void log_bad(const char *event, const char *key, const char *path, const 
 	char qpath[QUOTED_MAX], qwhy[QUOTED_MAX];
 
 	log_msg(LOG_ERROR, "web", "%s key=%s file=%s error=%s", event, key,
-	        log_quote(qpath, sizeof(qpath), path, strlen(path)),
-	        log_quote(qwhy, sizeof(qwhy), why, strlen(why)));
+		log_quote(qpath, sizeof(qpath), path, strlen(path)),
+		log_quote(qwhy, sizeof(qwhy), why, strlen(why)));
 }
 
 /* NULL (logged) when @path cannot be opened for reading; *@err is the negative errno. */
@@ -101,9 +101,9 @@ static int read_chain(FILE *f, const char *cert_file, STACK_OF(X509) * *out)
 	}
 	/* The end of the file reads as "no start line"; anything else is a broken certificate. */
 	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
-		log_bad(
-		    "tls-cert-invalid", "tls.cert_file", cert_file,
-		    explain(why, sizeof(why), "a chain certificate after the first is not PEM"));
+		log_bad("tls-cert-invalid", "tls.cert_file", cert_file,
+			explain(why, sizeof(why),
+				"a chain certificate after the first is not PEM"));
 		sk_X509_pop_free(chain, X509_free);
 		return -EINVAL;
 	}
@@ -128,7 +128,7 @@ static int load_pair(const char *cert_file, const char *key_file, bool want_chai
 	if (!p.cert) {
 		fclose(f);
 		log_bad("tls-cert-invalid", "tls.cert_file", cert_file,
-		        explain(why, sizeof(why), "no PEM certificate in the file"));
+			explain(why, sizeof(why), "no PEM certificate in the file"));
 		goto fail;
 	}
 	rc = want_chain ? read_chain(f, cert_file, &p.chain) : 0;
@@ -144,21 +144,21 @@ static int load_pair(const char *cert_file, const char *key_file, bool want_chai
 	if (!p.key) {
 		/* An encrypted key fails here too: say so, the OpenSSL reason alone would not. */
 		log_bad("tls-key-invalid", "tls.key_file", key_file,
-		        explain(why, sizeof(why), "no unencrypted PEM private key in the file"));
+			explain(why, sizeof(why), "no unencrypted PEM private key in the file"));
 		goto fail;
 	}
 	if (X509_check_private_key(p.cert, p.key) != 1) {
 		log_msg(LOG_ERROR, "web",
-		        "tls-key-mismatch key=tls.key_file file=%s cert_file=%s "
-		        "error=\"the key does not belong to the certificate\"",
-		        log_quote(qkey, sizeof(qkey), key_file, strlen(key_file)),
-		        log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)));
+			"tls-key-mismatch key=tls.key_file file=%s cert_file=%s "
+			"error=\"the key does not belong to the certificate\"",
+			log_quote(qkey, sizeof(qkey), key_file, strlen(key_file)),
+			log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)));
 		goto fail;
 	}
 	/* Expired is not fatal (the operator may be renewing it) but clients will refuse it. */
 	if (X509_cmp_current_time(X509_get0_notAfter(p.cert)) < 0)
 		log_msg(LOG_WARN, "web", "tls-cert-expired key=tls.cert_file file=%s",
-		        log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)));
+			log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)));
 	ERR_clear_error();
 	*out = p;
 	return 0;
@@ -205,9 +205,9 @@ int web_tls_reload(SSL_CTX *ssl_ctx, const char *cert_file, const char *key_file
 	 */
 	if (old_key && EVP_PKEY_base_id(old_key) != EVP_PKEY_base_id(p.key)) {
 		log_msg(LOG_ERROR, "web",
-		        "tls-reload-failed kept=old file=%s error=\"the new key is of another "
-		        "type (RSA, EC, ...): restart to change it\"",
-		        log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)));
+			"tls-reload-failed kept=old file=%s error=\"the new key is of another "
+			"type (RSA, EC, ...): restart to change it\"",
+			log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)));
 		rc = -EINVAL;
 		goto out;
 	}
@@ -216,15 +216,15 @@ int web_tls_reload(SSL_CTX *ssl_ctx, const char *cert_file, const char *key_file
 	if (SSL_CTX_use_cert_and_key(ssl_ctx, p.cert, p.key, p.chain, 1) != 1) {
 		char why[QUOTED_MAX];
 		log_bad("tls-reload-failed", "tls.cert_file", cert_file,
-		        explain(why, sizeof(why), "OpenSSL refused the pair"));
+			explain(why, sizeof(why), "OpenSSL refused the pair"));
 		ERR_clear_error();
 		rc = -EINVAL;
 		goto out;
 	}
 	serial_hex(p.cert, serial, sizeof(serial));
 	log_msg(LOG_INFO, "web", "tls-reloaded file=%s serial=%s chain=%d",
-	        log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)), serial,
-	        sk_X509_num(p.chain));
+		log_quote(qcert, sizeof(qcert), cert_file, strlen(cert_file)), serial,
+		sk_X509_num(p.chain));
 out:
 	pair_clear(&p);
 	return rc;

@@ -71,7 +71,7 @@ static void arm_deadline(struct web_ctx *ctx, struct ws_conn *c, lws_usec_t due)
 	if (!ctx->deadlines_stepping) {
 		ctx->deadlines_stepping = true;
 		lws_sul_schedule(ctx->context, 0, &ctx->sul_deadlines, step_deadlines,
-		                 WHEEL_SLOT_US);
+				 WHEEL_SLOT_US);
 	}
 }
 
@@ -89,7 +89,7 @@ static void deadline_expired(struct wheel_entry *e, void *arg)
 		return;
 	}
 	log_msg(LOG_INFO, "ws", "timeout peer=%s waiting_for=%s silent_ms=%lld", c->peer,
-	        c->deadline_fixed ? "connect" : "packet", (long long)(silent / LWS_US_PER_MS));
+		c->deadline_fixed ? "connect" : "packet", (long long)(silent / LWS_US_PER_MS));
 	if (c->deadline_fixed)
 		ctx->stats.ws_connect_timeouts++;
 	else
@@ -107,7 +107,7 @@ static void step_deadlines(lws_sorted_usec_list_t *sul)
 	ctx->deadlines_stepping = ctx->deadlines.armed > 0;
 	if (ctx->deadlines_stepping)
 		lws_sul_schedule(ctx->context, 0, &ctx->sul_deadlines, step_deadlines,
-		                 WHEEL_SLOT_US);
+				 WHEEL_SLOT_US);
 }
 
 static void conn_deadline(void *conn, uint32_t ms)
@@ -168,16 +168,16 @@ static int write_next(struct ws_conn *c, struct web_ctx *ctx)
 	}
 	if (c->closing) {
 		lws_close_reason(c->wsi,
-		                 ctx->shutting_down ? LWS_CLOSE_STATUS_GOINGAWAY
-		                                    : LWS_CLOSE_STATUS_NORMAL,
-		                 NULL, 0);
+				 ctx->shutting_down ? LWS_CLOSE_STATUS_GOINGAWAY
+						    : LWS_CLOSE_STATUS_NORMAL,
+				 NULL, 0);
 		return -1;
 	}
 	return 0;
 }
 
 static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                         size_t len)
+			 size_t len)
 {
 	struct web_ctx *ctx = web_ctx_of(wsi);
 	struct ws_conn *c = user;
@@ -196,7 +196,7 @@ static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void
 			return -1;
 		ctx->connections++;
 		log_msg(LOG_DEBUG, "ws", "open peer=%s protocol=%s", c->peer,
-		        lws_get_protocol(wsi)->name);
+			lws_get_protocol(wsi)->name);
 		return 0;
 
 	case LWS_CALLBACK_RECEIVE:
@@ -207,8 +207,8 @@ static int callback_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void
 			 */
 			log_msg(LOG_INFO, "ws", "text-frame peer=%s", c->peer);
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
-			                 (unsigned char *)"binary frames only",
-			                 WEB_LITLEN("binary frames only"));
+					 (unsigned char *)"binary frames only",
+					 WEB_LITLEN("binary frames only"));
 			return -1;
 		}
 		if (!c->deadline_fixed)

@@ -30,10 +30,11 @@ struct hub_event {
 	unsigned refs;
 	uint64_t seq;
 	uint64_t ts_ms;
-	struct msg
-	    *msg;  /* retain: as the publisher set it (subscriptions are retain-as-published) */
-	char *sse; /* "id: <instance>-<seq>\ndata: <json>\n\n", after headroom bytes; NULL
-			 * when no stream's filter matched */
+	/* retain: as the publisher set it (subscriptions are retain-as-published) */
+	struct msg *msg;
+	/* "id: <instance>-<seq>\ndata: <json>\n\n", after headroom bytes; NULL when no stream's
+	 * filter matched */
+	char *sse;
 	size_t sse_len;
 	void *block; /* the allocation sse points into */
 	/* The PUBLISH packet as MQTT receivers without per-browser properties get it, encoded by

@@ -49,7 +49,7 @@ struct jsonmsg_error {
  * 0 with @out filled (free with jsonmsg_batch_clear), or -EINVAL with @err, or -ENOMEM.
  */
 int jsonmsg_parse(const char *json, size_t len, size_t max_messages, struct jsonmsg_batch *out,
-                  struct jsonmsg_error *err);
+		  struct jsonmsg_error *err);
 
 /** Frees what @b holds and empties it. */
 void jsonmsg_batch_clear(struct jsonmsg_batch *b);

@@ -58,7 +58,7 @@ static int bad_prop(struct jsonmsg_error *err, const char *name, const char *why
 
 /* A string property: @id, and for the response topic, a topic name. */
 static int put_string_prop(struct buf *out, uint8_t id, const char *name, const json_t *v,
-                           struct jsonmsg_error *err)
+			   struct jsonmsg_error *err)
 {
 	if (!json_is_string(v))
 		return bad_prop(err, name, "must be a string");
@@ -66,26 +66,26 @@ static int put_string_prop(struct buf *out, uint8_t id, const char *name, const 
 	size_t len = json_string_length(v);
 	if (!mqtt_string(v))
 		return bad_prop(err, name,
-		                "must be UTF-8 of at most 65535 bytes without control characters");
+				"must be UTF-8 of at most 65535 bytes without control characters");
 	if (id == MQTT_PROP_RESPONSE_TOPIC && !topic_name_valid(s, len))
 		return bad_prop(err, name, "must be a topic name (no '+' or '#')");
 	return props_put_bytes(out, id, s, len);
 }
 
 static int put_int_prop(struct buf *out, uint8_t id, const char *name, const json_t *v,
-                        json_int_t max, struct jsonmsg_error *err)
+			json_int_t max, struct jsonmsg_error *err)
 {
 	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > max) {
 		char why[WHY_SIZE];
 		snprintf(why, sizeof why, "must be an integer from 0 to %" JSON_INTEGER_FORMAT,
-		         max);
+			 max);
 		return bad_prop(err, name, why);
 	}
 	return props_put_int(out, id, (uint32_t)json_integer_value(v));
 }
 
 static int put_correlation(struct buf *out, const char *name, const json_t *v,
-                           struct jsonmsg_error *err)
+			   struct jsonmsg_error *err)
 {
 	struct buf bin = BUF_INIT;
 	const uint8_t *data;
@@ -115,7 +115,7 @@ static int put_correlation(struct buf *out, const char *name, const json_t *v,
 
 /* One user property; @where says which, for the error message. */
 static int put_pair(struct buf *out, const char *key, size_t key_len, const json_t *value,
-                    const char *where, struct jsonmsg_error *err)
+		    const char *where, struct jsonmsg_error *err)
 {
 	if (key_len > UINT16_MAX || !utf8_valid_mqtt((const uint8_t *)key, key_len) ||
 	    !mqtt_string(value))
@@ -125,7 +125,7 @@ static int put_pair(struct buf *out, const char *key, size_t key_len, const json
 		    "65535 bytes without control characters",
 		    where);
 	return props_put_pair(out, key, key_len, json_string_value(value),
-	                      json_string_length(value));
+			      json_string_length(value));
 }
 
 static int put_user_props(struct buf *out, json_t *v, struct jsonmsg_error *err)
@@ -143,10 +143,10 @@ static int put_user_props(struct buf *out, json_t *v, struct jsonmsg_error *err)
 			if (!json_is_array(item) || json_array_size(item) != 2 ||
 			    !json_is_string(k))
 				return bad_prop(err, "user_properties",
-				                "must hold [key, value] pairs of strings");
+						"must hold [key, value] pairs of strings");
 			snprintf(where, sizeof where, "item %zu", i);
 			rc = put_pair(out, json_string_value(k), json_string_length(k),
-			              json_array_get(item, 1), where, err);
+				      json_array_get(item, 1), where, err);
 			if (rc)
 				return rc;
 		}
@@ -154,11 +154,11 @@ static int put_user_props(struct buf *out, json_t *v, struct jsonmsg_error *err)
 	}
 	if (!json_is_object(v))
 		return bad_prop(err, "user_properties",
-		                "must be an array of [key, value] pairs or an object");
+				"must be an array of [key, value] pairs or an object");
 	json_object_keylen_foreach(v, key, key_len, item)
 	{
 		rc = put_pair(out, key, key_len, item, log_quote(where, sizeof where, key, key_len),
-		              err);
+			      err);
 		if (rc)
 			return rc;
 	}
@@ -202,7 +202,7 @@ int jsonmsg_props_from_json(const void *props_json, struct buf *out, struct json
 	if (json_object_get(obj, "correlation_data") &&
 	    json_object_get(obj, "correlation_data_base64"))
 		return fail(err, -1, "invalid_properties",
-		            "correlation_data and correlation_data_base64 exclude each other");
+			    "correlation_data and correlation_data_base64 exclude each other");
 	json_object_foreach(obj, name, v)
 	{
 		rc = put_prop(out, name, v, err);
@@ -222,7 +222,7 @@ fail:
 }
 
 static const char *const fields[] = {"topic", "payload", "payload_base64",
-                                     "qos",   "retain",  "properties"};
+				     "qos",   "retain",  "properties"};
 
 static int check_fields(json_t *obj, long index, struct jsonmsg_error *err)
 {
@@ -245,7 +245,7 @@ static int check_fields(json_t *obj, long index, struct jsonmsg_error *err)
 }
 
 static int read_topic(json_t *obj, long index, const char **topic, size_t *len,
-                      struct jsonmsg_error *err)
+		      struct jsonmsg_error *err)
 {
 	json_t *v = json_object_get(obj, "topic");
 	char q[QUOTE_TOPIC + QUOTE_ROOM];
@@ -260,9 +260,9 @@ static int read_topic(json_t *obj, long index, const char **topic, size_t *len,
 		return fail(err, index, "invalid_topic", "topic is longer than 65535 bytes");
 	if (!utf8_valid_mqtt((const uint8_t *)s, n) || !topic_name_valid(s, n))
 		return fail(err, index, "invalid_topic",
-		            "%s is not a topic name (not empty, no '+' or '#', no control "
-		            "characters)",
-		            log_quote(q, sizeof q, s, n));
+			    "%s is not a topic name (not empty, no '+' or '#', no control "
+			    "characters)",
+			    log_quote(q, sizeof q, s, n));
 	*topic = s;
 	*len = n;
 	return 0;
@@ -276,7 +276,7 @@ static int read_payload(json_t *obj, long index, struct buf *out, struct jsonmsg
 
 	if (text && b64)
 		return fail(err, index, "invalid_payload",
-		            "payload and payload_base64 exclude each other");
+			    "payload and payload_base64 exclude each other");
 	if (text && json_is_string(text))
 		return buf_append(out, json_string_value(text), json_string_length(text));
 	if (text)
@@ -348,7 +348,7 @@ fail:
 
 /* How many messages the body @root holds: one object, or an array of 1..@max. */
 static int count_messages(json_t *root, size_t max, size_t *count, bool *is_array,
-                          struct jsonmsg_error *err)
+			  struct jsonmsg_error *err)
 {
 	size_t n;
 
@@ -358,19 +358,19 @@ static int count_messages(json_t *root, size_t max, size_t *count, bool *is_arra
 		n = 1;
 	else
 		return fail(err, -1, "invalid_message",
-		            "the body must be a JSON object or an array");
+			    "the body must be a JSON object or an array");
 	if (n == 0)
 		return fail(err, -1, "invalid_message", "the array is empty: nothing to publish");
 	if (n > max)
 		return fail(err, -1, "too_many_messages",
-		            "%zu messages, at most %zu in one request", n, max);
+			    "%zu messages, at most %zu in one request", n, max);
 	*count = n;
 	*is_array = json_is_array(root);
 	return 0;
 }
 
 int jsonmsg_parse(const char *json, size_t len, size_t max_messages, struct jsonmsg_batch *out,
-                  struct jsonmsg_error *err)
+		  struct jsonmsg_error *err)
 {
 	/* NULs are allowed in strings: a text payload may hold U+0000 (write emits it as
 	 * \u0000), and topics are checked for it. DECODE_ANY so that a scalar body gets the
@@ -391,7 +391,7 @@ int jsonmsg_parse(const char *json, size_t len, size_t max_messages, struct json
 		if (near)
 			*near = '\0';
 		return fail(err, -1, "invalid_json", "line %d column %d: %s", jerr.line,
-		            jerr.column, jerr.text);
+			    jerr.column, jerr.text);
 	}
 	rc = count_messages(root, max_messages, &count, &b.is_array, err);
 	if (rc)

@@ -213,7 +213,7 @@ static int put_key(struct buf *b, bool *first, const char *name)
 
 /* Text as a JSON string when it is UTF-8, else base64 under @name64 (binary stays exact). */
 static int put_text_or_b64(struct buf *b, bool *first, const char *name, const char *name64,
-                           const uint8_t *data, size_t len)
+			   const uint8_t *data, size_t len)
 {
 	int rc;
 	if (utf8_valid(data, len)) {
@@ -309,7 +309,7 @@ static int put_props(struct buf *b, const uint8_t *p, size_t len)
 		     put_uint(b, one[P_FORMAT].value);
 	if (!rc && has[P_CORRELATION])
 		rc = put_text_or_b64(b, &first, "correlation_data", "correlation_data_base64",
-		                     one[P_CORRELATION].data, one[P_CORRELATION].len);
+				     one[P_CORRELATION].data, one[P_CORRELATION].len);
 	if (!rc && pairs)
 		rc = put_key(b, &first, "user_properties") || put_pairs(b, p, len);
 	if (!rc)
@@ -326,7 +326,7 @@ static int write_msg(struct buf *b, const struct msg *m, uint64_t ts_ms)
 		rc = put_string(b, m->topic.data, m->topic.len);
 	if (!rc)
 		rc = put_text_or_b64(b, &first, "payload", "payload_base64", m->payload.data,
-		                     m->payload.len);
+				     m->payload.len);
 	if (!rc)
 		rc = put(b, ",\"qos\":");
 	if (!rc)

@@ -244,7 +244,7 @@ int codec_frame(const uint8_t *buf, size_t len, size_t *packet_len);
  * and the packet is not a CONNECT. @out is written only on success; @err may be NULL.
  */
 int codec_decode(const uint8_t *buf, size_t len, int version, struct mqtt_packet *out,
-                 struct codec_error *err);
+		 struct codec_error *err);
 
 /**
  * Appends @pkt encoded for protocol level @version to @out. In 3.1/3.1.1 properties and reason
@@ -268,7 +268,7 @@ bool codec_next_entry(struct mqtt_bytes *cursor, enum mqtt_type type, struct cod
 
 /** Appends one entry for a SUBSCRIBE (with @options) or UNSUBSCRIBE. 0, -ERANGE, -ENOMEM. */
 int codec_put_entry(struct buf *entries, enum mqtt_type type, const void *filter, size_t len,
-                    uint8_t options);
+		    uint8_t options);
 
 /** Pure. "PUBLISH", "CONNACK", ...; "?" for anything else. */
 const char *codec_type_name(int type);

@@ -138,7 +138,7 @@ static int rd_props(struct rd *r, int where, struct mqtt_bytes *v, struct codec_
 
 /* The optional v5 tail of acks, DISCONNECT and AUTH: none, a reason code, or both with props. */
 static int rd_reason_props(struct rd *r, int type, uint8_t *reason, struct mqtt_bytes *props,
-                           struct codec_error *err)
+			   struct codec_error *err)
 {
 	if (!rd_u8(r, reason))
 		return 0;
@@ -154,7 +154,7 @@ static bool bytes_is(const struct mqtt_bytes *b, const char *s)
 
 /* The CONNECT flags byte of protocol level @level, into @c. */
 static int connect_flags(uint8_t flags, uint8_t level, struct mqtt_connect *c,
-                         struct codec_error *err)
+			 struct codec_error *err)
 {
 	c->clean_start = flags & MQTT_CONNECT_CLEAN_START;
 	c->will = flags & MQTT_CONNECT_WILL;
@@ -238,7 +238,7 @@ static int dec_connack(struct rd *r, int version, struct mqtt_connack *c, struct
 }
 
 static int dec_publish(struct rd *r, uint8_t flags, int version, struct mqtt_publish *p,
-                       struct codec_error *err)
+		       struct codec_error *err)
 {
 	int rc;
 	p->dup = flags & MQTT_PUBLISH_DUP;
@@ -281,14 +281,14 @@ static int dec_ack(struct rd *r, int type, int version, struct mqtt_ack *a, stru
  * malformed in 3.1.1 but a protocol error in v5 (§3.8.3.1), as is Retain Handling 3.
  */
 static int check_sub_options(uint8_t o, int version, const struct mqtt_bytes *filter,
-                             struct codec_error *err)
+			     struct codec_error *err)
 {
 	bool v5 = version == MQTT_V5;
 	if (o & (v5 ? MQTT_SUBOPT_RESERVED_V5 : MQTT_SUBOPT_RESERVED_V3))
 		return fail(err, MQTT_RC_MALFORMED, "reserved subscription option bits set");
 	if ((o & MQTT_SUBOPT_QOS_MASK) > MQTT_QOS_MAX)
 		return fail(err, v5 ? MQTT_RC_PROTOCOL_ERROR : MQTT_RC_MALFORMED,
-		            "subscription QoS 3");
+			    "subscription QoS 3");
 	if (MQTT_SUBOPT_RETAIN_HANDLING(o) > MQTT_RETAIN_HANDLING_MAX)
 		return fail(err, MQTT_RC_PROTOCOL_ERROR, "retain handling 3");
 	if ((o & MQTT_SUBOPT_NO_LOCAL) &&
@@ -299,7 +299,7 @@ static int check_sub_options(uint8_t o, int version, const struct mqtt_bytes *fi
 
 /* The packet identifier, then in v5 the properties: how (UN)SUBSCRIBE and (UN)SUBACK begin. */
 static int rd_id_props(struct rd *r, int type, int version, uint16_t *id, struct mqtt_bytes *props,
-                       struct codec_error *err)
+		       struct codec_error *err)
 {
 	int rc = rd_packet_id(r, id, err);
 	if (rc || version < MQTT_V5)
@@ -308,7 +308,7 @@ static int rd_id_props(struct rd *r, int type, int version, uint16_t *id, struct
 }
 
 static int dec_subscribe(struct rd *r, int type, int version, struct mqtt_subscribe *s,
-                         struct codec_error *err)
+			 struct codec_error *err)
 {
 	int rc = rd_id_props(r, type, version, &s->packet_id, &s->props, err);
 	if (rc)
@@ -336,7 +336,7 @@ static int dec_subscribe(struct rd *r, int type, int version, struct mqtt_subscr
 }
 
 static int dec_suback(struct rd *r, int type, int version, struct mqtt_suback *s,
-                      struct codec_error *err)
+		      struct codec_error *err)
 {
 	int rc = rd_id_props(r, type, version, &s->packet_id, &s->props, err);
 	if (rc)
@@ -350,7 +350,7 @@ static int dec_suback(struct rd *r, int type, int version, struct mqtt_suback *s
 	for (size_t i = 0; i < s->codes.len; i++)
 		if (!codec_reason_allowed(type, version, s->codes.data[i]))
 			return fail(err, MQTT_RC_PROTOCOL_ERROR,
-			            "reason code not allowed in this packet");
+				    "reason code not allowed in this packet");
 	return 0;
 }
 
@@ -368,7 +368,7 @@ int codec_frame(const uint8_t *buf, size_t len, size_t *packet_len)
 }
 
 static int dec_body(struct rd *r, uint8_t flags, int version, struct mqtt_packet *pkt,
-                    struct codec_error *err)
+		    struct codec_error *err)
 {
 	switch (pkt->type) {
 	case MQTT_CONNECT:
@@ -393,14 +393,14 @@ static int dec_body(struct rd *r, uint8_t flags, int version, struct mqtt_packet
 		if (version < MQTT_V5)
 			return 0;
 		return rd_reason_props(r, pkt->type, &pkt->u.disconnect.reason,
-		                       &pkt->u.disconnect.props, err);
+				       &pkt->u.disconnect.props, err);
 	default: /* PINGREQ, PINGRESP: nothing but the fixed header */
 		return 0;
 	}
 }
 
 int codec_decode(const uint8_t *buf, size_t len, int version, struct mqtt_packet *out,
-                 struct codec_error *err)
+		 struct codec_error *err)
 {
 	struct codec_error ignored;
 	uint32_t rl;

@@ -86,7 +86,7 @@ static void enc_packet_id(struct enc *e, uint16_t id)
 
 /* The v5 tail of acks, DISCONNECT and AUTH, in its shortest form. */
 static void enc_reason_props(struct enc *e, int type, uint8_t reason,
-                             const struct mqtt_bytes *props)
+			     const struct mqtt_bytes *props)
 {
 	if (!codec_reason_allowed(type, MQTT_V5, reason))
 		enc_fail(e, -EINVAL);
@@ -106,11 +106,11 @@ static void enc_connect(struct enc *e, int version, const struct mqtt_connect *c
 	if (c->will_qos > MQTT_QOS_MAX || (!v5 && c->has_password && !c->has_username))
 		enc_fail(e, -EINVAL);
 	uint8_t flags = (uint8_t)((c->clean_start ? MQTT_CONNECT_CLEAN_START : 0) |
-	                          (c->has_password ? MQTT_CONNECT_PASSWORD : 0) |
-	                          (c->has_username ? MQTT_CONNECT_USERNAME : 0));
+				  (c->has_password ? MQTT_CONNECT_PASSWORD : 0) |
+				  (c->has_username ? MQTT_CONNECT_USERNAME : 0));
 	if (c->will)
 		flags |= (uint8_t)(MQTT_CONNECT_WILL | c->will_qos << MQTT_CONNECT_WILL_QOS_SHIFT |
-		                   (c->will_retain ? MQTT_CONNECT_WILL_RETAIN : 0));
+				   (c->will_retain ? MQTT_CONNECT_WILL_RETAIN : 0));
 	enc_lstring(e, version == MQTT_V31 ? &mqisdp : &mqtt);
 	enc_u8(e, (uint8_t)version);
 	enc_u8(e, flags);
@@ -191,7 +191,7 @@ static void enc_subscribe(struct enc *e, int type, int version, const struct mqt
 		enc_lstring(e, &entry.filter);
 		if (type == MQTT_SUBSCRIBE)
 			enc_u8(e, version == MQTT_V5 ? entry.options
-			                             : entry.options & MQTT_SUBOPT_QOS_MASK);
+						     : entry.options & MQTT_SUBOPT_QOS_MASK);
 		count++;
 	}
 	if (count == 0 || cursor.len)
@@ -254,7 +254,7 @@ static void enc_body(struct enc *e, int version, const struct mqtt_packet *pkt)
 		/* 3.x DISCONNECT is the fixed header alone: the reason has no room there. */
 		if (version == MQTT_V5)
 			enc_reason_props(e, pkt->type, pkt->u.disconnect.reason,
-			                 &pkt->u.disconnect.props);
+					 &pkt->u.disconnect.props);
 		else if (pkt->type == MQTT_AUTH)
 			enc_fail(e, -EINVAL);
 		break;
@@ -285,7 +285,7 @@ static uint8_t first_byte(const struct mqtt_packet *pkt)
 		const struct mqtt_publish *p = &pkt->u.publish;
 		flags =
 		    (uint8_t)((p->dup ? MQTT_PUBLISH_DUP : 0) | p->qos << MQTT_PUBLISH_QOS_SHIFT |
-		              (p->retain ? MQTT_PUBLISH_RETAIN : 0));
+			      (p->retain ? MQTT_PUBLISH_RETAIN : 0));
 	}
 	return (uint8_t)(pkt->type << MQTT_TYPE_SHIFT | flags);
 }
@@ -325,7 +325,7 @@ int codec_encode(struct buf *out, int version, const struct mqtt_packet *pkt)
 }
 
 int codec_put_entry(struct buf *entries, enum mqtt_type type, const void *filter, size_t len,
-                    uint8_t options)
+		    uint8_t options)
 {
 	if (len > UINT16_MAX)
 		return -ERANGE;

@@ -183,7 +183,7 @@ struct step {
 };
 
 int filtertree_match(const struct filtertree *t, const char *topic, size_t len,
-                     void (*fn)(void *value, void *user), void *user)
+		     void (*fn)(void *value, void *user), void *user)
 {
 	struct step local[LOCAL_STEPS], *stack = local, *more;
 	size_t depth = 0, cap = sizeof(local) / sizeof(*local);

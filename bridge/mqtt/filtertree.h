@@ -31,4 +31,4 @@ void filtertree_remove(struct filtertree *t, const char *filter, size_t len, voi
  * first-level wildcard). @fn must not change @t. 0, or -ENOMEM (some matches may be missing).
  */
 int filtertree_match(const struct filtertree *t, const char *topic, size_t len,
-                     void (*fn)(void *value, void *user), void *user);
+		     void (*fn)(void *value, void *user), void *user);

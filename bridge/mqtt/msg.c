@@ -5,7 +5,7 @@
 #include <string.h>
 
 struct msg *msg_new(const void *topic, size_t topic_len, const void *payload, size_t payload_len,
-                    const void *props, size_t props_len, uint8_t qos, bool retain)
+		    const void *props, size_t props_len, uint8_t qos, bool retain)
 {
 	size_t size = sizeof(struct msg);
 	struct msg *m;
@@ -41,7 +41,7 @@ struct msg *msg_new(const void *topic, size_t topic_len, const void *payload, si
 struct msg *msg_dup(const struct msg *m)
 {
 	struct msg *copy = msg_new(m->topic.data, m->topic.len, m->payload.data, m->payload.len,
-	                           m->props.data, m->props.len, m->qos, m->retain);
+				   m->props.data, m->props.len, m->qos, m->retain);
 
 	if (copy) {
 		copy->packet_id = m->packet_id;

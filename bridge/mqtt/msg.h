@@ -23,7 +23,7 @@ struct msg {
 
 /** Any thread. Copies the three parts into one allocation; NULL when out of memory. free() it. */
 struct msg *msg_new(const void *topic, size_t topic_len, const void *payload, size_t payload_len,
-                    const void *props, size_t props_len, uint8_t qos, bool retain);
+		    const void *props, size_t props_len, uint8_t qos, bool retain);
 
 /** Any thread. A copy of @m (link cleared), or NULL. */
 struct msg *msg_dup(const struct msg *m);

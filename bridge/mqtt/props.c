@@ -35,15 +35,15 @@ static const struct prop_rule rules[] = {
     [MQTT_PROP_RESPONSE_TOPIC] = {MQTT_PROP_T_STRING, 0, IN(MQTT_PUBLISH) | WILL},
     [MQTT_PROP_CORRELATION_DATA] = {MQTT_PROP_T_BINARY, 0, IN(MQTT_PUBLISH) | WILL},
     [MQTT_PROP_SUBSCRIPTION_ID] = {MQTT_PROP_T_VARINT, NONZERO,
-                                   IN(MQTT_PUBLISH) | IN(MQTT_SUBSCRIBE)},
+				   IN(MQTT_PUBLISH) | IN(MQTT_SUBSCRIBE)},
     [MQTT_PROP_SESSION_EXPIRY] = {MQTT_PROP_T_U32, 0,
-                                  IN(MQTT_CONNECT) | IN(MQTT_CONNACK) | IN(MQTT_DISCONNECT)},
+				  IN(MQTT_CONNECT) | IN(MQTT_CONNACK) | IN(MQTT_DISCONNECT)},
     [MQTT_PROP_ASSIGNED_CLIENT_ID] = {MQTT_PROP_T_STRING, 0, IN(MQTT_CONNACK)},
     [MQTT_PROP_SERVER_KEEP_ALIVE] = {MQTT_PROP_T_U16, 0, IN(MQTT_CONNACK)},
     [MQTT_PROP_AUTH_METHOD] = {MQTT_PROP_T_STRING, 0,
-                               IN(MQTT_CONNECT) | IN(MQTT_CONNACK) | IN(MQTT_AUTH)},
+			       IN(MQTT_CONNECT) | IN(MQTT_CONNACK) | IN(MQTT_AUTH)},
     [MQTT_PROP_AUTH_DATA] = {MQTT_PROP_T_BINARY, 0,
-                             IN(MQTT_CONNECT) | IN(MQTT_CONNACK) | IN(MQTT_AUTH)},
+			     IN(MQTT_CONNECT) | IN(MQTT_CONNACK) | IN(MQTT_AUTH)},
     [MQTT_PROP_REQUEST_PROBLEM_INFO] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNECT)},
     [MQTT_PROP_WILL_DELAY] = {MQTT_PROP_T_U32, 0, WILL},
     [MQTT_PROP_REQUEST_RESPONSE_INFO] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNECT)},
@@ -57,7 +57,7 @@ static const struct prop_rule rules[] = {
     [MQTT_PROP_RETAIN_AVAILABLE] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNACK)},
     [MQTT_PROP_USER_PROPERTY] = {MQTT_PROP_T_PAIR, 0, USER_PROPERTY_IN},
     [MQTT_PROP_MAXIMUM_PACKET_SIZE] = {MQTT_PROP_T_U32, NONZERO,
-                                       IN(MQTT_CONNECT) | IN(MQTT_CONNACK)},
+				       IN(MQTT_CONNECT) | IN(MQTT_CONNACK)},
     [MQTT_PROP_WILDCARD_SUB_AVAILABLE] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNACK)},
     [MQTT_PROP_SUB_ID_AVAILABLE] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNACK)},
     [MQTT_PROP_SHARED_SUB_AVAILABLE] = {MQTT_PROP_T_BYTE, 0, IN(MQTT_CONNACK)},
@@ -183,9 +183,9 @@ int props_validate(const uint8_t *p, size_t len, int where, struct codec_error *
 			return fail(err, MQTT_RC_MALFORMED, why);
 		if (!(rules[prop.id].where & IN(where)))
 			return fail(err, MQTT_RC_PROTOCOL_ERROR,
-			            "property not allowed in this packet");
+				    "property not allowed in this packet");
 		bool repeatable = prop.id == MQTT_PROP_USER_PROPERTY ||
-		                  (prop.id == MQTT_PROP_SUBSCRIPTION_ID && where == MQTT_PUBLISH);
+				  (prop.id == MQTT_PROP_SUBSCRIPTION_ID && where == MQTT_PUBLISH);
 		if ((seen & (1ull << prop.id)) && !repeatable)
 			return fail(err, MQTT_RC_PROTOCOL_ERROR, "duplicate property");
 		seen |= 1ull << prop.id;
@@ -265,7 +265,7 @@ int props_put_bytes(struct buf *b, uint8_t id, const void *data, size_t len)
 }
 
 int props_put_pair(struct buf *b, const void *name, size_t name_len, const void *value,
-                   size_t value_len)
+		   size_t value_len)
 {
 	if (name_len > UINT16_MAX || value_len > UINT16_MAX)
 		return -ERANGE;
@@ -278,7 +278,7 @@ int props_put_pair(struct buf *b, const void *name, size_t name_len, const void 
 }
 
 int props_copy_except(struct buf *b, const uint8_t *p, size_t len, const uint8_t *drop,
-                      size_t ndrop)
+		      size_t ndrop)
 {
 	/* The copy is never longer than @p: reserving it all first makes the appends infallible. */
 	int rc = buf_reserve(b, len);

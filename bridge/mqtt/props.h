@@ -107,11 +107,11 @@ int props_put_bytes(struct buf *b, uint8_t id, const void *data, size_t len);
 
 /** Appends a user property. 0, -ERANGE, -ENOMEM. */
 int props_put_pair(struct buf *b, const void *name, size_t name_len, const void *value,
-                   size_t value_len);
+		   size_t value_len);
 
 /**
  * Appends the validated properties @p[0..len) except those whose identifier is in
  * @drop[0..ndrop). 0 or -ENOMEM.
  */
 int props_copy_except(struct buf *b, const uint8_t *p, size_t len, const uint8_t *drop,
-                      size_t ndrop);
+		      size_t ndrop);

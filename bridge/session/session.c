@@ -51,7 +51,7 @@ int session_send_packet(struct session *s, const struct mqtt_packet *p)
 	rc = codec_encode(&s->out, s->version ? s->version : MQTT_V311, p);
 	if (rc) {
 		log_msg(LOG_WARN, "session", "encode-failed client_id=%s type=%s rc=%d",
-		        session_cid(s), codec_type_name(p->type), rc);
+			session_cid(s), codec_type_name(p->type), rc);
 		return rc;
 	}
 	rc = s->io->write(s->conn, s->out.data, s->out.len);
@@ -87,7 +87,7 @@ int session_protocol_error(struct session *s, uint8_t reason, const char *why)
 {
 	s->ss->stats.protocol_errors++;
 	log_msg(LOG_INFO, "session", "protocol-error client_id=%s peer=%s reason=0x%02x why=\"%s\"",
-	        session_cid(s), s->peer, reason, why);
+		session_cid(s), s->peer, reason, why);
 	if (session_established(s))
 		session_send_disconnect(s, reason, no_props);
 	session_close(s, END_ERROR);
@@ -100,12 +100,12 @@ void session_slow(struct session *s)
 		return;
 	s->ss->stats.slow_disconnects++;
 	log_msg(LOG_WARN, "session", "slow-browser client_id=%s peer=%s queued=%zu", session_cid(s),
-	        s->peer, s->conn ? s->io->queued(s->conn) : 0);
+		s->peer, s->conn ? s->io->queued(s->conn) : 0);
 	session_close(s, END_ERROR);
 }
 
 void session_send_ack(struct session *s, enum mqtt_type type, uint16_t packet_id, uint8_t reason,
-                      struct mqtt_bytes props)
+		      struct mqtt_bytes props)
 {
 	struct mqtt_packet p = {.type = type};
 
@@ -185,7 +185,7 @@ void session_finalize(struct session *s)
 /* ---- lifetime ---- */
 
 struct session *session_new(struct sessions *ss, const struct session_io *io, void *conn,
-                            const char *peer)
+			    const char *peer)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
@@ -286,7 +286,7 @@ size_t sessions_set_auth(struct sessions *ss, struct auth *table)
 			continue;
 		/* The token was revoked: its ACL no longer holds, so neither does the session. */
 		log_msg(LOG_INFO, "session", "token-revoked client_id=%s peer=%s token=%s",
-		        session_cid(s), s->peer, s->token->name);
+			session_cid(s), s->peer, s->token->name);
 		if (session_established(s))
 			session_send_disconnect(s, MQTT_RC_NOT_AUTHORIZED, no_props);
 		session_close(s, END_ERROR);
@@ -331,7 +331,7 @@ void sessions_broker_state(struct sessions *ss, bool up)
 	}
 	if (closed)
 		log_msg(LOG_INFO, "session", "shared-sessions-closed reason=broker-down count=%zu",
-		        closed);
+			closed);
 }
 
 void sessions_get_stats(const struct sessions *ss, struct sessions_stats *out)

@@ -67,11 +67,12 @@ struct sessions_stats {
 	uint64_t shared_held;        /* live messages held for retained ones, to shared browsers */
 	uint64_t messages_to_browser;
 	uint64_t messages_from_browser;
-	uint64_t bytes_to_browser;   /* MQTT packet bytes */
+	uint64_t bytes_to_browser; /* MQTT packet bytes */
 	uint64_t bytes_from_browser;
-	uint64_t qos0_dropped;   /* slow browser or backlog */
-	uint64_t qos0_upstream_dropped; /* shared browsers' QoS 0 publishes the hub could not take */
-	uint64_t qos12_lost;     /* could not be kept for a persistent session */
+	uint64_t qos0_dropped; /* slow browser or backlog */
+	/* shared browsers' QoS 0 publishes the hub could not take */
+	uint64_t qos0_upstream_dropped;
+	uint64_t qos12_lost; /* could not be kept for a persistent session */
 	uint64_t protocol_errors;
 	uint64_t slow_disconnects;
 	uint64_t stored_sessions;

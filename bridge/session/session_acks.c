@@ -43,10 +43,12 @@ int session_push_op(struct session *s, const struct op *op)
 }
 
 int session_add_op(struct session *s, int token, enum op_kind kind, uint16_t packet_id,
-                   size_t count)
+		   size_t count)
 {
-	struct op op = {
-	    .token = token, .kind = (uint8_t)kind, .packet_id = packet_id, .count = count};
+	struct op op = {.token = token,
+			.kind = (uint8_t)kind,
+			.packet_id = packet_id,
+			.count = count};
 
 	return session_push_op(s, &op);
 }
@@ -112,7 +114,7 @@ static void forget_sub(struct session *s, struct mqtt_bytes filter, uint32_t mar
  * refused does not count against max_subscriptions.
  */
 void session_send_suback(struct session *s, uint16_t packet_id, struct sub_op *sub,
-                         struct mqtt_bytes broker, struct mqtt_bytes props)
+			 struct mqtt_bytes broker, struct mqtt_bytes props)
 {
 	struct mqtt_packet p = {.type = MQTT_SUBACK};
 	struct mqtt_bytes cursor = {sub->entries.data, sub->entries.len};
@@ -139,7 +141,7 @@ void session_send_suback(struct session *s, uint16_t packet_id, struct sub_op *s
 /* UNSUBACK with @codes, one per filter: 3.1.1 has none, and a v5 broker's without any means
  * they all succeeded. */
 static void send_unsuback(struct session *s, uint16_t packet_id, struct mqtt_bytes codes,
-                          struct mqtt_bytes props)
+			  struct mqtt_bytes props)
 {
 	struct mqtt_packet p = {.type = MQTT_UNSUBACK};
 
@@ -199,7 +201,7 @@ void session_answer_local(struct session *s)
 			session_send_suback(s, op.packet_id, op.sub, no_codes, no_props);
 		else if (op.kind == OP_UNSUB)
 			send_unsuback(s, op.packet_id,
-			              (struct mqtt_bytes){op.sub->codes, op.sub->count}, no_props);
+				      (struct mqtt_bytes){op.sub->codes, op.sub->count}, no_props);
 		if (op.kind == OP_SUB && s->mode == MODE_SHARED)
 			shared_suback_sent(s, op.sub);
 		session_sub_op_free(op.sub);
@@ -209,10 +211,13 @@ void session_answer_local(struct session *s)
 
 /* Queues an answer of the bridge's own (it owns @sub); it goes out after the requests before it. */
 int session_add_local(struct session *s, enum op_kind kind, uint16_t packet_id, uint8_t code,
-                      struct sub_op *sub)
+		      struct sub_op *sub)
 {
-	struct op op = {
-	    .kind = (uint8_t)kind, .local = true, .code = code, .packet_id = packet_id, .sub = sub};
+	struct op op = {.kind = (uint8_t)kind,
+			.local = true,
+			.code = code,
+			.packet_id = packet_id,
+			.sub = sub};
 	int rc = session_push_op(s, &op);
 
 	if (rc) {
@@ -234,7 +239,7 @@ void session_answer_op(struct session *s, struct op op, struct upstream_event *e
 	 * Closing makes it send again when it reconnects. */
 	if (ev->failed) {
 		log_msg(LOG_INFO, "session", "request-failed client_id=%s packet_id=%u",
-		        session_cid(s), op.packet_id);
+			session_cid(s), op.packet_id);
 		session_close(s, END_ERROR);
 		return;
 	}

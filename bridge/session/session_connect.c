@@ -25,12 +25,12 @@ int session_put_connack_limits(struct session *s, struct buf *out, uint32_t max_
 		rc = props_put_int(out, MQTT_PROP_MAXIMUM_PACKET_SIZE, max_packet);
 	if (!rc && s->id_assigned)
 		rc = props_put_bytes(out, MQTT_PROP_ASSIGNED_CLIENT_ID, s->client_id,
-		                     strlen(s->client_id));
+				     strlen(s->client_id));
 	return rc;
 }
 
 void session_send_connack(struct session *s, bool session_present, uint8_t code,
-                          struct mqtt_bytes props)
+			  struct mqtt_bytes props)
 {
 	struct mqtt_packet p = {.type = MQTT_CONNACK};
 
@@ -62,9 +62,9 @@ static char *assign_client_id(void)
 	r[6] = (uint8_t)((r[6] & 0x0f) | 0x40); /* a version 4 UUID, as Mosquitto assigns */
 	r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
 	snprintf(id, 42,
-	         "auto-%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X", r[0],
-	         r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
-	         r[14], r[15]);
+		 "auto-%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X", r[0],
+		 r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
+		 r[14], r[15]);
 	return id;
 }
 
@@ -81,17 +81,18 @@ static int accept_token(struct session *s, const struct mqtt_connect *c)
 	if (table && c->has_password)
 		t = auth_find(table, (const char *)c->password.data, c->password.len);
 	if (!t)
-		return session_refuse_connect(
-		    s, MQTT_CONNACK_NOT_AUTHORIZED, MQTT_RC_BAD_CREDENTIALS,
-		    c->has_password ? "unknown token" : "no token (password)");
+		return session_refuse_connect(s, MQTT_CONNACK_NOT_AUTHORIZED,
+					      MQTT_RC_BAD_CREDENTIALS,
+					      c->has_password ? "unknown token"
+							      : "no token (password)");
 	if (c->will && !auth_may_publish(t, (const char *)c->will_topic.data, c->will_topic.len))
 		return session_refuse_connect(s, MQTT_CONNACK_NOT_AUTHORIZED,
-		                              MQTT_RC_NOT_AUTHORIZED,
-		                              "will topic outside the token's publish ACL");
+					      MQTT_RC_NOT_AUTHORIZED,
+					      "will topic outside the token's publish ACL");
 	s->auth = auth_ref(table);
 	s->token = t;
 	log_msg(LOG_DEBUG, "session", "token-accepted client_id=%s peer=%s token=%s",
-	        session_cid(s), s->peer, t->name);
+		session_cid(s), s->peer, t->name);
 	return 0;
 }
 
@@ -107,7 +108,7 @@ void session_take_over(struct session *s, bool shared)
 	if (!old || old == s || (!shared && old->mode != MODE_SHARED))
 		return;
 	log_msg(LOG_INFO, "session", "taken-over client_id=%s peer=%s by=%s", session_cid(old),
-	        old->peer, s->peer);
+		old->peer, s->peer);
 	hmap_remove(s->ss->live, s->client_id, strlen(s->client_id));
 	if (session_established(old))
 		session_send_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER, no_props);
@@ -142,8 +143,8 @@ static int take_client_id(struct session *s, const struct mqtt_connect *c)
 		/* As a broker does: 3.1 has no empty ids; 3.1.1 only with a clean session. */
 		if (c->version == MQTT_V31 || (c->version == MQTT_V311 && !c->clean_start))
 			return session_refuse_connect(s, MQTT_CONNACK_ID_REJECTED,
-			                              MQTT_RC_CLIENT_ID_INVALID,
-			                              "empty client id without clean session");
+						      MQTT_RC_CLIENT_ID_INVALID,
+						      "empty client id without clean session");
 		s->client_id = assign_client_id();
 		s->id_assigned = true;
 	} else {

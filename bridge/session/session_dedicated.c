@@ -42,7 +42,7 @@ void session_end_upstream_abruptly(struct session *s)
 	} else {
 		if (s->will)
 			upstream_publish(s->up, (const char *)s->will->topic.data, s->will->payload,
-			                 s->will->qos, s->will->retain, no_props, &token);
+					 s->will->qos, s->will->retain, no_props, &token);
 		rc = upstream_disconnect(s->up, 0, no_props, s->will ? WILL_WAIT_MS : 0);
 	}
 	if (rc)
@@ -55,7 +55,7 @@ void session_end_upstream_abruptly(struct session *s)
 static int connack_props(struct session *s, struct mqtt_bytes broker, struct buf *out)
 {
 	static const uint8_t ours[] = {MQTT_PROP_TOPIC_ALIAS_MAXIMUM, MQTT_PROP_MAXIMUM_PACKET_SIZE,
-	                               MQTT_PROP_ASSIGNED_CLIENT_ID};
+				       MQTT_PROP_ASSIGNED_CLIENT_ID};
 	uint32_t max_packet = session_prop_u32(broker, MQTT_PROP_MAXIMUM_PACKET_SIZE, 0);
 	size_t ours_max = s->ss->cfg.max_packet_bytes;
 	int rc;
@@ -89,13 +89,13 @@ static void on_connected(struct session *s, struct upstream_event *ev)
 	session_send_connack(s, ev->session_present, 0, (struct mqtt_bytes){props.data, props.len});
 	buf_clear(&props);
 	log_msg(LOG_INFO, "session",
-	        "connected client_id=%s peer=%s version=%u clean_start=%d session_present=%d "
-	        "mode=dedicated",
-	        session_cid(s), s->peer, s->version, s->clean_start, ev->session_present);
+		"connected client_id=%s peer=%s version=%u clean_start=%d session_present=%d "
+		"mode=dedicated",
+		session_cid(s), s->peer, s->version, s->clean_start, ev->session_present);
 
 	if (hmap_put(s->ss->live, s->client_id, strlen(s->client_id), s))
 		log_msg(LOG_WARN, "session", "untracked client_id=%s reason=out-of-memory",
-		        session_cid(s));
+			session_cid(s));
 	lo = store_take(s->ss->store, s->client_id);
 	if (lo && ev->session_present && !s->clean_start)
 		session_handoff(s, lo);
@@ -129,7 +129,7 @@ static void on_connect_failed(struct session *s, struct upstream_event *ev)
 	else
 		code = code >= 1 && code <= 5 ? code : MQTT_CONNACK_UNAVAILABLE;
 	log_msg(LOG_INFO, "session", "connect-refused client_id=%s peer=%s code=0x%02x broker=%s",
-	        session_cid(s), s->peer, code, ev->code ? "answered" : "unreachable");
+		session_cid(s), s->peer, code, ev->code ? "answered" : "unreachable");
 	session_send_connack(s, false, code, ev->props);
 	session_close(s, END_ERROR);
 }
@@ -141,7 +141,7 @@ static void on_message(struct session *s, struct upstream_event *ev)
 	ev->msg = NULL;
 	if (!session_may_read(s, m)) {
 		log_msg(LOG_DEBUG, "session", "message-denied client_id=%s token=%s",
-		        session_cid(s), s->token->name);
+			session_cid(s), s->token->name);
 		free(m);
 		return;
 	}
@@ -168,7 +168,7 @@ static void on_upstream_end(struct session *s, struct upstream_event *ev)
 		return;
 	}
 	log_msg(LOG_INFO, "session", "upstream-ended client_id=%s peer=%s reason=%s",
-	        session_cid(s), s->peer, told ? "broker-disconnect" : "connection-lost");
+		session_cid(s), s->peer, told ? "broker-disconnect" : "connection-lost");
 	if (told)
 		session_send_disconnect(s, ev->code, ev->props);
 	session_close(s, END_UPSTREAM);
@@ -234,15 +234,15 @@ static int capped_qos(const struct session *s, int qos)
 
 /* The upstream's CONNECT: the browser's, but with a token the bridge's own login. */
 static void upstream_connect_of(const struct session *s, const struct mqtt_connect *c,
-                                const char *username, const char *will_topic,
-                                struct upstream_connect *uc)
+				const char *username, const char *will_topic,
+				struct upstream_connect *uc)
 {
 	uc->version = s->up_version;
 	uc->client_id = s->client_id;
 	/* 3.1.x has one flag for both ends of a session: an MQTT 5 session that starts clean or
 	 * ends with the connection is a clean one; only one that resumes and is kept persists. */
 	uc->clean_start = c->clean_start ||
-	                  (c->version == MQTT_V5 && s->up_version != MQTT_V5 && !s->session_expiry);
+			  (c->version == MQTT_V5 && s->up_version != MQTT_V5 && !s->session_expiry);
 	uc->keepalive_s = c->keepalive;
 	uc->props = c->props;
 	uc->will = c->will;
@@ -280,8 +280,8 @@ int session_dedicated_connect(struct session *s, const struct mqtt_connect *c)
 		goto unavailable;
 	if (c->will && s->up_version != MQTT_V5) {
 		s->will = msg_new(c->will_topic.data, c->will_topic.len, c->will_payload.data,
-		                  c->will_payload.len, NULL, 0, capped_qos(s, c->will_qos),
-		                  c->will_retain);
+				  c->will_payload.len, NULL, 0, capped_qos(s, c->will_qos),
+				  c->will_retain);
 		if (!s->will)
 			goto unavailable;
 		if (c->will_props.len)
@@ -294,8 +294,8 @@ int session_dedicated_connect(struct session *s, const struct mqtt_connect *c)
 	free(will_topic);
 	if (!s->up)
 		return session_refuse_connect(s, MQTT_CONNACK_UNAVAILABLE,
-		                              MQTT_RC_SERVER_UNAVAILABLE,
-		                              "upstream client could not be created");
+					      MQTT_RC_SERVER_UNAVAILABLE,
+					      "upstream client could not be created");
 	s->mode = MODE_DEDICATED;
 	s->ss->dedicated_count++;
 	s->up_state = UP_CONNECTING;
@@ -309,7 +309,7 @@ unavailable:
 	free(username);
 	free(will_topic);
 	return session_refuse_connect(s, MQTT_CONNACK_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
-	                              "out of memory");
+				      "out of memory");
 }
 
 /* ---- the browser's requests ---- */
@@ -334,18 +334,18 @@ int session_dedicated_publish(struct session *s, const char *topic, const struct
 	if (s->up_version != MQTT_V5 && carries_props(p->props))
 		s->ss->stats.props_dropped++;
 	rc = upstream_publish(s->up, topic, p->payload, capped_qos(s, p->qos), p->retain, p->props,
-	                      &token);
+			      &token);
 	if (!rc)
 		rc = session_add_op(s, token,
-		                    p->qos == 0   ? OP_PUB0
-		                    : p->qos == 1 ? OP_PUB1
-		                                  : OP_PUB2,
-		                    p->packet_id, 0);
+				    p->qos == 0   ? OP_PUB0
+				    : p->qos == 1 ? OP_PUB1
+						  : OP_PUB2,
+				    p->packet_id, 0);
 	if (!rc && p->qos == 2)
 		rc = session_add_q2(s, p->packet_id, false);
 	if (rc) {
 		log_msg(LOG_INFO, "session", "publish-failed client_id=%s rc=%d", session_cid(s),
-		        rc);
+			rc);
 		session_close(s, END_ERROR);
 		return rc;
 	}
@@ -412,15 +412,15 @@ int session_dedicated_subscribe(struct session *s, const struct mqtt_subscribe *
 		if (code != CODE_FORWARDED)
 			continue;
 		rc = codec_put_entry(&so->entries, MQTT_SUBSCRIBE, e.filter.data, e.filter.len,
-		                     e.options);
+				     e.options);
 		if (rc)
 			goto fail;
 		forwarded++;
 	}
 	if (forwarded < sub->count)
 		log_msg(LOG_INFO, "session",
-		        "subscribe-refused client_id=%s packet_id=%u refused=%zu filters=%zu",
-		        session_cid(s), sub->packet_id, sub->count - forwarded, sub->count);
+			"subscribe-refused client_id=%s packet_id=%u refused=%zu filters=%zu",
+			session_cid(s), sub->packet_id, sub->count - forwarded, sub->count);
 	if (!forwarded) {
 		rc = session_add_local(s, OP_SUB, sub->packet_id, 0, so);
 		so = NULL; /* add_local owns it either way */
@@ -431,14 +431,14 @@ int session_dedicated_subscribe(struct session *s, const struct mqtt_subscribe *
 	if (s->up_version != MQTT_V5 && sub->props.len)
 		s->ss->stats.props_dropped++;
 	rc = upstream_subscribe(s->up, MQTT_SUBSCRIBE,
-	                        (struct mqtt_bytes){so->entries.data, so->entries.len}, forwarded,
-	                        sub->props, &token);
+				(struct mqtt_bytes){so->entries.data, so->entries.len}, forwarded,
+				sub->props, &token);
 	if (!rc) {
 		struct op op = {.token = token,
-		                .kind = OP_SUB,
-		                .packet_id = sub->packet_id,
-		                .count = sub->count,
-		                .sub = so};
+				.kind = OP_SUB,
+				.packet_id = sub->packet_id,
+				.count = sub->count,
+				.sub = so};
 		rc = session_push_op(s, &op);
 	}
 	if (rc)
@@ -458,7 +458,7 @@ int session_dedicated_unsubscribe(struct session *s, const struct mqtt_subscribe
 	while (s->subs && codec_next_entry(&cursor, MQTT_UNSUBSCRIBE, &e))
 		hmap_remove(s->subs, e.filter.data, e.filter.len);
 	rc = upstream_subscribe(s->up, MQTT_UNSUBSCRIBE, sub->entries, sub->count, sub->props,
-	                        &token);
+				&token);
 	if (!rc)
 		rc = session_add_op(s, token, OP_UNSUB, sub->packet_id, sub->count);
 	if (rc)

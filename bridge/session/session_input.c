@@ -29,7 +29,7 @@ static int deny_publish(struct session *s, const struct mqtt_publish *p)
 
 	s->ss->stats.denied_publish++;
 	log_msg(LOG_DEBUG, "session", "publish-denied client_id=%s token=%s qos=%u", session_cid(s),
-	        s->token->name, p->qos);
+		s->token->name, p->qos);
 	if (p->qos)
 		rc =
 		    session_add_local(s, p->qos == 1 ? OP_PUB1 : OP_PUB2, p->packet_id, code, NULL);
@@ -51,7 +51,7 @@ static int resolve_alias(struct session *s, const struct mqtt_publish *p, struct
 		return 0;
 	if (alias.value == 0 || alias.value > TOPIC_ALIAS_MAX)
 		return session_protocol_error(s, MQTT_RC_TOPIC_ALIAS_INVALID,
-		                              "topic alias out of range");
+					      "topic alias out of range");
 	if (topic->len) {
 		char *copy = strndup((const char *)topic->data, topic->len);
 		if (!copy)
@@ -85,7 +85,7 @@ static int on_publish(struct session *s, const struct mqtt_publish *p)
 	 * rely on that, while the bridge waits for the broker. */
 	if (p->qos == 2 && s->version == MQTT_V5 && s->nq2 >= s->receive_max)
 		return session_protocol_error(s, MQTT_RC_RECEIVE_MAX_EXCEEDED,
-		                              "receive maximum exceeded");
+					      "receive maximum exceeded");
 	if (s->token && !auth_may_publish(s->token, (const char *)topic.data, topic.len))
 		return deny_publish(s, p);
 	s->topic.len = 0;
@@ -127,7 +127,7 @@ static void on_disconnect(struct session *s, const struct mqtt_disconnect *d)
 		s->session_expiry = expiry.value;
 	}
 	log_msg(LOG_DEBUG, "session", "disconnect client_id=%s reason=0x%02x", session_cid(s),
-	        d->reason);
+		d->reason);
 	if (s->mode != MODE_SHARED)
 		session_dedicated_disconnect(s, d);
 	session_close(s, END_CLEAN);
@@ -151,7 +151,7 @@ static int handle_packet(struct session *s, const uint8_t *data, size_t len)
 		if (rc || p.type != MQTT_CONNECT) {
 			s->ss->stats.protocol_errors++;
 			log_msg(LOG_INFO, "session", "protocol-error peer=%s why=\"%s\"", s->peer,
-			        rc ? err.msg : "the first packet must be CONNECT");
+				rc ? err.msg : "the first packet must be CONNECT");
 			session_close(s, END_ERROR);
 			return -EPROTO;
 		}
@@ -159,7 +159,7 @@ static int handle_packet(struct session *s, const uint8_t *data, size_t len)
 	}
 	if (rc)
 		return session_protocol_error(s, err.reason ? err.reason : MQTT_RC_MALFORMED,
-		                              err.msg ? err.msg : "malformed packet");
+					      err.msg ? err.msg : "malformed packet");
 	switch (p.type) {
 	case MQTT_PUBLISH:
 		return on_publish(s, &p.u.publish);
@@ -185,10 +185,10 @@ static int handle_packet(struct session *s, const uint8_t *data, size_t len)
 		return session_protocol_error(s, MQTT_RC_PROTOCOL_ERROR, "second CONNECT");
 	case MQTT_AUTH:
 		return session_protocol_error(s, MQTT_RC_PROTOCOL_ERROR,
-		                              "AUTH without an authentication method");
+					      "AUTH without an authentication method");
 	default:
 		return session_protocol_error(s, MQTT_RC_PROTOCOL_ERROR,
-		                              "a server's packet type from a client");
+					      "a server's packet type from a client");
 	}
 }
 
@@ -211,7 +211,7 @@ static int process(struct session *s, const uint8_t *data, size_t len, size_t *u
 		/* Refused on its header: an oversized packet is never buffered. */
 		if (packet_len > s->ss->cfg.max_packet_bytes) {
 			rc = session_protocol_error(s, MQTT_RC_PACKET_TOO_LARGE,
-			                            "packet over max_packet_bytes");
+						    "packet over max_packet_bytes");
 			break;
 		}
 		if (packet_len > len - pos)

@@ -205,10 +205,10 @@ int session_put_connack_limits(struct session *s, struct buf *out, uint32_t max_
 /* Writing to the browser. */
 int session_send_packet(struct session *s, const struct mqtt_packet *p);
 void session_send_ack(struct session *s, enum mqtt_type type, uint16_t packet_id, uint8_t reason,
-                      struct mqtt_bytes props);
+		      struct mqtt_bytes props);
 void session_send_disconnect(struct session *s, uint8_t reason, struct mqtt_bytes props);
 void session_send_suback(struct session *s, uint16_t packet_id, struct sub_op *sub,
-                         struct mqtt_bytes broker, struct mqtt_bytes props);
+			 struct mqtt_bytes broker, struct mqtt_bytes props);
 /** false when the browser's Maximum Packet Size forbids @m. */
 bool session_send_publish(struct session *s, const struct msg *m, uint16_t packet_id, bool dup);
 void session_close(struct session *s, enum end_kind why);
@@ -218,7 +218,7 @@ void session_slow(struct session *s);
 /** The browser has its CONNACK: it may be sent a DISCONNECT. */
 bool session_established(const struct session *s);
 void session_send_connack(struct session *s, bool session_present, uint8_t code,
-                          struct mqtt_bytes props);
+			  struct mqtt_bytes props);
 
 /* Acks in the browser's order. */
 void session_update_pause(struct session *s);
@@ -229,7 +229,7 @@ int session_push_op(struct session *s, const struct op *op);
  */
 void session_op_done(struct session *s, int token, struct upstream_event *ev);
 int session_add_local(struct session *s, enum op_kind kind, uint16_t packet_id, uint8_t code,
-                      struct sub_op *sub);
+		      struct sub_op *sub);
 void session_answer_local(struct session *s);
 void session_answer_op(struct session *s, struct op op, struct upstream_event *ev);
 void session_sub_op_free(struct sub_op *sub);
@@ -238,7 +238,7 @@ void session_sub_op_free(struct sub_op *sub);
 int session_request_failed(struct session *s, struct sub_op *so, const char *what, int rc);
 int session_add_q2(struct session *s, uint16_t packet_id, bool received);
 int session_add_op(struct session *s, int token, enum op_kind kind, uint16_t packet_id,
-                   size_t count);
+		   size_t count);
 struct qos2_in *session_find_q2(struct session *s, uint16_t packet_id);
 void session_remove_q2(struct session *s, struct qos2_in *q);
 

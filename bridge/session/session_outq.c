@@ -224,8 +224,8 @@ void session_on_browser_ack(struct session *s, enum mqtt_type type, const struct
 		if (m && m->qos == 2)
 			m->state = MSG_RELEASED;
 		session_send_ack(s, MQTT_PUBREL, a->packet_id,
-		                 m || s->version != MQTT_V5 ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND,
-		                 no_props);
+				 m || s->version != MQTT_V5 ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND,
+				 no_props);
 		break;
 	case MQTT_PUBCOMP:
 		m = find_out(s, a->packet_id, &prev);
@@ -242,8 +242,8 @@ void session_on_browser_ack(struct session *s, enum mqtt_type type, const struct
 		if (q)
 			session_remove_q2(s, q);
 		session_send_ack(s, MQTT_PUBCOMP, a->packet_id,
-		                 q || s->version != MQTT_V5 ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND,
-		                 no_props);
+				 q || s->version != MQTT_V5 ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND,
+				 no_props);
 		break;
 	default:
 		break;

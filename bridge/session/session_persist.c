@@ -53,8 +53,8 @@ struct leftovers *session_take_leftovers(struct session *s)
 	s->out_msgs.bytes = 0;
 	s->out_inflight = 0;
 	lo->expires_ms = s->session_expiry == UINT32_MAX
-	                     ? UINT64_MAX
-	                     : clock_mono_ms() + (uint64_t)s->session_expiry * 1000u;
+			     ? UINT64_MAX
+			     : clock_mono_ms() + (uint64_t)s->session_expiry * 1000u;
 	return lo;
 }
 
@@ -94,7 +94,7 @@ void session_handoff(struct session *to, struct leftovers *lo)
 			session_add_q2(to, lo->qos2_received[i], true);
 	}
 	log_msg(LOG_INFO, "session", "session-resumed client_id=%s messages=%zu qos2_pending=%zu",
-	        session_cid(to), count, lo->nqos2_received);
+		session_cid(to), count, lo->nqos2_received);
 	leftovers_free(lo);
 	session_pump(to);
 }

@@ -183,7 +183,7 @@ bool shared_eligible(const struct session *s, const struct mqtt_connect *c)
  * wildcards, shared subscriptions, receive maximum) is the broker's.
  */
 static int connack_props(struct session *s, struct mqtt_bytes broker, uint16_t keepalive,
-                         struct buf *out)
+			 struct buf *out)
 {
 	uint32_t max_packet = session_prop_u32(broker, MQTT_PROP_MAXIMUM_PACKET_SIZE, 0);
 	uint32_t max_qos = session_prop_u32(broker, MQTT_PROP_MAXIMUM_QOS, 2);
@@ -196,15 +196,15 @@ static int connack_props(struct session *s, struct mqtt_bytes broker, uint16_t k
 		rc = props_put_int(out, MQTT_PROP_MAXIMUM_QOS, max_qos);
 	if (!rc)
 		rc = props_put_int(out, MQTT_PROP_RETAIN_AVAILABLE,
-		                   session_prop_u32(broker, MQTT_PROP_RETAIN_AVAILABLE, 1));
+				   session_prop_u32(broker, MQTT_PROP_RETAIN_AVAILABLE, 1));
 	if (!rc)
 		rc = props_put_int(out, MQTT_PROP_WILDCARD_SUB_AVAILABLE,
-		                   session_prop_u32(broker, MQTT_PROP_WILDCARD_SUB_AVAILABLE, 1));
+				   session_prop_u32(broker, MQTT_PROP_WILDCARD_SUB_AVAILABLE, 1));
 	if (!rc)
 		rc = props_put_int(out, MQTT_PROP_SUB_ID_AVAILABLE, 1);
 	if (!rc)
 		rc = props_put_int(out, MQTT_PROP_SHARED_SUB_AVAILABLE,
-		                   session_prop_u32(broker, MQTT_PROP_SHARED_SUB_AVAILABLE, 1));
+				   session_prop_u32(broker, MQTT_PROP_SHARED_SUB_AVAILABLE, 1));
 	if (!rc)
 		rc = session_put_connack_limits(s, out, max_packet);
 	if (!rc && s->keepalive != keepalive)
@@ -231,7 +231,7 @@ int shared_connect(struct session *s)
 	}
 	if (!hub_connected(hub))
 		return session_refuse_connect(s, MQTT_CONNACK_UNAVAILABLE,
-		                              MQTT_RC_SERVER_UNAVAILABLE, "broker down");
+					      MQTT_RC_SERVER_UNAVAILABLE, "broker down");
 	session_take_over(s, true);
 	s->mode = MODE_SHARED;
 	s->ss->shared_count++;
@@ -246,18 +246,18 @@ int shared_connect(struct session *s)
 	if (s->version == MQTT_V5 && connack_props(s, broker, keepalive, &props)) {
 		buf_clear(&props);
 		return session_refuse_connect(s, MQTT_CONNACK_UNAVAILABLE,
-		                              MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
+					      MQTT_RC_SERVER_UNAVAILABLE, "out of memory");
 	}
 	p.u.connack.props = (struct mqtt_bytes){props.data, props.len};
 	session_send_packet(s, &p);
 	buf_clear(&props);
 	if (hmap_put(s->ss->live, s->client_id, strlen(s->client_id), s))
 		log_msg(LOG_WARN, "session", "untracked client_id=%s reason=out-of-memory",
-		        session_cid(s));
+			session_cid(s));
 	/* MQTT: the server may drop a client silent for one and a half keepalive periods. */
 	s->io->deadline(s->conn, (uint32_t)keepalive * 1500u);
 	log_msg(LOG_INFO, "session", "connected client_id=%s peer=%s version=%u mode=shared",
-	        session_cid(s), s->peer, s->version);
+		session_cid(s), s->peer, s->version);
 	return 0;
 }
 
@@ -285,15 +285,15 @@ static int check_publish(struct session *s, const char *topic, const struct mqtt
 
 	if (p->qos > session_prop_u32(broker, MQTT_PROP_MAXIMUM_QOS, 2))
 		return session_protocol_error(s, MQTT_RC_QOS_NOT_SUPPORTED,
-		                              "QoS over the broker's maximum");
+					      "QoS over the broker's maximum");
 	if (p->retain && !session_prop_u32(broker, MQTT_PROP_RETAIN_AVAILABLE, 1))
 		return session_protocol_error(s, MQTT_RC_RETAIN_NOT_SUPPORTED,
-		                              "retain not available at the broker");
+					      "retain not available at the broker");
 	pkt.u.publish = *p;
 	pkt.u.publish.topic = (struct mqtt_bytes){(const uint8_t *)topic, strlen(topic)};
 	if (max_packet && codec_encoded_len(MQTT_V5, &pkt) > max_packet)
 		return session_protocol_error(s, MQTT_RC_PACKET_TOO_LARGE,
-		                              "packet over the broker's maximum packet size");
+					      "packet over the broker's maximum packet size");
 	if (props_find(p->props.data, p->props.len, MQTT_PROP_PAYLOAD_FORMAT, &format) &&
 	    format.value == 1 && !utf8_valid(p->payload.data, p->payload.len))
 		return 1;
@@ -312,7 +312,7 @@ static int publish_qos0(struct session *s, const char *topic, const struct mqtt_
 	}
 	if (rc) {
 		log_msg(LOG_INFO, "session", "publish-failed client_id=%s rc=%d", session_cid(s),
-		        rc);
+			rc);
 		session_close(s, END_ERROR);
 	}
 	return rc;
@@ -332,7 +332,7 @@ int shared_publish(struct session *s, const char *topic, const struct mqtt_publi
 		if (!p->qos)
 			return 0;
 		rc = session_add_local(s, p->qos == 1 ? OP_PUB1 : OP_PUB2, p->packet_id,
-		                       MQTT_RC_PAYLOAD_FORMAT_INVALID, NULL);
+				       MQTT_RC_PAYLOAD_FORMAT_INVALID, NULL);
 		if (rc)
 			session_close(s, END_ERROR);
 		return rc;
@@ -345,10 +345,10 @@ int shared_publish(struct session *s, const char *topic, const struct mqtt_publi
 	}
 	tag = ++s->last_tag ? s->last_tag : ++s->last_tag; /* 0 is no tag */
 	req = hub_publish_tagged(s->ss->cfg.hub, topic, p->payload, p->qos, p->retain, p->props,
-	                         on_ack, s, tag);
+				 on_ack, s, tag);
 	if (!req) {
 		log_msg(LOG_INFO, "session", "publish-failed client_id=%s reason=broker-down",
-		        session_cid(s));
+			session_cid(s));
 		session_close(s, END_ERROR);
 		return -ENOTCONN;
 	}
@@ -394,7 +394,7 @@ static struct shared_sub *sub_new(struct session *s, struct codec_entry *e, uint
 
 /* The code for one filter of a SUBSCRIBE, or CODE_FORWARDED when the hub will answer. */
 static uint8_t subscribe_one(struct session *s, struct sub_op *so, size_t i, struct codec_entry *e,
-                             uint32_t sub_id)
+			     uint32_t sub_id)
 {
 	bool v5 = s->version == MQTT_V5;
 	size_t max = s->ss->cfg.max_subscriptions;
@@ -422,7 +422,7 @@ static uint8_t subscribe_one(struct session *s, struct sub_op *so, size_t i, str
 	if (old)
 		sub_destroy(old);
 	ss->want_retained = (rh == 0 || (rh == 1 && !old)) &&
-	                    !topic_filter_is_shared(ss->filter, ss->len, NULL, NULL);
+			    !topic_filter_is_shared(ss->filter, ss->len, NULL, NULL);
 	ss->joined = retained_mark(s->ss->cfg.retained);
 	rc = hub_join(s->ss->cfg.hub, &ss->member, ss->filter, ss->len);
 	if (rc >= 0 && rc < HUB_JOIN_WAIT) {

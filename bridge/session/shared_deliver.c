@@ -32,14 +32,14 @@ static int browser_props(struct buf *out, struct mqtt_bytes props, const uint32_
 
 /* A copy of @m as this browser gets it. NULL when out of memory. */
 struct msg *shared_copy_for(const struct msg *m, uint8_t qos, bool retain, const uint32_t *ids,
-                            size_t nids)
+			    size_t nids)
 {
 	struct buf props = BUF_INIT;
 	struct msg *out = NULL;
 
 	if (!browser_props(&props, m->props, ids, nids))
 		out = msg_new(m->topic.data, m->topic.len, m->payload.data, m->payload.len,
-		              props.data, props.len, qos, retain);
+			      props.data, props.len, qos, retain);
 	buf_clear(&props);
 	return out;
 }
@@ -141,7 +141,7 @@ static void send_shared(struct session *s, struct hub_event *ev, uint8_t qos, bo
 	if (s->browser_max_packet && enc->len > s->browser_max_packet)
 		return;
 	if (qos && ((s->out_msgs.tail && (s->out_msgs.tail->state & MSG_STATE) == MSG_QUEUED) ||
-	            s->out_inflight >= s->browser_receive_max)) {
+		    s->out_inflight >= s->browser_receive_max)) {
 		struct msg *m = shared_copy_for(ev->msg, qos, retain, NULL, 0);
 		if (m)
 			session_deliver(s, m); /* counts it */
@@ -219,13 +219,13 @@ void shared_deliver(struct hub_receiver *r, struct hub_event *ev, struct hub_mem
 		return;
 	if (ids_cut)
 		log_msg(LOG_DEBUG, "shared", "subscription-ids-cut client_id=%s kept=%zu",
-		        session_cid(s), nids);
+			session_cid(s), nids);
 	if (nids || s->holding) {
 		struct msg *copy = shared_copy_for(m, (uint8_t)qos, rap && m->retain, ids, nids);
 		if (!copy) {
 			log_msg(LOG_WARN, "shared",
-			        "message-dropped client_id=%s reason=out-of-memory",
-			        session_cid(s));
+				"message-dropped client_id=%s reason=out-of-memory",
+				session_cid(s));
 			return;
 		}
 		if (s->holding)

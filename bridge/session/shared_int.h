@@ -64,7 +64,7 @@ void shared_deliver(struct hub_receiver *r, struct hub_event *ev, struct hub_mem
 /** A copy of @m as this browser gets it, with @ids as its subscription identifiers. NULL when
  * out of memory. */
 struct msg *shared_copy_for(const struct msg *m, uint8_t qos, bool retain, const uint32_t *ids,
-                            size_t nids);
+			    size_t nids);
 void shared_free_list(struct msg *m);
 /** Delivers the held messages, in order. */
 void shared_flush_held(struct session *s);

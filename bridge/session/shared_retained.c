@@ -77,14 +77,14 @@ static void on_retained(void *user, bool ok, bool complete, struct msg *const *m
 	ss->read = NULL;
 	if (!complete)
 		log_msg(LOG_DEBUG, "shared", "retained-incomplete client_id=%s ok=%d count=%zu",
-		        session_cid(s), ok, n);
+			session_cid(s), ok, n);
 	for (size_t i = 0; ok && i < n && s->conn && !s->closing; i++) {
 		const struct msg *m = msgs[i];
 		struct msg *copy;
 		if (!session_may_read(s, m))
 			continue;
 		copy = shared_copy_for(m, min_qos(m->qos, ss->granted), true, &ss->sub_id,
-		                       ss->sub_id ? 1 : 0);
+				       ss->sub_id ? 1 : 0);
 		if (!copy)
 			continue;
 		*tail = copy;
@@ -99,7 +99,7 @@ static void on_retained(void *user, bool ok, bool complete, struct msg *const *m
 static bool start_read(struct shared_sub *ss)
 {
 	ss->read = retained_get(ss->s->ss->cfg.retained, ss->filter, RETAINED_LIMIT, ss->joined,
-	                        on_retained, ss);
+				on_retained, ss);
 	return ss->read != NULL;
 }
 
@@ -135,7 +135,7 @@ static bool tick_sub(const void *key, size_t len, void *value, void *user)
 		ss->read_wanted = false;
 		if (!ss->read) {
 			log_msg(LOG_INFO, "shared", "retained-unavailable client_id=%s",
-			        session_cid(ss->s));
+				session_cid(ss->s));
 			shared_release_hold(ss);
 		}
 	} else if (ss->read && late) {

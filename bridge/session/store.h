@@ -15,7 +15,8 @@
 struct leftovers {
 	struct msg *msgs; /* oldest first; msg->state and packet_id as the session left them */
 	size_t bytes;
-	uint16_t *qos2_received; /* browser's QoS 2 packet ids answered with PUBREC, no PUBREL yet */
+	/* the browser's QoS 2 packet ids answered with PUBREC, no PUBREL yet */
+	uint16_t *qos2_received;
 	size_t nqos2_received;
 	uint64_t expires_ms; /* CLOCK_MONOTONIC milliseconds; UINT64_MAX: never */
 };

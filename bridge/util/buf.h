@@ -9,7 +9,10 @@ struct buf {
 	size_t cap;
 };
 
-#define BUF_INIT {NULL, 0, 0}
+#define BUF_INIT                                                                                   \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 
 /** Any thread (a buf belongs to one thread). 0, or -ENOMEM (then @b is unchanged). */
 int buf_reserve(struct buf *b, size_t extra);

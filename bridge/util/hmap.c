@@ -173,7 +173,8 @@ size_t hmap_count(const struct hmap *m)
 	return m->count;
 }
 
-void hmap_foreach(const struct hmap *m, bool (*fn)(const void *, size_t, void *, void *), void *user)
+void hmap_foreach(const struct hmap *m, bool (*fn)(const void *, size_t, void *, void *),
+		  void *user)
 {
 	for (size_t i = 0; i < m->nbuckets; i++) {
 		for (struct entry *e = m->buckets[i]; e; e = e->next) {

@@ -25,9 +25,8 @@ void *hmap_remove(struct hmap *m, const void *key, size_t len);
 size_t hmap_count(const struct hmap *m);
 
 /** Calls @fn for each entry until it returns false. @fn must not change @m. */
-void hmap_foreach(const struct hmap *m, bool (*fn)(const void *key, size_t len, void *value,
-						   void *user),
-		  void *user);
+void hmap_foreach(const struct hmap *m,
+		  bool (*fn)(const void *key, size_t len, void *value, void *user), void *user);
 
 /** Frees the map (not the values). NULL does nothing. */
 void hmap_free(struct hmap *m);

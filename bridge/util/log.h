@@ -22,11 +22,11 @@ int log_enabled(enum log_level level);
  * with a single write so lines from several threads never interleave. Never pass a secret.
  */
 void log_msg(enum log_level level, const char *component, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /** Same, with a va_list (for lws's log hook). */
 void log_vmsg(enum log_level level, const char *component, const char *fmt, va_list ap)
-	__attribute__((format(printf, 3, 0)));
+    __attribute__((format(printf, 3, 0)));
 
 /**
  * Pure. Writes @s[0..len) into @dst as a double-quoted value safe to put in a log line: quotes,

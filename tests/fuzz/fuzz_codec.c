@@ -133,8 +133,7 @@ static void check_entries(const struct mqtt_subscribe *s, enum mqtt_type type, i
 }
 
 /* What the headers promise about the fields of a packet decoded at level @version. */
-static void check_fields(const struct mqtt_packet *pkt, int version, const uint8_t *buf,
-			 size_t len)
+static void check_fields(const struct mqtt_packet *pkt, int version, const uint8_t *buf, size_t len)
 {
 	const struct mqtt_connect *c = &pkt->u.connect;
 	const struct mqtt_publish *p = &pkt->u.publish;
@@ -150,8 +149,8 @@ static void check_fields(const struct mqtt_packet *pkt, int version, const uint8
 		check_inside(&c->username, buf, len);
 		check_inside(&c->password, buf, len);
 		if (c->will)
-			CHECK(topic_name_valid((const char *)c->will_topic.data,
-					       c->will_topic.len));
+			CHECK(
+			    topic_name_valid((const char *)c->will_topic.data, c->will_topic.len));
 		if (c->has_username)
 			CHECK(utf8_valid_mqtt(c->username.data, c->username.len));
 		check_props(c->props.data, c->props.len, MQTT_CONNECT);
@@ -172,8 +171,8 @@ static void check_fields(const struct mqtt_packet *pkt, int version, const uint8
 			CHECK(topic_name_valid((const char *)p->topic.data, p->topic.len));
 		} else {
 			struct mqtt_prop alias;
-			CHECK(props_find(p->props.data, p->props.len, MQTT_PROP_TOPIC_ALIAS,
-					 &alias));
+			CHECK(
+			    props_find(p->props.data, p->props.len, MQTT_PROP_TOPIC_ALIAS, &alias));
 		}
 		check_props(p->props.data, p->props.len, MQTT_PUBLISH);
 		break;

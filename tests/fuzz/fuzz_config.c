@@ -51,10 +51,9 @@ static void check_filters(char **list, size_t n)
 static void check_loaded(const struct config *cfg)
 {
 	const char *const strings[] = {
-	    cfg->listen,          cfg->listen_host,      cfg->static_dir,
-	    cfg->broker.url,      cfg->broker.client_id, cfg->broker.username,
-	    cfg->broker.password, cfg->broker.ca_file,   cfg->broker.cert_file,
-	    cfg->broker.key_file, cfg->tls.cert_file,    cfg->tls.key_file,
+	    cfg->listen,           cfg->listen_host,     cfg->static_dir,      cfg->broker.url,
+	    cfg->broker.client_id, cfg->broker.username, cfg->broker.password, cfg->broker.ca_file,
+	    cfg->broker.cert_file, cfg->broker.key_file, cfg->tls.cert_file,   cfg->tls.key_file,
 	};
 	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
 		CHECK(strings[i] != NULL);

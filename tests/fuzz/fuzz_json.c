@@ -73,7 +73,8 @@ static char *check_write(const struct msg *m, uint64_t ts)
 
 	json_t *root = json_loadb(text, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		fprintf(stderr, "jsonmsg_write gave bad JSON: %s: %.*s\n", jerr.text, (int)len, text);
+		fprintf(stderr, "jsonmsg_write gave bad JSON: %s: %.*s\n", jerr.text, (int)len,
+			text);
 	CHECK(json_is_object(root));
 	json_t *topic = json_object_get(root, "topic");
 	CHECK(json_is_string(topic));

@@ -176,8 +176,8 @@ static void restore_checked(struct str *out, const char *v, size_t len)
 	query_restore_plus(s);
 	CHECK(strlen(s) == len);
 	for (size_t i = 0; i < len; i++) {
-		bool lone_space = v[i] == ' ' && (i == 0 || v[i - 1] == '/') &&
-				  (i + 1 == len || v[i + 1] == '/');
+		bool lone_space =
+		    v[i] == ' ' && (i == 0 || v[i - 1] == '/') && (i + 1 == len || v[i + 1] == '/');
 		CHECK(s[i] == (lone_space ? '+' : v[i]));
 	}
 	/* Again: nothing is left to restore. */
@@ -232,7 +232,8 @@ static void make_topics(const char *f, size_t len, const char *fill, char **topi
 		if (!t)
 			abort();
 		for (size_t i = 0; i < len; i++) {
-			bool whole = (i == 0 || f[i - 1] == '/') && (i + 1 == len || f[i + 1] == '/');
+			bool whole =
+			    (i == 0 || f[i - 1] == '/') && (i + 1 == len || f[i + 1] == '/');
 			if (whole && f[i] == '+') {
 				memcpy(t + o, fill, strlen(fill));
 				o += strlen(fill);

@@ -110,9 +110,9 @@ void hub_leave(struct hub *h, struct hub_member *m)
 		if (fake_hub.members[i] != m)
 			continue;
 		memmove(&fake_hub.members[i], &fake_hub.members[i + 1],
-		        (fake_hub.nmembers - i - 1) * sizeof(fake_hub.members[0]));
+			(fake_hub.nmembers - i - 1) * sizeof(fake_hub.members[0]));
 		memmove(&fake_hub.filters[i], &fake_hub.filters[i + 1],
-		        (fake_hub.nmembers - i - 1) * sizeof(fake_hub.filters[0]));
+			(fake_hub.nmembers - i - 1) * sizeof(fake_hub.filters[0]));
 		fake_hub.nmembers--;
 		return;
 	}
@@ -136,8 +136,8 @@ static struct fake_call *record(const char *topic, struct mqtt_bytes payload, in
 }
 
 struct hub_req *hub_publish_tagged(struct hub *h, const char *topic, struct mqtt_bytes payload,
-                                   int qos, bool retain, struct mqtt_bytes props, hub_ack_fn ack,
-                                   void *user, uint32_t tag)
+				   int qos, bool retain, struct mqtt_bytes props, hub_ack_fn ack,
+				   void *user, uint32_t tag)
 {
 	struct fake_call *c;
 
@@ -153,7 +153,7 @@ struct hub_req *hub_publish_tagged(struct hub *h, const char *topic, struct mqtt
 }
 
 int hub_publish_qos0(struct hub *h, const char *topic, struct mqtt_bytes payload, bool retain,
-                     struct mqtt_bytes props)
+		     struct mqtt_bytes props)
 {
 	(void)h;
 	(void)props;
@@ -186,7 +186,7 @@ void hub_barrier_cancel(struct hub *h, struct barrier_wait *w)
 
 /* Reads wait for fake_retained_answer(); none when the test says the reader is down. */
 struct retained_req *retained_get(struct retained *r, const char *filter, size_t limit,
-                                  uint64_t since, retained_fn fn, void *user)
+				  uint64_t since, retained_fn fn, void *user)
 {
 	struct retained_req *q;
 

@@ -18,7 +18,7 @@ void upstream_init(void)
 }
 
 struct upstream *upstream_new(const struct upstream_env *env, const struct upstream_connect *c,
-                              upstream_handler handler, void *owner)
+			      upstream_handler handler, void *owner)
 {
 	struct upstream *u = calloc(1, sizeof(*u));
 
@@ -73,7 +73,7 @@ static struct fake_call *record(enum fake_call_kind kind)
 }
 
 int upstream_publish(struct upstream *u, const char *topic, struct mqtt_bytes payload, int qos,
-                     bool retain, struct mqtt_bytes props, int *token)
+		     bool retain, struct mqtt_bytes props, int *token)
 {
 	struct fake_call *c = record(FAKE_PUBLISH);
 
@@ -92,7 +92,7 @@ int upstream_publish(struct upstream *u, const char *topic, struct mqtt_bytes pa
 }
 
 int upstream_subscribe(struct upstream *u, enum mqtt_type type, struct mqtt_bytes entries,
-                       size_t count, struct mqtt_bytes props, int *token)
+		       size_t count, struct mqtt_bytes props, int *token)
 {
 	struct fake_call *c = record(type == MQTT_SUBSCRIBE ? FAKE_SUBSCRIBE : FAKE_UNSUBSCRIBE);
 

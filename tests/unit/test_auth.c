@@ -37,7 +37,8 @@ static void test_sha256_vector(void **state)
 	assert_string_equal(text, abc_hex);
 	auth_sha256("", 0, h);
 	hex(h, text);
-	assert_string_equal(text, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	assert_string_equal(text,
+			    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 /* The table of a config with tokens "alice" (secret "s3cret-a") and "bob" (secret "abc"), bob
@@ -184,7 +185,8 @@ static void test_reload_same(void **state)
 	char err[256], text[512];
 	snprintf(text, sizeof text,
 		 "{\"auth\": {\"mode\": \"tokens\", \"tokens\": [{\"name\": \"bob\", \"sha256\": "
-		 "\"%064d\"}]}}", 0);
+		 "\"%064d\"}]}}",
+		 0);
 	assert_int_equal(config_load_text(&cfg, text, strlen(text), "t.json", err, sizeof err), 0);
 	cur = auth_new(&cfg);
 	config_clear(&cfg);
@@ -222,7 +224,8 @@ static void test_new_secret(void **state)
 	assert_int_equal(auth_new_secret(s2), 0);
 	assert_int_equal(strlen(s1), AUTH_SECRET_LEN);
 	assert_memory_equal(s1, "mwb_", 4);
-	assert_int_equal(strspn(s1 + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+	assert_int_equal(strspn(s1 + 4,
+				"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
 			 AUTH_SECRET_LEN - 4);
 	assert_string_not_equal(s1, s2);
 }

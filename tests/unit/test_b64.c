@@ -86,7 +86,7 @@ static void test_round_trip_all_lengths(void **state)
 			uint8_t c = text.data[i];
 			bool pad = c == '=' && i >= text.len - 2;
 			assert_true(pad || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-			            (c >= '0' && c <= '9') || c == '+' || c == '/');
+				    (c >= '0' && c <= '9') || c == '+' || c == '/');
 		}
 		assert_int_equal(b64_decode(&back, (const char *)text.data, text.len), 0);
 		assert_buf(&back, data, len);

@@ -69,7 +69,7 @@ static void assert_bytes(struct mqtt_bytes b, const char *want)
 
 /* Decodes from an exactly sized heap copy, so that the sanitizer sees any read past the end. */
 static int decode_copy(const uint8_t *bytes, size_t len, int version, struct mqtt_packet *out,
-                       struct codec_error *err, uint8_t **copy)
+		       struct codec_error *err, uint8_t **copy)
 {
 	*copy = malloc(len ? len : 1);
 	assert_non_null(*copy);
@@ -100,7 +100,7 @@ static void encode_ok(int version, const struct mqtt_packet *p, struct buf *b)
  * With @canonical, the first encoding is @bytes itself.
  */
 static void check_reencode(const uint8_t *bytes, size_t len, int version,
-                           const struct mqtt_packet *p, bool canonical)
+			   const struct mqtt_packet *p, bool canonical)
 {
 	struct buf a = BUF_INIT;
 	struct buf b = BUF_INIT;
@@ -264,7 +264,7 @@ static void test_truncated_everywhere(void **state)
 			free(copy);
 			if (rc != -EPROTO || err.reason != MQTT_RC_MALFORMED)
 				fail_msg("%s cut at %zu: %d 0x%02X", good[i].what, cut, rc,
-				         err.reason);
+					 err.reason);
 		}
 	}
 }
@@ -536,7 +536,7 @@ static void test_bad_packets(void **state)
 		int want = bad[i].reason == UNSUPPORTED ? -EPROTONOSUPPORT : -EPROTO;
 		if (rc != want || err.reason != bad[i].reason)
 			fail_msg("%s: %d 0x%02X (%s), want %d 0x%02X", bad[i].what, rc, err.reason,
-			         err.msg ? err.msg : "-", want, bad[i].reason);
+				 err.msg ? err.msg : "-", want, bad[i].reason);
 		assert_non_null(err.msg);
 		assert_memory_equal(&p, &untouched, sizeof p);
 	}
@@ -702,8 +702,8 @@ static void test_connect_5_full(void **state)
 	encode_exact(MQTT_V5, &q, CONNECT5_FULL);
 	/* 3.1.1 has no properties. */
 	encode_exact(MQTT_V311, &q,
-	             "10 1F 00 04 'MQTT' 04 EE 00 1E 00 03 'cid' 00 03 'w/t' 00 03 'bye' "
-	             "00 01 'u' 00 01 'p'");
+		     "10 1F 00 04 'MQTT' 04 EE 00 1E 00 03 'cid' 00 03 'w/t' 00 03 'bye' "
+		     "00 01 'u' 00 01 'p'");
 	buf_clear(&props);
 	buf_clear(&will_props);
 }
@@ -903,11 +903,11 @@ static void test_entries(void **state)
 	assert_int_equal(codec_put_entry(&entries, MQTT_SUBSCRIBE, "a/b", 3, 0x01), 0);
 	assert_int_equal(codec_put_entry(&entries, MQTT_SUBSCRIBE, "$share/g/x", 10, 0x22), 0);
 	static const char want[] = "\x00\x03"
-	                           "a/b"
-	                           "\x01"
-	                           "\x00\x0A"
-	                           "$share/g/x"
-	                           "\x22";
+				   "a/b"
+				   "\x01"
+				   "\x00\x0A"
+				   "$share/g/x"
+				   "\x22";
 	assert_int_equal(entries.len, sizeof want - 1);
 	assert_memory_equal(entries.data, want, entries.len);
 

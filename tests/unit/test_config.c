@@ -133,17 +133,17 @@ static void test_values_read(void **state)
 	struct config cfg;
 	char err[256];
 	const char *json =
-		"{\"listen\": \"[::1]:9001\", \"log_level\": \"debug\","
-		" \"broker\": {\"url\": \"mqtts://broker:8883\", \"keepalive_s\": 0, \"verify\": false,"
-		"  \"ca_file\": \"/etc/ca.pem\"},"
-		" \"allowed_origins\": [\"https://a.example\", \"https://b.example\"],"
-		" \"limits\": {\"max_packet_bytes\": 2048, \"requests_per_minute\": 60},"
-		" \"auth\": {\"mode\": \"tokens\", \"tokens\": [{\"name\": \"dash\", \"sha256\":"
-		"  \"00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF\","
-		"  \"publish\": [\"cmd/{name}/#\"], \"subscribe\": [\"sensors/#\", \"+/status\"]}],"
-		"  \"metrics\": \"token\"},"
-		" \"mqtt_credentials\": \"bridge\", \"mqtt_sessions\": \"dedicated\","
-		" \"trusted_proxies\": [\"127.0.0.1\", \"10.0.0.0/8\", \"fd00::/8\"]}";
+	    "{\"listen\": \"[::1]:9001\", \"log_level\": \"debug\","
+	    " \"broker\": {\"url\": \"mqtts://broker:8883\", \"keepalive_s\": 0, \"verify\": false,"
+	    "  \"ca_file\": \"/etc/ca.pem\"},"
+	    " \"allowed_origins\": [\"https://a.example\", \"https://b.example\"],"
+	    " \"limits\": {\"max_packet_bytes\": 2048, \"requests_per_minute\": 60},"
+	    " \"auth\": {\"mode\": \"tokens\", \"tokens\": [{\"name\": \"dash\", \"sha256\":"
+	    "  \"00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF\","
+	    "  \"publish\": [\"cmd/{name}/#\"], \"subscribe\": [\"sensors/#\", \"+/status\"]}],"
+	    "  \"metrics\": \"token\"},"
+	    " \"mqtt_credentials\": \"bridge\", \"mqtt_sessions\": \"dedicated\","
+	    " \"trusted_proxies\": [\"127.0.0.1\", \"10.0.0.0/8\", \"fd00::/8\"]}";
 
 	(void)state;
 	if (load(&cfg, json, err, sizeof(err)))
@@ -183,7 +183,8 @@ static void test_unknown_keys(void **state)
 {
 	(void)state;
 	expect_error("{\"lisen\": \"x\"}", "unknown key 'lisen'");
-	expect_error("{\"limits\": {\"max_conections\": 5}}", "unknown key 'limits.max_conections'");
+	expect_error("{\"limits\": {\"max_conections\": 5}}",
+		     "unknown key 'limits.max_conections'");
 	expect_error("{\"broker\": {\"uri\": \"mqtt://x\"}}", "unknown key 'broker.uri'");
 	expect_error("{\"auth\": {\"tokens\": [{\"name\": \"a\", \"sha256\": "
 		     "\"0000000000000000000000000000000000000000000000000000000000000000\", "
@@ -201,13 +202,16 @@ static void test_wrong_types(void **state)
 	expect_error("{\"limits\": {\"max_packet_bytes\": 1.5}}",
 		     "'limits.max_packet_bytes' must be an integer");
 	expect_error("{\"broker\": {\"verify\": 1}}", "'broker.verify' must be true or false");
-	expect_error("{\"log_level\": \"loud\"}", "'log_level' must be one of: error, warn, info, debug");
-	expect_error("{\"auth\": {\"mode\": \"open\"}}", "'auth.mode' must be one of: none, tokens");
+	expect_error("{\"log_level\": \"loud\"}",
+		     "'log_level' must be one of: error, warn, info, debug");
+	expect_error("{\"auth\": {\"mode\": \"open\"}}",
+		     "'auth.mode' must be one of: none, tokens");
 	expect_error("{\"auth\": {\"metrics\": \"closed\"}}",
 		     "'auth.metrics' must be one of: open, token");
 	expect_error("{\"auth\": {\"metrics\": true}}", "'auth.metrics'");
 	expect_error("{\"broker\": []}", "'broker' must be an object");
-	expect_error("{\"allowed_origins\": \"*\"}", "'allowed_origins' must be an array of strings");
+	expect_error("{\"allowed_origins\": \"*\"}",
+		     "'allowed_origins' must be an array of strings");
 	expect_error("{\"allowed_origins\": [\"*\", 3]}", "'allowed_origins[1]' must be a string");
 	expect_error("{\"trusted_proxies\": \"127.0.0.1\"}",
 		     "'trusted_proxies' must be an array of strings");
@@ -224,10 +228,12 @@ static void test_wrong_types(void **state)
 static void test_ranges(void **state)
 {
 	(void)state;
-	expect_error("{\"limits\": {\"max_connections\": 0}}", "'limits.max_connections' must be between");
+	expect_error("{\"limits\": {\"max_connections\": 0}}",
+		     "'limits.max_connections' must be between");
 	expect_error("{\"limits\": {\"requests_per_minute\": -1}}",
 		     "'limits.requests_per_minute' must be between");
-	expect_error("{\"broker\": {\"keepalive_s\": 65536}}", "'broker.keepalive_s' must be between");
+	expect_error("{\"broker\": {\"keepalive_s\": 65536}}",
+		     "'broker.keepalive_s' must be between");
 	expect_error("{\"sse\": {\"heartbeat_s\": 0}}", "'sse.heartbeat_s' must be between");
 	expect_error("{\"publish_timeout_ms\": 0}", "'publish_timeout_ms' must be between");
 }
@@ -261,23 +267,26 @@ static void test_listen(void **state)
 
 static void test_tokens(void **state)
 {
-	static const char hash[] = "\"0000000000000000000000000000000000000000000000000000000000000000\"";
+	static const char hash[] =
+	    "\"0000000000000000000000000000000000000000000000000000000000000000\"";
 	char json[512];
 
 	(void)state;
 	snprintf(json, sizeof(json), "{\"auth\": {\"tokens\": [{\"sha256\": %s}]}}", hash);
 	expect_error(json, "'auth.tokens[0].name' is missing");
-	expect_error("{\"auth\": {\"tokens\": [{\"name\": \"a\"}]}}", "'auth.tokens[0].sha256' is missing");
+	expect_error("{\"auth\": {\"tokens\": [{\"name\": \"a\"}]}}",
+		     "'auth.tokens[0].sha256' is missing");
 	expect_error("{\"auth\": {\"tokens\": [{\"name\": \"a\", \"sha256\": \"abc\"}]}}",
 		     "'auth.tokens[0].sha256' must be 64 hex digits");
 	expect_error("{\"auth\": {\"tokens\": [{\"name\": \"a\", \"sha256\": "
 		     "\"zz00000000000000000000000000000000000000000000000000000000000000\"}]}}",
 		     "'auth.tokens[0].sha256' must be 64 hex digits");
-	snprintf(json, sizeof(json), "{\"auth\": {\"tokens\": [{\"name\": \"a b\", \"sha256\": %s}]}}",
-		 hash);
+	snprintf(json, sizeof(json),
+		 "{\"auth\": {\"tokens\": [{\"name\": \"a b\", \"sha256\": %s}]}}", hash);
 	expect_error(json, "'auth.tokens[0].name' must be a non-empty string");
 	snprintf(json, sizeof(json),
-		 "{\"auth\": {\"tokens\": [{\"name\": \"a\", \"sha256\": %s, \"publish\": [\"a/#/b\"]}]}}",
+		 "{\"auth\": {\"tokens\": [{\"name\": \"a\", \"sha256\": %s, \"publish\": "
+		 "[\"a/#/b\"]}]}}",
 		 hash);
 	expect_error(json, "'auth.tokens[0].publish[0]' is not a valid MQTT topic filter");
 	snprintf(json, sizeof(json),
@@ -290,9 +299,12 @@ static void test_tokens(void **state)
 static void test_cross_checks(void **state)
 {
 	(void)state;
-	expect_error("{\"tls\": {\"cert_file\": \"c.pem\"}}", "'tls.cert_file' and 'tls.key_file' go together");
-	expect_error("{\"broker\": {\"key_file\": \"k.pem\"}}", "'broker.cert_file' and 'broker.key_file'");
-	expect_error("{\"broker\": {\"url\": \"http://x\"}}", "'broker.url' 'http://x' must start with");
+	expect_error("{\"tls\": {\"cert_file\": \"c.pem\"}}",
+		     "'tls.cert_file' and 'tls.key_file' go together");
+	expect_error("{\"broker\": {\"key_file\": \"k.pem\"}}",
+		     "'broker.cert_file' and 'broker.key_file'");
+	expect_error("{\"broker\": {\"url\": \"http://x\"}}",
+		     "'broker.url' 'http://x' must start with");
 	expect_error("{\"broker\": {\"url\": \"mqtt://\"}}", "must start with");
 	expect_error("{\"auth\": {\"mode\": \"tokens\"}}", "'auth.tokens' is empty");
 	expect_error("{\"mqtt_credentials\": \"bridge\"}", "needs 'auth.mode' \"tokens\"");
@@ -336,28 +348,27 @@ static void test_url_credentials(void **state)
 	static const struct {
 		const char *url, *bare, *username, *password;
 	} cases[] = {
-		/* The example: '@' ':' '/' '%' in the password, percent-encoded. */
-		{"mqtt://user:p%40ss%3Aw%2Frd%25@127.0.0.1:1883", "mqtt://127.0.0.1:1883", "user",
-		 "p@ss:w/rd%"},
-		{"tcp://us%65r%20name:pw@broker", "tcp://broker", "user name", "pw"},
-		{"mqtts://u:%e2%82%ac@broker:8883/", "mqtts://broker:8883/", "u", "\xe2\x82\xac"},
-		/* A ':' after the first is the password's own. */
-		{"mqtt://u:pa:ss@h", "mqtt://h", "u", "pa:ss"},
-		{"mqtt://user@broker:1883", "mqtt://broker:1883", "user", ""},
-		{"mqtt://:secret@broker", "mqtt://broker", "", "secret"},
-		{"mqtt://user:@broker", "mqtt://broker", "user", ""},
-		{"mqtt://@broker", "mqtt://broker", "", ""},
-		{"mqtts://u:p@[::1]:8883", "mqtts://[::1]:8883", "u", "p"},
-		{"ws://u:p@[fe80::1%25eth0]:9001/mqtt", "ws://[fe80::1%25eth0]:9001/mqtt", "u",
-		 "p"},
-		{"wss://u:p@broker/mqtt@x?a=b@c", "wss://broker/mqtt@x?a=b@c", "u", "p"},
-		/* No user info: the URL is left as it is, the keys too. */
-		{"mqtt://127.0.0.1:1883", "mqtt://127.0.0.1:1883", "", ""},
-		{"mqtt://[::1]:1883", "mqtt://[::1]:1883", "", ""},
-		{"mqtt://[::1]", "mqtt://[::1]", "", ""},
-		{"ws://broker:9001/mqtt@x", "ws://broker:9001/mqtt@x", "", ""},
-		{"ws://broker?u=a:b@c", "ws://broker?u=a:b@c", "", ""},
-		{"ws://broker#a:b@c", "ws://broker#a:b@c", "", ""},
+	    /* The example: '@' ':' '/' '%' in the password, percent-encoded. */
+	    {"mqtt://user:p%40ss%3Aw%2Frd%25@127.0.0.1:1883", "mqtt://127.0.0.1:1883", "user",
+	     "p@ss:w/rd%"},
+	    {"tcp://us%65r%20name:pw@broker", "tcp://broker", "user name", "pw"},
+	    {"mqtts://u:%e2%82%ac@broker:8883/", "mqtts://broker:8883/", "u", "\xe2\x82\xac"},
+	    /* A ':' after the first is the password's own. */
+	    {"mqtt://u:pa:ss@h", "mqtt://h", "u", "pa:ss"},
+	    {"mqtt://user@broker:1883", "mqtt://broker:1883", "user", ""},
+	    {"mqtt://:secret@broker", "mqtt://broker", "", "secret"},
+	    {"mqtt://user:@broker", "mqtt://broker", "user", ""},
+	    {"mqtt://@broker", "mqtt://broker", "", ""},
+	    {"mqtts://u:p@[::1]:8883", "mqtts://[::1]:8883", "u", "p"},
+	    {"ws://u:p@[fe80::1%25eth0]:9001/mqtt", "ws://[fe80::1%25eth0]:9001/mqtt", "u", "p"},
+	    {"wss://u:p@broker/mqtt@x?a=b@c", "wss://broker/mqtt@x?a=b@c", "u", "p"},
+	    /* No user info: the URL is left as it is, the keys too. */
+	    {"mqtt://127.0.0.1:1883", "mqtt://127.0.0.1:1883", "", ""},
+	    {"mqtt://[::1]:1883", "mqtt://[::1]:1883", "", ""},
+	    {"mqtt://[::1]", "mqtt://[::1]", "", ""},
+	    {"ws://broker:9001/mqtt@x", "ws://broker:9001/mqtt@x", "", ""},
+	    {"ws://broker?u=a:b@c", "ws://broker?u=a:b@c", "", ""},
+	    {"ws://broker#a:b@c", "ws://broker#a:b@c", "", ""},
 	};
 	struct config cfg;
 	char err[256];
@@ -427,8 +438,8 @@ static void test_url_credentials_refused(void **state)
 	expect_url_error("{\"broker\": {\"password\": \"k3y\"}}", "mqtt://u:s3cret@h",
 			 "and 'broker.password' is set too", "s3cret");
 	expect_url_error("{\"broker\": {\"username\": \"k\", \"password\": \"k3y\"}}",
-			 "mqtt://u:s3cret@h",
-			 "'broker.username' and 'broker.password' are set too", "k3y");
+			 "mqtt://u:s3cret@h", "'broker.username' and 'broker.password' are set too",
+			 "k3y");
 	expect_url_error("{\"broker\": {\"password\": \"k3y\"}}", "mqtt://user@h",
 			 "'broker.password' is set too", "k3y");
 	expect_url_error("{\"broker\": {\"username\": \"k\"}}", "mqtt://:s3cret@h",
@@ -436,8 +447,7 @@ static void test_url_credentials_refused(void **state)
 	/* Characters left raw: the user info ends early and the rest must not be echoed. */
 	expect_url_error("{}", "mqtt://u:s3@cret@h", "its host holds a '@'", "cret");
 	expect_url_error("{}", "mqtt://u:s3/cret@h", "the port after the host must be", "s3");
-	expect_url_error("{}", "mqtt://u:12/cret@h", "a path after the host is for ws://",
-			 "cret");
+	expect_url_error("{}", "mqtt://u:12/cret@h", "a path after the host is for ws://", "cret");
 	expect_url_error("{}", "mqtt://u:s3?cret@h", "the port after the host must be", "cret");
 	expect_url_error("{}", "mqtt://u:s3:c/ret@h", "an IPv6 address goes in brackets", "s3");
 	/* A bad scheme is reported before the split: the URL shows without its password. */
@@ -463,19 +473,19 @@ static void test_url_display(void **state)
 	static const struct {
 		const char *url, *shown, *hidden;
 	} cases[] = {
-		{"mqtt://u:s3cret@h:1", "mqtt://u:***@h:1", "mqtt://u@h:1"},
-		{"mqtt://u:p%40ss@h", "mqtt://u:***@h", "mqtt://u@h"},
-		{"mqtt://:pw@h", "mqtt://:***@h", "mqtt://@h"},
-		{"mqtt://u@h", "mqtt://u@h", "mqtt://u@h"},
-		{"mqtt://h:1883", "mqtt://h:1883", "mqtt://h:1883"},
-		/* Raw '@', '/' in the password: everything up to the last '@' is hidden. */
-		{"mqtt://u:s3@c/r@h", "mqtt://u:***@h", "mqtt://u@h"},
-		{"user:s3cret@h", "user:***@h", "user@h"},
-		{"mqtt:/u:s3cret@h", "mqtt:***@h", "mqtt@h"},
-		{"--broker-url=mqtt://u:s3cret@h", "--broker-url=mqtt://u:***@h",
-		 "--broker-url=mqtt://u@h"},
-		{"u:s3cret@h mqtt://x", "u:***@h mqtt://x", "u@h mqtt://x"},
-		{"", "", ""},
+	    {"mqtt://u:s3cret@h:1", "mqtt://u:***@h:1", "mqtt://u@h:1"},
+	    {"mqtt://u:p%40ss@h", "mqtt://u:***@h", "mqtt://u@h"},
+	    {"mqtt://:pw@h", "mqtt://:***@h", "mqtt://@h"},
+	    {"mqtt://u@h", "mqtt://u@h", "mqtt://u@h"},
+	    {"mqtt://h:1883", "mqtt://h:1883", "mqtt://h:1883"},
+	    /* Raw '@', '/' in the password: everything up to the last '@' is hidden. */
+	    {"mqtt://u:s3@c/r@h", "mqtt://u:***@h", "mqtt://u@h"},
+	    {"user:s3cret@h", "user:***@h", "user@h"},
+	    {"mqtt:/u:s3cret@h", "mqtt:***@h", "mqtt@h"},
+	    {"--broker-url=mqtt://u:s3cret@h", "--broker-url=mqtt://u:***@h",
+	     "--broker-url=mqtt://u@h"},
+	    {"u:s3cret@h mqtt://x", "u:***@h mqtt://x", "u@h mqtt://x"},
+	    {"", "", ""},
 	};
 	char buf[64], copy[64];
 
@@ -503,8 +513,8 @@ static void test_mqtt_version(void **state)
 		const char *value;
 		int level;
 	} good[] = {{"auto", 0}, {"5", MQTT_V5}, {"3.1.1", MQTT_V311}, {"3.1", MQTT_V31}};
-	static const char *const bad[] = {"\"4\"", "\"3\"", "\"v5\"", "\"5.0\"", "\"\"",
-					  "\"3.1.1 \"", "\"AUTO\"", "\"mqttv311\""};
+	static const char *const bad[] = {"\"4\"", "\"3\"",      "\"v5\"",   "\"5.0\"",
+					  "\"\"",  "\"3.1.1 \"", "\"AUTO\"", "\"mqttv311\""};
 	struct config cfg;
 	char json[128], err[256];
 
@@ -537,7 +547,8 @@ static void test_missing_file(void **state)
 
 	(void)state;
 	assert_int_equal(config_init(&cfg), 0);
-	assert_int_equal(config_load_file(&cfg, "/nonexistent/mwb.json", err, sizeof(err)), -ENOENT);
+	assert_int_equal(config_load_file(&cfg, "/nonexistent/mwb.json", err, sizeof(err)),
+			 -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/mwb.json: cannot open"));
 	config_clear(&cfg);
 }
@@ -545,14 +556,21 @@ static void test_missing_file(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_sample_is_defaults),
-		cmocka_unit_test(test_values_read),  cmocka_unit_test(test_unknown_keys),
-		cmocka_unit_test(test_wrong_types),  cmocka_unit_test(test_ranges),
-		cmocka_unit_test(test_listen),       cmocka_unit_test(test_tokens),
-		cmocka_unit_test(test_cross_checks), cmocka_unit_test(test_json_errors),
-		cmocka_unit_test(test_missing_file), cmocka_unit_test(test_url_credentials),
-		cmocka_unit_test(test_url_credentials_refused), cmocka_unit_test(test_url_display),
-		cmocka_unit_test(test_mqtt_version),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_sample_is_defaults),
+	    cmocka_unit_test(test_values_read),
+	    cmocka_unit_test(test_unknown_keys),
+	    cmocka_unit_test(test_wrong_types),
+	    cmocka_unit_test(test_ranges),
+	    cmocka_unit_test(test_listen),
+	    cmocka_unit_test(test_tokens),
+	    cmocka_unit_test(test_cross_checks),
+	    cmocka_unit_test(test_json_errors),
+	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_url_credentials),
+	    cmocka_unit_test(test_url_credentials_refused),
+	    cmocka_unit_test(test_url_display),
+	    cmocka_unit_test(test_mqtt_version),
 	};
 
 	if (argc < 2) {

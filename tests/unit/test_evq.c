@@ -210,7 +210,7 @@ static void test_threads_batches(void **state)
 			if (rc == ETIMEDOUT) {
 				pthread_mutex_unlock(&mt.lock);
 				fail_msg("no wake-up with %u of %u items received", received,
-				         total);
+					 total);
 			}
 		}
 		seen_wakes = mt.wakes;

@@ -17,19 +17,48 @@
 #include "topic.h"
 
 static const char *const filters[] = {
-    "#", "+", "+/+", "/+", "+/", "a", "a/", "a/#", "a/+", "a/b", "a/b/c", "a/+/c", "a/+/#",
-    "+/b/#", "a//c", "a/b/#", "$SYS/#", "$SYS/+", "$SYS", "+/#", "x/y/z/#", "", "/",
-    "sensors/+/temp", "sensors/#", "caf\xC3\xA9/+",
+    "#",         "+",
+    "+/+",       "/+",
+    "+/",        "a",
+    "a/",        "a/#",
+    "a/+",       "a/b",
+    "a/b/c",     "a/+/c",
+    "a/+/#",     "+/b/#",
+    "a//c",      "a/b/#",
+    "$SYS/#",    "$SYS/+",
+    "$SYS",      "+/#",
+    "x/y/z/#",   "",
+    "/",         "sensors/+/temp",
+    "sensors/#", "caf\xC3\xA9/+",
 };
 
 static const char *const topics[] = {
-    "a", "a/", "/", "//", "a/b", "a/b/c", "a/x/c", "a//c", "a/b/c/d", "b", "/a", "x/y/z",
-    "x/y", "$SYS", "$SYS/broker", "$SYS/broker/load", "$other/a", "sensors/kitchen/temp",
-    "sensors/kitchen/hum", "caf\xC3\xA9/x", " ", "a/b/",
+    "a",
+    "a/",
+    "/",
+    "//",
+    "a/b",
+    "a/b/c",
+    "a/x/c",
+    "a//c",
+    "a/b/c/d",
+    "b",
+    "/a",
+    "x/y/z",
+    "x/y",
+    "$SYS",
+    "$SYS/broker",
+    "$SYS/broker/load",
+    "$other/a",
+    "sensors/kitchen/temp",
+    "sensors/kitchen/hum",
+    "caf\xC3\xA9/x",
+    " ",
+    "a/b/",
 };
 
 #define NFILTERS (sizeof(filters) / sizeof(*filters))
-#define NTOPICS (sizeof(topics) / sizeof(*topics))
+#define NTOPICS  (sizeof(topics) / sizeof(*topics))
 
 struct seen {
 	int count[NFILTERS];
@@ -51,11 +80,11 @@ static void check(const struct filtertree *t, const bool *stored)
 		assert_int_equal(filtertree_match(t, topics[i], strlen(topics[i]), mark, &s), 0);
 		for (size_t j = 0; j < NFILTERS; j++) {
 			bool want = stored[j] && *filters[j] &&
-			            topic_matches(filters[j], strlen(filters[j]), topics[i],
-			                          strlen(topics[i]));
+				    topic_matches(filters[j], strlen(filters[j]), topics[i],
+						  strlen(topics[i]));
 			if (s.count[j] != (want ? 1 : 0))
 				fail_msg("topic '%s' filter '%s': %d matches, want %d", topics[i],
-				         filters[j], s.count[j], want);
+					 filters[j], s.count[j], want);
 		}
 	}
 }
@@ -72,7 +101,8 @@ static void test_matches_like_topic_matches(void **state)
 		if (!*filters[j])
 			continue;
 		assert_int_equal(filtertree_add(t, filters[j], strlen(filters[j]),
-		                                (void *)&filters[j]), 0);
+						(void *)&filters[j]),
+				 0);
 		stored[j] = true;
 		check(t, stored);
 	}

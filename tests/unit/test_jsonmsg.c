@@ -32,7 +32,7 @@ static struct jsonmsg_batch parse_ok(const char *json, size_t max)
 
 /* Refused with @code at @index; the message is returned for further checks. */
 static struct jsonmsg_error parse_bad_n(const char *json, size_t len, size_t max, const char *code,
-                                        long index)
+					long index)
 {
 	struct jsonmsg_batch b = {NULL, 0, false};
 	struct jsonmsg_error err = {99, NULL, ""};
@@ -43,7 +43,7 @@ static struct jsonmsg_error parse_bad_n(const char *json, size_t len, size_t max
 	assert_non_null(err.code);
 	if (strcmp(err.code, code) || err.index != index)
 		fail_msg("%.*s: %s at %ld (%s), wanted %s at %ld", (int)len, json, err.code,
-		         err.index, err.message, code, index);
+			 err.index, err.message, code, index);
 	assert_true(err.message[0] != '\0');
 	assert_true(strlen(err.message) < sizeof err.message);
 	return err;
@@ -70,8 +70,8 @@ static void assert_payload(const struct jsonmsg *m, const void *want, size_t len
 {
 	if (m->payload_len != len)
 		fail_msg("payload of %zu bytes \"%.*s\", wanted %zu \"%.*s\"", m->payload_len,
-		         (int)m->payload_len, m->payload ? (const char *)m->payload : "", len,
-		         (int)len, (const char *)want);
+			 (int)m->payload_len, m->payload ? (const char *)m->payload : "", len,
+			 (int)len, (const char *)want);
 	if (len)
 		assert_memory_equal(m->payload, want, len);
 	else
@@ -79,7 +79,7 @@ static void assert_payload(const struct jsonmsg *m, const void *want, size_t len
 }
 
 static void assert_msg(const struct jsonmsg *m, const char *topic, const char *payload, int qos,
-                       bool retain)
+		       bool retain)
 {
 	assert_string_equal(m->topic, topic);
 	assert_payload(m, payload, strlen(payload));
@@ -123,7 +123,7 @@ static void assert_written(const struct msg *m, uint64_t ts, const char *want)
 static struct msg *to_msg(const struct jsonmsg *j)
 {
 	struct msg *m = msg_new(j->topic, strlen(j->topic), j->payload, j->payload_len, j->props,
-	                        j->props_len, (uint8_t)j->qos, j->retain);
+				j->props_len, (uint8_t)j->qos, j->retain);
 	assert_non_null(m);
 	return m;
 }
@@ -177,9 +177,9 @@ static void test_array(void **state)
 {
 	(void)state;
 	struct jsonmsg_batch b = parse_ok("[{\"topic\":\"a\",\"payload\":\"1\"},"
-	                                  "{\"topic\":\"b\",\"payload\":\"2\",\"qos\":1},"
-	                                  "{\"topic\":\"a\",\"retain\":true}]",
-	                                  3);
+					  "{\"topic\":\"b\",\"payload\":\"2\",\"qos\":1},"
+					  "{\"topic\":\"a\",\"retain\":true}]",
+					  3);
 	assert_true(b.is_array);
 	assert_int_equal(b.count, 3);
 	assert_msg(&b.msgs[0], "a", "1", 0, false);
@@ -235,7 +235,7 @@ static void test_payload_kinds(void **state)
 	for (size_t i = 0; i < sizeof payloads / sizeof payloads[0]; i++) {
 		char json[256];
 		snprintf(json, sizeof json, "{\"topic\":\"t\",\"payload\":%s}",
-		         payloads[i].payload);
+			 payloads[i].payload);
 		struct jsonmsg_batch b = parse_ok(json, 1);
 		assert_payload(&b.msgs[0], payloads[i].bytes, payloads[i].len);
 		jsonmsg_batch_clear(&b);
@@ -293,7 +293,7 @@ static void test_body_errors(void **state)
 	assert_contains(e.message, "empty");
 
 	e = parse_bad("[{\"topic\":\"a\"},{\"topic\":\"a\"},{\"topic\":\"a\"}]", 2,
-	              "too_many_messages", -1);
+		      "too_many_messages", -1);
 	assert_contains(e.message, "3");
 	parse_bad("{\"topic\":\"a\"}", 0, "too_many_messages", -1);
 	/* The limit is checked before any message, so a bad one does not hide it. */
@@ -312,7 +312,7 @@ static void test_message_errors(void **state)
 	e = parse_bad("{\"topic\":\"a\",\"qso\":1}", 10, "invalid_message", 0);
 	assert_contains(e.message, "\"qso\"");
 	e = parse_bad("[{\"topic\":\"a\"},{\"topic\":\"a\",\"Payload\":\"x\"}]", 10,
-	              "invalid_message", 1);
+		      "invalid_message", 1);
 	assert_contains(e.message, "Payload");
 	/* An unknown field is reported even when the topic is missing too. */
 	parse_bad("{\"ts\":1}", 10, "invalid_message", 0);
@@ -328,7 +328,7 @@ static void test_message_errors(void **state)
 	parse_bad("{\"topic\":\"a\",\"retain\":\"true\"}", 10, "invalid_message", 0);
 	parse_bad("{\"topic\":\"a\",\"retain\":1}", 10, "invalid_message", 0);
 	parse_bad("[{\"topic\":\"a\"},{\"topic\":\"a\",\"retain\":null}]", 10, "invalid_message",
-	          1);
+		  1);
 }
 
 static void test_topic_errors(void **state)
@@ -382,7 +382,7 @@ static void test_qos_errors(void **state)
 		parse_bad(json, 10, "invalid_qos", 0);
 	}
 	parse_bad("[{\"topic\":\"a\",\"qos\":0},{\"topic\":\"a\",\"qos\":4}]", 10, "invalid_qos",
-	          1);
+		  1);
 }
 
 static void test_payload_errors(void **state)
@@ -391,10 +391,10 @@ static void test_payload_errors(void **state)
 	struct jsonmsg_error e;
 
 	e = parse_bad("{\"topic\":\"a\",\"payload\":\"x\",\"payload_base64\":\"eA==\"}", 10,
-	              "invalid_payload", 0);
+		      "invalid_payload", 0);
 	assert_lacks(e.message, "eA==");
 	e = parse_bad("{\"topic\":\"a\",\"payload_base64\":\"c2VjcmV0$\"}", 10, "invalid_payload",
-	              0);
+		      0);
 	assert_lacks(e.message, "c2VjcmV0");
 	parse_bad("{\"topic\":\"a\",\"payload_base64\":\"AAEC /w==\"}", 10, "invalid_payload", 0);
 	parse_bad("{\"topic\":\"a\",\"payload_base64\":\"A\"}", 10, "invalid_payload", 0);
@@ -439,7 +439,7 @@ static void test_props_to_bytes(void **state)
 	(void)state;
 	assert_props("{}", NULL, 0);
 	assert_props("{\"content_type\":\"text/plain\"}", BYTES("\x03\x00\x0a"
-	                                                        "text/plain"));
+								"text/plain"));
 	assert_props("{\"response_topic\":\"r/t\"}", BYTES("\x08\x00\x03r/t"));
 	assert_props("{\"message_expiry_interval\":60}", BYTES("\x02\x00\x00\x00\x3c"));
 	assert_props("{\"message_expiry_interval\":0}", BYTES("\x02\x00\x00\x00\x00"));
@@ -448,37 +448,37 @@ static void test_props_to_bytes(void **state)
 	assert_props("{\"payload_format_indicator\":0}", BYTES("\x01\x00"));
 	assert_props("{\"correlation_data\":\"id-1\"}", BYTES("\x09\x00\x04id-1"));
 	assert_props("{\"correlation_data\":\"a\\u0000\\n\"}", BYTES("\x09\x00\x03"
-	                                                             "a\0\n"));
+								     "a\0\n"));
 	assert_props("{\"correlation_data_base64\":\"AAEC\"}", BYTES("\x09\x00\x03\x00\x01\x02"));
 	assert_props("{\"correlation_data_base64\":\"\"}", BYTES("\x09\x00\x00"));
 	/* Pairs keep their order and their duplicates. */
 	assert_props("{\"user_properties\":[[\"a\",\"1\"],[\"a\",\"2\"],[\"b\",\"\"]]}",
-	             BYTES("\x26\x00\x01"
-	                   "a\x00\x01"
-	                   "1"
-	                   "\x26\x00\x01"
-	                   "a\x00\x01"
-	                   "2"
-	                   "\x26\x00\x01"
-	                   "b\x00\x00"));
+		     BYTES("\x26\x00\x01"
+			   "a\x00\x01"
+			   "1"
+			   "\x26\x00\x01"
+			   "a\x00\x01"
+			   "2"
+			   "\x26\x00\x01"
+			   "b\x00\x00"));
 	assert_props("{\"user_properties\":{\"y\":\"2\",\"x\":\"\\u00e9\"}}",
-	             BYTES("\x26\x00\x01"
-	                   "y\x00\x01"
-	                   "2"
-	                   "\x26\x00\x01"
-	                   "x\x00\x02\xC3\xA9"));
+		     BYTES("\x26\x00\x01"
+			   "y\x00\x01"
+			   "2"
+			   "\x26\x00\x01"
+			   "x\x00\x02\xC3\xA9"));
 	assert_props("{\"user_properties\":[]}", NULL, 0);
 	assert_props("{\"user_properties\":{}}", NULL, 0);
 	/* Several: in the order they are written. */
 	assert_props("{\"payload_format_indicator\":1,\"content_type\":\"a\","
-	             "\"user_properties\":{\"k\":\"v\"},\"message_expiry_interval\":1}",
-	             BYTES("\x01\x01"
-	                   "\x03\x00\x01"
-	                   "a"
-	                   "\x26\x00\x01"
-	                   "k\x00\x01"
-	                   "v"
-	                   "\x02\x00\x00\x00\x01"));
+		     "\"user_properties\":{\"k\":\"v\"},\"message_expiry_interval\":1}",
+		     BYTES("\x01\x01"
+			   "\x03\x00\x01"
+			   "a"
+			   "\x26\x00\x01"
+			   "k\x00\x01"
+			   "v"
+			   "\x02\x00\x00\x00\x01"));
 }
 
 static void assert_props_refused(const char *json, const char *named)
@@ -507,7 +507,7 @@ static void test_props_refused(void **state)
 	assert_props_refused("{\"content_type\":\"a\\u0001\"}", "content_type");
 	assert_props_refused("{\"content_type\":\"a\\u0000\"}", "content_type");
 	assert_props_refused("{\"content_type\":\"ok\",\"response_topic\":\"a/+\"}",
-	                     "response_topic");
+			     "response_topic");
 	assert_props_refused("{\"response_topic\":\"#\"}", "response_topic");
 	assert_props_refused("{\"response_topic\":\"\"}", "response_topic");
 	assert_props_refused("{\"response_topic\":[]}", "response_topic");
@@ -522,7 +522,7 @@ static void test_props_refused(void **state)
 	assert_props_refused("{\"correlation_data_base64\":\"AA=A\"}", "correlation_data_base64");
 	assert_props_refused("{\"correlation_data_base64\":[]}", "correlation_data_base64");
 	assert_props_refused("{\"correlation_data\":\"a\",\"correlation_data_base64\":\"YQ==\"}",
-	                     "correlation_data_base64");
+			     "correlation_data_base64");
 	assert_props_refused("{\"user_properties\":\"a=b\"}", "user_properties");
 	assert_props_refused("{\"user_properties\":[\"a\",\"b\"]}", "user_properties");
 	assert_props_refused("{\"user_properties\":[[\"a\"]]}", "user_properties");
@@ -530,7 +530,7 @@ static void test_props_refused(void **state)
 	assert_props_refused("{\"user_properties\":[[\"a\",1]]}", "user_properties");
 	assert_props_refused("{\"user_properties\":[[1,\"a\"]]}", "user_properties");
 	assert_props_refused("{\"user_properties\":[[\"a\",\"b\"],[\"a\\u0001\",\"b\"]]}",
-	                     "item 1");
+			     "item 1");
 	assert_props_refused("{\"user_properties\":[[\"a\",\"b\\u0000\"]]}", "user_properties");
 	assert_props_refused("{\"user_properties\":{\"a\":1}}", "\"a\"");
 	assert_props_refused("{\"user_properties\":{\"a\":\"\\u0085\"}}", "user_properties");
@@ -546,7 +546,7 @@ static void test_props_refused(void **state)
 	struct buf b = BUF_INIT;
 	struct jsonmsg_error err;
 	assert_int_equal(props_from("{\"user_properties\":{\"auth\":\"s3cr3t\\u0001\"}}", &b, &err),
-	                 -EINVAL);
+			 -EINVAL);
 	assert_lacks(err.message, "s3cr3t");
 	buf_clear(&b);
 }
@@ -583,8 +583,8 @@ static void test_props_in_messages(void **state)
 	    "[{\"topic\":\"a\"},{\"topic\":\"b\",\"properties\":{\"content_type\":\"c\"}}]", 2);
 	assert_null(b.msgs[0].props);
 	assert_bytes(b.msgs[1].props, b.msgs[1].props_len,
-	             BYTES("\x03\x00\x01"
-	                   "c"));
+		     BYTES("\x03\x00\x01"
+			   "c"));
 	jsonmsg_batch_clear(&b);
 
 	b = parse_ok("{\"topic\":\"a\",\"properties\":{}}", 1);
@@ -594,7 +594,7 @@ static void test_props_in_messages(void **state)
 
 	struct jsonmsg_error e =
 	    parse_bad("[{\"topic\":\"a\"},{\"topic\":\"b\",\"properties\":{\"x\":1}}]", 10,
-	              "invalid_properties", 1);
+		      "invalid_properties", 1);
 	assert_contains(e.message, "\"x\"");
 	parse_bad("{\"topic\":\"a\",\"properties\":[]}", 10, "invalid_properties", 0);
 	parse_bad("{\"topic\":\"a\",\"properties\":null}", 10, "invalid_properties", 0);
@@ -608,13 +608,13 @@ static void test_write_basic(void **state)
 	struct msg *m = msg_new("a/b", 3, "hello", 5, NULL, 0, 1, false);
 	assert_non_null(m);
 	assert_written(m, 0,
-	               "{\"topic\":\"a/b\",\"payload\":\"hello\",\"qos\":1,\"retain\":false}");
+		       "{\"topic\":\"a/b\",\"payload\":\"hello\",\"qos\":1,\"retain\":false}");
 	assert_written(m, 1700000000123ull,
-	               "{\"topic\":\"a/b\",\"payload\":\"hello\",\"qos\":1,"
-	               "\"retain\":false,\"ts\":1700000000123}");
+		       "{\"topic\":\"a/b\",\"payload\":\"hello\",\"qos\":1,"
+		       "\"retain\":false,\"ts\":1700000000123}");
 	assert_written(m, 253402300799999ull, /* the last ms of 9999 */
-	               "{\"topic\":\"a/b\",\"payload\":\"hello\",\"qos\":1,"
-	               "\"retain\":false,\"ts\":253402300799999}");
+		       "{\"topic\":\"a/b\",\"payload\":\"hello\",\"qos\":1,"
+		       "\"retain\":false,\"ts\":253402300799999}");
 	free(m);
 
 	m = msg_new("t", 1, "", 0, NULL, 0, 0, true);
@@ -628,7 +628,7 @@ static void test_write_basic(void **state)
 	assert_int_equal(jsonmsg_write(&b, m, 0), 0);
 	assert_int_equal(buf_put_u8(&b, 0), 0);
 	assert_string_equal((char *)b.data,
-	                    "data: {\"topic\":\"t\",\"payload\":\"x\",\"qos\":2,\"retain\":false}");
+			    "data: {\"topic\":\"t\",\"payload\":\"x\",\"qos\":2,\"retain\":false}");
 	buf_clear(&b);
 	free(m);
 }
@@ -637,13 +637,13 @@ static void test_write_escaping(void **state)
 {
 	(void)state;
 	static const char payload[] = "q\" b\\ s/ \n\r\t\b\f \x01\x1f\x7f \0 \xC3\xA9 \xE2\x80\xA8 "
-	                              "\xF0\x9F\x98\x80 \xC2\x85";
+				      "\xF0\x9F\x98\x80 \xC2\x85";
 	struct msg *m =
 	    msg_new("a\"b\\c/\xC3\xA9", 8, payload, sizeof payload - 1, NULL, 0, 0, false);
 	assert_written(m, 0,
-	               "{\"topic\":\"a\\\"b\\\\c/\xC3\xA9\",\"payload\":\"q\\\" b\\\\ s/ "
-	               "\\n\\r\\t\\b\\f \\u0001\\u001f\x7f \\u0000 \xC3\xA9 \xE2\x80\xA8 "
-	               "\xF0\x9F\x98\x80 \xC2\x85\",\"qos\":0,\"retain\":false}");
+		       "{\"topic\":\"a\\\"b\\\\c/\xC3\xA9\",\"payload\":\"q\\\" b\\\\ s/ "
+		       "\\n\\r\\t\\b\\f \\u0001\\u001f\x7f \\u0000 \xC3\xA9 \xE2\x80\xA8 "
+		       "\xF0\x9F\x98\x80 \xC2\x85\",\"qos\":0,\"retain\":false}");
 	free(m);
 
 	/* Every control character is escaped. */
@@ -652,10 +652,10 @@ static void test_write_escaping(void **state)
 		ctl[i] = (char)i;
 	m = msg_new("t", 1, ctl, sizeof ctl, NULL, 0, 0, false);
 	assert_written(m, 0,
-	               "{\"topic\":\"t\",\"payload\":\"\\u0000\\u0001\\u0002\\u0003\\u0004\\u0005"
-	               "\\u0006\\u0007\\b\\t\\n\\u000b\\f\\r\\u000e\\u000f\\u0010\\u0011\\u0012"
-	               "\\u0013\\u0014\\u0015\\u0016\\u0017\\u0018\\u0019\\u001a\\u001b\\u001c"
-	               "\\u001d\\u001e\\u001f\",\"qos\":0,\"retain\":false}");
+		       "{\"topic\":\"t\",\"payload\":\"\\u0000\\u0001\\u0002\\u0003\\u0004\\u0005"
+		       "\\u0006\\u0007\\b\\t\\n\\u000b\\f\\r\\u000e\\u000f\\u0010\\u0011\\u0012"
+		       "\\u0013\\u0014\\u0015\\u0016\\u0017\\u0018\\u0019\\u001a\\u001b\\u001c"
+		       "\\u001d\\u001e\\u001f\",\"qos\":0,\"retain\":false}");
 	free(m);
 }
 
@@ -678,8 +678,8 @@ static void test_write_binary_payload(void **state)
 		struct msg *m = msg_new("t", 1, bin[i].payload, bin[i].len, NULL, 0, 1, true);
 		char want[128];
 		snprintf(want, sizeof want,
-		         "{\"topic\":\"t\",\"payload_base64\":\"%s\",\"qos\":1,\"retain\":true}",
-		         bin[i].b64);
+			 "{\"topic\":\"t\",\"payload_base64\":\"%s\",\"qos\":1,\"retain\":true}",
+			 bin[i].b64);
 		assert_written(m, 0, want);
 		free(m);
 	}
@@ -691,8 +691,8 @@ static void test_write_bad_topic_bytes(void **state)
 	(void)state;
 	struct msg *m = msg_new("a\xFF\xC3/\xE2\x82", 6, "", 0, NULL, 0, 0, false);
 	assert_written(m, 0,
-	               "{\"topic\":\"a\\ufffd\\ufffd/\\ufffd\\ufffd\",\"payload\":\"\",\"qos\":0,"
-	               "\"retain\":false}");
+		       "{\"topic\":\"a\\ufffd\\ufffd/\\ufffd\\ufffd\",\"payload\":\"\",\"qos\":0,"
+		       "\"retain\":false}");
 	free(m);
 }
 
@@ -716,11 +716,11 @@ static void test_write_properties(void **state)
 
 	struct msg *m = msg_new("t", 1, "{}", 2, p.data, p.len, 1, false);
 	assert_written(m, 5,
-	               "{\"topic\":\"t\",\"payload\":\"{}\",\"qos\":1,\"retain\":false,\"ts\":5,"
-	               "\"properties\":{\"content_type\":\"application/json\","
-	               "\"response_topic\":\"r/\xC3\xA9\",\"message_expiry_interval\":4294967295,"
-	               "\"payload_format_indicator\":1,\"correlation_data_base64\":\"AP8=\","
-	               "\"user_properties\":[[\"k\",\"v1\"],[\"k\",\"v\\\"2\"]]}}");
+		       "{\"topic\":\"t\",\"payload\":\"{}\",\"qos\":1,\"retain\":false,\"ts\":5,"
+		       "\"properties\":{\"content_type\":\"application/json\","
+		       "\"response_topic\":\"r/\xC3\xA9\",\"message_expiry_interval\":4294967295,"
+		       "\"payload_format_indicator\":1,\"correlation_data_base64\":\"AP8=\","
+		       "\"user_properties\":[[\"k\",\"v1\"],[\"k\",\"v\\\"2\"]]}}");
 	free(m);
 	buf_clear(&p);
 
@@ -729,8 +729,8 @@ static void test_write_properties(void **state)
 	assert_int_equal(props_put_int(&p, MQTT_PROP_SUBSCRIPTION_ID, 1), 0);
 	m = msg_new("t", 1, "", 0, p.data, p.len, 0, false);
 	assert_written(m, 0,
-	               "{\"topic\":\"t\",\"payload\":\"\",\"qos\":0,\"retain\":false,"
-	               "\"properties\":{\"correlation_data\":\"req\\n1\"}}");
+		       "{\"topic\":\"t\",\"payload\":\"\",\"qos\":0,\"retain\":false,"
+		       "\"properties\":{\"correlation_data\":\"req\\n1\"}}");
 	free(m);
 	buf_clear(&p);
 
@@ -762,21 +762,21 @@ static void test_parse_then_write(void **state)
 	    "\"user_properties\":[[\"unit\",\"\xC2\xB0"
 	    "C\"],[\"src\",\"x\"]]}}");
 	assert_rewritten("{\"topic\":\"b\",\"payload_base64\":\"/wEC\",\"properties\":"
-	                 "{\"correlation_data_base64\":\"/w==\",\"user_properties\":"
-	                 "[[\"a\",\"1\"],[\"a\",\"1\"]]}}",
-	                 0,
-	                 "{\"topic\":\"b\",\"payload_base64\":\"/wEC\",\"qos\":0,\"retain\":false,"
-	                 "\"properties\":{\"correlation_data_base64\":\"/w==\","
-	                 "\"user_properties\":[[\"a\",\"1\"],[\"a\",\"1\"]]}}");
+			 "{\"correlation_data_base64\":\"/w==\",\"user_properties\":"
+			 "[[\"a\",\"1\"],[\"a\",\"1\"]]}}",
+			 0,
+			 "{\"topic\":\"b\",\"payload_base64\":\"/wEC\",\"qos\":0,\"retain\":false,"
+			 "\"properties\":{\"correlation_data_base64\":\"/w==\","
+			 "\"user_properties\":[[\"a\",\"1\"],[\"a\",\"1\"]]}}");
 	/* Base64 of text comes back as text. */
 	assert_rewritten("{\"topic\":\"b\",\"payload_base64\":\"aGk=\",\"properties\":"
-	                 "{\"correlation_data_base64\":\"aGk=\"}}",
-	                 0,
-	                 "{\"topic\":\"b\",\"payload\":\"hi\",\"qos\":0,\"retain\":false,"
-	                 "\"properties\":{\"correlation_data\":\"hi\"}}");
+			 "{\"correlation_data_base64\":\"aGk=\"}}",
+			 0,
+			 "{\"topic\":\"b\",\"payload\":\"hi\",\"qos\":0,\"retain\":false,"
+			 "\"properties\":{\"correlation_data\":\"hi\"}}");
 	assert_rewritten("{\"topic\":\"b\",\"payload\":\"a\\u0000\\u2028\"}", 0,
-	                 "{\"topic\":\"b\",\"payload\":\"a\\u0000\xE2\x80\xA8\",\"qos\":0,"
-	                 "\"retain\":false}");
+			 "{\"topic\":\"b\",\"payload\":\"a\\u0000\xE2\x80\xA8\",\"qos\":0,"
+			 "\"retain\":false}");
 }
 
 /* write(parse(write(m))) == write(m), for payloads of every kind. */
@@ -810,7 +810,7 @@ static void test_round_trip(void **state)
 		}
 		struct buf p = BUF_INIT;
 		assert_int_equal(props_put_bytes(&p, MQTT_PROP_CORRELATION_DATA, payload, len % 9),
-		                 0);
+				 0);
 		assert_int_equal(props_put_pair(&p, "k", 1, "v", 1), 0);
 		struct msg *m =
 		    msg_new("r/t", 3, payload, len, p.data, p.len, (uint8_t)(round % 3), round % 2);
@@ -847,8 +847,8 @@ static void test_write_large(void **state)
 	assert_int_equal(jsonmsg_write(&b, m, 0), 0);
 	assert_null(memchr(b.data, '\n', b.len));
 	assert_int_equal(b.len,
-	                 strlen("{\"topic\":\"t\",\"payload\":\"\",\"qos\":0,\"retain\":false}") +
-	                     len + (len + 2) / 3);
+			 strlen("{\"topic\":\"t\",\"payload\":\"\",\"qos\":0,\"retain\":false}") +
+			     len + (len + 2) / 3);
 	buf_clear(&b);
 	free(m);
 	free(payload);

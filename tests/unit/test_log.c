@@ -116,7 +116,7 @@ static void assert_roundtrip(size_t cap, const void *s, size_t len)
 	free(q);
 	if (!ok)
 		fail_msg("log_quote(cap=%zu, len=%zu) gave %s, not the whole value", cap, len,
-		         shown);
+			 shown);
 }
 
 /* A cut value: it ends in ..." and what comes before decodes to a proper prefix of @s. */
@@ -176,7 +176,7 @@ static void test_control_and_non_ascii(void **state)
 {
 	(void)state;
 	static const unsigned char all[] = {0x00, 0x01, '\t', '\n', '\r', 0x1b, 0x1f,
-	                                    0x20, 0x7e, 0x7f, 0x80, 0xc3, 0xa9, 0xff};
+					    0x20, 0x7e, 0x7f, 0x80, 0xc3, 0xa9, 0xff};
 	unsigned char every[256];
 	char buf[64];
 
@@ -278,7 +278,7 @@ static void test_level_parse_rejects(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {"",    "warning", "inf",   "infos",   "info ", " info",
-	                                  "err", "errors",  "trace", "debug\n", "0",     "3"};
+					  "err", "errors",  "trace", "debug\n", "0",     "3"};
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		enum log_level out = LOG_DEBUG;

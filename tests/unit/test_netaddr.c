@@ -161,8 +161,7 @@ static void test_untrusted_peer(void **state)
 static void test_xff(void **state)
 {
 	(void)state;
-	assert_string_equal(client("127.0.0.1", "127.0.0.1", "198.51.100.4", NULL),
-			    "198.51.100.4");
+	assert_string_equal(client("127.0.0.1", "127.0.0.1", "198.51.100.4", NULL), "198.51.100.4");
 	/* The mapped form of a trusted peer is trusted. */
 	assert_string_equal(client("127.0.0.1", "::ffff:127.0.0.1", "198.51.100.4", NULL),
 			    "198.51.100.4");
@@ -181,8 +180,7 @@ static void test_xff(void **state)
 			    "198.51.100.4");
 	assert_string_equal(client("127.0.0.1", "127.0.0.1", "[2001:DB8::0:1]:443", NULL),
 			    "2001:db8::1");
-	assert_string_equal(client("127.0.0.1", "127.0.0.1", "[2001:db8::1]", NULL),
-			    "2001:db8::1");
+	assert_string_equal(client("127.0.0.1", "127.0.0.1", "[2001:db8::1]", NULL), "2001:db8::1");
 	assert_string_equal(client("127.0.0.1", "127.0.0.1", "2001:db8::1", NULL), "2001:db8::1");
 	assert_string_equal(client("::1", "::1", "2001:db8::1", NULL), "2001:db8::1");
 	/* Empty items (a client's trailing comma) are skipped. */
@@ -279,10 +277,11 @@ static void test_forwarded(void **state)
 	assert_string_equal(client("127.0.0.1", "127.0.0.1", NULL, ",, for=192.0.2.60;, "),
 			    "192.0.2.60");
 	/* A value too long to be an address is none. */
-	assert_string_equal(client("127.0.0.1", "127.0.0.1", NULL,
-				   "for=\"1111111111111111111111111111111111111111111111111111111111"
-				   "11111111111111111111111111111111111111111111111111\""),
-			    "127.0.0.1");
+	assert_string_equal(
+	    client("127.0.0.1", "127.0.0.1", NULL,
+		   "for=\"1111111111111111111111111111111111111111111111111111111111"
+		   "11111111111111111111111111111111111111111111111111\""),
+	    "127.0.0.1");
 }
 
 static void test_small_output(void **state)
@@ -300,10 +299,10 @@ static void test_small_output(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse),          cmocka_unit_test(test_ranges),
-		cmocka_unit_test(test_untrusted_peer), cmocka_unit_test(test_xff),
-		cmocka_unit_test(test_xff_long_chain), cmocka_unit_test(test_forwarded),
-		cmocka_unit_test(test_small_output),
+	    cmocka_unit_test(test_parse),          cmocka_unit_test(test_ranges),
+	    cmocka_unit_test(test_untrusted_peer), cmocka_unit_test(test_xff),
+	    cmocka_unit_test(test_xff_long_chain), cmocka_unit_test(test_forwarded),
+	    cmocka_unit_test(test_small_output),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -94,7 +94,7 @@ static void expect(const uint8_t *p, size_t len, int where, int rc, uint8_t reas
 	int got = props_validate(p, len, where, &err);
 	if (got != rc)
 		fail_msg("props_validate(where %d, first id 0x%02X): %d, want %d", where,
-		         len ? p[0] : 0, got, rc);
+			 len ? p[0] : 0, got, rc);
 	if (rc == -EPROTO) {
 		assert_int_equal(err.reason, reason);
 		assert_non_null(err.msg);
@@ -181,7 +181,7 @@ static void test_duplicates(void **state)
 			if (!is_allowed(id, where))
 				continue;
 			bool twice = id == MQTT_PROP_USER_PROPERTY ||
-			             (id == MQTT_PROP_SUBSCRIPTION_ID && where == MQTT_PUBLISH);
+				     (id == MQTT_PROP_SUBSCRIPTION_ID && where == MQTT_PUBLISH);
 			expect(b.data, b.len, where, twice ? 0 : -EPROTO, MQTT_RC_PROTOCOL_ERROR);
 		}
 		buf_clear(&b);
@@ -193,9 +193,9 @@ static void test_duplicate_apart(void **state)
 {
 	(void)state;
 	expect_bytes("\x11\x00\x00\x00\x01"
-	             "\x26\x00\x01k\x00\x01v"
-	             "\x11\x00\x00\x00\x02",
-	             17, MQTT_CONNECT, -EPROTO, MQTT_RC_PROTOCOL_ERROR);
+		     "\x26\x00\x01k\x00\x01v"
+		     "\x11\x00\x00\x00\x02",
+		     17, MQTT_CONNECT, -EPROTO, MQTT_RC_PROTOCOL_ERROR);
 }
 
 static void test_flag_values(void **state)
@@ -259,11 +259,11 @@ static void test_response_topic(void **state)
 {
 	(void)state;
 	expect_bytes("\x08\x00\x03"
-	             "a/b",
-	             6, MQTT_PUBLISH, 0, 0);
+		     "a/b",
+		     6, MQTT_PUBLISH, 0, 0);
 	expect_bytes("\x08\x00\x03"
-	             "a/+",
-	             6, MQTT_PUBLISH, -EPROTO, MQTT_RC_PROTOCOL_ERROR);
+		     "a/+",
+		     6, MQTT_PUBLISH, -EPROTO, MQTT_RC_PROTOCOL_ERROR);
 	expect_bytes("\x08\x00\x01#", 4, PROPS_IN_WILL, -EPROTO, MQTT_RC_PROTOCOL_ERROR);
 	expect_bytes("\x08\x00\x00", 3, MQTT_PUBLISH, -EPROTO, MQTT_RC_PROTOCOL_ERROR);
 }
@@ -349,16 +349,16 @@ static void test_build_exact_bytes(void **state)
 	assert_int_equal(props_put_bytes(&b, MQTT_PROP_REASON_STRING, "ab", 2), 0);
 	assert_int_equal(props_put_pair(&b, "a", 1, "b", 1), 0);
 	assert_built(&b,
-	             "\x11\x12\x34\x56\x78"
-	             "\x0B\xC8\x01"
-	             "\x21\x12\x34"
-	             "\x17\x01"
-	             "\x1F\x00\x02"
-	             "ab"
-	             "\x26\x00\x01"
-	             "a\x00\x01"
-	             "b",
-	             5 + 3 + 3 + 2 + 5 + 7);
+		     "\x11\x12\x34\x56\x78"
+		     "\x0B\xC8\x01"
+		     "\x21\x12\x34"
+		     "\x17\x01"
+		     "\x1F\x00\x02"
+		     "ab"
+		     "\x26\x00\x01"
+		     "a\x00\x01"
+		     "b",
+		     5 + 3 + 3 + 2 + 5 + 7);
 	buf_clear(&b);
 }
 
@@ -406,10 +406,10 @@ static void test_copy_except(void **state)
 	assert_int_equal(props_put_int(&out, MQTT_PROP_PAYLOAD_FORMAT, 0), 0); /* kept as it was */
 	assert_int_equal(props_copy_except(&out, in.data, in.len, drop, sizeof drop), 0);
 	assert_built(&out,
-	             "\x01\x00"
-	             "\x01\x01"
-	             "\x02\x00\x00\x00\x3C",
-	             9);
+		     "\x01\x00"
+		     "\x01\x01"
+		     "\x02\x00\x00\x00\x3C",
+		     9);
 	buf_clear(&out);
 
 	assert_int_equal(props_copy_except(&out, in.data, in.len, NULL, 0), 0);

@@ -44,8 +44,8 @@ static void test_other_spaces_stay(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_single_space_levels),
-		cmocka_unit_test(test_other_spaces_stay),
+	    cmocka_unit_test(test_single_space_levels),
+	    cmocka_unit_test(test_other_spaces_stay),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -166,15 +166,15 @@ static void test_empty_key(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_arguments),
-		cmocka_unit_test(test_burst_then_refused),
-		cmocka_unit_test(test_refill_is_capped),
-		cmocka_unit_test(test_keys_are_apart),
-		cmocka_unit_test(test_high_rate_fractional_refill),
-		cmocka_unit_test(test_clock_going_back_adds_nothing),
-		cmocka_unit_test(test_full_buckets_are_dropped),
-		cmocka_unit_test(test_bounded_keys_evict_idle_longest),
-		cmocka_unit_test(test_empty_key),
+	    cmocka_unit_test(test_bad_arguments),
+	    cmocka_unit_test(test_burst_then_refused),
+	    cmocka_unit_test(test_refill_is_capped),
+	    cmocka_unit_test(test_keys_are_apart),
+	    cmocka_unit_test(test_high_rate_fractional_refill),
+	    cmocka_unit_test(test_clock_going_back_adds_nothing),
+	    cmocka_unit_test(test_full_buckets_are_dropped),
+	    cmocka_unit_test(test_bounded_keys_evict_idle_longest),
+	    cmocka_unit_test(test_empty_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

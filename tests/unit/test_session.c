@@ -60,7 +60,7 @@ static void conn_deadline(void *conn, uint32_t ms)
 }
 
 static const struct session_io io = {conn_write, conn_queued, conn_close, conn_pause,
-                                     conn_deadline};
+				     conn_deadline};
 
 /* ---- fixture ---- */
 
@@ -153,7 +153,7 @@ static void expect_connack(struct conn *c, bool session_present, uint8_t code)
 }
 
 static struct mqtt_packet connect_packet(int version, const char *id, bool clean,
-                                         struct mqtt_bytes props)
+					 struct mqtt_bytes props)
 {
 	struct mqtt_packet p = {.type = MQTT_CONNECT};
 
@@ -166,7 +166,7 @@ static struct mqtt_packet connect_packet(int version, const char *id, bool clean
 }
 
 static struct mqtt_packet publish(uint8_t qos, uint16_t id, const char *topic, const char *payload,
-                                  bool dup)
+				  bool dup)
 {
 	struct mqtt_packet p = {.type = MQTT_PUBLISH};
 
@@ -189,13 +189,13 @@ static struct mqtt_packet ack(enum mqtt_type type, uint16_t id, uint8_t reason)
 
 /* A SUBSCRIBE of one filter; @entries keeps the bytes the packet points into. */
 static struct mqtt_packet subscribe(struct buf *entries, uint16_t id, const char *filter,
-                                    uint8_t options, struct mqtt_bytes props)
+				    uint8_t options, struct mqtt_bytes props)
 {
 	struct mqtt_packet p = {.type = MQTT_SUBSCRIBE};
 
 	entries->len = 0;
 	assert_int_equal(codec_put_entry(entries, MQTT_SUBSCRIBE, filter, strlen(filter), options),
-	                 0);
+			 0);
 	p.u.sub.packet_id = id;
 	p.u.sub.props = props;
 	p.u.sub.entries = (struct mqtt_bytes){entries->data, entries->len};
@@ -244,8 +244,8 @@ static void broker_message(uint8_t qos, const char *topic, const char *payload)
 
 /* A dedicated session through CONNECT and the broker's CONNACK. */
 static struct session *connect_dedicated(struct fixture *f, struct conn *c, int version,
-                                         const char *id, bool clean, struct mqtt_bytes props,
-                                         bool session_present)
+					 const char *id, bool clean, struct mqtt_bytes props,
+					 bool session_present)
 {
 	struct session *s = session_new(f->ss, &io, c, "test");
 	struct mqtt_packet p = connect_packet(version, id, clean, props);
@@ -626,7 +626,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_acks_in_browser_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_acks_in_order_when_broker_answers_out_of_order,
-	                                    setup, teardown),
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_qos2_duplicate_delivered_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_persistent_handoff, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_shared_two_matches, setup, teardown),

@@ -81,7 +81,7 @@ static void test_names(void **state)
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (topic_name_valid(names[i].s, strlen(names[i].s)) != names[i].valid)
 			fail_msg("topic_name_valid(\"%s\") should be %d", names[i].s,
-			         names[i].valid);
+				 names[i].valid);
 	assert_false(topic_name_valid("a\0b", 3));
 	/* Only @len bytes count: a '+' past it is not part of the name. */
 	assert_true(topic_name_valid("a/+", 2));
@@ -93,7 +93,7 @@ static void test_filters(void **state)
 	for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++)
 		if (topic_filter_valid(filters[i].s, strlen(filters[i].s)) != filters[i].valid)
 			fail_msg("topic_filter_valid(\"%s\") should be %d", filters[i].s,
-			         filters[i].valid);
+				 filters[i].valid);
 	assert_false(topic_filter_valid("a\0b", 3));
 	assert_false(topic_filter_valid("$share/g\0/a", 11));
 	assert_true(topic_filter_valid("a/#x", 3));
@@ -180,7 +180,7 @@ static void test_matches(void **state)
 		if (topic_matches(m->filter, strlen(m->filter), m->topic, strlen(m->topic)) !=
 		    m->match)
 			fail_msg("topic_matches(\"%s\", \"%s\") should be %d", m->filter, m->topic,
-			         m->match);
+				 m->match);
 	}
 }
 
@@ -236,7 +236,7 @@ static void test_within(void **state)
 		if (topic_filter_within(w->inner, strlen(w->inner), w->outer, strlen(w->outer)) !=
 		    w->within)
 			fail_msg("topic_filter_within(\"%s\", \"%s\") should be %d", w->inner,
-			         w->outer, w->within);
+				 w->outer, w->within);
 	}
 }
 
@@ -268,7 +268,7 @@ static void test_within_agrees_with_matches(void **state)
 				if (topic_matches(in, strlen(in), topic, strlen(topic)) &&
 				    !topic_matches(out, strlen(out), topic, strlen(topic)))
 					fail_msg("\"%s\" within \"%s\" but \"%s\" escapes", in, out,
-					         topic);
+						 topic);
 			}
 		}
 	}

@@ -21,7 +21,7 @@ struct rec {
 struct run {
 	struct wheel *w;
 	int64_t now;
-	int64_t rearm_by; /* >0: each fired entry is armed again this much later, once */
+	int64_t rearm_by;   /* >0: each fired entry is armed again this much later, once */
 	struct rec *cancel; /* cancelled by the first callback */
 };
 
@@ -55,8 +55,12 @@ static void test_fires_once_not_early_at_most_a_slot_late(void **state)
 	static struct wheel w;
 	struct rec recs[6];
 	/* Due times: within the first slot, on a boundary, a few slots on, past a whole turn. */
-	int64_t due[6] = {T0 + 10, T0 + 49997, T0 + 3 * WHEEL_SLOT_US,
-			  T0 + 90 * 1000000LL, T0 + 2 * WHEEL_SLOTS * (int64_t)WHEEL_SLOT_US + 7, T0};
+	int64_t due[6] = {T0 + 10,
+			  T0 + 49997,
+			  T0 + 3 * WHEEL_SLOT_US,
+			  T0 + 90 * 1000000LL,
+			  T0 + 2 * WHEEL_SLOTS * (int64_t)WHEEL_SLOT_US + 7,
+			  T0};
 	struct run r = {.w = &w};
 
 	(void)state;
@@ -162,11 +166,11 @@ static void test_many_entries(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fires_once_not_early_at_most_a_slot_late),
-		cmocka_unit_test(test_moved_and_cancelled),
-		cmocka_unit_test(test_callbacks_rearm_and_cancel_others),
-		cmocka_unit_test(test_past_due_and_stall),
-		cmocka_unit_test(test_many_entries),
+	    cmocka_unit_test(test_fires_once_not_early_at_most_a_slot_late),
+	    cmocka_unit_test(test_moved_and_cancelled),
+	    cmocka_unit_test(test_callbacks_rearm_and_cancel_others),
+	    cmocka_unit_test(test_past_due_and_stall),
+	    cmocka_unit_test(test_many_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
