@@ -6,10 +6,11 @@
 // Cost model (a thousand topics at ten messages a second each): ingest() touches no DOM for a known
 // topic, it only counts and marks rows dirty; flush() (a few times a second, from dashboard.js)
 // writes the dirty rows that are shown (not inside a collapsed level, not filtered out) and in or
-// near the scroll box (an IntersectionObserver); any other row is written when it is shown or
-// scrolls into view. Rows have content-visibility: auto (tree.css), so the browser lays out and
-// paints only those in the scroll box. tick() (once a second) computes every subtree's rate and
-// writes rates and ages of the rows in view. The filter is evaluated for all
+// near the scroll box (computed from one row's position: rows are of one height); any other row is
+// written when it is shown or scrolls into view. Rows far from the scroll box are not rendered
+// (content-visibility: hidden, tree.css), so the browser lays out and paints only those near it.
+// tick() (once a second) computes every subtree's rate and writes rates and ages of the rows in
+// view. The filter is evaluated for all
 // topics only when its text changes, and for each new topic once.
 
 import { ApiError, apiFetch, topicPath } from "./api.js";
@@ -29,6 +30,10 @@ const LIST_LIMIT = 10000; // the REST listing's maximum
 // in a moment) is spread over a few flushes instead of one long task.
 const NEW_PER_FLUSH = 50;
 const VIEW_MARGIN_PX = 200; // rows this far outside the scroll box are written too
+// Rows this far outside the scroll box are rendered; the others have content-visibility: hidden
+// (.off, tree.css), so the browser neither lays them out nor paints them. (content-visibility:
+// auto did the same, but its observer of every row recomputed two thousand targets a frame.)
+const RENDER_MARGIN_PX = 800;
 
 // Intl.NumberFormat once: Number.toLocaleString() builds one per call, which showed in profiles.
 const numberFormat = new Intl.NumberFormat();
@@ -98,6 +103,7 @@ class Node {
 		this.expanded = true;
 		this.filteredOut = false;
 		this.ageText = "";
+		this.tick = -1;
 	}
 }
 
@@ -120,10 +126,19 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 	const allNodes = [];
 	const dirty = new Set(); // rows whose figures changed since they were last written
 	// Only rows in (or near) the scroll box are written; the others stay dirty until a scroll
-	// brings them in (then a flush is asked for). Positions are read for all rows first and
-	// written after, so a flush lays the tree out once. (An IntersectionObserver on every row
-	// cost more than this: it recomputed two thousand targets on every frame.)
-	container.addEventListener("scroll", () => requestFlush(), { passive: true });
+	// brings them in (then a flush is asked for). Which rows those are is computed, not read
+	// from each row's layout: every shown row is one row high (tree.css), so the rows in the box
+	// are a slice of the shown rows in display order (order, rebuilt when a level opens or
+	// closes, the filter changes or a row is added), found from the first row's position and
+	// height (two reads a flush instead of one per row). (An IntersectionObserver on every row,
+	// or content-visibility: auto on them, recomputed two thousand targets on every frame.)
+	container.addEventListener("scroll", () => {
+		renderWindow(); // now, before the frame is painted: no blank rows while scrolling
+		requestFlush();
+	}, { passive: true });
+	let order = null; // the shown nodes in display order; null: to be rebuilt
+	let ticks = 0; // tick() calls so far; node.tick: the count when its rate and age were written
+	const rendered = new Set(); // nodes whose rows are rendered (not .off)
 	const posDirty = new Set(); // parents whose children's aria-posinset/setsize need writing
 	let topicsChanged = false;
 	const arriving = new Map(); // topic -> {msg, count}: seen, not in the tree yet (NEW_PER_FLUSH)
@@ -155,39 +170,69 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		node.ageEl, node.clearEl);
 		node.row.style.setProperty("--depth", String(node.depth));
 		node.row.node = node;
+		node.row.classList.add("off"); // until renderWindow() finds it near the scroll box
 		node.group = h("ul.tree-group", { role: "group" });
 		node.li = h("li.tree-node.leaf", { role: "none" }, node.row, node.group);
 	}
 
-	/** Whether @node's row is shown: no level above it collapsed, not filtered out. */
-	function shown(node) {
-		if (node.filteredOut) return false;
-		for (let p = node.parent; p !== root; p = p.parent) if (!p.expanded) return false;
-		return true;
-	}
-
-	/** Writes the dirty rows that are shown, and positions in sets that changed (after a flush,
-	 *  an expand, a filter change). */
+	/** Writes the dirty rows that are in view, and positions in sets that changed (after a flush,
+	 *  an expand, a filter change). A row in view whose rate and age were not written at the last
+	 *  tick (it was out of view then) gets them now. */
 	function writeDirty() {
 		for (const parent of posDirty) writePositions(parent);
 		posDirty.clear();
+		renderWindow();
 		const now = Date.now();
-		const seen = inView([...dirty].filter(shown)); // the others: written when they are shown
-		for (const node of seen) {
-			writeRow(node, now);
-			dirty.delete(node);
+		for (const node of inView(VIEW_MARGIN_PX)) { // the others: written when they are in view
+			if (dirty.has(node)) {
+				writeRow(node, now);
+				dirty.delete(node);
+			} else if (node.tick !== ticks) {
+				writeTicked(node, now);
+			}
 		}
 	}
 
-	/** Those of the shown @nodes whose rows are in or near the scroll box (reads layout only). */
-	function inView(nodes) {
+	/** The shown nodes in display order. */
+	function shownOrder() {
+		if (!order) {
+			order = [];
+			eachShown(root, (node) => order.push(node));
+		}
+		return order;
+	}
+
+	/** The shown nodes whose rows are in the scroll box or @margin px from it (reads the layout
+	 *  of one row). */
+	function inView(margin) {
+		const list = shownOrder();
+		if (!list.length) return list;
+		const first = list[0].row.getBoundingClientRect();
+		if (!(first.height > 0)) return []; // the tree is not rendered: written when it is
 		const box = container.getBoundingClientRect();
-		const top = box.top - VIEW_MARGIN_PX;
-		const bottom = box.bottom + VIEW_MARGIN_PX;
-		return nodes.filter((node) => {
-			const r = node.row.getBoundingClientRect();
-			return r.bottom >= top && r.top <= bottom;
-		});
+		const rel = first.top - box.top; // the first row's top, from the box's (scrolled)
+		const from = Math.max(0, Math.floor((-rel - margin) / first.height));
+		const to = Math.ceil((box.height - rel + margin) / first.height);
+		return list.slice(from, Math.max(from, to));
+	}
+
+	/** Rows near the scroll box rendered, the others not (.off). */
+	function renderWindow() {
+		const near = inView(RENDER_MARGIN_PX);
+		if (!near.length && order && order.length) return; // not rendered itself: as it was
+		const keep = new Set(near);
+		for (const node of rendered) {
+			if (!keep.has(node)) {
+				node.row.classList.add("off");
+				rendered.delete(node);
+			}
+		}
+		for (const node of near) {
+			if (!rendered.has(node)) {
+				node.row.classList.remove("off");
+				rendered.add(node);
+			}
+		}
 	}
 
 	/** Calls @fn(node) for every shown row under @node. */
@@ -213,6 +258,7 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		parent.children.set(node.name, node);
 		parent.group.insertBefore(node.li, before ? before.li : null);
 		posDirty.add(parent);
+		order = null;
 		if (parent.li && parent.sorted.length === 1) {
 			parent.li.classList.remove("leaf");
 			parent.row.setAttribute("aria-expanded", String(parent.expanded));
@@ -272,6 +318,7 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 	}
 
 	function writeRow(node, now) {
+		node.tick = ticks;
 		const msg = node.msg;
 		if (msg) {
 			const d = decoded(msg);
@@ -288,6 +335,19 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		if (node.countEl.title !== title) node.countEl.title = title;
 		writeRate(node);
 		writeBelow(node);
+	}
+
+	/** What a tick changes on @node's row: its rate and age. */
+	function writeTicked(node, now) {
+		node.tick = ticks;
+		writeRate(node);
+		if (node.msg) {
+			const text = age(node.msg.time, now);
+			if (text !== node.ageText) {
+				node.ageText = text;
+				node.ageEl.textContent = text;
+			}
+		}
 	}
 
 	function writeRate(node) {
@@ -312,14 +372,15 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		});
 	}
 
-	/** Opens or closes @node; @write false: the caller writes the rows now shown (writeDirty()). */
+	/** Opens or closes @node; @write false: the caller writes the rows now in view (writeDirty()). */
 	function setExpanded(node, expanded, write = true) {
 		if (node.expanded === expanded || !node.sorted.length) return;
 		node.expanded = expanded;
+		order = null;
 		node.li.classList.toggle("collapsed", !expanded);
 		node.row.setAttribute("aria-expanded", String(expanded));
 		writeBelow(node);
-		if (expanded && write) writeDirty();
+		if (write) writeDirty(); // (rows that come into view: rendered and written)
 	}
 
 	function select(node) {
@@ -354,6 +415,7 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		const out = !!matcher && node.matches === 0;
 		if (out === node.filteredOut) return;
 		node.filteredOut = out;
+		order = null;
 		node.li.classList.toggle("filtered-out", out);
 		posDirty.add(node.parent);
 	}
@@ -572,7 +634,6 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 	const startTime = performance.now();
 	const tickTimes = []; // a ring of RATE_SLOTS tick times; node.hist holds node.total at each
 	let tickHead = 0;
-	let ticks = 0;
 
 	return {
 		/** Records @msg; the DOM follows at the next flush(). */
@@ -622,21 +683,9 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 			tickTimes[tickHead] = now;
 			tickHead = (tickHead + 1) % RATE_SLOTS;
 			ticks++;
+			// the rows in view; the others are written when they come into view (node.tick)
 			const wall = Date.now();
-			const all = [];
-			eachShown(root, (node) => all.push(node));
-			const seen = new Set(inView(all));
-			for (const node of all) if (!seen.has(node)) dirty.add(node); // once it is in view
-			seen.forEach((node) => {
-				writeRate(node);
-				if (node.msg) {
-					const text = age(node.msg.time, wall);
-					if (text !== node.ageText) {
-						node.ageText = text;
-						node.ageEl.textContent = text;
-					}
-				}
-			});
+			for (const node of inView(VIEW_MARGIN_PX)) writeTicked(node, wall);
 		},
 		/** Selects @topic when it has been seen (clearing a filter that hides it). */
 		select(topic) {

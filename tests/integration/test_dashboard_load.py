@@ -53,7 +53,8 @@ class DashboardLoadTest(ApiCase):
         drv = BrowserDriver("dashboard-load", dict(
             base="http://%s:%d" % (HOST, self.api_port), sync_topic="test/sync", topics=TOPICS,
             seconds=SECONDS, artifacts=ARTIFACTS,
-            cpu_profile=os.environ.get("MWB_CPU_PROFILE", "")), timeout=SECONDS + 90)
+            cpu_profile=os.environ.get("MWB_CPU_PROFILE", ""),
+            trace=os.environ.get("MWB_TRACE", "")), timeout=SECONDS + 90)
         self.addCleanup(drv.cleanup)
         drv.wait_step("sync")
         drv.until_step("synced", lambda: dev.publish("test/sync", b"sync", 0))

@@ -32,6 +32,17 @@ export default async (context) => {
     await cdp.send("Profiler.enable");
     await cdp.send("Profiler.start");
   }
+  // cfg.trace: a file for a Chromium trace (timeline events: which task did what) over the load
+  const traceEvents = [];
+  let traceDone = null;
+  if (cfg.trace) {
+    cdp.on("Tracing.dataCollected", (e) => traceEvents.push(...e.value));
+    traceDone = new Promise((resolve) => cdp.once("Tracing.tracingComplete", resolve));
+    await cdp.send("Tracing.start", {
+      transferMode: "ReportEvents",
+      traceConfig: { includedCategories: ["devtools.timeline", "toplevel", "blink.user_timing"] },
+    });
+  }
   await step("load");                     // publishing starts now, for cfg.seconds
   const started = Date.now();
   const samples = [];
@@ -47,6 +58,11 @@ export default async (context) => {
   const done = await step("load-done", {}, 60_000);   // {last: [topic, payload]}
   if (cfg.cpu_profile)
     writeFileSync(cfg.cpu_profile, JSON.stringify((await cdp.send("Profiler.stop")).profile));
+  if (cfg.trace) {
+    await cdp.send("Tracing.end");
+    await traceDone;
+    writeFileSync(cfg.trace, JSON.stringify({ traceEvents }));
+  }
   await cdp.send("HeapProfiler.collectGarbage");
   samples.push({ t: Date.now() - started, heap: await heap(), after_gc: true });
 
