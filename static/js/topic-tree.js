@@ -104,6 +104,10 @@ class Node {
 		this.filteredOut = false;
 		this.ageText = "";
 		this.tick = -1;
+		this.posinset = 0; // its place among its shown siblings (aria-posinset), and their number
+		this.setsize = 0;
+		this.posWritten = 0; // those written on its row
+		this.sizeWritten = 0;
 	}
 }
 
@@ -151,28 +155,37 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 
 	// ---- rows ---------------------------------------------------------------------------------
 
+	// A row as built, cloned for each node (a burst of new topics builds hundreds of rows; a
+	// clone costs less than building each element). The row starts .off, until renderWindow()
+	// finds it near the scroll box.
+	const rowTemplate = h("li.tree-node.leaf", { role: "none" },
+		h("div.tree-row.off", {
+			role: "treeitem", "aria-selected": "false", tabindex: "-1", "aria-keyshortcuts": "Delete",
+		},
+		h("span.twisty", { "aria-hidden": "true" }),
+		h("span.name"),
+		h("span.value"),
+		h("span.below"),
+		h("span.badge.retain.tree-retained", { text: "retained", title: "The last message came with the retain flag", hidden: true }),
+		h("span.count"),
+		h("span.rate", { title: "messages per second, last few seconds" }),
+		h("span.age", { title: "since the last message" }),
+		h("button.tree-clear.ghost.icon", { type: "button", tabindex: "-1", title: "Clear retained…" },
+			h("span.visually-hidden", { text: "Clear retained…" }))),
+		h("ul.tree-group", { role: "group" }));
+
 	function buildRow(node) {
-		node.twisty = h("span.twisty", { "aria-hidden": "true" });
-		node.nameEl = h("span.name", { text: node.name });
+		node.li = rowTemplate.cloneNode(true);
+		node.row = node.li.firstChild;
+		node.group = node.li.lastChild;
+		[node.twisty, node.nameEl, node.valueEl, node.belowEl, node.retainEl, node.countEl, node.rateEl,
+			node.ageEl, node.clearEl] = node.row.children;
+		node.nameEl.textContent = node.name;
 		if (node.name === "") node.nameEl.classList.add("empty-level"); // shown as "(empty)" by CSS
-		node.valueEl = h("span.value");
-		node.belowEl = h("span.below");
-		node.retainEl = h("span.badge.retain.tree-retained", { text: "retained", title: "The last message came with the retain flag", hidden: true });
-		node.countEl = h("span.count");
-		node.rateEl = h("span.rate", { title: "messages per second, last few seconds" });
-		node.ageEl = h("span.age", { title: "since the last message" });
-		node.clearEl = h("button.tree-clear.ghost.icon", { type: "button", tabindex: "-1", title: "Clear retained…" },
-			h("span.visually-hidden", { text: "Clear retained…" }));
-		node.row = h("div.tree-row", {
-			role: "treeitem", "aria-selected": "false", "aria-level": String(node.depth + 1), tabindex: "-1",
-			"aria-keyshortcuts": "Delete", dataset: { path: node.path },
-		}, node.twisty, node.nameEl, node.valueEl, node.belowEl, node.retainEl, node.countEl, node.rateEl,
-		node.ageEl, node.clearEl);
+		node.row.setAttribute("aria-level", String(node.depth + 1));
+		node.row.dataset.path = node.path;
 		node.row.style.setProperty("--depth", String(node.depth));
 		node.row.node = node;
-		node.row.classList.add("off"); // until renderWindow() finds it near the scroll box
-		node.group = h("ul.tree-group", { role: "group" });
-		node.li = h("li.tree-node.leaf", { role: "none" }, node.row, node.group);
 	}
 
 	/** Writes the dirty rows that are in view, and positions in sets that changed (after a flush,
@@ -184,6 +197,7 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		renderWindow();
 		const now = Date.now();
 		for (const node of inView(VIEW_MARGIN_PX)) { // the others: written when they are in view
+			writePosition(node);
 			if (dirty.has(node)) {
 				writeRow(node, now);
 				dirty.delete(node);
@@ -364,12 +378,22 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		if (node.clearEl.getAttribute("aria-label") !== label) node.clearEl.setAttribute("aria-label", label);
 	}
 
+	/** The places of @parent's shown children in their set; written on a row when it is in view
+	 *  (writePosition()): a burst of new topics changes the set size of a thousand rows a flush. */
 	function writePositions(parent) {
 		const shown = parent.sorted.filter((c) => !c.filteredOut);
 		shown.forEach((c, i) => {
-			c.row.setAttribute("aria-posinset", String(i + 1));
-			c.row.setAttribute("aria-setsize", String(shown.length));
+			c.posinset = i + 1;
+			c.setsize = shown.length;
 		});
+	}
+
+	function writePosition(node) {
+		if (node.posWritten === node.posinset && node.sizeWritten === node.setsize) return;
+		node.posWritten = node.posinset;
+		node.sizeWritten = node.setsize;
+		node.row.setAttribute("aria-posinset", String(node.posinset));
+		node.row.setAttribute("aria-setsize", String(node.setsize));
 	}
 
 	/** Opens or closes @node; @write false: the caller writes the rows now in view (writeDirty()). */
