@@ -4,7 +4,7 @@
 
 import { writeFileSync } from "node:fs";
 import {
-  T, cfg, check, expectText, openDashboard, q, shot, step, violations,
+  T, cfg, check, expectText, openDashboard, q, shot, step, until, violations,
 } from "../lib.mjs";
 
 export default async (context) => {
@@ -74,6 +74,30 @@ export default async (context) => {
   const shown = await page.$$eval("#tree [data-topic]", (els) => els.length);
   check(shown >= cfg.topics, `the tree shows ${shown} topics, ${cfg.topics} were published`);
   await shot(page, "dashboard-load");
+
+  // Rows scrolled into the middle of the tree are rendered and written (rows far from the scroll
+  // box have no boxes inside, and rows out of view are written when they come into view).
+  await page.$eval("#tree", (el) => { el.scrollTop = el.scrollHeight / 2; });
+  await until(page, "the rows in the middle of the tree show their values", () => {
+    const box = document.querySelector("#tree").getBoundingClientRect();
+    const rows = [...document.querySelectorAll("#tree .tree-row[data-topic]")].filter((r) => {
+      const b = r.getBoundingClientRect();
+      return b.top >= box.top && b.bottom <= box.bottom;
+    });
+    return rows.length >= 3 && rows.every((r) => r.querySelector(".value").offsetWidth > 0 &&
+      r.querySelector(".value").textContent.startsWith('{"n": '));
+  }, null, () => [...document.querySelectorAll("#tree .tree-row[data-topic]")]
+    .filter((r) => r.querySelector(".value").offsetWidth > 0).slice(0, 20)
+    .map((r) => [r.dataset.topic, r.querySelector(".value").textContent]));
+  // The log has rows for its newest messages; scrolling to their end adds older ones, up to 500.
+  const logRows = () => page.$$eval("#log li", (els) => els.length);
+  const newest = await logRows();
+  for (let i = 0; i < 20 && (await logRows()) < 500; i++) {
+    await page.$eval("#log", (el) => { el.scrollTop = el.scrollHeight; });
+    await page.waitForTimeout(50);
+  }
+  const oldest = await logRows();
+  check(newest < oldest && oldest === 500, `the log had ${newest} rows, ${oldest} after scrolling to its end (expected 500)`);
   await violations(page, "dashboard (load)");
   check(clicks.every((p) => p === "false"), `the pause button did not toggle back: ${q(clicks)}`);
   const input = await page.evaluate(() => window.__mwbInput); // (only clicks of 16 ms or more)
