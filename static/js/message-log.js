@@ -13,12 +13,12 @@ import { onSelection } from "./selection.js";
 import { clock } from "./time.js";
 
 const MAX = 500;
-const WINDOW = 50; // rows in the DOM while the list is scrolled to its top
+const WINDOW = 30; // rows in the DOM while the list is scrolled to its top (a tall screen shows about 10)
 const MORE = 50; // rows added when a scroll comes near the end of those in the DOM
 const MORE_MARGIN_PX = 600; // "near": this far from the end
 // Rows written per flush: under a burst (thousands of messages a second) the log shows the
 // newest of each flush and says how many it passed over, instead of building rows nobody can read.
-const MAX_PER_FLUSH = 40;
+const MAX_PER_FLUSH = 20;
 const KIND_LABEL = { json: "JSON", binary: "binary", empty: "empty" };
 
 function row(msg, picked) {
