@@ -29,6 +29,7 @@ const LIST_LIMIT = 10000; // the REST listing's maximum
 // New topics added to the DOM per flush: the first burst of a busy broker (a thousand new topics
 // in a moment) is spread over a few flushes instead of one long task.
 const NEW_PER_FLUSH = 50;
+const NEW_BUDGET_MS = 8; // ...and no more than this long a flush is spent on adding them
 const VIEW_MARGIN_PX = 200; // rows this far outside the scroll box are written too
 // Rows this far outside the scroll box are rendered; the others have content-visibility: hidden
 // (.off, tree.css), so the browser neither lays them out nor paints them. (content-visibility:
@@ -104,6 +105,7 @@ class Node {
 		this.filteredOut = false;
 		this.ageText = "";
 		this.tick = -1;
+		this.dirty = false; // see createTopicTree()
 		this.posinset = 0; // its place among its shown siblings (aria-posinset), and their number
 		this.setsize = 0;
 		this.posWritten = 0; // those written on its row
@@ -128,7 +130,8 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 	container.append(root.group);
 	const byTopic = new Map();
 	const allNodes = [];
-	const dirty = new Set(); // rows whose figures changed since they were last written
+	// node.dirty: its figures changed since its row was last written (a flag, not a Set: ingest()
+	// marks three rows a message)
 	// Only rows in (or near) the scroll box are written; the others stay dirty until a scroll
 	// brings them in (then a flush is asked for). Which rows those are is computed, not read
 	// from each row's layout: every shown row is one row high (tree.css), so the rows in the box
@@ -198,9 +201,9 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		const now = Date.now();
 		for (const node of inView(VIEW_MARGIN_PX)) { // the others: written when they are in view
 			writePosition(node);
-			if (dirty.has(node)) {
+			if (node.dirty) {
 				writeRow(node, now);
-				dirty.delete(node);
+				node.dirty = false;
 			} else if (node.tick !== ticks) {
 				writeTicked(node, now);
 			}
@@ -276,7 +279,7 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		if (parent.li && parent.sorted.length === 1) {
 			parent.li.classList.remove("leaf");
 			parent.row.setAttribute("aria-expanded", String(parent.expanded));
-			dirty.add(parent);
+			parent.dirty = true;
 		}
 	}
 
@@ -290,7 +293,7 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		for (let p = node; p !== root; p = p.parent) {
 			p.topics++;
 			if (match) p.matches++;
-			dirty.add(p);
+			p.dirty = true;
 		}
 		if (matcher) {
 			for (let p = node; p !== root; p = p.parent) hideFiltered(p); // the new levels too
@@ -300,11 +303,13 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		return node;
 	}
 
-	/** Puts up to NEW_PER_FLUSH arriving topics in the tree, with what they received meanwhile. */
+	/** Puts up to NEW_PER_FLUSH arriving topics in the tree (as many as NEW_BUDGET_MS allows), with
+	 *  what they received meanwhile. */
 	function addArriving() {
+		const until = performance.now() + NEW_BUDGET_MS;
 		let n = 0;
 		for (const [topic, a] of arriving) {
-			if (n++ === NEW_PER_FLUSH) break;
+			if (n++ === NEW_PER_FLUSH || (n > 1 && performance.now() > until)) break;
 			arriving.delete(topic);
 			const node = addTopic(topic);
 			node.msg = a.msg;
@@ -678,7 +683,7 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 			node.count++;
 			for (let p = node; p !== root; p = p.parent) {
 				p.total++;
-				dirty.add(p);
+				p.dirty = true;
 			}
 		},
 		/** Writes what changed since the last flush, on the rows that can be seen. */

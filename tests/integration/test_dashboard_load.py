@@ -74,8 +74,8 @@ class DashboardLoadTest(ApiCase):
         data = drv.assert_ok()
 
         long_tasks = sorted(data["long_tasks"])
-        sys.stderr.write("long tasks: %d, p90 %d ms, max %d ms; clicks over 16 ms: %r; heap: %r\n"
-                         % (len(long_tasks), p90(long_tasks), max(long_tasks, default=0),
+        sys.stderr.write("long tasks: %d, p90 %d ms, max %d ms (%r); clicks over 16 ms: %r; heap: %r\n"
+                         % (len(long_tasks), p90(long_tasks), max(long_tasks, default=0), long_tasks,
                             data["input"], [s["heap"] // 1000000 for s in data["heap"]]))
         self.assertLessEqual(p90(long_tasks), LONG_TASK_P90_MS, "long tasks (ms): %r" % long_tasks)
         self.assertLessEqual(max(long_tasks, default=0), MAX_LONG_TASK_MS,
