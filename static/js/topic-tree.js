@@ -143,6 +143,8 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		renderWindow(); // now, before the frame is painted: no blank rows while scrolling
 		requestFlush();
 	}, { passive: true });
+	// A taller box (a resized window, another layout): the rows that come into it, at the next flush.
+	if (typeof ResizeObserver === "function") new ResizeObserver(() => requestFlush()).observe(container);
 	let order = null; // the shown nodes in display order; null: to be rebuilt
 	let ticks = 0; // tick() calls so far; node.tick: the count when its rate and age were written
 	const rendered = new Set(); // nodes whose rows are rendered (not .off)
