@@ -7,8 +7,9 @@
 // topic, it only counts and marks rows dirty; flush() (a few times a second, from dashboard.js)
 // writes the dirty rows that are shown (not inside a collapsed level, not filtered out) and in or
 // near the scroll box (computed from one row's position: rows are of one height); any other row is
-// written when it is shown or scrolls into view. Rows far from the scroll box are not rendered
-// (content-visibility: hidden, tree.css), so the browser lays out and paints only those near it.
+// written when it is shown or scrolls into view. Rows far from the scroll box are empty until
+// they first come near it, and have their parts hidden after (.off, tree.css), so the browser
+// styles, lays out and paints only those near it.
 // tick() (once a second) computes every subtree's rate and writes rates and ages of the rows in
 // view. The filter is evaluated for all
 // topics only when its text changes, and for each new topic once.
@@ -106,6 +107,7 @@ class Node {
 		this.ageText = "";
 		this.tick = -1;
 		this.dirty = false; // see createTopicTree()
+		this.nameEl = null; // the row's parts, once built (buildParts())
 		this.posinset = 0; // its place among its shown siblings (aria-posinset), and their number
 		this.setsize = 0;
 		this.posWritten = 0; // those written on its row
@@ -161,12 +163,17 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 	// ---- rows ---------------------------------------------------------------------------------
 
 	// A row as built, cloned for each node (a burst of new topics builds hundreds of rows; a
-	// clone costs less than building each element). The row starts .off, until renderWindow()
-	// finds it near the scroll box.
+	// clone costs less than building each element). The row starts empty and .off; its parts (name,
+	// value, figures, clear button) are put in when renderWindow() first finds it near the scroll
+	// box (buildParts()): a thousand topics out of view cost a thousand empty rows, not eleven
+	// thousand elements to style.
 	const rowTemplate = h("li.tree-node.leaf", { role: "none" },
 		h("div.tree-row.off", {
 			role: "treeitem", "aria-selected": "false", tabindex: "-1", "aria-keyshortcuts": "Delete",
-		},
+		}),
+		h("ul.tree-group", { role: "group" }));
+	const partsTemplate = document.createDocumentFragment();
+	partsTemplate.append(
 		h("span.twisty", { "aria-hidden": "true" }),
 		h("span.name"),
 		h("span.value"),
@@ -176,21 +183,28 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		h("span.rate", { title: "messages per second, last few seconds" }),
 		h("span.age", { title: "since the last message" }),
 		h("button.tree-clear.ghost.icon", { type: "button", tabindex: "-1", title: "Clear retained…" },
-			h("span.visually-hidden", { text: "Clear retained…" }))),
-		h("ul.tree-group", { role: "group" }));
+			h("span.visually-hidden", { text: "Clear retained…" })));
 
 	function buildRow(node) {
 		node.li = rowTemplate.cloneNode(true);
 		node.row = node.li.firstChild;
 		node.group = node.li.lastChild;
-		[node.twisty, node.nameEl, node.valueEl, node.belowEl, node.retainEl, node.countEl, node.rateEl,
-			node.ageEl, node.clearEl] = node.row.children;
-		node.nameEl.textContent = node.name;
-		if (node.name === "") node.nameEl.classList.add("empty-level"); // shown as "(empty)" by CSS
 		node.row.setAttribute("aria-level", String(node.depth + 1));
 		node.row.dataset.path = node.path;
 		node.row.style.setProperty("--depth", String(node.depth));
 		node.row.node = node;
+	}
+
+	/** Puts the parts in @node's row (once); its figures are written at the next writeDirty(). */
+	function buildParts(node) {
+		if (node.nameEl) return;
+		node.row.append(partsTemplate.cloneNode(true));
+		[node.twisty, node.nameEl, node.valueEl, node.belowEl, node.retainEl, node.countEl, node.rateEl,
+			node.ageEl, node.clearEl] = node.row.children;
+		node.nameEl.textContent = node.name;
+		if (node.name === "") node.nameEl.classList.add("empty-level"); // shown as "(empty)" by CSS
+		if (focusRow === node.row) node.clearEl.tabIndex = 0;
+		node.dirty = true;
 	}
 
 	/** Writes the dirty rows that are in view, and positions in sets that changed (after a flush,
@@ -248,6 +262,7 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		}
 		for (const node of near) {
 			if (!rendered.has(node)) {
+				buildParts(node);
 				node.row.classList.remove("off");
 				rendered.add(node);
 			}
@@ -338,7 +353,9 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		return node;
 	}
 
+	// (the writers below skip a row whose parts are not built: buildParts() marks it dirty)
 	function writeRow(node, now) {
+		if (!node.nameEl) return;
 		node.tick = ticks;
 		const msg = node.msg;
 		if (msg) {
@@ -360,6 +377,7 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 
 	/** What a tick changes on @node's row: its rate and age. */
 	function writeTicked(node, now) {
+		if (!node.nameEl) return;
 		node.tick = ticks;
 		writeRate(node);
 		if (node.msg) {
@@ -378,6 +396,7 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 	}
 
 	function writeBelow(node) {
+		if (!node.nameEl) return;
 		const below = node.topics - (node.msg ? 1 : 0);
 		setText(node.belowEl, below > 0 && (!node.msg || !node.expanded) ? plural(below, "topic") : "");
 		const what = node.sorted.length ? `under ${node.path || "(empty)"}` : `of ${node.path || "(empty)"}`;
@@ -429,11 +448,11 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		if (focusRow === row) return;
 		if (focusRow) {
 			focusRow.tabIndex = -1;
-			focusRow.node.clearEl.tabIndex = -1;
+			if (focusRow.node.clearEl) focusRow.node.clearEl.tabIndex = -1;
 		}
 		focusRow = row;
 		row.tabIndex = 0;
-		row.node.clearEl.tabIndex = 0;
+		if (row.node.clearEl) row.node.clearEl.tabIndex = 0; // (else when its parts are built)
 	}
 
 	function visibleRows() {
