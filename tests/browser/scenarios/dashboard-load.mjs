@@ -92,11 +92,12 @@ export default async (context) => {
       const b = r.getBoundingClientRect();
       return b.top >= box.top && b.bottom <= box.bottom;
     });
-    return rows.length >= 3 && rows.every((r) => r.querySelector(".value").offsetWidth > 0 &&
+    // (a row's parts are built when it first comes near the box: until then it has no .value)
+    return rows.length >= 3 && rows.every((r) => r.querySelector(".value")?.offsetWidth > 0 &&
       r.querySelector(".value").textContent.startsWith('{"n": '));
   };
   const rowsSeen = () => [...document.querySelectorAll("#tree .tree-row[data-topic]")]
-    .filter((r) => r.querySelector(".value").offsetWidth > 0).slice(0, 20)
+    .filter((r) => r.querySelector(".value")?.offsetWidth > 0).slice(0, 20)
     .map((r) => [r.dataset.topic, r.querySelector(".value").textContent]);
   await page.$eval("#tree", (el) => { el.scrollTop = el.scrollHeight / 2; });
   await until(page, "the rows in the middle of the tree show their values", rowsShown, null, rowsSeen);
