@@ -4,7 +4,10 @@
 with the number of messages, only with the number of topics); afterwards every topic shows its
 last value. Measured in the page (PerformanceObserver "longtask", the DevTools heap usage), not
 as timings of the bridge. A measurement: scripts/test.sh leaves it out (suite "load"); run it
-alone with `meson test -C build-test --suite load`."""
+alone with `meson test -C build-test --suite load`. To look into a run: MWB_CPU_PROFILE=file writes
+the page's CPU profile over the load, MWB_TRACE=file a Chromium trace (which task did what: script,
+style, layout, paint, garbage collection; thread time beside wall time, for comparing runs on a
+busy machine). Tracing slows the page down: a run with it may fail."""
 
 import os
 import sys
