@@ -71,15 +71,25 @@ $("tree-collapse").addEventListener("click", () => tree.expandAll(false));
 
 // One DOM write per animation frame, and at most one per MIN_FRAME_MS under load (four a second):
 // a burst of messages costs one style/layout/paint pass, and at ten thousand messages a second the
-// page still answers at once (tests/integration/test_dashboard_load.py).
+// page still answers at once (tests/integration/test_dashboard_load.py). The tree is written in
+// one frame, the log and the panels in the next: two frames of half the work each, rather than one
+// long task.
 const MIN_FRAME_MS = 250;
 let frame = 0;
+let rest = 0; // the second frame of a render
 let timer = 0;
 let lastRender = 0;
 function render() {
 	frame = 0;
 	lastRender = performance.now();
 	tree.flush();
+	if (rest) return;
+	if (document.hidden) renderRest();
+	else rest = requestAnimationFrame(renderRest);
+}
+
+function renderRest() {
+	rest = 0;
 	log.flush();
 	setStat("stat-messages", log.total, "message", "messages"); // with the log it counts
 	chart.flush();
@@ -116,8 +126,11 @@ setInterval(() => {
 	const total = log.total;
 	$("stat-rate").textContent = (total - lastTotal).toLocaleString();
 	lastTotal = total;
-	if (frame && document.hidden) {
-		cancelAnimationFrame(frame); // rAF sleeps in a background tab: keep the page current anyway
+	if ((frame || rest) && document.hidden) {
+		// rAF sleeps in a background tab: keep the page current anyway
+		cancelAnimationFrame(frame);
+		cancelAnimationFrame(rest);
+		rest = 0;
 		render();
 	}
 }, 1000);

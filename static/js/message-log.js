@@ -1,7 +1,10 @@
-// js/message-log.js — the live message log, newest first, bounded to MAX rows. Messages are queued
-// and written once per animation frame in one DocumentFragment, so a burst costs one reflow. Rows
-// take the keyboard with a roving tabindex: arrows, Home and End move, Enter selects the topic.
-// A click on a row picks that very message (the detail card shows it).
+// js/message-log.js — the live message log, newest first, bounded to MAX messages. Messages are
+// queued and written once per animation frame in one DocumentFragment, so a burst costs one reflow.
+// Only the newest WINDOW messages have rows in the DOM; scrolling near the end of the list adds the
+// next MORE of the MAX kept, and back at the top the list shrinks to WINDOW again: under a busy
+// broker each flush lays out a few dozen rows, not hundreds. Rows take the keyboard with a roving
+// tabindex: arrows, Home and End move, Enter selects the topic. A click on a row picks that very
+// message (the detail card shows it).
 
 import { h } from "./dom.js";
 import { decoded } from "./message.js";
@@ -10,12 +13,15 @@ import { onSelection } from "./selection.js";
 import { clock } from "./time.js";
 
 const MAX = 500;
+const WINDOW = 30; // rows in the DOM while the list is scrolled to its top (a tall screen shows about 10)
+const MORE = 50; // rows added when a scroll comes near the end of those in the DOM
+const MORE_MARGIN_PX = 600; // "near": this far from the end
 // Rows written per flush: under a burst (thousands of messages a second) the log shows the
 // newest of each flush and says how many it passed over, instead of building rows nobody can read.
-const MAX_PER_FLUSH = 40;
+const MAX_PER_FLUSH = 20;
 const KIND_LABEL = { json: "JSON", binary: "binary", empty: "empty" };
 
-function row(msg) {
+function row(msg, picked) {
 	const d = decoded(msg);
 	const badges = [h("span.badge", { text: `QoS ${msg.qos}` })];
 	if (msg.retain) badges.push(h("span.badge.retain", { text: "retained" }));
@@ -24,7 +30,7 @@ function row(msg) {
 	const props = msg.userProperties
 		? Object.entries(msg.userProperties).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(", ") : v}`).join("  ")
 		: "";
-	return h("li.msg", { dataset: { topic: msg.topic, kind: d.kind }, tabindex: "-1" },
+	return h("li.msg", { dataset: { topic: msg.topic, kind: d.kind }, tabindex: "-1", "aria-current": picked === msg ? "true" : null },
 		h("div.msg-head", null,
 			h("time.msg-time", { text: clock(msg.time) }),
 			h("span.msg-topic", { title: "Select in the topic tree", text: msg.topic }),
@@ -38,8 +44,12 @@ function row(msg) {
 export function createMessageLog(list, { empty, pauseButton, clearButton, note, onTopic, onPick, requestFlush }) {
 	const msgOf = new WeakMap(); // row -> its message; a dropped row frees it
 	let pickedRow = null; // the row whose message is selected (aria-current)
+	let picked = null; // that message (its row may be out of the DOM)
 	let pending = [];
-	let rows = 0;
+	let kept = []; // the last MAX messages listed, newest first
+	let rows = 0; // rows in the DOM: those of kept[0 .. rows - 1]
+	let want = WINDOW; // rows to keep in the DOM
+	let atTop = true; // the list is scrolled to its top (kept by the scroll listener: no layout read)
 	let total = 0;
 	let listed = 0; // total at the last flush
 	let passedOver = 0; // messages the last flush did not list (MAX_PER_FLUSH)
@@ -58,7 +68,7 @@ export function createMessageLog(list, { empty, pauseButton, clearButton, note, 
 		note.textContent = paused && skipped
 			? `paused · ${skipped} new`
 			: passedOver ? `busy · ${passedOver.toLocaleString()} not listed`
-				: rows >= MAX ? `last ${MAX}` : "";
+				: kept.length >= MAX ? `last ${MAX}` : "";
 	}
 
 	function setPaused(p) {
@@ -77,7 +87,11 @@ export function createMessageLog(list, { empty, pauseButton, clearButton, note, 
 	clearButton.addEventListener("click", () => {
 		pending = [];
 		list.replaceChildren();
+		kept = [];
 		rows = 0;
+		want = WINDOW;
+		atTop = true;
+		picked = null;
 		listed = total;
 		passedOver = 0;
 		skipped = 0;
@@ -93,6 +107,7 @@ export function createMessageLog(list, { empty, pauseButton, clearButton, note, 
 		if (topic) return onTopic(topic.parentElement.parentElement.dataset.topic);
 		if (li && onPick && msgOf.has(li)) {
 			onPick(msgOf.get(li)); // (the selection listener below unmarks the row picked before)
+			picked = msgOf.get(li);
 			if (pickedRow !== li) {
 				pickedRow = li;
 				li.setAttribute("aria-current", "true");
@@ -102,11 +117,38 @@ export function createMessageLog(list, { empty, pauseButton, clearButton, note, 
 		if (pre && !getSelection().toString()) pre.parentElement.classList.toggle("expanded");
 	});
 	onSelection(({ msg }) => {
+		if (picked !== msg) picked = null;
 		if (pickedRow && msgOf.get(pickedRow) !== msg) {
 			pickedRow.removeAttribute("aria-current");
 			pickedRow = null;
 		}
 	});
+
+	/** Rows for kept[rows .. rows + @n - 1], at the end of the list. */
+	function appendRows(n) {
+		const end = Math.min(kept.length, rows + n);
+		if (end <= rows) return;
+		const frag = document.createDocumentFragment();
+		for (let i = rows; i < end; i++) frag.append(rowFor(kept[i]));
+		list.append(frag);
+		rows = end;
+	}
+
+	function rowFor(msg) {
+		const li = row(msg, picked);
+		msgOf.set(li, msg);
+		if (msg === picked) pickedRow = li;
+		return li;
+	}
+
+	// Near the end of the rows in the DOM: the next MORE of those kept.
+	list.addEventListener("scroll", () => {
+		atTop = list.scrollTop === 0;
+		if (rows >= kept.length) return;
+		if (list.scrollTop + list.clientHeight < list.scrollHeight - MORE_MARGIN_PX) return;
+		want = rows + MORE;
+		appendRows(MORE);
+	}, { passive: true });
 	list.addEventListener("keydown", (e) => {
 		const li = e.target.closest(".msg");
 		if (!li || e.altKey || e.ctrlKey || e.metaKey) return;
@@ -146,20 +188,24 @@ export function createMessageLog(list, { empty, pauseButton, clearButton, note, 
 			listed = total;
 			pending = [];
 			const frag = document.createDocumentFragment();
+			const fresh = [];
 			for (let i = batch.length - 1; i >= 0; i--) {
-				const li = row(batch[i]);
-				msgOf.set(li, batch[i]);
-				frag.append(li);
+				fresh.push(batch[i]);
+				frag.append(rowFor(batch[i]));
 			}
 			list.prepend(frag);
 			rows += batch.length;
-			if (rows > MAX) {
+			kept = fresh.concat(kept);
+			if (kept.length > MAX) kept.length = MAX;
+			if (atTop) want = WINDOW; // back at the top: the window shrinks again
+			const keep = Math.min(Math.max(want, batch.length), kept.length);
+			if (rows > keep) {
 				// Drop the oldest rows in one operation.
 				const range = document.createRange();
-				range.setStartBefore(list.children[MAX]);
+				range.setStartBefore(list.children[keep]);
 				range.setEndAfter(list.lastElementChild);
 				range.deleteContents();
-				rows = MAX;
+				rows = keep;
 			}
 			if (!focusRow || !focusRow.isConnected) setFocusRow(list.firstElementChild);
 			empty.hidden = true;

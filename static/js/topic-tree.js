@@ -6,10 +6,12 @@
 // Cost model (a thousand topics at ten messages a second each): ingest() touches no DOM for a known
 // topic, it only counts and marks rows dirty; flush() (a few times a second, from dashboard.js)
 // writes the dirty rows that are shown (not inside a collapsed level, not filtered out) and in or
-// near the scroll box (an IntersectionObserver); any other row is written when it is shown or
-// scrolls into view. Rows have content-visibility: auto (tree.css), so the browser lays out and
-// paints only those in the scroll box. tick() (once a second) computes every subtree's rate and
-// writes rates and ages of the rows in view. The filter is evaluated for all
+// near the scroll box (computed from one row's position: rows are of one height); any other row is
+// written when it is shown or scrolls into view. Rows far from the scroll box are empty until
+// they first come near it, and have their parts hidden after (.off, tree.css), so the browser
+// styles, lays out and paints only those near it.
+// tick() (once a second) computes every subtree's rate and writes rates and ages of the rows in
+// view. The filter is evaluated for all
 // topics only when its text changes, and for each new topic once.
 
 import { ApiError, apiFetch, topicPath } from "./api.js";
@@ -28,7 +30,12 @@ const LIST_LIMIT = 10000; // the REST listing's maximum
 // New topics added to the DOM per flush: the first burst of a busy broker (a thousand new topics
 // in a moment) is spread over a few flushes instead of one long task.
 const NEW_PER_FLUSH = 50;
+const NEW_BUDGET_MS = 8; // ...and no more than this long a flush is spent on adding them
 const VIEW_MARGIN_PX = 200; // rows this far outside the scroll box are written too
+// Rows this far outside the scroll box are rendered; the others have content-visibility: hidden
+// (.off, tree.css), so the browser neither lays them out nor paints them. (content-visibility:
+// auto did the same, but its observer of every row recomputed two thousand targets a frame.)
+const RENDER_MARGIN_PX = 800;
 
 // Intl.NumberFormat once: Number.toLocaleString() builds one per call, which showed in profiles.
 const numberFormat = new Intl.NumberFormat();
@@ -98,6 +105,13 @@ class Node {
 		this.expanded = true;
 		this.filteredOut = false;
 		this.ageText = "";
+		this.tick = -1;
+		this.dirty = false; // see createTopicTree()
+		this.nameEl = null; // the row's parts, once built (buildParts())
+		this.posinset = 0; // its place among its shown siblings (aria-posinset), and their number
+		this.setsize = 0;
+		this.posWritten = 0; // those written on its row
+		this.sizeWritten = 0;
 	}
 }
 
@@ -118,12 +132,24 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 	container.append(root.group);
 	const byTopic = new Map();
 	const allNodes = [];
-	const dirty = new Set(); // rows whose figures changed since they were last written
+	// node.dirty: its figures changed since its row was last written (a flag, not a Set: ingest()
+	// marks three rows a message)
 	// Only rows in (or near) the scroll box are written; the others stay dirty until a scroll
-	// brings them in (then a flush is asked for). Positions are read for all rows first and
-	// written after, so a flush lays the tree out once. (An IntersectionObserver on every row
-	// cost more than this: it recomputed two thousand targets on every frame.)
-	container.addEventListener("scroll", () => requestFlush(), { passive: true });
+	// brings them in (then a flush is asked for). Which rows those are is computed, not read
+	// from each row's layout: every shown row is one row high (tree.css), so the rows in the box
+	// are a slice of the shown rows in display order (order, rebuilt when a level opens or
+	// closes, the filter changes or a row is added), found from the first row's position and
+	// height (two reads a flush instead of one per row). (An IntersectionObserver on every row,
+	// or content-visibility: auto on them, recomputed two thousand targets on every frame.)
+	container.addEventListener("scroll", () => {
+		renderWindow(); // now, before the frame is painted: no blank rows while scrolling
+		requestFlush();
+	}, { passive: true });
+	// A taller box (a resized window, another layout): the rows that come into it, at the next flush.
+	if (typeof ResizeObserver === "function") new ResizeObserver(() => requestFlush()).observe(container);
+	let order = null; // the shown nodes in display order; null: to be rebuilt
+	let ticks = 0; // tick() calls so far; node.tick: the count when its rate and age were written
+	const rendered = new Set(); // nodes whose rows are rendered (not .off)
 	const posDirty = new Set(); // parents whose children's aria-posinset/setsize need writing
 	let topicsChanged = false;
 	const arriving = new Map(); // topic -> {msg, count}: seen, not in the tree yet (NEW_PER_FLUSH)
@@ -136,58 +162,111 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 
 	// ---- rows ---------------------------------------------------------------------------------
 
+	// A row as built, cloned for each node (a burst of new topics builds hundreds of rows; a
+	// clone costs less than building each element). The row starts empty and .off; its parts (name,
+	// value, figures, clear button) are put in when renderWindow() first finds it near the scroll
+	// box (buildParts()): a thousand topics out of view cost a thousand empty rows, not eleven
+	// thousand elements to style.
+	const rowTemplate = h("li.tree-node.leaf", { role: "none" },
+		h("div.tree-row.off", {
+			role: "treeitem", "aria-selected": "false", tabindex: "-1", "aria-keyshortcuts": "Delete",
+		}),
+		h("ul.tree-group", { role: "group" }));
+	const partsTemplate = document.createDocumentFragment();
+	partsTemplate.append(
+		h("span.twisty", { "aria-hidden": "true" }),
+		h("span.name"),
+		h("span.value"),
+		h("span.below"),
+		h("span.badge.retain.tree-retained", { text: "retained", title: "The last message came with the retain flag", hidden: true }),
+		h("span.count"),
+		h("span.rate", { title: "messages per second, last few seconds" }),
+		h("span.age", { title: "since the last message" }),
+		h("button.tree-clear.ghost.icon", { type: "button", tabindex: "-1", title: "Clear retained…" },
+			h("span.visually-hidden", { text: "Clear retained…" })));
+
 	function buildRow(node) {
-		node.twisty = h("span.twisty", { "aria-hidden": "true" });
-		node.nameEl = h("span.name", { text: node.name });
-		if (node.name === "") node.nameEl.classList.add("empty-level"); // shown as "(empty)" by CSS
-		node.valueEl = h("span.value");
-		node.belowEl = h("span.below");
-		node.retainEl = h("span.badge.retain.tree-retained", { text: "retained", title: "The last message came with the retain flag", hidden: true });
-		node.countEl = h("span.count");
-		node.rateEl = h("span.rate", { title: "messages per second, last few seconds" });
-		node.ageEl = h("span.age", { title: "since the last message" });
-		node.clearEl = h("button.tree-clear.ghost.icon", { type: "button", tabindex: "-1", title: "Clear retained…" },
-			h("span.visually-hidden", { text: "Clear retained…" }));
-		node.row = h("div.tree-row", {
-			role: "treeitem", "aria-selected": "false", "aria-level": String(node.depth + 1), tabindex: "-1",
-			"aria-keyshortcuts": "Delete", dataset: { path: node.path },
-		}, node.twisty, node.nameEl, node.valueEl, node.belowEl, node.retainEl, node.countEl, node.rateEl,
-		node.ageEl, node.clearEl);
+		node.li = rowTemplate.cloneNode(true);
+		node.row = node.li.firstChild;
+		node.group = node.li.lastChild;
+		node.row.setAttribute("aria-level", String(node.depth + 1));
+		node.row.dataset.path = node.path;
 		node.row.style.setProperty("--depth", String(node.depth));
 		node.row.node = node;
-		node.group = h("ul.tree-group", { role: "group" });
-		node.li = h("li.tree-node.leaf", { role: "none" }, node.row, node.group);
 	}
 
-	/** Whether @node's row is shown: no level above it collapsed, not filtered out. */
-	function shown(node) {
-		if (node.filteredOut) return false;
-		for (let p = node.parent; p !== root; p = p.parent) if (!p.expanded) return false;
-		return true;
+	/** Puts the parts in @node's row (once); its figures are written at the next writeDirty(). */
+	function buildParts(node) {
+		if (node.nameEl) return;
+		node.row.append(partsTemplate.cloneNode(true));
+		[node.twisty, node.nameEl, node.valueEl, node.belowEl, node.retainEl, node.countEl, node.rateEl,
+			node.ageEl, node.clearEl] = node.row.children;
+		node.nameEl.textContent = node.name;
+		if (node.name === "") node.nameEl.classList.add("empty-level"); // shown as "(empty)" by CSS
+		if (focusRow === node.row) node.clearEl.tabIndex = 0;
+		node.dirty = true;
 	}
 
-	/** Writes the dirty rows that are shown, and positions in sets that changed (after a flush,
-	 *  an expand, a filter change). */
+	/** Writes the dirty rows that are in view, and positions in sets that changed (after a flush,
+	 *  an expand, a filter change). A row in view whose rate and age were not written at the last
+	 *  tick (it was out of view then) gets them now. */
 	function writeDirty() {
 		for (const parent of posDirty) writePositions(parent);
 		posDirty.clear();
+		renderWindow();
 		const now = Date.now();
-		const seen = inView([...dirty].filter(shown)); // the others: written when they are shown
-		for (const node of seen) {
-			writeRow(node, now);
-			dirty.delete(node);
+		for (const node of inView(VIEW_MARGIN_PX)) { // the others: written when they are in view
+			writePosition(node);
+			if (node.dirty) {
+				writeRow(node, now);
+				node.dirty = false;
+			} else if (node.tick !== ticks) {
+				writeTicked(node, now);
+			}
 		}
 	}
 
-	/** Those of the shown @nodes whose rows are in or near the scroll box (reads layout only). */
-	function inView(nodes) {
+	/** The shown nodes in display order. */
+	function shownOrder() {
+		if (!order) {
+			order = [];
+			eachShown(root, (node) => order.push(node));
+		}
+		return order;
+	}
+
+	/** The shown nodes whose rows are in the scroll box or @margin px from it (reads the layout
+	 *  of one row). */
+	function inView(margin) {
+		const list = shownOrder();
+		if (!list.length) return list;
+		const first = list[0].row.getBoundingClientRect();
+		if (!(first.height > 0)) return []; // the tree is not rendered: written when it is
 		const box = container.getBoundingClientRect();
-		const top = box.top - VIEW_MARGIN_PX;
-		const bottom = box.bottom + VIEW_MARGIN_PX;
-		return nodes.filter((node) => {
-			const r = node.row.getBoundingClientRect();
-			return r.bottom >= top && r.top <= bottom;
-		});
+		const rel = first.top - box.top; // the first row's top, from the box's (scrolled)
+		const from = Math.max(0, Math.floor((-rel - margin) / first.height));
+		const to = Math.ceil((box.height - rel + margin) / first.height);
+		return list.slice(from, Math.max(from, to));
+	}
+
+	/** Rows near the scroll box rendered, the others not (.off). */
+	function renderWindow() {
+		const near = inView(RENDER_MARGIN_PX);
+		if (!near.length && order && order.length) return; // not rendered itself: as it was
+		const keep = new Set(near);
+		for (const node of rendered) {
+			if (!keep.has(node)) {
+				node.row.classList.add("off");
+				rendered.delete(node);
+			}
+		}
+		for (const node of near) {
+			if (!rendered.has(node)) {
+				buildParts(node);
+				node.row.classList.remove("off");
+				rendered.add(node);
+			}
+		}
 	}
 
 	/** Calls @fn(node) for every shown row under @node. */
@@ -213,10 +292,11 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		parent.children.set(node.name, node);
 		parent.group.insertBefore(node.li, before ? before.li : null);
 		posDirty.add(parent);
+		order = null;
 		if (parent.li && parent.sorted.length === 1) {
 			parent.li.classList.remove("leaf");
 			parent.row.setAttribute("aria-expanded", String(parent.expanded));
-			dirty.add(parent);
+			parent.dirty = true;
 		}
 	}
 
@@ -230,7 +310,7 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		for (let p = node; p !== root; p = p.parent) {
 			p.topics++;
 			if (match) p.matches++;
-			dirty.add(p);
+			p.dirty = true;
 		}
 		if (matcher) {
 			for (let p = node; p !== root; p = p.parent) hideFiltered(p); // the new levels too
@@ -240,11 +320,13 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		return node;
 	}
 
-	/** Puts up to NEW_PER_FLUSH arriving topics in the tree, with what they received meanwhile. */
+	/** Puts up to NEW_PER_FLUSH arriving topics in the tree (as many as NEW_BUDGET_MS allows), with
+	 *  what they received meanwhile. */
 	function addArriving() {
+		const until = performance.now() + NEW_BUDGET_MS;
 		let n = 0;
 		for (const [topic, a] of arriving) {
-			if (n++ === NEW_PER_FLUSH) break;
+			if (n++ === NEW_PER_FLUSH || (n > 1 && performance.now() > until)) break;
 			arriving.delete(topic);
 			const node = addTopic(topic);
 			node.msg = a.msg;
@@ -271,7 +353,10 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		return node;
 	}
 
+	// (the writers below skip a row whose parts are not built: buildParts() marks it dirty)
 	function writeRow(node, now) {
+		if (!node.nameEl) return;
+		node.tick = ticks;
 		const msg = node.msg;
 		if (msg) {
 			const d = decoded(msg);
@@ -290,6 +375,20 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		writeBelow(node);
 	}
 
+	/** What a tick changes on @node's row: its rate and age. */
+	function writeTicked(node, now) {
+		if (!node.nameEl) return;
+		node.tick = ticks;
+		writeRate(node);
+		if (node.msg) {
+			const text = age(node.msg.time, now);
+			if (text !== node.ageText) {
+				node.ageText = text;
+				node.ageEl.textContent = text;
+			}
+		}
+	}
+
 	function writeRate(node) {
 		const text = rateText(node.rate);
 		setText(node.rateEl, text);
@@ -297,6 +396,7 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 	}
 
 	function writeBelow(node) {
+		if (!node.nameEl) return;
 		const below = node.topics - (node.msg ? 1 : 0);
 		setText(node.belowEl, below > 0 && (!node.msg || !node.expanded) ? plural(below, "topic") : "");
 		const what = node.sorted.length ? `under ${node.path || "(empty)"}` : `of ${node.path || "(empty)"}`;
@@ -304,22 +404,33 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		if (node.clearEl.getAttribute("aria-label") !== label) node.clearEl.setAttribute("aria-label", label);
 	}
 
+	/** The places of @parent's shown children in their set; written on a row when it is in view
+	 *  (writePosition()): a burst of new topics changes the set size of a thousand rows a flush. */
 	function writePositions(parent) {
 		const shown = parent.sorted.filter((c) => !c.filteredOut);
 		shown.forEach((c, i) => {
-			c.row.setAttribute("aria-posinset", String(i + 1));
-			c.row.setAttribute("aria-setsize", String(shown.length));
+			c.posinset = i + 1;
+			c.setsize = shown.length;
 		});
 	}
 
-	/** Opens or closes @node; @write false: the caller writes the rows now shown (writeDirty()). */
+	function writePosition(node) {
+		if (node.posWritten === node.posinset && node.sizeWritten === node.setsize) return;
+		node.posWritten = node.posinset;
+		node.sizeWritten = node.setsize;
+		node.row.setAttribute("aria-posinset", String(node.posinset));
+		node.row.setAttribute("aria-setsize", String(node.setsize));
+	}
+
+	/** Opens or closes @node; @write false: the caller writes the rows now in view (writeDirty()). */
 	function setExpanded(node, expanded, write = true) {
 		if (node.expanded === expanded || !node.sorted.length) return;
 		node.expanded = expanded;
+		order = null;
 		node.li.classList.toggle("collapsed", !expanded);
 		node.row.setAttribute("aria-expanded", String(expanded));
 		writeBelow(node);
-		if (expanded && write) writeDirty();
+		if (write) writeDirty(); // (rows that come into view: rendered and written)
 	}
 
 	function select(node) {
@@ -337,11 +448,11 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		if (focusRow === row) return;
 		if (focusRow) {
 			focusRow.tabIndex = -1;
-			focusRow.node.clearEl.tabIndex = -1;
+			if (focusRow.node.clearEl) focusRow.node.clearEl.tabIndex = -1;
 		}
 		focusRow = row;
 		row.tabIndex = 0;
-		row.node.clearEl.tabIndex = 0;
+		if (row.node.clearEl) row.node.clearEl.tabIndex = 0; // (else when its parts are built)
 	}
 
 	function visibleRows() {
@@ -354,6 +465,7 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 		const out = !!matcher && node.matches === 0;
 		if (out === node.filteredOut) return;
 		node.filteredOut = out;
+		order = null;
 		node.li.classList.toggle("filtered-out", out);
 		posDirty.add(node.parent);
 	}
@@ -572,7 +684,6 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 	const startTime = performance.now();
 	const tickTimes = []; // a ring of RATE_SLOTS tick times; node.hist holds node.total at each
 	let tickHead = 0;
-	let ticks = 0;
 
 	return {
 		/** Records @msg; the DOM follows at the next flush(). */
@@ -593,7 +704,7 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 			node.count++;
 			for (let p = node; p !== root; p = p.parent) {
 				p.total++;
-				dirty.add(p);
+				p.dirty = true;
 			}
 		},
 		/** Writes what changed since the last flush, on the rows that can be seen. */
@@ -622,21 +733,9 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 			tickTimes[tickHead] = now;
 			tickHead = (tickHead + 1) % RATE_SLOTS;
 			ticks++;
+			// the rows in view; the others are written when they come into view (node.tick)
 			const wall = Date.now();
-			const all = [];
-			eachShown(root, (node) => all.push(node));
-			const seen = new Set(inView(all));
-			for (const node of all) if (!seen.has(node)) dirty.add(node); // once it is in view
-			seen.forEach((node) => {
-				writeRate(node);
-				if (node.msg) {
-					const text = age(node.msg.time, wall);
-					if (text !== node.ageText) {
-						node.ageText = text;
-						node.ageEl.textContent = text;
-					}
-				}
-			});
+			for (const node of inView(VIEW_MARGIN_PX)) writeTicked(node, wall);
 		},
 		/** Selects @topic when it has been seen (clearing a filter that hides it). */
 		select(topic) {
