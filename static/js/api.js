@@ -13,12 +13,16 @@ export function currentToken() {
 	return token;
 }
 
-/** An error answer of the bridge: .status, .code ("forbidden", ...) and the bridge's message. */
+/**
+ * An error answer of the bridge: .status, .code ("forbidden", ...), the bridge's message, and
+ * .retryAfter, the seconds its Retry-After header asks a client to wait (0 when it has none).
+ */
 export class ApiError extends Error {
-	constructor(status, code, message) {
+	constructor(status, code, message, retryAfter = 0) {
 		super(message || `HTTP ${status}`);
 		this.status = status;
 		this.code = code || "";
+		this.retryAfter = retryAfter;
 	}
 }
 
@@ -50,5 +54,6 @@ export async function apiFetch(path, init = {}) {
 	} catch {
 		/* not the bridge's JSON error: the status says it */
 	}
-	throw new ApiError(resp.status, code, message);
+	const retryAfter = Number.parseInt(resp.headers.get("retry-after") || "", 10);
+	throw new ApiError(resp.status, code, message, Number.isFinite(retryAfter) ? retryAfter : 0);
 }

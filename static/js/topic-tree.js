@@ -14,19 +14,16 @@
 // view. The filter is evaluated for all
 // topics only when its text changes, and for each new topic once.
 
-import { ApiError, apiFetch, topicPath } from "./api.js";
 import { h, setText } from "./dom.js";
 import { decoded } from "./message.js";
 import { preview } from "./payload.js";
 import { age } from "./time.js";
 import { filterError } from "./topic-filter.js";
+import { createRetainedClearer } from "./tree-clear.js";
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 const RATE_SLOTS = 5; // the rate is over the last RATE_SLOTS ticks (seconds)
 const FILTER_DEBOUNCE_MS = 150;
-const CLEAR_LIST_MAX = 10; // topics named in the confirmation
-const CLEAR_PARALLEL = 4; // DELETE requests in flight at once
-const LIST_LIMIT = 10000; // the REST listing's maximum
 // New topics added to the DOM per flush: the first burst of a busy broker (a thousand new topics
 // in a moment) is spread over a few flushes instead of one long task.
 const NEW_PER_FLUSH = 50;
@@ -74,19 +71,6 @@ function compileFilter(text) {
 	return { error: "", test: (t) => t.toLowerCase().includes(lower) };
 }
 
-// Levels a URL path cannot carry (lws collapses "//", "/./", "/../" and reads " " as "+").
-const unwritableInPath = (topic) => topic.split("/").some((l) => l === "" || l === "." || l === ".." || l === " ");
-
-function apiErrorText(err) {
-	if (err instanceof ApiError) {
-		if (err.status === 403) return "Not allowed by your token";
-		if (err.status === 401) return "Sign in to change retained messages";
-		if (err.status === 429) return "Too many requests: try again in a moment";
-		return err.message;
-	}
-	return `The bridge did not answer (${err.message})`;
-}
-
 class Node {
 	constructor(parent, name) {
 		this.parent = parent;
@@ -124,8 +108,8 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 	const card = container.closest(".tree-card") || document;
 	const filterInput = card.querySelector("#tree-filter");
 	const noteEl = card.querySelector("#tree-note");
-	const statusEl = card.querySelector("#tree-status");
-	const dialog = card.querySelector("#tree-clear-dialog");
+	const askClear = createRetainedClearer(card.querySelector("#tree-status"),
+		card.querySelector("#tree-clear-dialog"));
 
 	const root = new Node(null, "");
 	root.group = h("ul.tree-group", { role: "group" });
@@ -158,7 +142,6 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 	let focusRow = null;
 	let matcher = null;
 	let filterTimer = 0;
-	let busy = false; // a clear is under way
 
 	// ---- rows ---------------------------------------------------------------------------------
 
@@ -527,110 +510,6 @@ export function createTopicTree(container, emptyEl, { onSelect, onCountChange, r
 				}
 			}
 		});
-	}
-
-	// ---- clearing retained messages -------------------------------------------------------------
-
-	function showStatus(text, state = "") {
-		if (!statusEl) return;
-		statusEl.querySelector(".tree-status-text").textContent = text;
-		statusEl.dataset.state = state;
-		statusEl.hidden = !text;
-	}
-
-	/** The retained topics that clearing @node would clear: {topics, truncated}. */
-	async function retainedUnder(node) {
-		const filter = node.sorted.length ? `${node.path}/#` : node.path;
-		const resp = await apiFetch(`/topics?filter=${encodeURIComponent(filter)}&limit=${LIST_LIMIT}`,
-			{ headers: { accept: "application/json" } });
-		const body = await resp.json();
-		const topics = Array.isArray(body.messages) ? body.messages.map((m) => m.topic) : [];
-		return { topics, truncated: !!body.truncated, subtree: node.sorted.length > 0 };
-	}
-
-	function confirmClear(node, { topics, truncated, subtree }) {
-		const count = topics.length;
-		const where = subtree ? `under “${node.path}”` : `of “${node.path}”`;
-		dialog.querySelector(".clear-text").textContent =
-			`Clear the retained ${count === 1 ? "message" : "messages"} of ${truncated ? "at least " : ""}` +
-			`${plural(count, "topic")} ${where}? Devices that subscribe later will no longer get them.`;
-		const list = dialog.querySelector(".clear-list");
-		list.replaceChildren(...topics.slice(0, CLEAR_LIST_MAX).map((t) => h("li", null, h("code", { text: t }))));
-		if (count > CLEAR_LIST_MAX) list.append(h("li.more", { text: `… and ${(count - CLEAR_LIST_MAX).toLocaleString()} more` }));
-		dialog.querySelector(".clear-confirm").textContent = `Clear ${plural(count, "topic")}`;
-		dialog.dataset.count = String(count);
-		dialog.returnValue = "";
-		return new Promise((resolve) => {
-			dialog.addEventListener("close", () => resolve(dialog.returnValue === "clear"), { once: true });
-			dialog.showModal();
-			dialog.querySelector(".clear-cancel").focus();
-		});
-	}
-
-	async function clearOne(topic) {
-		if (unwritableInPath(topic)) {
-			// Not expressible as a URL path: an empty retained publish through the JSON endpoint.
-			await apiFetch("/publish", {
-				method: "POST",
-				headers: { "content-type": "application/json" },
-				body: JSON.stringify({ topic, payload: "", qos: 1, retain: true }),
-			});
-			return;
-		}
-		await apiFetch(`/topics/${topicPath(topic)}`, { method: "DELETE" });
-	}
-
-	async function askClear(node) {
-		if (busy || !dialog) return;
-		busy = true;
-		const returnFocus = node.row;
-		try {
-			showStatus(`Looking up retained messages ${node.sorted.length ? "under" : "of"} ${node.path}…`, "busy");
-			let found;
-			try {
-				found = await retainedUnder(node);
-			} catch (err) {
-				showStatus(apiErrorText(err), "error");
-				return;
-			}
-			if (!found.topics.length) {
-				showStatus(`No retained messages ${found.subtree ? "under" : "on"} ${node.path}`, "");
-				return;
-			}
-			showStatus("", "");
-			const ok = await confirmClear(node, found);
-			returnFocus.focus();
-			if (!ok) return;
-			let done = 0;
-			let failure = null;
-			const queue = found.topics.slice();
-			const total = queue.length;
-			showStatus(`Clearing ${plural(total, "retained topic")}…`, "busy");
-			const worker = async () => {
-				while (queue.length && !failure) {
-					const topic = queue.shift();
-					try {
-						await clearOne(topic);
-						done++;
-					} catch (err) {
-						failure = failure || err;
-					}
-				}
-			};
-			await Promise.all(Array.from({ length: Math.min(CLEAR_PARALLEL, total) }, worker));
-			if (failure) {
-				showStatus(`${done ? `Cleared ${done.toLocaleString()} of ${plural(total, "retained topic")}; then: ` : ""}${apiErrorText(failure)}`, "error");
-			} else {
-				showStatus(`Cleared ${plural(done, "retained topic")}`, "ok");
-			}
-		} finally {
-			busy = false;
-		}
-	}
-
-	if (statusEl) {
-		const close = statusEl.querySelector(".tree-status-close");
-		if (close) close.addEventListener("click", () => showStatus("", ""));
 	}
 
 	// ---- events -------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ headless Chromium) against a real broker and the real bridge:
 - the tree (role=tree) and the log work by keyboard;
 - "Clear retained…" on a subtree asks with the exact count and the topics, then clears them: the
   broker has no retained message there afterwards (REST listing and a fresh MQTT subscription),
-  while topics outside keep theirs; cancelled on a topic, it clears nothing;
+  while topics outside keep theirs; cancelled on a topic, it clears nothing; refused by the
+  token (403), it says so; over limits.requests_per_minute it waits out each 429 and clears all;
 - ingest() writes no DOM, flush() only shown rows; screenshots (desktop and phone, light and dark)
   go to tests/artifacts/dashboard-tree/.
 
@@ -202,6 +203,30 @@ class DashboardTreeRefusedTest(ApiCase):
         self.assertEqual(data["status"], "Not allowed by your token")
         kept = self.observer(V5, subscribe=topic, qos=1).get()
         self.assertEqual((kept.topic, kept.payload, bool(kept.retain)), (topic, b"v", True))
+
+
+class DashboardTreeRateLimitTest(ApiCase):
+    """More topics to clear than limits.requests_per_minute allows at once: the page waits out
+    each 429 (its Retry-After) and tries again, so every topic is cleared and the status says so."""
+
+    PER_MINUTE = 120   # a bucket of 120 requests, 2 more a second
+    TOPICS = 130       # so the last few DELETEs are refused once or more
+
+    bridge_config = {"limits": {"requests_per_minute": PER_MINUTE}}
+
+    def test_clear_waits_out_429(self):
+        dev = self.observer(V5, client_id=self.uid("device"))
+        topics = ["many/%03d" % i for i in range(self.TOPICS)]
+        for topic in topics:
+            dev.publish(topic, b"v", qos=1, retain=True)
+        drv = BrowserDriver("dashboard-tree", dict(
+            base="http://%s:%d" % (HOST, self.api_port), artifacts=ARTIFACTS, mode="rate",
+            topics=topics, clear_path="many",
+            cleared_text="Cleared %d retained topics" % len(topics)), timeout=120.0)
+        self.addCleanup(drv.cleanup)
+        data = drv.assert_ok()
+        self.assertGreater(data["refusals"], 0, "the test never hit the rate limit: %r" % data)
+        self.observer(V5, subscribe="many/#", qos=1).assert_no_message()
 
 
 if __name__ == "__main__":

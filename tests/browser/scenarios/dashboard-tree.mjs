@@ -6,7 +6,7 @@
 
 import {
   DESKTOP, PHONE, T, check, expectAttr, expectNoSideScroll, expectPresent, expectText, goto, mark,
-  expectFailedFetch, newPage, q, shot, step, switchTheme, until, violations, cfg,
+  expectFailedFetch, newPage, pageErrors, q, shot, step, switchTheme, until, violations, cfg,
 } from "../lib.mjs";
 
 const row = (path) => `#tree .tree-row[data-path=${q(path)}]`;
@@ -60,8 +60,30 @@ async function refused(context) {
   return { status };
 }
 
+// Over limits.requests_per_minute: the clear waits out each 429 (Retry-After) and clears them all.
+async function rateLimited(context) {
+  const page = await newPage(context, "dashboard (tree, rate limited)");
+  await page.setViewportSize(DESKTOP);
+  await goto(page, cfg.base + "/");
+  await expectAttr(page, "#conn-state", "data-state", "connected");
+  for (const topic of cfg.topics) await expectPresent(page, `#tree [data-topic=${q(topic)}]`);
+  await page.click(`${row(cfg.clear_path)} .tree-clear`);
+  await expectAttr(page, "#tree-clear-dialog", "data-count", String(cfg.topics.length));
+  await page.click("#tree-clear-dialog .clear-confirm");
+  await until(page, `the status says ${q(cfg.cleared_text)}`,
+    (text) => document.querySelector("#tree-status .tree-status-text").textContent === text,
+    cfg.cleared_text, () => document.querySelector("#tree-status .tree-status-text").textContent, 60000);
+  await expectAttr(page, "#tree-status", "data-state", "ok");
+  // The refused DELETEs are in the page's log (the browser logs every failed fetch): count them.
+  const refusals = pageErrors.filter((e) => e.includes("status of 429"));
+  for (const e of refusals) pageErrors.splice(pageErrors.indexOf(e), 1);
+  await violations(page, "dashboard (tree, rate limited)");
+  return { refusals: refusals.length };
+}
+
 export default async (context) => {
   if (cfg.mode === "refused") return refused(context);
+  if (cfg.mode === "rate") return rateLimited(context);
   const page = await newPage(context, "dashboard (tree)");
   const data = {};
   await page.setViewportSize({ width: 1280, height: 1300 });
