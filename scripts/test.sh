@@ -43,8 +43,9 @@ run_suite build-test "--no-suite load" -Dwerror=true -Dbuildtype=debugoptimized 
 # The sanitizer build leaves out the RabbitMQ runs (about two minutes): the bridge's 3.1.x code
 # paths run there all the same, pinned to 3.1.1 and 3.1 in front of Mosquitto
 # (integration.broker_versions). It leaves out the dashboard's panel tests too (suite
-# "dashboard", tests/meson.build): they test the page. And the formatter check, run once is enough.
-run_suite build-asan "--no-suite rabbitmq --no-suite dashboard --no-suite load --no-suite format" -Dwerror=true -Dbuildtype=debug \
+# "dashboard", tests/meson.build): they test the page. And the formatter check and the install
+# test (it builds a tree of its own): once is enough.
+run_suite build-asan "--no-suite rabbitmq --no-suite dashboard --no-suite load --no-suite format --no-suite install" -Dwerror=true -Dbuildtype=debug \
 	-Db_sanitize=address,undefined -Db_lundef=false || status=1
 
 /usr/bin/python3 scripts/summary.py build-test build-asan || status=1
