@@ -14,13 +14,19 @@ if [ "${1:-}" = --fix ]; then
 	# shellcheck disable=SC2086
 	exec clang-format -i $files
 fi
+# One clang-format for every file (one per file takes half a minute on a busy machine); the files
+# it names get their diff shown.
+# shellcheck disable=SC2086
+if clang-format --dry-run --Werror $files >/dev/null 2>&1; then
+	echo "$(echo "$files" | wc -l) files checked, 0 not formatted"
+	exit 0
+fi
 bad=0
-for f in $files; do
-	if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then
-		echo "not formatted: $f (scripts/format-check.sh --fix)"
-		clang-format "$f" | diff -u "$f" - | head -20
-		bad=$((bad + 1))
-	fi
+# shellcheck disable=SC2086
+for f in $(clang-format --dry-run $files 2>&1 | sed -n 's/^\([^:]*\):[0-9]*:[0-9]*: .*clang-format.*/\1/p' | sort -u); do
+	echo "not formatted: $f (scripts/format-check.sh --fix)"
+	clang-format "$f" | diff -u "$f" - | head -20
+	bad=$((bad + 1))
 done
 echo "$(echo "$files" | wc -l) files checked, $bad not formatted"
-[ "$bad" -eq 0 ]
+exit 1
