@@ -107,18 +107,6 @@ def read_log(bridge):
         return f.read().decode("utf-8", "replace")
 
 
-def wait_until(what, check, timeout, explain=lambda: ""):
-    """Calls @check() until it returns a true value (returned), for at most @timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError("%s: not within %.1fs\n%s" % (what, timeout, explain()))
-        time.sleep(0.05)
-
-
 class TlsCase(unittest.TestCase):
     """One PKI and one Mosquitto per class; bridges are made by the tests' classes."""
 
@@ -176,8 +164,8 @@ class TlsCase(unittest.TestCase):
         return h.http_request(port, "GET", "/api/v1/health", timeout=2).status
 
     def wait_health(self, bridge, status, timeout):
-        wait_until("health %d" % status, lambda: self.health(bridge.port) == status, timeout,
-                   lambda: self.logs(bridge))
+        h.wait_until(lambda: self.health(bridge.port) == status, timeout, "health %d" % status,
+                     explain=lambda: self.logs(bridge))
 
     def logs(self, bridge):
         return "%s\n%s" % (self.broker.log(), bridge.log())
@@ -203,7 +191,7 @@ class ListenerTlsTest(TlsCase):
                 return https(cls.b.port, "GET", "/api/v1/health", cls.certs.ca, timeout=2)[0] == 200
             except (OSError, http.client.HTTPException):
                 return False
-        wait_until("HTTPS health 200", up, UP_WITHIN, cls.b.log)
+        h.wait_until(up, UP_WITHIN, "HTTPS health 200", explain=cls.b.log)
 
     def test_https_health_with_curl(self):
         ca = self.certs.ca
@@ -318,12 +306,12 @@ class BrokerTlsFailureTest(TlsCase):
         def lines():
             return re.findall(r"^.* warn hub broker-down .*$", read_log(b), re.M)
 
-        wait_until("a hub broker-down line", lambda: lines(), DOWN_WITHIN, lambda: self.logs(b))
+        h.wait_until(lines, DOWN_WITHIN, "a hub broker-down line", explain=lambda: self.logs(b))
         self.assertEqual(self.health(b.port), 503, self.logs(b))
         self.assertRegex(lines()[0], pattern, self.logs(b))
         # retried: the backoff starts at 1 s
-        wait_until("a second attempt", lambda: len(lines()) >= 2, DOWN_WITHIN,
-                   lambda: self.logs(b))
+        h.wait_until(lambda: len(lines()) >= 2, DOWN_WITHIN, "a second attempt",
+                     explain=lambda: self.logs(b))
         self.assertIsNone(b.proc.poll(), "the bridge exited\n%s" % self.logs(b))
         resp = h.http_request(b.port, "GET", "/")
         self.assertEqual(resp.status, 200, resp)
