@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness as h  # noqa: E402
 from harness import HOST, TIMEOUT, V5, V311, bridge_only  # noqa: E402
-from test_tls import Certs, TlsCase, https, read_log, wait_until  # noqa: E402
+from test_tls import Certs, TlsCase, https, read_log  # noqa: E402
 
 SAN = "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
 
@@ -92,7 +92,7 @@ class ReloadTlsTest(TlsCase):
         self.key = os.path.join(self.live, "key.pem")
         self.install(self.cert_a, self.key_a)
         self.b = self.bridge({"tls": {"cert_file": self.cert, "key_file": self.key}})
-        wait_until("HTTPS health", self.up, 10, self.b.log)
+        h.wait_until(self.up, 10, "HTTPS health", explain=self.b.log)
 
     def up(self):
         try:
@@ -114,9 +114,8 @@ class ReloadTlsTest(TlsCase):
         """SIGHUP, then the log line matching @pattern that came after it."""
         before = self.hup_at = len(read_log(self.b))
         os.kill(self.b.pid, signal.SIGHUP)
-        return wait_until("log %r" % pattern,
-                          lambda: re.search(pattern, read_log(self.b)[before:]), TIMEOUT,
-                          self.b.log)
+        return h.wait_until(lambda: re.search(pattern, read_log(self.b)[before:]), TIMEOUT,
+                            "log %r" % pattern, explain=self.b.log)
 
     def check_open_connections(self, wss, stream, topic, tag):
         """The connections opened before the reload still carry messages both ways."""
