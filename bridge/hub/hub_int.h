@@ -8,11 +8,10 @@
 #include <stdint.h>
 
 #include "hub.h"
+#include "markers.h"
 
 #define REPLY_SUB_ID 1
-/* Request/response replies come under "<prefix><instance>/", and so do the hub's barrier
- * markers (the retained reader's markers are under RETAINED_SYNC_PREFIX). */
-#define REPLY_PREFIX    "mqtt-web-bridge/reply/"
+/* The hub's barrier markers: "<REPLY_PREFIX><instance>" and this (markers.h). */
 #define BARRIER_SUFFIX  "/barrier"
 #define CORRELATION_LEN 16
 /* The instance part of event ids: this many random bytes, in hex. */

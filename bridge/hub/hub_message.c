@@ -179,13 +179,6 @@ static long match_filters(struct hub *h, const struct msg *m)
 	return (long)n;
 }
 
-static bool has_prefix(const struct msg *m, const char *prefix)
-{
-	size_t len = strlen(prefix);
-
-	return m->topic.len > len && !memcmp(m->topic.data, prefix, len);
-}
-
 /* The hub's own subscription identifiers are nobody else's business: they go, in place. */
 static void strip_sub_ids(struct msg *m)
 {
@@ -310,7 +303,7 @@ void hub_message_in(struct hub *h, struct msg *m)
 	h->stats.messages_in++;
 	if (taken_early(h, m))
 		return;
-	internal = has_prefix(m, RETAINED_SYNC_PREFIX) || has_prefix(m, REPLY_PREFIX);
+	internal = markers_internal(m);
 	n = match_filters(h, m);
 	/* No one wants it (any more), or it is another subscription's copy of it. */
 	if (n <= 0) {

@@ -12,6 +12,7 @@
 #include "codec.h"
 #include "link.h"
 #include "log.h"
+#include "markers.h"
 #include "props.h"
 #include "topic.h"
 

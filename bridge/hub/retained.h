@@ -19,8 +19,6 @@
 
 struct retained;
 
-/* The reader's own marker topics are under this, "<prefix><random>": no one else's business. */
-#define RETAINED_SYNC_PREFIX "mqtt-web-bridge/sync/"
 struct retained_req;
 
 struct retained_config {

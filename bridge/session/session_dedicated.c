@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "hmap.h"
 #include "log.h"
+#include "markers.h"
 #include "props.h"
 #include "store.h"
 
@@ -139,6 +140,12 @@ static void on_message(struct session *s, struct upstream_event *ev)
 	struct msg *m = ev->msg;
 
 	ev->msg = NULL;
+	/* Another broker client's view of the bridge's markers: shared browsers never see them
+	 * (hub_message_in()), and a dedicated one under "#" does not either. */
+	if (markers_internal(m)) {
+		free(m);
+		return;
+	}
 	if (!session_may_read(s, m)) {
 		log_msg(LOG_DEBUG, "session", "message-denied client_id=%s token=%s",
 			session_cid(s), s->token->name);

@@ -3,6 +3,7 @@ retain as published, retain handling 0/1/2), shared subscriptions, v5 UNSUBACK r
 
 import os
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -255,6 +256,39 @@ class ManyFiltersTest(h.IntegrationCase):
                 obs.publish(base + "/299", b"gone", 1)
                 conn.send(r.pingreq())
                 conn.expect(r.PINGRESP)   # no PUBLISH before it: unsubscribed from all
+
+
+class BridgeTopicsHiddenTest(h.ApiCase):
+    """The bridge's own topics at the broker (mqtt-web-bridge/sync/... markers of retained reads,
+    mqtt-web-bridge/reply/... of requests) are plumbing: a browser subscribed to "#" does not see
+    them, whether the hub serves it or its own broker client does (MWB_SESSIONS=dedicated)."""
+
+    def test_hash_subscriber_sees_no_bridge_topics(self):
+        base = self.topic("plumbing")
+        browser = self.paho(V5)
+        browser.subscribe("#", 1)
+        dev = self.observer(V5, subscribe=base + "/req")
+        dev.publish(base + "/kept", b"v", 1, retain=True)
+        self.addCleanup(dev.publish, base + "/kept", b"", 1, True)
+        # a retained read: its marker goes to the broker and back
+        resp = self.http("GET", "/api/v1/topics?filter=" + h.quote_query(base + "/#"))
+        self.assertEqual(resp.status, 200, resp)
+        # a request: the device's reply goes to the bridge's reply topic
+        out = []
+        t = threading.Thread(target=lambda: out.append(self.http(
+            "POST", "/api/v1/request/" + h.quote_topic(base + "/req") + "?timeout_ms=5000", b"q")))
+        t.start()
+        req = dev.get()
+        dev.publish(req.properties.ResponseTopic, b"answer", 1, properties=h.props(
+            PacketTypes.PUBLISH, CorrelationData=req.properties.CorrelationData))
+        t.join(h.TIMEOUT + 5)
+        self.assertEqual((out[0].status, out[0].body), (200, b"answer"), out)
+        dev.publish(base + "/end", b"end", 1)
+        seen = []
+        while not seen or seen[-1] != base + "/end":
+            seen.append(browser.get().topic)
+        self.assertIn(base + "/req", seen)  # the browser does see the rest of "#"
+        self.assertEqual([t for t in seen if t.startswith("mqtt-web-bridge/")], [], seen)
 
 
 if __name__ == "__main__":
