@@ -44,6 +44,17 @@ struct msg *shared_copy_for(const struct msg *m, uint8_t qos, bool retain, const
 	return out;
 }
 
+/*
+ * Whether the live @m may have set its topic's retained value. Over MQTT 5 the hub's link says
+ * (Retain As Published). Over 3.1.x no live message says so: any may have, and counting every one
+ * as such keeps a topic's values in order when the reader's link is ahead of the hub's (a newer
+ * value found than the ones still held; shared_retained.c).
+ */
+static bool may_have_set_retained(const struct session *s, const struct msg *m)
+{
+	return m->retain || hub_version(s->ss->cfg.hub) != MQTT_V5;
+}
+
 static void hold(struct session *s, struct msg *m, bool published_retained)
 {
 	m->state = published_retained ? HELD_RETAINED : 0;
@@ -229,7 +240,7 @@ void shared_deliver(struct hub_receiver *r, struct hub_event *ev, struct hub_mem
 			return;
 		}
 		if (s->holding)
-			hold(s, copy, m->retain);
+			hold(s, copy, may_have_set_retained(s, m));
 		else
 			session_deliver(s, copy);
 		return;

@@ -4,7 +4,8 @@
  * Retained messages come from retained.h after the SUBACK, for that browser only. Until they
  * have come, live messages for the browser wait in order (s->held_msgs): so a retained message
  * never follows a live one. When a held live message set a topic's retained value meanwhile, that
- * one goes with RETAIN=1 in place of the older value the read found.
+ * one goes with RETAIN=1 in place of the older value the read found (over 3.1.x, any held live
+ * message of that topic: none says, see may_have_set_retained()).
  */
 #include "shared.h"
 #include "shared_int.h"

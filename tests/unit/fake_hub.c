@@ -80,7 +80,7 @@ int hub_max_keepalive(const struct hub *h)
 int hub_version(const struct hub *h)
 {
 	(void)h;
-	return MQTT_V5;
+	return fake_hub.version ? fake_hub.version : MQTT_V5;
 }
 
 int hub_max_qos(const struct hub *h)
@@ -202,15 +202,20 @@ struct retained_req *retained_get(struct retained *r, const char *filter, size_t
 	return q;
 }
 
-void fake_retained_answer(void)
+void fake_retained_answer_with(struct msg *const *msgs, size_t n)
 {
-	size_t n = fake_hub.nreads;
+	size_t nreads = fake_hub.nreads;
 
 	fake_hub.nreads = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < nreads; i++) {
 		if (fake_hub.reads[i].fn)
-			fake_hub.reads[i].fn(fake_hub.reads[i].user, true, true, NULL, 0);
+			fake_hub.reads[i].fn(fake_hub.reads[i].user, true, true, msgs, n);
 	}
+}
+
+void fake_retained_answer(void)
+{
+	fake_retained_answer_with(NULL, 0);
 }
 
 uint64_t retained_mark(const struct retained *r)

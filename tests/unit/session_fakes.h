@@ -69,6 +69,7 @@ struct fake_hub_state {
 	bool reader_down;                            /* retained_get() fails */
 	struct retained_req reads[FAKE_MAX_MEMBERS]; /* retained reads waiting */
 	size_t nreads;
+	int version; /* hub_version(): MQTT_V5 when 0 */
 };
 
 extern struct fake_upstream_state fake_upstream;
@@ -89,6 +90,9 @@ void fake_upstream_dispatch(struct upstream_event *ev);
 
 /** Ends every retained read under way: nothing is retained. */
 void fake_retained_answer(void);
+
+/** Ends every retained read under way, each finding @msgs (the reader keeps them). */
+void fake_retained_answer_with(struct msg *const *msgs, size_t n);
 
 /** The member joined to @filter, or NULL. */
 struct hub_member *fake_hub_member(const char *filter);

@@ -621,6 +621,63 @@ static void test_shared_two_matches(void **state)
 	buf_clear(&entries);
 }
 
+/*
+ * The reader's link can be ahead of the hub's: a shared browser subscribes, the hub still holds
+ * "1", a value older than the "2" the read found. Over an MQTT 5 link a live message says
+ * whether it was published retained (Retain As Published): "1" was not, so the found value goes
+ * first with RETAIN 1, then "1" live. Over 3.1.1 none says: "1" may have set the value since the
+ * SUBSCRIBE, so it goes as the retained message and the found "2" does not, never an older value
+ * after a newer one.
+ */
+static void test_shared_retained_read_ahead_of_hub(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t qos0[] = {0};
+	static const char *const filters[] = {"t"};
+	struct buf entries = BUF_INIT;
+	struct mqtt_packet p;
+
+	f->ss = make_sessions(f, true, 0);
+	for (int link = 0; link < 2; link++) {
+		struct conn *c = &f->conn[link];
+		struct hub_event ev = {0};
+		struct msg *found;
+		struct session *s;
+
+		fake_hub.version = link ? MQTT_V311 : MQTT_V5;
+		fake_hub.nmembers = 0;
+		s = session_new(f->ss, &io, c, "test");
+		assert_non_null(s);
+		p = connect_packet(MQTT_V5, link ? "ahead311" : "ahead5", true, none);
+		feed(s, MQTT_V5, &p);
+		expect_connack(c, false, 0);
+		p = subscribe(&entries, 1, "t", 0, none);
+		feed(s, MQTT_V5, &p);
+		p = suback(MQTT_SUBACK, 1, qos0, 1);
+		expect_sent(c, MQTT_V5, &p);
+
+		ev.msg = msg_new("t", 1, "1", 1, NULL, 0, 0, false);
+		assert_non_null(ev.msg);
+		hub_deliver(&ev, filters, 1);
+		expect_nothing_more(c); /* held until the read */
+		found = msg_new("t", 1, "2", 1, NULL, 0, 0, true);
+		assert_non_null(found);
+		fake_retained_answer_with(&found, 1);
+		free(found);
+		if (!link) {
+			p = publish(0, 0, "t", "2", false);
+			p.u.publish.retain = true;
+			expect_sent(c, MQTT_V5, &p);
+		}
+		p = publish(0, 0, "t", "1", false);
+		p.u.publish.retain = link == 1;
+		expect_sent(c, MQTT_V5, &p);
+		expect_nothing_more(c);
+		event_free(&ev);
+	}
+	buf_clear(&entries);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -630,6 +687,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_qos2_duplicate_delivered_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_persistent_handoff, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_shared_two_matches, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_shared_retained_read_ahead_of_hub, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
