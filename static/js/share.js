@@ -197,6 +197,7 @@ export function initShare({ lastOf }) {
 		const open = body.hidden;
 		setOpen(open);
 		save("share.open", open);
+		if (open) card.scrollIntoView({ block: "nearest" }); // its column may scroll (short windows)
 	});
 
 	/** The filter the snippets are for: the base, or base/# with "whole subtree". */

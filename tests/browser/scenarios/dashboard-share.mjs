@@ -130,6 +130,25 @@ async function share(context) {
   return data;
 }
 
+// 1280x800 with the share and call cards open beside the log and the message card: each card
+// keeps the room it needs (the log some rows, the message card its whole text), and the column
+// scrolls instead of squeezing one of them to a sliver.
+async function roomForEveryCard(page) {
+  const got = await page.evaluate(() => {
+    const height = (sel) => document.querySelector(sel).getBoundingClientRect().height;
+    const clipped = (sel) => document.querySelector(sel).scrollHeight > document.querySelector(sel).clientHeight + 1;
+    return {
+      log: height("#log"), share: height("#share-card"), call: height("#call-card"),
+      detailClipped: clipped("#detail-card"), columnScrolls: clipped(".col-main"),
+    };
+  });
+  check(got.log >= 150, `the log has ${got.log} px with the share and call cards open: ${JSON.stringify(got)}`);
+  check(got.share >= 200 && got.call >= 200, `the share or call card is squeezed: ${JSON.stringify(got)}`);
+  check(!got.detailClipped, `the message card is cut off: ${JSON.stringify(got)}`);
+  check(got.columnScrolls, `the cards do not fit at 1280x800, yet the column does not scroll: ${JSON.stringify(got)}`);
+  await shot(page, "share-call-open-1280x800-light");
+}
+
 async function call(context) {
   const data = {};
   const page = await dashboard(context);
@@ -137,6 +156,7 @@ async function call(context) {
   await page.focus("#call-toggle");
   await page.keyboard.press("Enter");                 // keyboard opens the card
   await expectAttr(page, "#call-toggle", "aria-expanded", "true");
+  await roomForEveryCard(page);
 
   // A device that answers.
   await setControl(page, "#call-topic", cfg.answered_topic);
