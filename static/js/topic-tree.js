@@ -16,6 +16,7 @@
 
 import { h, setText } from "./dom.js";
 import { decoded } from "./message.js";
+import { num, plural } from "./numbers.js";
 import { preview } from "./payload.js";
 import { age } from "./time.js";
 import { filterError } from "./topic-filter.js";
@@ -35,9 +36,6 @@ const VIEW_MARGIN_PX = 200; // rows this far outside the scroll box are written 
 const RENDER_MARGIN_PX = 800;
 
 // Intl.NumberFormat once: Number.toLocaleString() builds one per call, which showed in profiles.
-const numberFormat = new Intl.NumberFormat();
-const num = (n) => numberFormat.format(n);
-const plural = (n, one, many = `${one}s`) => `${num(n)} ${n === 1 ? one : many}`;
 
 function rateText(r) {
 	if (!(r > 0.05)) return "0/s";

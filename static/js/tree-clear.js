@@ -5,6 +5,7 @@
 
 import { ApiError, apiFetch, topicPath } from "./api.js";
 import { h } from "./dom.js";
+import { plural } from "./numbers.js";
 
 const CLEAR_LIST_MAX = 10; // topics named in the confirmation
 const CLEAR_PARALLEL = 4; // DELETE requests in flight at once
@@ -14,9 +15,6 @@ const LIST_LIMIT = 10000; // the REST listing's maximum
 // one of them may be refused several times before its turn.
 const RATE_WAIT_MAX_S = 10;
 const RATE_RETRY_FOR_S = 120;
-
-const numberFormat = new Intl.NumberFormat();
-const plural = (n, one, many = `${one}s`) => `${numberFormat.format(n)} ${n === 1 ? one : many}`;
 
 // Levels a URL path cannot carry (lws collapses "//", "/./", "/../" and reads " " as "+").
 const unwritableInPath = (topic) => topic.split("/").some((l) => l === "" || l === "." || l === ".." || l === " ");
