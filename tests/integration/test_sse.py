@@ -140,7 +140,16 @@ class SseTest(h.ApiCase):
             sent.append((topic, p))
             self.pub.publish(topic, p, 1 if i % 2 else 0)
         evs = s.get_events(200, timeout=10)
-        self.assertEqual([(e.topic, e.payload) for e in evs], sent)
+        got = [(e.topic, e.payload) for e in evs]
+        if h.broker_lacks("mixed_qos_order"):
+            # in the order published per topic and QoS, as MQTT asks of a broker (§4.6)
+            qos_of = {m: i % 2 for i, m in enumerate(sent)}
+            self.assertEqual(sorted(got), sorted(sent))
+            for key in set((t, qos_of[(t, p)]) for t, p in sent):
+                self.assertEqual([m for m in got if (m[0], qos_of[m]) == key],
+                                 [m for m in sent if (m[0], qos_of[m]) == key], key)
+        else:
+            self.assertEqual(got, sent)
         ids = [e.id for e in evs]
         self.assertEqual(len(set(ids)), 200, "duplicate ids")
         ts = [e.json["ts"] for e in evs]
@@ -426,6 +435,15 @@ class SseTest(h.ApiCase):
             log = f.read().decode("utf-8", "replace")
         return len(re.findall(r"(?m)^\d+: \S+ [012] %s$" % re.escape(filt), log))
 
+    def assert_one_broker_subscription(self, filt):
+        """Exactly one SUBSCRIBE for @filt in the broker's log, once there is one: a stream can
+        get its first messages through a wider filter the hub holds before its own SUBSCRIBE
+        reaches the broker."""
+        h.wait_until(lambda: self.broker_subscriptions(filt), what="a SUBSCRIBE for %s in the "
+                     "broker's log" % filt)
+        self.assertEqual(self.broker_subscriptions(filt), 1,
+                         "SUBSCRIBEs for %s in the broker's log" % filt)
+
     @h.broker_needs("mosquitto", "counts the SUBSCRIBEs in Mosquitto's log")
     def test_two_streams_share_one_broker_subscription(self):
         base = self.topic("share")
@@ -435,8 +453,7 @@ class SseTest(h.ApiCase):
         self.sse_sync([a, b], self.pub, base + "/sync")
         c = self.stream(f)
         self.sse_sync([a, b, c], self.pub, base + "/sync")
-        self.assertEqual(self.broker_subscriptions(f), 1,
-                         "SUBSCRIBEs for %s in the broker's log" % f)
+        self.assert_one_broker_subscription(f)
         self.pub.publish(base + "/x", b"to all", 0)
         for s in (a, b, c):
             ev = s.next_event()
@@ -445,7 +462,7 @@ class SseTest(h.ApiCase):
         # a different filter is a subscription of its own
         d = self.stream(base + "/x")
         self.sse_sync([d], self.pub, base + "/x")
-        self.assertEqual(self.broker_subscriptions(base + "/x"), 1)
+        self.assert_one_broker_subscription(base + "/x")
         self.assertEqual(self.broker_subscriptions(f), 1)
 
 

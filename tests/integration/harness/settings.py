@@ -36,6 +36,8 @@ BROKER_FEATURES = {
                  "WebSocket listener",
     "mqtt5": "MQTT 5 between the bridge and the broker and for observers: properties, "
              "reason codes, session expiry, retain as published",
+    "mixed_qos_order": "a publisher's QoS 0 and QoS 1 messages delivered in the order they were "
+                       "published (MQTT 3.1.1 and 5 §4.6 ask it only per topic and QoS)",
     "qos2": "QoS 2 at the broker: granted and delivered at QoS 2, PUBREC/PUBREL/PUBCOMP flows",
     "retained_wildcards": "retained messages for a wildcard subscription",
     "shared_subscriptions": "$share/GROUP/FILTER subscriptions at the broker",
@@ -47,6 +49,8 @@ BROKER_LACKS = {
         "mosquitto": "RabbitMQ is not Mosquitto",
         "mqtt5": "RabbitMQ 3.10 speaks MQTT 3.1.1 only (an MQTT 5 CONNECT is closed without a "
                  "CONNACK)",
+        "mixed_qos_order": "RabbitMQ 3.10 can deliver a publisher's QoS 1 message before its "
+                           "earlier QoS 0 one on another topic (test_sse's order test, under load)",
         "qos2": "RabbitMQ 3.10 grants QoS 1 for QoS 2 and handles a QoS 2 PUBLISH as QoS 1 "
                 "(PUBACK, no PUBREC)",
         "retained_wildcards": "RabbitMQ 3.10 sends a retained message only to a subscription "
