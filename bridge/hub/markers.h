@@ -1,7 +1,7 @@
 /*
- * bridge/hub/markers.h — the bridge's own topics at the broker: the retained reader's sync markers, the hub's
- * request replies and barrier markers. Plumbing, never a browser's to see, whichever broker
- * client (the hub's link or a dedicated browser's own) received it.
+ * bridge/hub/markers.h — the bridge's own topics at the broker: the retained reader's sync
+ * markers, the hub's request replies and barrier markers. Plumbing, never a browser's to see,
+ * whichever broker client (the hub's link or a dedicated browser's own) received it.
  */
 #pragma once
 

@@ -7,6 +7,7 @@ import uPlot from "../vendor/uplot/uPlot.esm.js";
 import { numericPaths, pick } from "./json-path.js";
 import { decoded, numberOf } from "./message.js";
 import { onThemeChange } from "./theme.js";
+import { shortClock } from "./time.js";
 
 const POINTS = 300; // per numeric topic in the background
 const MAX_TOPICS = 2000; // topics with background history; beyond it new topics start when selected
@@ -192,7 +193,9 @@ export function createLiveChart(box, emptyEl, { titleEl, lastEl, lastOf = () => 
 					};
 				}),
 			],
-			axes: [axis, { ...axis, size: 52 }],
+			// Times on one line ("14:03" or "14:03:20" under a minute apart): uPlot's own second
+			// line with the date overlapped the next tick in a narrow chart.
+			axes: [{ ...axis, space: 64, values: (u, splits, ai, space, incr) => splits.map((t) => shortClock(t * 1000, incr < 60)) }, { ...axis, size: 52 }],
 		};
 	}
 

@@ -21,12 +21,19 @@ const MORE_MARGIN_PX = 600; // "near": this far from the end
 const MAX_PER_FLUSH = 20;
 const KIND_LABEL = { json: "JSON", binary: "binary", empty: "empty" };
 
+// Whether content type @ctype tells more than the kind badge (JSON, or none for text) does: the
+// row's room goes to the topic otherwise. The message card shows it in every case.
+function saysMore(ctype, kind) {
+	const type = ctype.split(";")[0].trim().toLowerCase();
+	return type !== "" && !(kind === "json" && type === "application/json") && !(kind === "text" && type === "text/plain");
+}
+
 function row(msg, picked) {
 	const d = decoded(msg);
 	const badges = [h("span.badge", { text: `QoS ${msg.qos}` })];
 	if (msg.retain) badges.push(h("span.badge.retain", { text: "retained" }));
 	if (KIND_LABEL[d.kind]) badges.push(h("span.badge.kind", { text: KIND_LABEL[d.kind] }));
-	if (msg.contentType) badges.push(h("span.badge.ctype", { text: msg.contentType, title: "content type" }));
+	if (saysMore(msg.contentType, d.kind)) badges.push(h("span.badge.ctype", { text: msg.contentType, title: "content type" }));
 	const props = msg.userProperties
 		? Object.entries(msg.userProperties).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(", ") : v}`).join("  ")
 		: "";

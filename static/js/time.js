@@ -1,4 +1,4 @@
-// js/time.js — short clock times and ages for the log and the topic tree.
+// js/time.js — short clock times and ages for the log, the topic tree and the chart.
 
 const pad = (n, w = 2) => String(n).padStart(w, "0");
 
@@ -6,6 +6,13 @@ const pad = (n, w = 2) => String(n).padStart(w, "0");
 export function clock(ms) {
 	const d = new Date(ms);
 	return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/** "14:03", or "14:03:07" with @seconds, in local time. */
+export function shortClock(ms, seconds) {
+	const d = new Date(ms);
+	const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+	return seconds ? `${hm}:${pad(d.getSeconds())}` : hm;
 }
 
 /** "now", "12s", "4m", "3h", "2d": how long ago @ms was, at @now. */
