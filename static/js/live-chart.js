@@ -195,7 +195,10 @@ export function createLiveChart(box, emptyEl, { titleEl, lastEl, lastOf = () => 
 			],
 			// Times on one line ("14:03" or "14:03:20" under a minute apart): uPlot's own second
 			// line with the date overlapped the next tick in a narrow chart.
-			axes: [{ ...axis, space: 64, values: (u, splits, ai, space, incr) => splits.map((t) => shortClock(t * 1000, incr < 60)) }, { ...axis, size: 52 }],
+			axes: [
+				{ ...axis, space: 64, values: (u, splits, ai, space, incr) => splits.map((t) => shortClock(t * 1000, incr < 60)) },
+				{ ...axis, size: 52 },
+			],
 		};
 	}
 

@@ -1,5 +1,6 @@
 // js/numbers.js — counts in the reader's locale, with their noun.
 
+// One Intl.NumberFormat: Number.toLocaleString() builds one per call, which showed in profiles.
 const numberFormat = new Intl.NumberFormat();
 
 /** @n with the locale's digit grouping: "12,345". */

@@ -35,8 +35,6 @@ const VIEW_MARGIN_PX = 200; // rows this far outside the scroll box are written 
 // auto did the same, but its observer of every row recomputed two thousand targets a frame.)
 const RENDER_MARGIN_PX = 800;
 
-// Intl.NumberFormat once: Number.toLocaleString() builds one per call, which showed in profiles.
-
 function rateText(r) {
 	if (!(r > 0.05)) return "0/s";
 	if (r < 10) return `${r.toFixed(1)}/s`;
