@@ -4,6 +4,7 @@ a port, log tails."""
 
 import atexit
 import os
+import random
 import shutil
 import signal
 import socket
@@ -83,8 +84,39 @@ def require_tool(path):
                              % path)
 
 
+def _ephemeral_low():
+    """The first port of the kernel's range for outgoing connections (32768 when unknown)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Test servers listen below the ephemeral range: a port bind(0) gave could be handed to any
+# outgoing connection on the machine once the server stopped, and a broker or bridge restarted on
+# its port then failed with EADDRINUSE (seen with four test files at a time).
+PORT_LOW = 20000
+PORT_HIGH = _ephemeral_low() - 1
+
+
+def _bindable(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago, below the ephemeral range when there
+    is room (random, so that test files running at once rarely pick the same one)."""
+    if PORT_HIGH - PORT_LOW >= 1000:
+        for _ in range(200):
+            port = random.randint(PORT_LOW, PORT_HIGH)
+            if _bindable(port):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
