@@ -92,6 +92,7 @@ class BrowserDriver:
         self.result = None
         self.proc = spawn([NODE, os.path.join(BROWSER_DIR, "drive.mjs"), scenario], self.log_path,
                           cwd=BROWSER_DIR, pipes=True)
+        self.steps_seen = 0
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         self._send(config)
@@ -128,9 +129,16 @@ class BrowserDriver:
                                      % (self.scenario, what, self.describe(msg)))
         return msg
 
+    # The first step comes after node, Chromium and the page have started: on a loaded 2-core
+    # machine (four test files at a time) that alone took over 20 s once.
+    FIRST_STEP_TIMEOUT = 60.0
+
     def wait_step(self, name, timeout=20.0):
         """Until the driver reaches step @name; its data."""
+        if not self.steps_seen:
+            timeout = max(timeout, self.FIRST_STEP_TIMEOUT)
         msg = self._next(timeout, "step '%s'" % name)
+        self.steps_seen += 1
         if msg.get("name") != name:
             raise AssertionError("driver %s: step '%s', expected '%s'"
                                  % (self.scenario, msg.get("name"), name))
@@ -143,6 +151,8 @@ class BrowserDriver:
     def until_step(self, name, action, interval=0.2, timeout=15.0):
         """Calls @action() every @interval until the driver reaches step @name (e.g. publishing
         until the page shows a message); the step's data."""
+        if not self.steps_seen:
+            timeout = max(timeout, self.FIRST_STEP_TIMEOUT)
         deadline = time.monotonic() + timeout
         while True:
             action()
@@ -159,6 +169,7 @@ class BrowserDriver:
                 raise AssertionError("driver %s: waiting for step '%s', got %s\n%s"
                                      % (self.scenario, name,
                                         self.describe(msg) if msg else "its end", self.log()))
+            self.steps_seen += 1
             return msg.get("data") or {}
 
     def finish(self, timeout=None):
