@@ -126,7 +126,10 @@ class SseTest(h.ApiCase):
         self.sse_sync(s, self.pub, base + "/sync")
         for qos in (0, 1, 2):
             self.pub.publish(base + "/q", b"q%d" % qos, qos)
-        for qos, ev in enumerate(s.get_events(3)):
+        evs = s.get_events(3)
+        if h.broker_lacks("mixed_qos_order"):
+            evs.sort(key=lambda ev: ev.payload)  # MQTT orders a topic's messages per QoS only
+        for qos, ev in enumerate(evs):
             self.check_event(ev, base + "/q", b"q%d" % qos, h.broker_qos(qos))
 
     def test_order_of_200(self):
