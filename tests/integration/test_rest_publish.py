@@ -303,7 +303,11 @@ class RawPublishTest(h.ApiCase):
             {"topic": topic, "payload": "ka-json", "qos": 1}).encode(), JSON)
         self.assertEqual(resp.status, 200, resp)
         got = [m.payload for m in obs.get_n(6)]
-        self.assertEqual(got, [b"ka-%d" % i for i in range(5)] + [b"ka-json"])
+        want = [b"ka-%d" % i for i in range(5)] + [b"ka-json"]
+        if h.broker_lacks("mixed_qos_order"):
+            # ka-0 (QoS 0) may come after ka-1 (QoS 1): a broker orders a topic per QoS only
+            got, want = sorted(got), sorted(want)
+        self.assertEqual(got, want)
 
 
 class BodyLimitTest(h.ApiCase):
