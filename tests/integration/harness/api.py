@@ -24,6 +24,16 @@ def quote_query(value):
     return urllib.parse.quote(value, safe="")
 
 
+def first_header(headers, name, default=None):
+    """The value of the first of @headers ((name, value) pairs) called @name, case-insensitive;
+    else @default."""
+    name = name.lower()
+    for k, v in headers:
+        if k.lower() == name:
+            return v
+    return default
+
+
 class HttpResponse:
     """One HTTP answer: .status, .reason, .headers (a list of (name, value)), .body (bytes),
     .elapsed (seconds from sending the request to the end of the body)."""
@@ -37,11 +47,7 @@ class HttpResponse:
 
     def header(self, name, default=None):
         """The first header @name (case-insensitive), else @default."""
-        name = name.lower()
-        for k, v in self.headers:
-            if k.lower() == name:
-                return v
-        return default
+        return first_header(self.headers, name, default)
 
     def header_all(self, name):
         name = name.lower()
@@ -298,11 +304,7 @@ class SseStream:
             self.read_head(timeout)
 
     def header(self, name, default=None):
-        name = name.lower()
-        for k, v in self.headers:
-            if k.lower() == name:
-                return v
-        return default
+        return first_header(self.headers, name, default)
 
     def _read(self, deadline):
         """One recv until @deadline: the bytes, or None (nothing in time, or closed)."""
